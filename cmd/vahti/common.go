@@ -1,0 +1,48 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/user"
+
+	"vahti/configs"
+	"vahti/registry"
+)
+
+// loadConfig reads and validates --config.
+func loadConfig(e *env, path string) (*configs.Config, error) {
+	if path == "" {
+		return nil, usageErr("--config: required")
+	}
+	return configs.Load(path, e.getenv)
+}
+
+// openRegistry opens the registry database of a config.
+func openRegistry(e *env, cfg *configs.Config) (*registry.DB, error) {
+	return registry.Open(cfg.StateDir, e.now)
+}
+
+// cliActor names who runs a CLI command, for the audit chain: the login
+// behind sudo if any, else the process owner.
+func cliActor(e *env) string {
+	if s := e.getenv("SUDO_USER"); s != "" {
+		return s
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "unknown"
+}
+
+// cliSource is the audit source of CLI commands.
+const cliSource = "cli"
+
+// printJSON writes v as one indented JSON document.
+func printJSON(e *env, v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("json: %w", err)
+	}
+	return nil
+}

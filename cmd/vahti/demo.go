@@ -1,0 +1,7 @@
+package main
+
+import "context"
+
+func runDemo(_ context.Context, _ *env, _ []string) error {
+	return errNotYet("demo")
+}

@@ -1,0 +1,7 @@
+package main
+
+import "context"
+
+func runStatus(_ context.Context, _ *env, _ []string) error {
+	return errNotYet("status")
+}

@@ -1,0 +1,7 @@
+package main
+
+import "context"
+
+func runVerifyExport(_ context.Context, _ *env, _ []string) error {
+	return errNotYet("verify-export")
+}

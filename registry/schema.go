@@ -1,0 +1,148 @@
+package registry
+
+import "fmt"
+
+// migrations are applied in order; a released one is never edited.
+var migrations = []string{
+	`CREATE TABLE segments (
+		id INTEGER PRIMARY KEY,
+		camera TEXT NOT NULL,
+		start_ns INTEGER NOT NULL,
+		end_ns INTEGER NOT NULL,
+		path TEXT NOT NULL UNIQUE,
+		bytes INTEGER NOT NULL,
+		codecs TEXT NOT NULL DEFAULT '',
+		params TEXT NOT NULL DEFAULT '',
+		sha256 TEXT NOT NULL DEFAULT '',
+		state TEXT NOT NULL DEFAULT 'ok',
+		added_ns INTEGER NOT NULL
+	);
+	CREATE INDEX segments_camera_start ON segments(camera, start_ns);
+	CREATE INDEX segments_end ON segments(end_ns);
+	CREATE INDEX segments_state ON segments(state) WHERE state != 'ok';
+
+	CREATE TABLE holds (
+		id INTEGER PRIMARY KEY,
+		cameras TEXT NOT NULL,
+		from_ns INTEGER NOT NULL,
+		to_ns INTEGER NOT NULL,
+		reason TEXT NOT NULL,
+		case_ref TEXT NOT NULL DEFAULT '',
+		basis TEXT NOT NULL DEFAULT '',
+		created_by TEXT NOT NULL,
+		created_ns INTEGER NOT NULL,
+		review_ns INTEGER,
+		released_by TEXT NOT NULL DEFAULT '',
+		released_ns INTEGER,
+		release_reason TEXT NOT NULL DEFAULT '',
+		request_id INTEGER
+	);
+	CREATE INDEX holds_active ON holds(released_ns);
+
+	CREATE TABLE requests (
+		id INTEGER PRIMARY KEY,
+		kind TEXT NOT NULL,
+		cameras TEXT NOT NULL,
+		from_ns INTEGER NOT NULL,
+		to_ns INTEGER NOT NULL,
+		reference TEXT NOT NULL,
+		basis TEXT NOT NULL,
+		authority TEXT NOT NULL DEFAULT '',
+		requester TEXT NOT NULL DEFAULT '',
+		created_by TEXT NOT NULL,
+		created_ns INTEGER NOT NULL,
+		hold_id INTEGER,
+		status TEXT NOT NULL DEFAULT 'open',
+		outcome TEXT NOT NULL DEFAULT '',
+		closed_by TEXT NOT NULL DEFAULT '',
+		closed_ns INTEGER,
+		close_reason TEXT NOT NULL DEFAULT ''
+	);
+
+	CREATE TABLE users (
+		id INTEGER PRIMARY KEY,
+		name TEXT NOT NULL UNIQUE,
+		roles TEXT NOT NULL,
+		pass_hash TEXT NOT NULL,
+		lang TEXT NOT NULL DEFAULT 'fi',
+		totp_secret TEXT NOT NULL DEFAULT '',
+		failed INTEGER NOT NULL DEFAULT 0,
+		locked_until_ns INTEGER NOT NULL DEFAULT 0,
+		disabled INTEGER NOT NULL DEFAULT 0,
+		created_ns INTEGER NOT NULL
+	);
+
+	CREATE TABLE api_tokens (
+		id INTEGER PRIMARY KEY,
+		user_id INTEGER NOT NULL REFERENCES users(id),
+		name TEXT NOT NULL,
+		hash TEXT NOT NULL UNIQUE,
+		created_ns INTEGER NOT NULL,
+		revoked_ns INTEGER
+	);
+
+	CREATE TABLE exports (
+		id TEXT PRIMARY KEY,
+		path TEXT NOT NULL,
+		cameras TEXT NOT NULL,
+		from_ns INTEGER NOT NULL,
+		to_ns INTEGER NOT NULL,
+		footage_end_ns INTEGER NOT NULL,
+		sha256 TEXT NOT NULL,
+		bytes INTEGER NOT NULL,
+		reason TEXT NOT NULL,
+		case_ref TEXT NOT NULL DEFAULT '',
+		created_by TEXT NOT NULL,
+		created_ns INTEGER NOT NULL,
+		deleted_ns INTEGER
+	);
+
+	CREATE TABLE audit (
+		seq INTEGER PRIMARY KEY,
+		time_ns INTEGER NOT NULL,
+		actor TEXT NOT NULL,
+		source TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		object TEXT NOT NULL,
+		detail TEXT NOT NULL,
+		prev_hash TEXT NOT NULL,
+		hash TEXT NOT NULL
+	);
+
+	CREATE TABLE meta (
+		key TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	);`,
+}
+
+func (db *DB) migrate() error {
+	if _, err := db.sql.Exec(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	var v int
+	err := db.sql.QueryRow(`SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this Vahti (%d)", v, len(migrations))
+	}
+	for i := v; i < len(migrations); i++ {
+		tx, err := db.sql.Begin()
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if _, err := tx.Exec(migrations[i]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if _, err := tx.Exec(`INSERT INTO schema_version(version) VALUES (?)`, i+1); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
