@@ -123,4 +123,3 @@ func rangeFlags(from, to string) (time.Time, time.Time, error) {
 	}
 	return f, t, nil
 }
-
