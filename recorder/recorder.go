@@ -1,0 +1,165 @@
+// Package recorder ingests RTSP cameras and writes crash-safe fragmented
+// MP4 segments under storage.root, cataloguing each finished segment in the
+// registry. One supervised session per camera; one writer per connection;
+// Recover and Reconcile bring disk and catalog back into agreement at start.
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"vahti/configs"
+	"vahti/registry"
+)
+
+// Config is what a Recorder needs; every dependency is handed in.
+type Config struct {
+	Root     string // storage.root
+	StateDir string
+	Cameras  []configs.Camera
+	// SegmentDuration is the length after which a segment is cut at the next
+	// keyframe; PartDuration is how much footage is buffered in memory before
+	// it is appended to the file as one fragment.
+	SegmentDuration time.Duration
+	PartDuration    time.Duration
+	// FsyncInterval is the longest time written fragments may stay unsynced.
+	FsyncInterval time.Duration
+	DB            *registry.DB
+	Now           func() time.Time
+	Log           *slog.Logger
+	// CanWrite is the disk guard: when it answers false the current segment
+	// is finished and nothing new is written until it answers true. nil
+	// means always.
+	CanWrite func() bool
+}
+
+// Camera states reported by Status.
+const (
+	StateConnecting = "connecting"
+	StateRecording  = "recording"
+	StateAuthFailed = "auth failed"
+	StateOffline    = "offline"
+	StatePaused     = "paused (disk full)"
+	StateDisabled   = "disabled"
+)
+
+// CameraStatus is one camera's live state.
+type CameraStatus struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	State      string    `json:"state"`
+	Since      time.Time `json:"since"`               // when State was entered
+	LastFrame  time.Time `json:"last_frame,omitzero"` // wall clock of the last video frame
+	BitrateBps float64   `json:"bitrate_bps"`
+	Segments   int64     `json:"segments"`        // finished since start
+	Reconnects int64     `json:"reconnects"`      // connection attempts after the first
+	Error      string    `json:"error,omitempty"` // last error, passwords redacted
+	Codecs     []string  `json:"codecs,omitempty"`
+	// Unsupported lists tracks the camera sends that cannot go into MP4;
+	// they are not recorded.
+	Unsupported []string `json:"unsupported,omitempty"`
+}
+
+// Recorder records every enabled camera.
+type Recorder struct {
+	cfg      Config
+	sessions []*session
+	mu       sync.Mutex // guards nothing but Run's single use
+	running  bool
+}
+
+// New checks the config and prepares one session per camera.
+func New(cfg Config) (*Recorder, error) {
+	if cfg.Root == "" {
+		return nil, errors.New("recorder: storage root is empty")
+	}
+	if cfg.DB == nil {
+		return nil, errors.New("recorder: no registry")
+	}
+	if cfg.Now == nil {
+		return nil, errors.New("recorder: no clock")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.CanWrite == nil {
+		cfg.CanWrite = func() bool { return true }
+	}
+	if cfg.SegmentDuration <= 0 {
+		cfg.SegmentDuration = time.Minute
+	}
+	if cfg.PartDuration <= 0 {
+		cfg.PartDuration = time.Second
+	}
+	if cfg.PartDuration > cfg.SegmentDuration {
+		return nil, fmt.Errorf("recorder: part duration %s longer than segment duration %s", cfg.PartDuration, cfg.SegmentDuration)
+	}
+	if cfg.FsyncInterval <= 0 {
+		cfg.FsyncInterval = 2 * time.Second
+	}
+	r := &Recorder{cfg: cfg}
+	seen := map[string]bool{}
+	for _, c := range cfg.Cameras {
+		if seen[c.ID] {
+			return nil, fmt.Errorf("recorder: camera %q listed twice", c.ID)
+		}
+		seen[c.ID] = true
+		r.sessions = append(r.sessions, newSession(c, &r.cfg))
+	}
+	return r, nil
+}
+
+// Run recovers torn segments, reconciles the catalog with the disk, then
+// records every enabled camera and watches storage.root until ctx ends.
+// Segments being written are finished before Run returns.
+func (r *Recorder) Run(ctx context.Context) error {
+	r.mu.Lock()
+	if r.running {
+		r.mu.Unlock()
+		return errors.New("recorder: already running")
+	}
+	r.running = true
+	r.mu.Unlock()
+
+	log := r.cfg.Log.With("part", "recorder")
+	if _, err := Recover(ctx, r.cfg.Root, r.cfg.DB, log); err != nil {
+		return err
+	}
+	w, err := newWatcher(r.cfg.Root, r.cfg.DB, log)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	if _, err := Reconcile(ctx, r.cfg.Root, r.cfg.DB, r.cfg.Now, log); err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		w.run(ctx)
+	}()
+	for _, s := range r.sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.run(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Status returns every camera's live state, in config order.
+func (r *Recorder) Status() []CameraStatus {
+	out := make([]CameraStatus, 0, len(r.sessions))
+	for _, s := range r.sessions {
+		out = append(out, s.status())
+	}
+	return out
+}
