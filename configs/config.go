@@ -139,13 +139,20 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 func Parse(b []byte, getenv func(string) string) (*Config, error) {
 	c := Defaults()
 	var probs Problems
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		probs.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, &probs
+	}
+	keys := keyPaths(&root)
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
 			for _, e := range te.Errors {
-				probs.add("", "%s", strings.TrimPrefix(e, "yaml: "))
+				k, m := keys.explain(strings.TrimPrefix(e, "yaml: "))
+				probs.add(k, "%s", m)
 			}
 		} else {
 			probs.add("", "%s", strings.TrimPrefix(err.Error(), "yaml: "))

@@ -44,11 +44,11 @@ func ParseDuration(s string) (time.Duration, error) {
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: expected a duration", n.Line)
+		return nodeError(n, "expected a duration")
 	}
 	v, err := ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return nodeError(n, err.Error())
 	}
 	*d = Duration(v)
 	return nil

@@ -49,7 +49,7 @@ func ParseFreeSpace(s string) (FreeSpace, error) {
 func (f *FreeSpace) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseFreeSpace(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return nodeError(n, err.Error())
 	}
 	*f = v
 	return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os/user"
@@ -45,4 +46,12 @@ func printJSON(e *env, v any) error {
 		return fmt.Errorf("json: %w", err)
 	}
 	return nil
+}
+
+// auditCLI appends one audit entry for a CLI action in its own transaction.
+func auditCLI(ctx context.Context, e *env, db *registry.DB, kind, object string, detail any) error {
+	return db.Update(ctx, func(tx *registry.Tx) error {
+		_, err := tx.Audit(cliActor(e), cliSource, kind, object, detail)
+		return err
+	})
 }

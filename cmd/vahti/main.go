@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	_ "time/tzdata" // Europe/Helsinki must resolve even on a box without tzdata
 )
 
 // version is set at build time with -ldflags "-X main.version=…".

@@ -1,7 +1,47 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"path/filepath"
 
-func runRestore(_ context.Context, _ *env, _ []string) error {
-	return errNotYet("restore")
+	"vahti/registry"
+)
+
+func runRestore(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "restore")
+	path := fs.String("config", "", "config file")
+	from := fs.String("from", "", "backup file made by 'vahti backup'")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.need(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	if err := required("config", *path, "from", *from); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(e, *path)
+	if err != nil {
+		return err
+	}
+	unlock, err := registry.LockStateDir(cfg.StateDir)
+	if err != nil {
+		return fmt.Errorf("%w (stop the service before restoring)", err)
+	}
+	defer unlock()
+	if err := registry.Restore(*from, filepath.Join(cfg.StateDir, registry.FileName)); err != nil {
+		return err
+	}
+	db, err := openRegistry(e, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := auditCLI(ctx, e, db, "registry.restore", "registry", map[string]any{"file": *from}); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "registry restored from %s; the next start reconciles it with the files on disk\n", *from)
+	return nil
 }

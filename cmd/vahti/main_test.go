@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cli runs vahti commands in-process against a temporary state dir.
+type cli struct {
+	t      *testing.T
+	dir    string
+	config string
+	now    func() time.Time
+	envs   map[string]string
+}
+
+// newCLI writes a minimal valid config with the given cameras (yard, lobby
+// if none) under a temp dir.
+func newCLI(t *testing.T, cameras ...string) *cli {
+	t.Helper()
+	if len(cameras) == 0 {
+		cameras = []string{"yard", "lobby"}
+	}
+	dir := t.TempDir()
+	var b strings.Builder
+	fmt.Fprintf(&b, "state_dir: %s\nstorage:\n  root: %s\n  segment_duration: 2s\n  part_duration: 200ms\ncameras:\n",
+		filepath.Join(dir, "state"), filepath.Join(dir, "rec"))
+	for _, c := range cameras {
+		fmt.Fprintf(&b, "  - id: %s\n    name: %s\n    purpose: test\n    url: rtsp://127.0.0.1:1/%s\n", c, c, c)
+	}
+	fmt.Fprintf(&b, "admin:\n  listen: 127.0.0.1:0\n")
+	cfg := filepath.Join(dir, "vahti.yaml")
+	if err := os.WriteFile(cfg, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &cli{t: t, dir: dir, config: cfg, now: time.Now, envs: map[string]string{}}
+}
+
+// run executes one command line; "$CONFIG" in args is replaced by the
+// config path. It returns stdout, stderr and the exit code.
+func (c *cli) run(stdin string, args ...string) (string, string, int) {
+	c.t.Helper()
+	var out, errb bytes.Buffer
+	e := &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, now: c.now,
+		getenv: func(k string) string { return c.envs[k] }}
+	a := make([]string, len(args))
+	for i, s := range args {
+		a[i] = strings.ReplaceAll(s, "$CONFIG", c.config)
+	}
+	code := run(context.Background(), e, a)
+	return out.String(), errb.String(), code
+}
+
+// ok runs a command that must succeed and returns its stdout.
+func (c *cli) ok(args ...string) string {
+	c.t.Helper()
+	out, errs, code := c.run("", args...)
+	if code != 0 {
+		c.t.Fatalf("vahti %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+// fail runs a command that must fail and returns its stderr.
+func (c *cli) fail(args ...string) string {
+	c.t.Helper()
+	out, errs, code := c.run("", args...)
+	if code == 0 {
+		c.t.Fatalf("vahti %s: succeeded, want failure\nstdout: %s", strings.Join(args, " "), out)
+	}
+	return errs
+}
+
+func TestUnknownCommandAndHelp(t *testing.T) {
+	c := newCLI(t)
+	if msg := c.fail("frobnicate"); !strings.Contains(msg, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: %q", msg)
+	}
+	if _, _, code := c.run("", "--help"); code != 0 {
+		t.Errorf("--help exit %d", code)
+	}
+}
+
+func TestFlagsAfterPositionals(t *testing.T) {
+	e := &env{stderr: &bytes.Buffer{}}
+	for _, args := range [][]string{
+		{"7", "--reason", "done"},
+		{"--reason", "done", "7"},
+		{"--reason=done", "7"},
+	} {
+		fs := newFlags(e, "x")
+		reason := fs.String("reason", "", "")
+		pos, err := fs.parse(args)
+		if err != nil || *reason != "done" || len(pos) != 1 || pos[0] != "7" {
+			t.Errorf("parse %q = %q reason=%q err=%v", args, pos, *reason, err)
+		}
+	}
+	fs := newFlags(e, "x")
+	fs.String("reason", "", "")
+	if pos, err := fs.parse([]string{"--", "--reason"}); err != nil || len(pos) != 1 || pos[0] != "--reason" {
+		t.Errorf("after --: %q %v", pos, err)
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	c := newCLI(t)
+	if out := c.ok("check-config", "--config", "$CONFIG"); !strings.Contains(out, "OK (2 cameras") {
+		t.Errorf("valid config: %q", out)
+	}
+	bad := filepath.Join(c.dir, "bad.yaml")
+	os.WriteFile(bad, []byte(`state_dir: /x
+storage: {root: /y, segment_duration: 10q}
+retention: {max_age: 29d, timezone: Mars/Base}
+bogus: 1
+cameras:
+  - {id: Yard, url: "http://u:hunter2secret@h/x"}
+  - {id: lobby, purpose: p, url: rtsp://h/a, transport: quic}
+  - {id: lobby, purpose: p, url: rtsp://h/b}
+`), 0o600)
+	msg := c.fail("check-config", "--config", bad)
+	for _, want := range []string{"bogus", "segment_duration", "retention.max_age", "privacy notice",
+		"retention.timezone", "cameras[0].id", "cameras[0].purpose", "cameras[0].url", "cameras[1].transport",
+		`cameras[2].id: duplicate camera id "lobby"`} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("check-config error lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "hunter2secret") {
+		t.Errorf("a password was printed:\n%s", msg)
+	}
+}
+
+func TestBackupRestore(t *testing.T) {
+	c := newCLI(t)
+	bk := filepath.Join(c.dir, "backup.db")
+	c.ok("backup", "--config", "$CONFIG", "--out", bk)
+	if msg := c.fail("backup", "--config", "$CONFIG", "--out", bk); !strings.Contains(msg, "exists") {
+		t.Errorf("second backup to the same file: %q", msg)
+	}
+	garbage := filepath.Join(c.dir, "garbage.db")
+	os.WriteFile(garbage, []byte("SQLite format 3\x00 but not really"), 0o600)
+	if msg := c.fail("restore", "--config", "$CONFIG", "--from", garbage); !strings.Contains(msg, "refusing") {
+		t.Errorf("restore of garbage: %q", msg)
+	}
+	// A backup whose audit chain was edited is refused too. The second
+	// backup holds the first one's audit entry.
+	bk2 := filepath.Join(c.dir, "backup2.db")
+	c.ok("backup", "--config", "$CONFIG", "--out", bk2)
+	b, _ := os.ReadFile(bk2)
+	if !bytes.Contains(b, []byte("registry.backup")) {
+		t.Fatal("the second backup holds no audit entry of the first")
+	}
+	tampered := filepath.Join(c.dir, "tampered.db")
+	os.WriteFile(tampered, bytes.Replace(b, []byte("registry.backup"), []byte("registry.bakkup"), 1), 0o600)
+	if msg := c.fail("restore", "--config", "$CONFIG", "--from", tampered); !strings.Contains(msg, "audit chain") {
+		t.Errorf("restore of a tampered copy: %q", msg)
+	}
+	out := c.ok("restore", "--config", "$CONFIG", "--from", bk)
+	if !strings.Contains(out, "restored") {
+		t.Errorf("restore: %q", out)
+	}
+}

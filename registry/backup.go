@@ -1,0 +1,149 @@
+package registry
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Backup writes a consistent copy of the database to dst (which must not
+// exist) while other processes keep using it: SQLite's VACUUM INTO reads
+// one snapshot. The copy is checked before Backup returns.
+func (db *DB) Backup(ctx context.Context, dst string) error {
+	if _, err := os.Stat(dst); err == nil {
+		return fmt.Errorf("backup %s: file exists", dst)
+	}
+	tmp := dst + ".tmp"
+	os.Remove(tmp)
+	if _, err := db.sql.ExecContext(ctx, `VACUUM INTO ?`, tmp); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("backup %s: %w", dst, err)
+	}
+	if err := CheckFile(tmp); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("backup %s: the copy does not verify: %w", dst, err)
+	}
+	if err := syncFile(tmp); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("backup %s: %w", dst, err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("backup %s: %w", dst, err)
+	}
+	return syncDir(filepath.Dir(dst))
+}
+
+// CheckFile opens a database file read-only and checks that it is an
+// intact Vahti registry: SQLite's integrity check, a known schema version
+// and an unbroken audit chain.
+func CheckFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	head := make([]byte, 16)
+	_, err = io.ReadFull(f, head)
+	f.Close()
+	if err != nil || string(head) != "SQLite format 3\x00" {
+		return fmt.Errorf("%s: not an SQLite database", path)
+	}
+	s, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=query_only(1)")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var res string
+	if err := s.QueryRow(`PRAGMA integrity_check`).Scan(&res); err != nil {
+		return fmt.Errorf("integrity check: %w", err)
+	}
+	if res != "ok" {
+		return fmt.Errorf("integrity check: %s", res)
+	}
+	var v int
+	if err := s.QueryRow(`SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v); err != nil {
+		return fmt.Errorf("not a Vahti registry: %w", err)
+	}
+	if v < 1 || v > len(migrations) {
+		return fmt.Errorf("schema version %d is not one this Vahti knows (1..%d)", v, len(migrations))
+	}
+	db := &DB{sql: s, path: path}
+	return db.View(context.Background(), func(tx *Tx) error {
+		_, err := tx.VerifyAudit()
+		return err
+	})
+}
+
+// Restore replaces the database at dbPath with the backup at src after
+// checking it. The caller must make sure no service uses dbPath (the
+// state-dir lock).
+func Restore(src, dbPath string) error {
+	if err := CheckFile(src); err != nil {
+		return fmt.Errorf("restore: refusing %s: %w", src, err)
+	}
+	tmp := dbPath + ".restore.tmp"
+	if err := copyFile(src, tmp); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("restore: %w", err)
+	}
+	// The old WAL belongs to the old database: applying it to the restored
+	// file would corrupt it.
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if err := os.Remove(dbPath + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			os.Remove(tmp)
+			return fmt.Errorf("restore: %w", err)
+		}
+	}
+	if err := os.Rename(tmp, dbPath); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("restore: %w", err)
+	}
+	return syncDir(filepath.Dir(dbPath))
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !strings.Contains(err.Error(), "invalid argument") {
+		return err
+	}
+	return nil
+}
