@@ -204,3 +204,9 @@ func (c *Config) MaxAgeFor(id string) time.Duration {
 	}
 	return c.Retention.MaxAge.D()
 }
+
+// Marshal writes the config as YAML that Parse reads back. Camera URLs are
+// written as they are: callers writing to a shared place redact first.
+func (c *Config) Marshal() ([]byte, error) {
+	return yaml.Marshal(c)
+}

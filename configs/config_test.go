@@ -138,3 +138,22 @@ func TestSecretsNeverInConfigText(t *testing.T) {
 		t.Errorf("secret for unknown camera: %s", msg)
 	}
 }
+
+func TestMarshalRoundTrip(t *testing.T) {
+	c, err := Parse(Example, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Retention.MinFree = FreeSpace{Bytes: 20 << 30}
+	b, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := Parse(b, nil)
+	if err != nil {
+		t.Fatalf("marshalled config does not parse: %v\n%s", err, b)
+	}
+	if c2.Retention != c.Retention || c2.Storage != c.Storage || c2.Admin != c.Admin || c2.Cameras[0] != c.Cameras[0] {
+		t.Errorf("round trip changed the config:\n%+v\n%+v", c, c2)
+	}
+}

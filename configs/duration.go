@@ -65,3 +65,6 @@ func (d Duration) String() string {
 	}
 	return v.String()
 }
+
+// MarshalYAML writes the duration as Parse reads it.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }

@@ -70,3 +70,6 @@ func (f FreeSpace) String() string {
 	}
 	return strconv.FormatFloat(f.Percent, 'f', -1, 64) + "%"
 }
+
+// MarshalYAML writes the floor as Parse reads it.
+func (f FreeSpace) MarshalYAML() (any, error) { return f.String(), nil }
