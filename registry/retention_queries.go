@@ -1,0 +1,167 @@
+package registry
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Queries used by the retention package. They select only candidates
+// (end_ns <= cutoff via segments_end, or a camera's oldest via
+// segments_camera_start), so a sweep costs what expires, not what is kept.
+
+// ExpiryCandidates lists segments in state ok whose end is at or before
+// cutoff, oldest end first, at most limit rows (0: all).
+func (tx *Tx) ExpiryCandidates(cutoff time.Time, limit int) ([]Segment, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	return tx.querySegments(`SELECT `+segCols+` FROM segments
+		WHERE end_ns <= ? AND state = 'ok' ORDER BY end_ns LIMIT ?`, ns(cutoff), limit)
+}
+
+// OldestOfCamera lists up to limit of a camera's segments in state ok whose
+// start is after `after` (zero: from the beginning), oldest first.
+func (tx *Tx) OldestOfCamera(camera string, after time.Time, limit int) ([]Segment, error) {
+	a := int64(-1 << 62)
+	if !after.IsZero() {
+		a = ns(after)
+	}
+	return tx.querySegments(`SELECT `+segCols+` FROM segments
+		WHERE camera = ? AND start_ns > ? AND state = 'ok' ORDER BY start_ns LIMIT ?`, camera, a, limit)
+}
+
+// SegmentCameras lists every camera with catalogued segments in any state.
+func (tx *Tx) SegmentCameras() ([]string, error) {
+	// A recursive skip-scan over segments_camera_start: one index probe per
+	// camera instead of reading every row.
+	rows, err := tx.tx.Query(`WITH RECURSIVE c(camera) AS (
+			SELECT MIN(camera) FROM segments
+			UNION ALL
+			SELECT (SELECT MIN(camera) FROM segments WHERE camera > c.camera) FROM c WHERE c.camera IS NOT NULL
+		) SELECT camera FROM c WHERE camera IS NOT NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("segment cameras: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("segment cameras: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// CountByState counts segments and their bytes per state.
+func (tx *Tx) CountByState() (count map[string]int64, bytes map[string]int64, err error) {
+	rows, err := tx.tx.Query(`SELECT state, COUNT(*), COALESCE(SUM(bytes), 0) FROM segments GROUP BY state`)
+	if err != nil {
+		return nil, nil, fmt.Errorf("segment counts: %w", err)
+	}
+	defer rows.Close()
+	count, bytes = map[string]int64{}, map[string]int64{}
+	for rows.Next() {
+		var st string
+		var n, b int64
+		if err := rows.Scan(&st, &n, &b); err != nil {
+			return nil, nil, fmt.Errorf("segment counts: %w", err)
+		}
+		count[st], bytes[st] = n, b
+	}
+	return count, bytes, rows.Err()
+}
+
+// HasSegments reports whether any segment row exists (any state).
+func (tx *Tx) HasSegments() (bool, error) {
+	var one int
+	err := tx.tx.QueryRow(`SELECT COUNT(*) FROM (SELECT 1 FROM segments LIMIT 1)`).Scan(&one)
+	return one > 0, err
+}
+
+// DoomSegments moves the given segments from state ok to doomed and returns
+// the ids actually changed (a row already doomed, missing or gone is left
+// alone, so two deleters never both claim a segment).
+func (tx *Tx) DoomSegments(ids []int64) ([]int64, error) {
+	return tx.idsReturning(`UPDATE segments SET state = 'doomed' WHERE state = 'ok' AND id IN (%s) RETURNING id`, ids)
+}
+
+// UndoomSegments moves doomed segments back to ok (a hold arrived, or the
+// unlink failed and the file is still there).
+func (tx *Tx) UndoomSegments(ids []int64) ([]int64, error) {
+	return tx.idsReturning(`UPDATE segments SET state = 'ok' WHERE state = 'doomed' AND id IN (%s) RETURNING id`, ids)
+}
+
+// DeleteDoomedRows deletes rows that are still doomed and returns what was
+// deleted, so only the process that removed a row audits it.
+func (tx *Tx) DeleteDoomedRows(ids []int64) ([]Segment, error) {
+	var out []Segment
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		chunk := ids[:n]
+		ids = ids[n:]
+		segs, err := tx.querySegments(fmt.Sprintf(`DELETE FROM segments WHERE state = 'doomed' AND id IN (%s) RETURNING `+segCols,
+			placeholders(len(chunk))), int64Args(chunk)...)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, segs...)
+	}
+	return out, nil
+}
+
+func (tx *Tx) idsReturning(q string, ids []int64) ([]int64, error) {
+	var out []int64
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		chunk := ids[:n]
+		ids = ids[n:]
+		rows, err := tx.tx.Query(fmt.Sprintf(q, placeholders(len(chunk))), int64Args(chunk)...)
+		if err != nil {
+			return out, fmt.Errorf("segments: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return out, fmt.Errorf("segments: %w", err)
+			}
+			out = append(out, id)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return out, fmt.Errorf("segments: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+func int64Args(ids []int64) []any {
+	a := make([]any, len(ids))
+	for i, id := range ids {
+		a[i] = id
+	}
+	return a
+}
+
+// HoldsDueForReview lists active holds whose review date is at or before t.
+func (tx *Tx) HoldsDueForReview(t time.Time) ([]Hold, error) {
+	hs, err := tx.Holds(true)
+	if err != nil {
+		return nil, err
+	}
+	var out []Hold
+	for _, h := range hs {
+		if !h.Review.IsZero() && !h.Review.After(t) {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,334 @@
+package retention
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"vahti/configs"
+	"vahti/registry"
+)
+
+// PurgeReport is the nightly purge's account, written to the audit chain
+// ("purge.report") and to <state_dir>/purge-reports/<local date>.json.
+type PurgeReport struct {
+	Time            time.Time         `json:"time"`
+	Since           time.Time         `json:"since"` // previous report (zero: first)
+	Cameras         []CameraPurge     `json:"cameras"`
+	ExportsDeleted  int               `json:"exports_deleted"`
+	StraysDeleted   int               `json:"strays_deleted"`
+	UnknownFiles    int               `json:"unknown_files"` // files under storage.root that are not segments (left alone)
+	HoldsReleased   []int64           `json:"holds_released"`
+	HoldsForReview  []int64           `json:"holds_for_review"`
+	Refused         []string          `json:"refused"` // interlocks that stopped deletion tonight
+	Messages        map[string]string `json:"messages,omitempty"`
+	ReconcileFailed string            `json:"reconcile_failed,omitempty"`
+}
+
+// CameraPurge is one camera's line of the purge report.
+type CameraPurge struct {
+	Camera         string      `json:"camera"`
+	DeletedCount   int64       `json:"deleted_count"` // since the previous report, all reasons
+	DeletedBytes   int64       `json:"deleted_bytes"`
+	OldestFootage  time.Time   `json:"oldest_footage"` // start of the oldest segment left (zero: none)
+	NewestFootage  time.Time   `json:"newest_footage"`
+	Segments       int64       `json:"segments"`
+	HeldRanges     []HeldRange `json:"held_ranges"`
+	MaxAge         string      `json:"max_age"`
+	OverdueFootage bool        `json:"overdue_footage"` // footage older than max_age left unheld (should be false)
+}
+
+// HeldRange is an active hold's range on a camera.
+type HeldRange struct {
+	Hold int64     `json:"hold"`
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// Nightly runs the nightly purge now: reconcile, the catalog/disk
+// interlock, a deleting pass, stray expired files, emptied folders, hold
+// review, and the report.
+func (r *Retention) Nightly(ctx context.Context) (PurgeReport, error) {
+	now := r.now().UTC()
+	rep := PurgeReport{Time: now}
+	var firstErr error
+	keep := func(err error) {
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if r.recon != nil {
+		if err := r.recon(ctx); err != nil {
+			rep.ReconcileFailed = err.Error()
+			keep(fmt.Errorf("reconcile: %w", err))
+		}
+	}
+	strays, found, unknown, err := r.scanDisk(ctx, now)
+	keep(err)
+	rep.UnknownFiles = unknown
+	if err == nil {
+		keep(r.checkCatalog(ctx, found))
+	}
+
+	pass, err := r.pass(ctx, now, false, "expired")
+	keep(err)
+	rep.Refused, rep.Messages = pass.Refused, pass.Messages
+	rep.ExportsDeleted = len(pass.Exports)
+	if len(pass.Refused) == 0 && rep.ReconcileFailed == "" && len(strays) > 0 {
+		gone, err := r.removeStrays(ctx, now, strays)
+		keep(err)
+		rep.StraysDeleted = len(gone)
+	}
+
+	released, review, err := r.reviewHolds(ctx, now)
+	keep(err)
+	rep.HoldsReleased, rep.HoldsForReview = released, review
+
+	keep(r.fillReport(ctx, &rep))
+	file, err := r.writeReport(ctx, rep)
+	keep(err)
+	err = r.db.Update(ctx, func(tx *registry.Tx) error {
+		return setMetaTime(tx, metaLastNightly, now)
+	})
+	keep(err)
+	r.update(func(s *Status) {
+		s.LastNightly = now
+		s.NextNightly = nextNightly(now, now, r.cfg.Location(), r.nightlyAt())
+		if file != "" {
+			s.LastReport = &PurgeInfo{Time: now, File: file}
+		}
+	})
+	return rep, firstErr
+}
+
+func (r *Retention) nightlyAt() time.Duration {
+	d, _ := configs.ParseClock(r.cfg.Retention.NightlyPurgeAt)
+	return d
+}
+
+// scanDisk walks storage.root. It returns the uncatalogued-looking expired
+// candidates (segment paths whose start is older than the shortest max
+// age plus the longest segment: only those can possibly be allowed by the
+// gate, so the catalog is asked about few files), how many segment files
+// exist, and how many other files there are.
+func (r *Retention) scanDisk(ctx context.Context, now time.Time) (cands []string, found, unknown int, err error) {
+	root := r.cfg.Storage.Root
+	limit := now.Add(-r.minMaxAge() - strayMaxSpan)
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == root {
+				return fs.SkipAll
+			}
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if d.IsDir() || !d.Type().IsRegular() {
+			return nil
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		_, start, _, perr := registry.ParseSegmentPath(rel)
+		if perr != nil {
+			unknown++
+			return nil
+		}
+		found++
+		if start.Before(limit) {
+			cands = append(cands, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, found, unknown, fmt.Errorf("scan %s: %w", root, err)
+	}
+	return cands, found, unknown, nil
+}
+
+// checkCatalog is the catalog/disk interlock: an empty catalog while
+// segment files exist (a lost or replaced registry, and with it perhaps
+// the holds), or a catalog mostly marked missing, pauses all deletion.
+func (r *Retention) checkCatalog(ctx context.Context, filesOnDisk int) error {
+	var counts map[string]int64
+	err := r.db.View(ctx, func(tx *registry.Tx) error {
+		var err error
+		counts, _, err = tx.CountByState()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	ok, missing := counts[registry.SegmentOK], counts[registry.SegmentMissing]
+	switch {
+	case ok == 0 && filesOnDisk > 0:
+		r.raise(ctx, AlarmCatalogMismatch, fmt.Sprintf("the catalog is empty but %d segment files are on disk: deletion paused (was the registry replaced? run `vahti reindex`, then `vahti purge --force`)", filesOnDisk), true)
+	case missing > 10 && missing > ok:
+		r.raise(ctx, AlarmCatalogMismatch, fmt.Sprintf("%d catalogued segments are missing on disk and only %d present: deletion paused (is storage.root mounted?)", missing, ok), true)
+	default:
+		r.clear(AlarmCatalogMismatch)
+	}
+	return nil
+}
+
+// reviewHolds handles holds past their review date: released when
+// retention.hold_auto_release is on, otherwise flagged.
+func (r *Retention) reviewHolds(ctx context.Context, now time.Time) (released, flagged []int64, err error) {
+	var due []registry.Hold
+	err = r.db.View(ctx, func(tx *registry.Tx) error {
+		due, err = tx.HoldsDueForReview(now)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, h := range due {
+		if r.cfg.Retention.HoldAutoRelease {
+			if _, err := ReleaseHold(ctx, r.db, h.ID, r.actor, r.source,
+				"review date "+h.Review.Format(time.RFC3339)+" passed (retention.hold_auto_release)"); err != nil {
+				return released, flagged, err
+			}
+			released = append(released, h.ID)
+			continue
+		}
+		flagged = append(flagged, h.ID)
+	}
+	r.update(func(s *Status) { s.HoldsForReview = flagged })
+	if len(flagged) > 0 {
+		r.raise(ctx, AlarmHoldReview, fmt.Sprintf("%d hold(s) are past their review date: %v", len(flagged), flagged), false)
+	} else {
+		r.clear(AlarmHoldReview)
+	}
+	return released, flagged, nil
+}
+
+// fillReport adds per-camera lines: deletions since the previous report
+// (summed from the audit chain, so the sweeper's and disk guard's count
+// too), what is left, and held ranges.
+func (r *Retention) fillReport(ctx context.Context, rep *PurgeReport) error {
+	return r.db.View(ctx, func(tx *registry.Tx) error {
+		since, err := metaTime(tx, metaLastNightly)
+		if err != nil {
+			return err
+		}
+		rep.Since = since
+		per := map[string]*CameraPurge{}
+		get := func(c string) *CameraPurge {
+			if per[c] == nil {
+				per[c] = &CameraPurge{Camera: c, MaxAge: configs.Duration(r.cfg.MaxAgeFor(c)).String(), HeldRanges: []HeldRange{}}
+			}
+			return per[c]
+		}
+		for _, c := range r.cfg.CameraIDs() {
+			get(c)
+		}
+		entries, err := tx.AuditEntries(registry.AuditFilter{Kind: "segments.delete", From: since})
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			var d DeletionDetail
+			if json.Unmarshal(e.Detail, &d) == nil && d.Camera != "" {
+				cp := get(d.Camera)
+				cp.DeletedCount += d.Count
+				cp.DeletedBytes += d.Bytes
+			}
+		}
+		sums, err := tx.Summaries()
+		if err != nil {
+			return err
+		}
+		holds, err := tx.Holds(true)
+		if err != nil {
+			return err
+		}
+		for c, s := range sums {
+			cp := get(c)
+			cp.OldestFootage, cp.NewestFootage, cp.Segments = s.Oldest, s.Newest, s.Segments
+		}
+		for c, cp := range per {
+			for _, h := range holds {
+				if h.Covers(c, h.From, h.To) {
+					cp.HeldRanges = append(cp.HeldRanges, HeldRange{Hold: h.ID, From: h.From, To: h.To})
+				}
+			}
+			sort.Slice(cp.HeldRanges, func(i, j int) bool { return cp.HeldRanges[i].From.Before(cp.HeldRanges[j].From) })
+		}
+		// Overdue: the oldest unheld segment ends before the cutoff.
+		cands, err := tx.ExpiryCandidates(rep.Time.Add(-r.minMaxAge()), 0)
+		if err != nil {
+			return err
+		}
+		ix := newHoldIndex(holds)
+		for _, s := range cands {
+			if ok, _ := Deletable(s, rep.Time, r.cfg.MaxAgeFor(s.Camera), ix.For(s.Camera)); ok {
+				get(s.Camera).OverdueFootage = true
+			}
+		}
+		names := make([]string, 0, len(per))
+		for c := range per {
+			names = append(names, c)
+		}
+		sort.Strings(names)
+		for _, c := range names {
+			rep.Cameras = append(rep.Cameras, *per[c])
+		}
+		return nil
+	})
+}
+
+// writeReport stores the report as JSON in <state_dir>/purge-reports/ and
+// in the audit chain. It returns the file's path.
+func (r *Retention) writeReport(ctx context.Context, rep PurgeReport) (string, error) {
+	dir := filepath.Join(r.cfg.StateDir, "purge-reports")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("purge report: %w", err)
+	}
+	name := rep.Time.In(r.cfg.Location()).Format("2006-01-02T150405") + ".json"
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("purge report: %w", err)
+	}
+	full := filepath.Join(dir, name)
+	tmp := full + ".tmp"
+	if err := writeFileSync(tmp, append(b, '\n')); err != nil {
+		return "", fmt.Errorf("purge report: %w", err)
+	}
+	if err := os.Rename(tmp, full); err != nil {
+		return "", fmt.Errorf("purge report: %w", err)
+	}
+	syncDir(dir)
+	err = r.db.Update(ctx, func(tx *registry.Tx) error {
+		if err := tx.SetMeta(metaLastReport, name); err != nil {
+			return err
+		}
+		_, err := tx.Audit(r.actor, r.source, "purge.report", "retention", rep)
+		return err
+	})
+	return full, err
+}
+
+func writeFileSync(p string, b []byte) error {
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,453 @@
+package retention
+
+// remove.go is the ONLY file in Vahti that unlinks footage or export
+// packages (see TestOnlyRemoveGoUnlinks). Every function here re-asks the
+// gate (Deletable / DeletableExport) with holds read inside the write
+// transaction that claims the rows, so a hold committed by another process
+// before that transaction is honoured even if the caller's list is stale.
+//
+// Crash-safe sequence for segments:
+//
+//	1. write tx: read active holds, re-run the gate, mark rows "doomed"
+//	2. unlink each file (ENOENT counts as gone), fsync each directory once
+//	3. write tx: delete the rows still doomed, audit one entry per camera
+//
+// A crash after 1 leaves doomed rows; finishDoomed (run at startup) repeats
+// 2 and 3 for them, first re-running the gate so a hold that arrived in the
+// meantime keeps the file. Nothing is moved to a trash folder: deletion is
+// final, as the privacy notice promises.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"vahti/registry"
+)
+
+// ErrHeld is returned when a hold forbids a deletion that was asked for.
+var ErrHeld = errors.New("covered by an active legal hold")
+
+// removeSegments destroys the segments the gate allows at now, with
+// maxAge(camera) as the age rule (the disk guard passes 0). reason goes
+// into the audit entries. It returns the segments actually destroyed.
+func (r *Retention) removeSegments(ctx context.Context, now time.Time, maxAge func(string) time.Duration,
+	segs []registry.Segment, reason string) ([]registry.Segment, error) {
+	if len(segs) == 0 {
+		return nil, nil
+	}
+	byID := make(map[int64]registry.Segment, len(segs))
+	err := r.db.Update(ctx, func(tx *registry.Tx) error {
+		holds, err := tx.Holds(true)
+		if err != nil {
+			return err
+		}
+		ix := newHoldIndex(holds)
+		ids := make([]int64, 0, len(segs))
+		for _, s := range segs {
+			if ok, _ := Deletable(s, now, maxAge(s.Camera), ix.For(s.Camera)); ok {
+				ids = append(ids, s.ID)
+				byID[s.ID] = s
+			}
+		}
+		doomed, err := tx.DoomSegments(ids)
+		if err != nil {
+			return err
+		}
+		keep := make(map[int64]registry.Segment, len(doomed))
+		for _, id := range doomed {
+			keep[id] = byID[id]
+		}
+		byID = keep
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("doom segments: %w", err)
+	}
+	return r.unlinkDoomed(ctx, byID, reason)
+}
+
+// unlinkDoomed carries out steps 2 and 3 for rows already doomed.
+func (r *Retention) unlinkDoomed(ctx context.Context, doomed map[int64]registry.Segment, reason string) ([]registry.Segment, error) {
+	root := r.cfg.Storage.Root
+	var gone, failed []int64
+	dirs := map[string]bool{}
+	var firstErr error
+	ids := make([]int64, 0, len(doomed))
+	for id := range doomed {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		s := doomed[id]
+		full := filepath.Join(root, filepath.FromSlash(s.Path))
+		if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			failed = append(failed, id)
+			if firstErr == nil {
+				firstErr = fmt.Errorf("segment %s: %w", s.Path, err)
+			}
+			continue
+		}
+		gone = append(gone, id)
+		dirs[filepath.Dir(full)] = true
+	}
+	for d := range dirs {
+		if err := syncDir(d); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	var deleted []registry.Segment
+	err := r.db.Update(ctx, func(tx *registry.Tx) error {
+		var err error
+		if deleted, err = tx.DeleteDoomedRows(gone); err != nil {
+			return err
+		}
+		if _, err := tx.UndoomSegments(failed); err != nil {
+			return err
+		}
+		return auditDeletions(tx, r.actor, r.source, reason, deleted)
+	})
+	if err != nil {
+		return deleted, fmt.Errorf("delete segment rows: %w", err)
+	}
+	r.removeEmptyDirs(dirs, r.now())
+	return deleted, firstErr
+}
+
+// auditDeletions writes one "segments.delete" entry per camera: time range,
+// count and bytes, never content.
+func auditDeletions(tx *registry.Tx, actor, source, reason string, deleted []registry.Segment) error {
+	type agg struct {
+		from, to time.Time
+		n, bytes int64
+	}
+	per := map[string]*agg{}
+	var cams []string
+	for _, s := range deleted {
+		a := per[s.Camera]
+		if a == nil {
+			a = &agg{from: s.Start, to: s.End}
+			per[s.Camera] = a
+			cams = append(cams, s.Camera)
+		}
+		if s.Start.Before(a.from) {
+			a.from = s.Start
+		}
+		if s.End.After(a.to) {
+			a.to = s.End
+		}
+		a.n++
+		a.bytes += s.Bytes
+	}
+	sort.Strings(cams)
+	for _, c := range cams {
+		a := per[c]
+		_, err := tx.Audit(actor, source, "segments.delete", "camera:"+c, DeletionDetail{
+			Reason: reason, Camera: c, From: a.from, To: a.to, Count: a.n, Bytes: a.bytes})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeletionDetail is the detail of a "segments.delete" audit entry.
+type DeletionDetail struct {
+	Reason string    `json:"reason"` // expired, disk-full, recovered, stray
+	Camera string    `json:"camera"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	Count  int64     `json:"count"`
+	Bytes  int64     `json:"bytes"`
+}
+
+// finishDoomed completes deletions a crash interrupted. The gate is asked
+// again (age rule 0, holds read now): a doomed segment a hold now covers,
+// or that ends in the future, goes back to ok if its file is still there.
+func (r *Retention) finishDoomed(ctx context.Context) (int, error) {
+	now := r.now().UTC()
+	doomed := map[int64]registry.Segment{}
+	err := r.db.Update(ctx, func(tx *registry.Tx) error {
+		segs, err := tx.SegmentsInState(registry.SegmentDoomed)
+		if err != nil {
+			return err
+		}
+		holds, err := tx.Holds(true)
+		if err != nil {
+			return err
+		}
+		ix := newHoldIndex(holds)
+		var back []int64
+		for _, s := range segs {
+			if ok, _ := Deletable(s, now, 0, ix.For(s.Camera)); ok {
+				doomed[s.ID] = s
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(r.cfg.Storage.Root, filepath.FromSlash(s.Path))); err == nil {
+				back = append(back, s.ID)
+			} else if err := tx.SetSegmentState(s.ID, registry.SegmentMissing); err != nil {
+				return err
+			}
+		}
+		_, err = tx.UndoomSegments(back)
+		return err
+	})
+	if err != nil || len(doomed) == 0 {
+		return 0, err
+	}
+	del, err := r.unlinkDoomed(ctx, doomed, "recovered")
+	return len(del), err
+}
+
+// removeStrays destroys uncatalogued segment files (relative paths under
+// storage.root) that the gate allows: the file is judged as a segment that
+// started at its path time and ended strayMaxSpan later, the longest a
+// segment can be, so a stray is never destroyed before any frame in it
+// could be older than max_age.
+func (r *Retention) removeStrays(ctx context.Context, now time.Time, rels []string) ([]registry.Segment, error) {
+	var allowed []registry.Segment
+	err := r.db.View(ctx, func(tx *registry.Tx) error {
+		holds, err := tx.Holds(true)
+		if err != nil {
+			return err
+		}
+		ix := newHoldIndex(holds)
+		for _, rel := range rels {
+			seg, ok := strayAsSegment(rel)
+			if !ok {
+				continue
+			}
+			if _, err := tx.SegmentByPath(strings.TrimSuffix(rel, registry.UnfinishedSuffix)); err == nil {
+				continue // catalogued (maybe as the finished twin): the sweeper's business
+			} else if !errors.Is(err, registry.ErrNotFound) {
+				return err
+			}
+			if ok, _ := Deletable(seg, now, r.cfg.MaxAgeFor(seg.Camera), ix.For(seg.Camera)); ok {
+				allowed = append(allowed, seg)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("strays: %w", err)
+	}
+	var gone []registry.Segment
+	dirs := map[string]bool{}
+	var firstErr error
+	for _, s := range allowed {
+		full := filepath.Join(r.cfg.Storage.Root, filepath.FromSlash(s.Path))
+		if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("stray %s: %w", s.Path, err)
+			}
+			continue
+		}
+		gone = append(gone, s)
+		dirs[filepath.Dir(full)] = true
+	}
+	for d := range dirs {
+		if err := syncDir(d); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if len(gone) > 0 {
+		err := r.db.Update(ctx, func(tx *registry.Tx) error {
+			return auditDeletions(tx, r.actor, r.source, "stray", gone)
+		})
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	r.removeEmptyDirs(dirs, now)
+	return gone, firstErr
+}
+
+// strayMaxSpan is the longest a segment can last (registry.SegmentsIn
+// assumes the same bound).
+const strayMaxSpan = 2 * time.Hour
+
+// strayAsSegment describes an uncatalogued file for the gate.
+func strayAsSegment(rel string) (registry.Segment, bool) {
+	cam, start, _, err := registry.ParseSegmentPath(rel)
+	if err != nil {
+		return registry.Segment{}, false
+	}
+	// The gate checks the path; for an unfinished name it checks the
+	// finished spelling, which names the same camera and start.
+	return registry.Segment{Camera: cam, Start: start, End: start.Add(strayMaxSpan),
+		Path: rel, State: registry.SegmentOK}, true
+}
+
+// removeExports destroys the export packages the export gate allows.
+func (r *Retention) removeExports(ctx context.Context, now time.Time, ids []string) ([]registry.Export, error) {
+	var allowed []registry.Export
+	err := r.db.View(ctx, func(tx *registry.Tx) error {
+		holds, err := tx.Holds(true)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			e, err := tx.Export(id)
+			if err != nil {
+				return err
+			}
+			if ok, _ := DeletableExport(e, now, r.exportMaxAge(e), holds); ok {
+				allowed = append(allowed, e)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("exports: %w", err)
+	}
+	var gone []registry.Export
+	var firstErr error
+	for _, e := range allowed {
+		full := filepath.Join(r.cfg.StateDir, filepath.FromSlash(e.Path))
+		if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("export %s: %w", e.ID, err)
+			}
+			continue
+		}
+		if err := syncDir(filepath.Dir(full)); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		err := r.db.Update(ctx, func(tx *registry.Tx) error {
+			if err := tx.MarkExportDeleted(e.ID); err != nil {
+				return err
+			}
+			_, err := tx.Audit(r.actor, r.source, "export.delete", "export:"+e.ID, map[string]any{
+				"reason": "expired", "cameras": e.Cameras, "from": e.From, "to": e.To,
+				"footage_end": e.FootageEnd, "bytes": e.Bytes})
+			return err
+		})
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		gone = append(gone, e)
+	}
+	return gone, firstErr
+}
+
+// exportMaxAge is the shortest retention of the cameras in a package: it
+// goes when the first of its footage would have.
+func (r *Retention) exportMaxAge(e registry.Export) time.Duration {
+	m := r.cfg.Retention.MaxAge.D()
+	for _, c := range e.Cameras {
+		m = min(m, r.cfg.MaxAgeFor(c))
+	}
+	return m
+}
+
+// DiscardTorn removes an unfinished segment (<path>.mp4.tmp) that recovery
+// found unrecoverable, unless an active hold covers its camera and time,
+// and audits it. It is the recorder's way to delete footage that never
+// became a segment without unlinking outside this file.
+func DiscardTorn(ctx context.Context, db *registry.DB, root, rel string, now time.Time) error {
+	cam, start, finished, err := registry.ParseSegmentPath(rel)
+	if err != nil || finished {
+		return fmt.Errorf("discard %s: not an unfinished segment path", rel)
+	}
+	held := false
+	err = db.View(ctx, func(tx *registry.Tx) error {
+		holds, err := tx.Holds(true)
+		for _, h := range holds {
+			held = held || h.Covers(cam, start, start.Add(strayMaxSpan))
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("discard %s: %w", rel, err)
+	}
+	if held {
+		return fmt.Errorf("discard %s: %w", rel, ErrHeld)
+	}
+	full := filepath.Join(root, filepath.FromSlash(rel))
+	fi, err := os.Stat(full)
+	if err != nil {
+		return fmt.Errorf("discard %s: %w", rel, err)
+	}
+	if err := os.Remove(full); err != nil {
+		return fmt.Errorf("discard %s: %w", rel, err)
+	}
+	if err := syncDir(filepath.Dir(full)); err != nil {
+		return err
+	}
+	return db.Update(ctx, func(tx *registry.Tx) error {
+		_, err := tx.Audit("system", "service", "segments.discard-torn", "camera:"+cam, map[string]any{
+			"camera": cam, "start": start, "bytes": fi.Size(), "path": rel, "checked_at": now.UTC()})
+		return err
+	})
+}
+
+// removeEmptyDirs removes emptied day, month and year folders above the
+// given directories. Only folders of days that ended two days before now
+// are touched, so the recorder, which writes today's (and around midnight
+// yesterday's) folder, never finds its folder vanish under it.
+func (r *Retention) removeEmptyDirs(dirs map[string]bool, now time.Time) {
+	root := filepath.Clean(r.cfg.Storage.Root)
+	limit := now.UTC().AddDate(0, 0, -2)
+	tried := map[string]bool{}
+	for d := range dirs {
+		rel, err := filepath.Rel(root, d)
+		if err != nil {
+			continue
+		}
+		parts := strings.Split(filepath.ToSlash(rel), "/")
+		if len(parts) != 4 { // camera/YYYY/MM/DD
+			continue
+		}
+		day, err := time.Parse("2006/01/02", path.Join(parts[1:]...))
+		if err != nil || !day.AddDate(0, 0, 1).Before(limit) {
+			continue
+		}
+		// day, then month, then year; each only if now empty (rmdir fails
+		// on a non-empty folder, which is the check). A month or year is
+		// only removed when it ended before the limit too.
+		levels := []struct {
+			dir string
+			end time.Time
+		}{
+			{d, day.AddDate(0, 0, 1)},
+			{filepath.Dir(d), time.Date(day.Year(), day.Month()+1, 1, 0, 0, 0, 0, time.UTC)},
+			{filepath.Dir(filepath.Dir(d)), time.Date(day.Year()+1, 1, 1, 0, 0, 0, 0, time.UTC)},
+		}
+		for _, l := range levels {
+			if tried[l.dir] || !l.end.Before(limit) {
+				break
+			}
+			tried[l.dir] = true
+			if err := os.Remove(l.dir); err != nil {
+				break
+			}
+			syncDir(filepath.Dir(l.dir))
+		}
+	}
+}
+
+// syncDir makes a directory's entries (an unlink) durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}

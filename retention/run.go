@@ -1,0 +1,72 @@
+package retention
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"vahti/registry"
+)
+
+// Run finishes deletions a crash interrupted, then runs the disk guard
+// (every GuardInterval and on RequestDiskCheck), the sweeper (every
+// retention.sweep_interval) and the nightly purge (at nightly_purge_at in
+// retention.timezone, or at once if the last one was missed) until ctx
+// ends. Errors of single passes raise alarms and are retried; Run returns
+// only when ctx ends or the startup recovery fails.
+func (r *Retention) Run(ctx context.Context) error {
+	if _, err := r.finishDoomed(ctx); err != nil {
+		return fmt.Errorf("retention: finish interrupted deletions: %w", err)
+	}
+	var lastNightly time.Time
+	if err := r.db.View(ctx, func(tx *registry.Tx) error {
+		var err error
+		lastNightly, err = metaTime(tx, metaLastNightly)
+		return err
+	}); err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	loc, at := r.cfg.Location(), r.nightlyAt()
+	sweepEvery := r.cfg.Retention.SweepInterval.D()
+	tick := min(r.guardT, sweepEvery, time.Second*5)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	var lastGuard, lastSweep time.Time
+	for {
+		now := r.now().UTC()
+		r.update(func(s *Status) { s.LastNightly, s.NextNightly = lastNightly, nextNightly(now, lastNightly, loc, at) })
+		if lastGuard.IsZero() || now.Sub(lastGuard) >= r.guardT || now.Before(lastGuard) {
+			r.CheckDisk(ctx) // errors are alarms
+			lastGuard = now
+		}
+		if lastSweep.IsZero() || now.Sub(lastSweep) >= sweepEvery || now.Before(lastSweep) {
+			if _, err := r.pass(ctx, now, false, "expired"); err != nil && ctx.Err() == nil {
+				r.log.Error("retention sweep", "err", err)
+			}
+			lastSweep = now
+		}
+		if nightlyDue(now, lastNightly, loc, at) {
+			if _, err := r.Nightly(ctx); err != nil && ctx.Err() == nil {
+				r.log.Error("nightly purge", "err", err)
+				r.raise(ctx, AlarmError, "nightly purge: "+err.Error(), false)
+			}
+			lastNightly = now
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-r.kick:
+			lastGuard = time.Time{}
+		}
+	}
+}
+
+// RequestDiskCheck asks Run to run the disk guard at once (e.g. the
+// recorder got ENOSPC). It never blocks.
+func (r *Retention) RequestDiskCheck() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
