@@ -1,0 +1,499 @@
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
+	"github.com/pion/rtp"
+
+	"vahti/configs"
+	"vahti/registry"
+)
+
+// Reconnect policy. A camera that refuses the password is asked again only
+// every authRetry: a tight loop would fill logs and may lock the account.
+const (
+	backoffMin = time.Second
+	backoffMax = 30 * time.Second
+	authRetry  = 30 * time.Second
+	// stableAfter is how long a connection must have recorded before the
+	// backoff starts again from backoffMin.
+	stableAfter = 10 * time.Second
+)
+
+// session is the supervised ingest of one camera: it connects, records
+// until the connection fails, and reconnects with capped exponential
+// backoff and jitter.
+type session struct {
+	cam configs.Camera
+	cfg *Config
+	log *slog.Logger
+	st  statusBox
+
+	// timing knobs (tests shorten them)
+	backoffMin, backoffMax, authRetry time.Duration
+}
+
+func newSession(c configs.Camera, cfg *Config) *session {
+	s := &session{cam: c, cfg: cfg,
+		log:        cfg.Log.With("camera", c.ID),
+		backoffMin: backoffMin, backoffMax: backoffMax, authRetry: authRetry}
+	s.st.s = CameraStatus{ID: c.ID, Name: c.Name, State: StateConnecting, Since: cfg.Now().UTC()}
+	if c.Disabled {
+		s.st.s.State = StateDisabled
+	}
+	return s
+}
+
+func (s *session) status() CameraStatus { return s.st.get() }
+
+// errAuth marks a refused password.
+var errAuth = errors.New("authentication failed (check the camera's user and password)")
+
+func (s *session) run(ctx context.Context) {
+	if s.cam.Disabled {
+		<-ctx.Done()
+		return
+	}
+	s.log.Info("camera session started", "url", configs.RedactURL(s.cam.URL), "transport", s.cam.Transport)
+	attempt := 0
+	for first := true; ; first = false {
+		if !first {
+			s.st.update(func(st *CameraStatus) { st.Reconnects++ })
+		}
+		s.st.setState(StateConnecting, s.cfg.Now().UTC(), s.st.get().Error)
+		recorded, err := s.connect(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if recorded >= stableAfter {
+			attempt = 0
+		}
+		var wait time.Duration
+		msg := s.redact(err)
+		if errors.Is(err, errAuth) {
+			s.st.setState(StateAuthFailed, s.cfg.Now().UTC(), msg)
+			wait = s.authRetry
+			s.log.Warn("camera refused the credentials; retrying slowly", "error", msg, "retry_in", wait.String())
+		} else {
+			s.st.setState(StateOffline, s.cfg.Now().UTC(), msg)
+			wait = s.backoff(attempt)
+			attempt++
+			s.log.Warn("camera connection ended; reconnecting", "error", msg, "retry_in", wait.String())
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is min·2^attempt capped at max, plus up to 20 % jitter so that
+// many cameras behind one failed switch do not reconnect in step.
+func (s *session) backoff(attempt int) time.Duration {
+	d := s.backoffMax
+	if attempt < 16 {
+		d = min(s.backoffMin<<attempt, s.backoffMax)
+	}
+	d += time.Duration(rand.Int64N(int64(d)/5 + 1))
+	return min(d, s.backoffMax)
+}
+
+// redact returns err's text without the camera's password.
+func (s *session) redact(err error) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	if u, perr := url.Parse(s.cam.URL); perr == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			msg = strings.ReplaceAll(msg, p, "xxxxx")
+			msg = strings.ReplaceAll(msg, url.QueryEscape(p), "xxxxx")
+		}
+	}
+	return msg
+}
+
+// connect records one connection until it fails or ctx ends. It returns
+// how long it recorded.
+func (s *session) connect(ctx context.Context) (time.Duration, error) {
+	u, err := base.ParseURL(s.cam.URL)
+	if err != nil {
+		return 0, fmt.Errorf("camera URL: %w", err)
+	}
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, ReadTimeout: 10 * time.Second}
+	switch s.cam.Transport {
+	case "tcp":
+		v := gortsplib.TransportTCP
+		c.Transport = &v
+	case "udp":
+		v := gortsplib.TransportUDP
+		c.Transport = &v
+	}
+	c.OnDecodeError = func(err error) { s.log.Debug("rtp decode error", "error", s.redact(err)) }
+	c.OnPacketsLost = func(n uint64) { s.log.Debug("rtp packets lost", "count", n) }
+	if err := c.Start2(); err != nil {
+		return 0, err
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+			c.Close()
+		case <-done:
+		}
+	}()
+	defer c.Close()
+
+	desc, _, err := c.Describe(u)
+	if err != nil {
+		var bad liberrors.ErrClientBadStatusCode
+		if errors.As(err, &bad) && bad.Code == base.StatusUnauthorized {
+			return 0, errAuth
+		}
+		return 0, err
+	}
+	in, err := s.newIngest(c, desc)
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range in.medias {
+		if _, err := c.Setup(desc.BaseURL, m, 0, 0); err != nil {
+			return 0, err
+		}
+	}
+	in.register()
+	if _, err := c.Play(nil); err != nil {
+		return 0, err
+	}
+	s.log.Info("camera connected", "codecs", strings.Join(in.codecs, ","), "unsupported", strings.Join(in.unsupported, ","))
+	err = c.Wait()
+	c.Close()
+	in.finish()
+	var rec time.Duration
+	if !in.firstAt.IsZero() {
+		rec = s.cfg.Now().Sub(in.firstAt)
+	}
+	if ctx.Err() != nil {
+		return rec, nil
+	}
+	return rec, err
+}
+
+// ingest is the RTP side of one connection: depacketisers, timestamps,
+// and the writer they feed.
+type ingest struct {
+	s      *session
+	c      *gortsplib.Client
+	medias []*description.Media
+
+	codecs, unsupported []string
+
+	mu sync.Mutex // serialises the writer: with UDP each media has its own goroutine
+	w  *writer
+
+	video   *description.Media
+	isH265  bool
+	h264f   *format.H264
+	h265f   *format.H265
+	decode  func(*rtp.Packet) ([][]byte, error)
+	params  videoParams
+	dts     dtsExtractor
+	auBuf   [][]byte
+	lastSeq uint16
+	haveSeq bool
+	drop    bool
+
+	audio      *description.Media
+	aacf       *format.MPEG4Audio
+	g711f      *format.G711
+	g711Table  *[256][2]byte
+	pcmBuf     []byte
+	audioBytes int
+
+	firstAt time.Time
+}
+
+type dtsExtractor interface {
+	Extract(au [][]byte, pts int64) (int64, error)
+}
+
+func (s *session) newIngest(c *gortsplib.Client, desc *description.Session) (*ingest, error) {
+	in := &ingest{s: s, c: c}
+	var h264f *format.H264
+	var h265f *format.H265
+	if m := desc.FindFormat(&h264f); m != nil {
+		in.video, in.h264f = m, h264f
+		dec, err := h264f.CreateDecoder()
+		if err != nil {
+			return nil, err
+		}
+		in.decode = dec.Decode
+		sps, pps := h264f.SafeParams()
+		in.params = videoParams{sps: sps, pps: pps}
+		in.codecs = append(in.codecs, "h264")
+	} else if m := desc.FindFormat(&h265f); m != nil {
+		in.video, in.h265f, in.isH265 = m, h265f, true
+		dec, err := h265f.CreateDecoder()
+		if err != nil {
+			return nil, err
+		}
+		in.decode = dec.Decode
+		vps, sps, pps := h265f.SafeParams()
+		in.params = videoParams{vps: vps, sps: sps, pps: pps}
+		in.codecs = append(in.codecs, "h265")
+	} else {
+		return nil, fmt.Errorf("no H.264 or H.265 video in the stream (%s)", describeFormats(desc))
+	}
+	in.medias = append(in.medias, in.video)
+
+	var spec *audioSpec
+	var aacf *format.MPEG4Audio
+	var g711f *format.G711
+	if m := desc.FindFormat(&aacf); m != nil && aacf.Config != nil {
+		in.audio, in.aacf = m, aacf
+		spec = &audioSpec{name: "aac", timeScale: uint32(aacf.ClockRate()),
+			codec: &mp4.CodecMPEG4Audio{Config: *aacf.Config}}
+		in.codecs = append(in.codecs, "aac")
+	} else if m := desc.FindFormat(&g711f); m != nil {
+		in.audio, in.g711f = m, g711f
+		in.g711Table = g711Table(g711f.MULaw)
+		spec = &audioSpec{name: "lpcm", timeScale: uint32(g711f.SampleRate),
+			codec: &mp4.CodecLPCM{BitDepth: 16, SampleRate: g711f.SampleRate, ChannelCount: g711f.ChannelCount}}
+		in.codecs = append(in.codecs, "g711")
+	}
+	if in.audio != nil {
+		in.medias = append(in.medias, in.audio)
+	}
+	// Everything else is named in the status and not recorded.
+	for _, m := range desc.Medias {
+		for _, f := range m.Formats {
+			if (m == in.video && (f == format.Format(in.h264f) || f == format.Format(in.h265f))) ||
+				(m == in.audio && (f == format.Format(in.aacf) || f == format.Format(in.g711f))) {
+				continue
+			}
+			in.unsupported = append(in.unsupported, strings.ToLower(f.Codec()))
+		}
+	}
+	s.st.update(func(st *CameraStatus) {
+		st.Codecs = in.codecs
+		st.Unsupported = in.unsupported
+	})
+
+	in.w = newWriter(writerConfig{
+		root:            s.cfg.Root,
+		camera:          s.cam.ID,
+		segmentDuration: s.cfg.SegmentDuration,
+		partDuration:    s.cfg.PartDuration,
+		fsyncInterval:   s.cfg.FsyncInterval,
+		now:             func() time.Time { return s.cfg.Now().UTC() },
+		canWrite:        s.cfg.CanWrite,
+		log:             s.log,
+		onSegment:       s.catalog,
+		onPaused: func(p bool) {
+			if p {
+				s.log.Warn("disk guard: recording paused")
+				s.st.setState(StatePaused, s.cfg.Now().UTC(), "")
+			} else {
+				s.log.Info("disk guard: recording resumed")
+			}
+		},
+	}, in.isH265, spec)
+	return in, nil
+}
+
+func describeFormats(desc *description.Session) string {
+	var names []string
+	for _, m := range desc.Medias {
+		for _, f := range m.Formats {
+			names = append(names, f.Codec())
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// catalog adds a finished segment to the registry. It must not depend on
+// the session's context: the last segment is finished during shutdown.
+func (s *session) catalog(seg registry.Segment) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := s.cfg.DB.Update(ctx, func(tx *registry.Tx) error { return tx.AddSegment(&seg) })
+	if err != nil {
+		// The file is finished on disk; Reconcile adopts it at next start.
+		s.log.Error("segment not catalogued", "path", seg.Path, "error", err)
+		return err
+	}
+	s.st.update(func(st *CameraStatus) { st.Segments++ })
+	s.log.Debug("segment finished", "path", seg.Path, "bytes", seg.Bytes, "duration", seg.End.Sub(seg.Start).String())
+	return nil
+}
+
+func (in *ingest) register() {
+	in.c.OnPacketRTP(in.video, videoFormat(in), in.onVideo)
+	if in.aacf != nil {
+		dec, err := in.aacf.CreateDecoder()
+		if err == nil {
+			in.c.OnPacketRTP(in.audio, in.aacf, func(pkt *rtp.Packet) { in.onAAC(dec.Decode, pkt) })
+		}
+	}
+	if in.g711f != nil {
+		dec, err := in.g711f.CreateDecoder()
+		if err == nil {
+			in.c.OnPacketRTP(in.audio, in.g711f, func(pkt *rtp.Packet) { in.onG711(dec.Decode, pkt) })
+		}
+	}
+}
+
+func videoFormat(in *ingest) format.Format {
+	if in.isH265 {
+		return in.h265f
+	}
+	return in.h264f
+}
+
+func (in *ingest) onVideo(pkt *rtp.Packet) {
+	// Loss: the access unit being assembled is damaged, and the frames
+	// after it reference it; drop it and wait for the next keyframe.
+	if in.haveSeq && pkt.SequenceNumber != in.lastSeq+1 {
+		in.drop = true
+		in.dts = nil
+		in.mu.Lock()
+		in.w.resync()
+		in.mu.Unlock()
+	}
+	in.lastSeq, in.haveSeq = pkt.SequenceNumber, true
+
+	au, err := in.decode(pkt)
+	if err != nil {
+		return // more packets needed, or a fragment without its start
+	}
+	if in.drop {
+		in.drop = false
+		return
+	}
+	pts, ok := in.c.PacketPTS2(in.video, pkt)
+	if !ok {
+		return
+	}
+	in.params.setFrom(au, in.isH265)
+	key := isKeyframe(au, in.isH265)
+	if key {
+		au = withParams(au, in.params, in.isH265, in.auBuf)
+		if cap(au) > cap(in.auBuf) {
+			in.auBuf = au[:0]
+		}
+	}
+	if in.dts == nil {
+		if !key {
+			return
+		}
+		if in.isH265 {
+			x := &h265.DTSExtractor{}
+			x.Initialize()
+			in.dts = x
+		} else {
+			x := &h264.DTSExtractor{}
+			x.Initialize()
+			in.dts = x
+		}
+	}
+	dts, err := in.dts.Extract(au, pts)
+	if err != nil {
+		in.s.log.Debug("dts extraction failed; waiting for keyframe", "error", err)
+		in.dts = nil
+		in.mu.Lock()
+		in.w.resync()
+		in.mu.Unlock()
+		return
+	}
+	now := in.s.cfg.Now().UTC()
+	size := 0
+	for _, n := range au {
+		size += len(n)
+	}
+	in.mu.Lock()
+	err = in.w.writeVideo(au, pts, dts)
+	recording := in.w.seg != nil
+	audioBytes := in.audioBytes
+	in.audioBytes = 0
+	in.mu.Unlock()
+	if err != nil {
+		in.s.log.Error("writing segment", "error", err)
+	}
+	in.s.st.frame(now, size+audioBytes)
+	if recording {
+		if in.firstAt.IsZero() {
+			in.firstAt = now
+		}
+		if in.s.st.get().State != StateRecording {
+			in.s.st.setState(StateRecording, now, "")
+		}
+	}
+}
+
+func (in *ingest) onAAC(decode func(*rtp.Packet) ([][]byte, error), pkt *rtp.Packet) {
+	pts, ok := in.c.PacketPTS2(in.audio, pkt)
+	if !ok {
+		return
+	}
+	aus, err := decode(pkt)
+	if err != nil {
+		return
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for i, au := range aus {
+		in.audioBytes += len(au)
+		if err := in.w.writeAudio(au, pts+int64(i)*mpeg4audio.SamplesPerAccessUnit, mpeg4audio.SamplesPerAccessUnit); err != nil {
+			in.s.log.Error("writing segment", "error", err)
+		}
+	}
+}
+
+func (in *ingest) onG711(decode func(*rtp.Packet) ([]byte, error), pkt *rtp.Packet) {
+	pts, ok := in.c.PacketPTS2(in.audio, pkt)
+	if !ok {
+		return
+	}
+	samples, err := decode(pkt)
+	if err != nil || len(samples) == 0 {
+		return
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.audioBytes += len(samples)
+	in.pcmBuf = g711ToLPCM(in.pcmBuf[:0], samples, in.g711Table)
+	ch := max(in.g711f.ChannelCount, 1)
+	if err := in.w.writeAudio(in.pcmBuf, pts, uint32(len(samples)/ch)); err != nil {
+		in.s.log.Error("writing segment", "error", err)
+	}
+}
+
+// finish closes the writer at the end of a connection.
+func (in *ingest) finish() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if err := in.w.close(); err != nil {
+		in.s.log.Error("finishing segment", "error", err)
+	}
+}
