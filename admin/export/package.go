@@ -1,0 +1,248 @@
+package export
+
+import (
+	"archive/zip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Fixed names inside a package besides the clips.
+const (
+	ManifestName       = "manifest.json"
+	SignatureName      = "manifest.json.sig"
+	AllowedSignersName = "allowed_signers"
+	ReadmeName         = "README.txt"
+)
+
+// writeZip writes the whole package to path (created or truncated, fsynced).
+// A source whose bytes no longer match the catalog ends the attempt with a
+// *tamperErr and no error; the caller re-plans without it.
+func (e *Exporter) writeZip(ctx context.Context, path string, plans []*plan, man *Manifest, signer ssh.Signer) (*tamperErr, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	defer f.Close()
+	zw := zip.NewWriter(f)
+	created := man.Created.UTC
+	ci := 0
+	for _, p := range plans {
+		for _, c := range p.clips {
+			w, err := zw.CreateHeader(&zip.FileHeader{Name: c.name, Method: zip.Store, Modified: created})
+			if err != nil {
+				return nil, fmt.Errorf("export: %w", err)
+			}
+			h := sha256.New()
+			n, terr, err := writeClip(ctx, io.MultiWriter(w, h), p, c, true)
+			if err != nil || terr != nil {
+				return terr, err
+			}
+			if n != c.size {
+				return nil, fmt.Errorf("export: clip %s: wrote %d bytes, planned %d", c.name, n, c.size)
+			}
+			man.Clips[ci].SHA256 = hex.EncodeToString(h.Sum(nil))
+			man.Clips[ci].Bytes = n
+			ci++
+		}
+	}
+	mj, err := json.MarshalIndent(man, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("export: manifest: %w", err)
+	}
+	mj = append(mj, '\n')
+	sig, err := SignSSHSIG(signer, Namespace, mj)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	files := []struct {
+		name string
+		data []byte
+	}{
+		{ManifestName, mj},
+		{SignatureName, sig},
+		{AllowedSignersName, []byte(AllowedSigners(signer.PublicKey()))},
+		{ReadmeName, []byte(readme(man, signer.PublicKey()))},
+	}
+	for _, fl := range files {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: fl.name, Method: zip.Deflate, Modified: created})
+		if err == nil {
+			_, err = w.Write(fl.data)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("export: %s: %w", fl.name, err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	return nil, f.Close()
+}
+
+// loaded is a source file read whole, with its hash checked.
+type loaded struct {
+	src  int32
+	buf  []byte
+	terr *tamperErr
+	err  error
+}
+
+var bufPool = sync.Pool{New: func() any { return []byte(nil) }}
+
+// writeClip writes one clip: the header, then every piece copied from its
+// source. With verify, each source is read once, whole, in a goroutine
+// one step ahead of the writer (reading and hashing overlap writing), and
+// its SHA-256 compared with the catalog before any of its bytes is used.
+// Memory is about three segment files, whatever the clip's length.
+func writeClip(ctx context.Context, w io.Writer, p *plan, c *clipPlan, verify bool) (int64, *tamperErr, error) {
+	lastUse := map[int32]int{}
+	var order []int32
+	for i, pc := range c.pieces {
+		if pc.src < 0 {
+			continue
+		}
+		if _, ok := lastUse[pc.src]; !ok {
+			order = append(order, pc.src)
+		}
+		lastUse[pc.src] = i
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	ch := make(chan loaded, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(ch)
+		var h hash.Hash = sha256.New()
+		for _, si := range order {
+			s := p.sources[si]
+			buf, err := readFull(s.abs, bufPool.Get().([]byte))
+			l := loaded{src: si, buf: buf}
+			switch {
+			case err != nil:
+				l.terr = &tamperErr{seg: s.seg, status: SourceDamaged, detail: "unreadable while exporting: " + err.Error()}
+			case verify && s.seg.SHA256 != "":
+				h.Reset()
+				h.Write(buf)
+				if got := hex.EncodeToString(h.Sum(nil)); got != s.seg.SHA256 {
+					l.terr = &tamperErr{seg: s.seg, status: SourceTampered,
+						detail: fmt.Sprintf("file SHA-256 %s, catalog %s", got, s.seg.SHA256)}
+				}
+			}
+			select {
+			case ch <- l:
+			case <-ctx.Done():
+				bufPool.Put(buf[:0])
+				return
+			}
+		}
+	}()
+	defer func() {
+		cancel()
+		for l := range ch {
+			bufPool.Put(l.buf[:0])
+		}
+		wg.Wait()
+	}()
+	held := map[int32][]byte{}
+	var n int64
+	for i, pc := range c.pieces {
+		if pc.src < 0 {
+			k, err := w.Write(c.header)
+			n += int64(k)
+			if err != nil {
+				return n, nil, err
+			}
+			continue
+		}
+		buf, ok := held[pc.src]
+		if !ok {
+			var l loaded
+			select {
+			case l, ok = <-ch:
+			case <-ctx.Done():
+				return n, nil, ctx.Err()
+			}
+			if !ok || l.src != pc.src {
+				return n, nil, fmt.Errorf("clip %s: internal error: sources out of order", c.name)
+			}
+			if l.terr != nil {
+				bufPool.Put(l.buf[:0])
+				return n, l.terr, nil
+			}
+			buf = l.buf
+			held[pc.src] = buf
+		}
+		if pc.srcOff+pc.n > int64(len(buf)) {
+			s := p.sources[pc.src]
+			return n, &tamperErr{seg: s.seg, status: SourceDamaged, detail: "changed size while exporting"}, nil
+		}
+		k, err := w.Write(buf[pc.srcOff : pc.srcOff+pc.n])
+		n += int64(k)
+		if err != nil {
+			return n, nil, err
+		}
+		if lastUse[pc.src] == i {
+			delete(held, pc.src)
+			bufPool.Put(buf[:0])
+		}
+	}
+	return n, nil, nil
+}
+
+func readme(m *Manifest, pub ssh.PublicKey) string {
+	fp := Fingerprint(pub)
+	return fmt.Sprintf(`VAHTI – TALLENNEPAKETTI / EVIDENCE PACKAGE
+Paketti / Package: %[1]s
+Luotu / Created: %[2]s (%[3]s)
+
+SUOMEKSI
+========
+Tämä paketti sisältää valvontakameratallenteita muuttamattomina (ei uudelleenpakkausta)
+MP4-tiedostoina, sekä tiedoston manifest.json, joka luettelee jokaisen tiedoston
+SHA-256-tiivisteen, lähdetallenteet, pyydetyn ja toteutuneen aikavälin (UTC ja Suomen aika),
+tallennuskatkot, viejän, syyn ja asiaviitteen. manifest.json on allekirjoitettu laitteen
+Ed25519-avaimella (manifest.json.sig, OpenSSH SSHSIG -muoto, nimiavaruus %[4]q).
+
+Tarkistus (OpenSSH 8.2 tai uudempi), pura paketti ja aja hakemistossa:
+
+  ssh-keygen -Y verify -f allowed_signers -I %[5]s -n %[4]s -s manifest.json.sig < manifest.json
+  sha256sum <tiedosto>.mp4      (vertaa manifest.json:n "clips"-kohdan sha256-arvoon)
+
+tai Vahti-laitteella:  vahti verify-export %[1]s.zip
+
+Tärkeää: allowed_signers-tiedosto on paketin sisällä, joten se todistaa vain, että
+allekirjoittaja hallitsi sitä avainta. Vertaa avaimen sormenjälkeä laitteen julkaistuun
+avaimeen (vahti pubkey laitteella):  %[6]s
+
+IN ENGLISH
+==========
+This package holds CCTV recordings, unmodified (no re-encoding), as MP4 files, and
+manifest.json, which lists every file's SHA-256, the source recordings, the requested and
+actual time ranges (UTC and Finnish local time), recording gaps, the exporter, the reason
+and the case reference. manifest.json is signed with the recorder box's Ed25519 key
+(manifest.json.sig, OpenSSH SSHSIG format, namespace %[4]q).
+
+To verify (OpenSSH 8.2 or newer), unzip the package and run in its folder:
+
+  ssh-keygen -Y verify -f allowed_signers -I %[5]s -n %[4]s -s manifest.json.sig < manifest.json
+  sha256sum <file>.mp4          (compare with the sha256 under "clips" in manifest.json)
+
+or on a Vahti box:  vahti verify-export %[1]s.zip
+
+Important: allowed_signers travels inside the package, so on its own it only proves that
+the signer held that key. Compare the key's fingerprint with the box's published key
+(vahti pubkey on the box):  %[6]s
+`, m.PackageID, m.Created.UTC.Format("2006-01-02T15:04:05Z"), m.Created.Local, Namespace, SignerID, fp)
+}

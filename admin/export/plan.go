@@ -1,0 +1,515 @@
+package export
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/pmp4"
+
+	"vahti/registry"
+)
+
+// Source statuses in the manifest.
+const (
+	SourceOK       = "ok"       // used in a clip, SHA-256 matched the catalog
+	SourceDamaged  = "damaged"  // empty, truncated or unreadable: excluded, its time is a gap
+	SourceTampered = "tampered" // SHA-256 differs from the catalog: excluded, its time is a gap
+	SourceUnused   = "unused"   // overlaps the range but held no sample inside it
+)
+
+// Gap causes in the manifest.
+const (
+	GapNoRecording = "no-recording"
+	GapDamaged     = "damaged-segment"
+	GapTampered    = "tampered-segment"
+)
+
+// Limits of one progressive MP4 written by mediacommon's pmp4: 32-bit
+// durations (90 kHz overflows after 13.25 h) and 32-bit chunk offsets and
+// mdat size (4 GiB). A longer or bigger run continues in the next clip file
+// (yard-2.mp4), split at a segment boundary, which starts with a keyframe.
+const (
+	DefaultMaxClipDuration = 12 * time.Hour
+	DefaultMaxClipBytes    = 3 << 30
+)
+
+// source is one catalogued segment overlapping the requested range.
+type source struct {
+	seg    registry.Segment
+	abs    string
+	parsed *parsedSeg
+	status string
+	detail string
+	clip   string
+	from   time.Time // wall-clock span as parsed (catalog span if unparsed)
+	to     time.Time
+}
+
+type clipSample struct {
+	src     int32 // index into plan.sources
+	off     int64
+	size    uint32
+	dur     uint32
+	ptsOff  int32
+	nonSync bool
+}
+
+type clipTrack struct {
+	timeScale uint32
+	codec     mp4.Codec
+	offset    int32 // pmp4 TimeOffset: a positive start delay for audio
+	lastTick  int64 // clip tick of the last sample's start
+	samples   []clipSample
+}
+
+// piece is a run of output bytes: the header (src -1) or bytes of a source.
+type piece struct {
+	src    int32
+	srcOff int64
+	n      int64
+	dst    int64
+}
+
+// clipPlan is one output MP4: its header, and where every later byte comes from.
+type clipPlan struct {
+	camera   string
+	name     string
+	start    time.Time // wall clock of the first video sample (a keyframe)
+	end      time.Time // wall clock end of the last video sample
+	params   string
+	codecs   []mp4.Codec
+	tracks   []*clipTrack
+	sources  []int32 // used sources, in order
+	bytes    int64   // payload bytes so far
+	header   []byte
+	pieces   []piece
+	size     int64
+	codecTag string
+}
+
+// plan is the stitching decision for one camera and range.
+type plan struct {
+	camera  string
+	from    time.Time
+	to      time.Time
+	sources []*source
+	clips   []*clipPlan
+	gaps    []Gap
+}
+
+type planOpts struct {
+	splitOnGap  bool                // export: a new clip per continuous run; playback: the timeline jumps (last frame held)
+	exclude     map[int64]exclusion // segment id -> why it is left out
+	maxDuration time.Duration
+	maxBytes    int64
+}
+
+type exclusion struct{ status, detail string }
+
+// gapTolerance: segments closer than one frame plus this are contiguous.
+const gapTolerance = 20 * time.Millisecond
+
+var errNoFootage = errors.New("no footage")
+
+// makePlan stitches the catalogued segments of one camera over [from, to).
+func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, o planOpts) (*plan, error) {
+	if o.maxDuration <= 0 {
+		o.maxDuration = DefaultMaxClipDuration
+	}
+	if o.maxBytes <= 0 {
+		o.maxBytes = DefaultMaxClipBytes
+	}
+	p := &plan{camera: camera, from: from, to: to}
+	var cur *clipPlan
+	flush := func() error {
+		if cur == nil {
+			return nil
+		}
+		c := cur
+		cur = nil
+		if len(c.tracks) == 0 || len(c.tracks[0].samples) == 0 {
+			return nil
+		}
+		if len(p.clips) == 0 {
+			c.name = camera + ".mp4"
+		} else {
+			c.name = fmt.Sprintf("%s-%d.mp4", camera, len(p.clips)+1)
+		}
+		for _, si := range c.sources {
+			p.sources[si].clip = c.name
+		}
+		if err := c.layout(); err != nil {
+			return fmt.Errorf("clip %s: %w", c.name, err)
+		}
+		p.clips = append(p.clips, c)
+		return nil
+	}
+	for _, seg := range segs {
+		s := &source{seg: seg, abs: filepath.Join(root, filepath.FromSlash(seg.Path)), from: seg.Start, to: seg.End}
+		p.sources = append(p.sources, s)
+		si := int32(len(p.sources) - 1)
+		if x, bad := o.exclude[seg.ID]; bad {
+			s.status, s.detail = x.status, x.detail
+			if err := flush(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		ps, err := parseSegment(s.abs)
+		if err != nil {
+			s.status, s.detail = SourceDamaged, err.Error()
+			if err := flush(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if seg.Bytes > 0 && ps.size != seg.Bytes {
+			s.status, s.detail = SourceDamaged, fmt.Sprintf("file has %d bytes, catalog says %d", ps.size, seg.Bytes)
+			if err := flush(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		s.parsed = ps
+		v := ps.video()
+		v0 := v.samples[0].dts
+		last := v.samples[len(v.samples)-1]
+		s.to = seg.Start.Add(ticksToDur(last.dts+int64(last.dur)-v0, v.timeScale))
+		codecs := make([]mp4.Codec, len(ps.tracks))
+		for i, t := range ps.tracks {
+			codecs[i] = t.codec
+		}
+		if cur != nil {
+			gap := seg.Start.Sub(cur.end)
+			frame := ticksToDur(int64(last.dur), v.timeScale)
+			switch {
+			case seg.Params != cur.params || !reflect.DeepEqual(codecs, cur.codecs):
+				err = flush()
+			case o.splitOnGap && gap > frame+gapTolerance:
+				err = flush()
+			case s.to.Sub(cur.start) > o.maxDuration || cur.bytes+ps.size > o.maxBytes:
+				err = flush()
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		if cur == nil {
+			cur = &clipPlan{camera: camera, params: seg.Params, codecs: codecs}
+		}
+		used, err := cur.add(s, si, from, to)
+		if err != nil {
+			return nil, err
+		}
+		if used {
+			s.status = SourceOK
+			cur.sources = append(cur.sources, si)
+		} else {
+			s.status = SourceUnused
+			if len(cur.tracks) == 0 {
+				cur = nil
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	p.findGaps()
+	return p, nil
+}
+
+// add appends the samples of a parsed source that fall in [from, to).
+// The first source of a clip starts at the keyframe at or before from:
+// those frames before from are shown, not hidden (see doc.go).
+func (c *clipPlan) add(s *source, si int32, from, to time.Time) (bool, error) {
+	ps := s.parsed
+	v := ps.video()
+	v0 := v.samples[0].dts
+	wall := func(t *segTrack, dts int64) time.Time {
+		// A track's time relative to the segment's first video sample.
+		rel := ticksToDur(dts, t.timeScale) - ticksToDur(v0, v.timeScale)
+		return s.seg.Start.Add(rel)
+	}
+	first := 0
+	if len(c.tracks) == 0 {
+		// Start at the last keyframe at or before from, else the first keyframe.
+		first = -1
+		for i, sm := range v.samples {
+			if sm.nonSync {
+				continue
+			}
+			if !wall(v, sm.dts).After(from) || first < 0 {
+				first = i
+			}
+			if wall(v, sm.dts).After(from) {
+				break
+			}
+		}
+		if first < 0 {
+			return false, nil
+		}
+		if !wall(v, v.samples[first].dts).Before(to) {
+			return false, nil
+		}
+		c.start = wall(v, v.samples[first].dts)
+		for _, t := range ps.tracks {
+			c.tracks = append(c.tracks, &clipTrack{timeScale: t.timeScale, codec: t.codec})
+		}
+	}
+	used := false
+	for ti, t := range ps.tracks {
+		ct := c.tracks[ti]
+		start := 0
+		if ti == 0 {
+			start = first
+		}
+		base := int64(-1)
+		var dts0 int64
+		for i := start; i < len(t.samples); i++ {
+			sm := t.samples[i]
+			w := wall(t, sm.dts)
+			if !w.Before(to) {
+				break
+			}
+			if base < 0 {
+				base, dts0 = durToTicks(w.Sub(c.start), t.timeScale), sm.dts
+			}
+			tick := base + (sm.dts - dts0)
+			if tick < 0 {
+				continue // audio before the clip's first video frame
+			}
+			cs := clipSample{src: si, off: sm.off, size: sm.size, dur: sm.dur, ptsOff: sm.ptsOff, nonSync: sm.nonSync}
+			if ti == 0 && cs.dur == 0 {
+				cs.dur = 1
+			}
+			if len(ct.samples) == 0 {
+				if ti != 0 {
+					ct.offset = int32(tick)
+				}
+			} else {
+				prev := &ct.samples[len(ct.samples)-1]
+				d := tick - ct.lastTick
+				switch {
+				case d > 0 && d <= 0xffffffff:
+					prev.dur = uint32(d)
+				case ti == 0:
+					// Overlapping or absurd timestamps: keep video in decode
+					// order on its own durations rather than drop frames.
+					tick = ct.lastTick + int64(prev.dur)
+				default:
+					continue // overlapping audio: drop
+				}
+			}
+			ct.lastTick = tick
+			ct.samples = append(ct.samples, cs)
+			c.bytes += int64(sm.size)
+			used = true
+			if ti == 0 {
+				c.end = c.start.Add(ticksToDur(tick+int64(cs.dur), t.timeScale))
+			}
+		}
+	}
+	return used, nil
+}
+
+// findGaps states every stretch of the requested range without footage in
+// the clips, naming excluded segments that fall inside it.
+func (p *plan) findGaps() {
+	cursor := p.from
+	addGap := func(a, b time.Time) {
+		if b.Sub(a) <= gapTolerance {
+			return
+		}
+		g := Gap{Camera: p.camera, Range: mkRange(a, b), Cause: GapNoRecording}
+		for _, s := range p.sources {
+			if s.status != SourceDamaged && s.status != SourceTampered {
+				continue
+			}
+			if s.seg.Start.Before(b) && s.seg.End.After(a) {
+				g.Segments = append(g.Segments, s.seg.Path)
+				if s.status == SourceTampered {
+					g.Cause = GapTampered
+				} else if g.Cause != GapTampered {
+					g.Cause = GapDamaged
+				}
+			}
+		}
+		p.gaps = append(p.gaps, g)
+	}
+	for _, c := range p.clips {
+		// Inside a clip, joins between sources may hide short jumps; the
+		// playback timeline holds the last frame across a gap, so look at
+		// the sources too.
+		var prevEnd time.Time
+		for _, si := range c.sources {
+			s := p.sources[si]
+			if !prevEnd.IsZero() {
+				frame := frameDur(s)
+				if s.from.Sub(prevEnd) > frame+gapTolerance {
+					addGap(prevEnd, s.from)
+				}
+			} else if c.start.After(cursor) {
+				addGap(cursor, c.start)
+			}
+			prevEnd = s.to
+		}
+		if c.end.After(cursor) {
+			cursor = c.end
+		}
+	}
+	if cursor.Before(p.to) {
+		addGap(cursor, p.to)
+	}
+}
+
+func frameDur(s *source) time.Duration {
+	v := s.parsed.video()
+	return ticksToDur(int64(v.samples[len(v.samples)-1].dur), v.timeScale)
+}
+
+func ticksToDur(t int64, ts uint32) time.Duration {
+	s := int64(ts)
+	return time.Duration(t/s)*time.Second + time.Duration(t%s)*time.Second/time.Duration(s)
+}
+
+func durToTicks(d time.Duration, ts uint32) int64 {
+	s := int64(ts)
+	sec := int64(d / time.Second)
+	rem := int64(d % time.Second)
+	return sec*s + (rem*s+int64(time.Second)/2)/int64(time.Second)
+}
+
+var errStopMarshal = errors.New("header captured")
+
+type captureWriter struct{ bytes.Buffer }
+
+// layout computes the header (ftyp, moov, mdat header) with pmp4 and maps
+// every later byte of the file to a source file range, in pmp4's sample
+// order, without reading any payload.
+func (c *clipPlan) layout() error {
+	pres := &pmp4.Presentation{}
+	var names []string
+	for i, t := range c.tracks {
+		if len(t.samples) == 0 {
+			continue
+		}
+		ps := make([]pmp4.Sample, len(t.samples))
+		ptrs := make([]*pmp4.Sample, len(t.samples))
+		var data int64
+		for j, s := range t.samples {
+			ps[j] = pmp4.Sample{Duration: s.dur, PTSOffset: s.ptsOff, IsNonSyncSample: s.nonSync, PayloadSize: s.size,
+				GetPayload: stopPayload}
+			ptrs[j] = &ps[j]
+			data += int64(s.size)
+		}
+		pres.Tracks = append(pres.Tracks, &pmp4.Track{ID: len(pres.Tracks) + 1, TimeScale: t.timeScale,
+			TimeOffset: t.offset, Codec: t.codec, Samples: ptrs})
+		names = append(names, codecName(t.codec))
+		_ = i
+	}
+	c.codecTag = strings.Join(names, ",")
+	if c.bytes >= 1<<32-64<<20 {
+		return fmt.Errorf("%d payload bytes exceed the 32-bit MP4 limit", c.bytes)
+	}
+	var w captureWriter
+	if err := pres.Marshal(&w); !errors.Is(err, errStopMarshal) {
+		if err == nil {
+			err = errors.New("pmp4 wrote no samples")
+		}
+		return err
+	}
+	c.header = w.Bytes()
+	c.pieces = []piece{{src: -1, n: int64(len(c.header))}}
+	dst := int64(len(c.header))
+	for _, s := range c.sortedSamples(pres) {
+		last := &c.pieces[len(c.pieces)-1]
+		if last.src == s.src && last.srcOff+last.n == s.off {
+			last.n += int64(s.size)
+		} else {
+			c.pieces = append(c.pieces, piece{src: s.src, srcOff: s.off, n: int64(s.size), dst: dst})
+		}
+		dst += int64(s.size)
+	}
+	c.size = dst
+	// The sample tables are in the header now; keep only the byte map.
+	c.tracks = nil
+	return nil
+}
+
+func stopPayload() ([]byte, error) { return nil, errStopMarshal }
+
+// sortedSamples returns the samples in the order pmp4 lays them out in
+// mdat (its sortSamples: the track whose elapsed time is least goes next,
+// ties to the lower track), so chunk offsets in the header match.
+func (c *clipPlan) sortedSamples(pres *pmp4.Presentation) []*clipSample {
+	var tracks []*clipTrack
+	for _, t := range c.tracks {
+		if len(t.samples) > 0 {
+			tracks = append(tracks, t)
+		}
+	}
+	n := 0
+	for _, t := range tracks {
+		n += len(t.samples)
+	}
+	out := make([]*clipSample, 0, n)
+	done := make([]int, len(tracks))
+	elapsed := make([]int64, len(tracks))
+	for i, t := range tracks {
+		elapsed[i] = int64(t.offset)
+	}
+	for {
+		best := -1
+		var bestE time.Duration
+		for i, t := range tracks {
+			if done[i] < len(t.samples) {
+				e := mp4ToGo(elapsed[i], t.timeScale)
+				if best == -1 || e < bestE {
+					best, bestE = i, e
+				}
+			}
+		}
+		if best < 0 {
+			return out
+		}
+		s := &tracks[best].samples[done[best]]
+		done[best]++
+		elapsed[best] += int64(s.dur)
+		out = append(out, s)
+	}
+}
+
+// mp4ToGo is pmp4's durationMp4ToGo, copied so ordering matches exactly.
+func mp4ToGo(v int64, timeScale uint32) time.Duration {
+	ts := int64(timeScale)
+	secs := v / ts
+	dec := v % ts
+	return time.Duration(secs)*time.Second + time.Duration(dec)*time.Second/time.Duration(ts)
+}
+
+func codecName(c mp4.Codec) string {
+	switch c.(type) {
+	case *mp4.CodecH264:
+		return "h264"
+	case *mp4.CodecH265:
+		return "h265"
+	case *mp4.CodecMPEG4Audio:
+		return "aac"
+	case *mp4.CodecLPCM:
+		return "lpcm"
+	case *mp4.CodecOpus:
+		return "opus"
+	case *mp4.CodecAV1:
+		return "av1"
+	case *mp4.CodecVP9:
+		return "vp9"
+	default:
+		return strings.ToLower(strings.TrimPrefix(fmt.Sprintf("%T", c), "*mp4.Codec"))
+	}
+}
