@@ -1,7 +1,282 @@
 package main
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
 
-func runHold(_ context.Context, _ *env, _ []string) error {
-	return errNotYet("hold")
+	"vahti/registry"
+	"vahti/retention"
+)
+
+// runHold: vahti hold add|list|show|release.
+func runHold(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return usageErr("hold: expected a subcommand: add, list, show ID, release ID --reason TEXT")
+	}
+	switch args[0] {
+	case "add":
+		return holdAdd(ctx, e, args[1:])
+	case "list":
+		return holdList(ctx, e, args[1:])
+	case "show":
+		return holdShow(ctx, e, args[1:])
+	case "release":
+		return holdRelease(ctx, e, args[1:])
+	}
+	return usageErr("hold: unknown subcommand %q (add, list, show, release)", args[0])
+}
+
+// holdView is a hold as the CLI prints it in JSON.
+type holdView struct {
+	ID            int64      `json:"id"`
+	Active        bool       `json:"active"`
+	Cameras       []string   `json:"cameras"`
+	From          time.Time  `json:"from"`
+	To            time.Time  `json:"to"`
+	Reason        string     `json:"reason"`
+	CaseRef       string     `json:"case"`
+	Basis         string     `json:"basis"`
+	CreatedBy     string     `json:"created_by"`
+	Created       time.Time  `json:"created"`
+	Review        *time.Time `json:"review"`
+	ReleasedBy    string     `json:"released_by,omitempty"`
+	Released      *time.Time `json:"released,omitempty"`
+	ReleaseReason string     `json:"release_reason,omitempty"`
+	RequestID     int64      `json:"request,omitempty"`
+}
+
+func viewHold(h registry.Hold) holdView {
+	v := holdView{ID: h.ID, Active: h.Active(), Cameras: h.Cameras, From: h.From, To: h.To, Reason: h.Reason,
+		CaseRef: h.CaseRef, Basis: h.Basis, CreatedBy: h.CreatedBy, Created: h.Created, ReleasedBy: h.ReleasedBy,
+		ReleaseReason: h.ReleaseReason, RequestID: h.RequestID}
+	if !h.Review.IsZero() {
+		t := h.Review
+		v.Review = &t
+	}
+	if !h.Released.IsZero() {
+		t := h.Released
+		v.Released = &t
+	}
+	return v
+}
+
+// openWithConfig loads --config and opens the registry.
+func openWithConfig(e *env, path string) (*registry.DB, []string, error) {
+	cfg, err := loadConfig(e, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := openRegistry(e, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, cfg.CameraIDs(), nil
+}
+
+// idArg parses the single positional id of show/release/close.
+func idArg(fs *flagSet, pos []string, what string) (int64, error) {
+	if err := fs.need(pos, 1, what+" id"); err != nil {
+		return 0, err
+	}
+	id, err := strconv.ParseInt(pos[0], 10, 64)
+	if err != nil || id <= 0 {
+		return 0, usageErr("%s: %q is not a %s id (a positive number)", fs.Name(), pos[0], what)
+	}
+	return id, nil
+}
+
+func holdAdd(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "hold add")
+	path := fs.String("config", "", "config file")
+	cams := fs.String("camera", "", "camera id(s), comma-separated, or all")
+	from := fs.String("from", "", "start of the held footage (RFC 3339)")
+	to := fs.String("to", "", "end of the held footage (RFC 3339; may be in the future)")
+	reason := fs.String("reason", "", "why the footage is held")
+	caseRef := fs.String("case", "", "case or reference number")
+	basis := fs.String("basis", "", "legal basis")
+	review := fs.String("review", "", "review date (RFC 3339)")
+	asJSON := fs.Bool("json", false, "print the hold as JSON")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.need(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	if err := required("config", *path, "camera", *cams, "from", *from, "to", *to, "reason", *reason); err != nil {
+		return err
+	}
+	f, t, err := rangeFlags(*from, *to)
+	if err != nil {
+		return err
+	}
+	h := registry.Hold{From: f, To: t, Reason: strings.TrimSpace(*reason), CaseRef: *caseRef, Basis: *basis}
+	if *review != "" {
+		if h.Review, err = parseTime("review", *review); err != nil {
+			return err
+		}
+	}
+	db, known, err := openWithConfig(e, *path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if h.Cameras, err = parseCameras(*cams, known); err != nil {
+		return err
+	}
+	if err := retention.AddHold(ctx, db, &h, cliActor(e), cliSource); err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e, viewHold(h))
+	}
+	fmt.Fprintln(e.stdout, h.ID)
+	return nil
+}
+
+func holdList(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "hold list")
+	path := fs.String("config", "", "config file")
+	active := fs.Bool("active", false, "only active holds")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.need(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	db, _, err := openWithConfig(e, *path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var hs []registry.Hold
+	if err := db.View(ctx, func(tx *registry.Tx) error {
+		hs, err = tx.Holds(*active)
+		return err
+	}); err != nil {
+		return err
+	}
+	if *asJSON {
+		out := make([]holdView, 0, len(hs))
+		for _, h := range hs {
+			out = append(out, viewHold(h))
+		}
+		return printJSON(e, out)
+	}
+	if len(hs) == 0 {
+		fmt.Fprintln(e.stdout, "no holds")
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "%-5s %-8s %-20s %-20s %-20s %s\n", "ID", "STATE", "CAMERAS", "FROM", "TO", "REASON")
+	for _, h := range hs {
+		st := "active"
+		if !h.Active() {
+			st = "released"
+		}
+		fmt.Fprintf(e.stdout, "%-5d %-8s %-20s %-20s %-20s %s\n", h.ID, st, strings.Join(h.Cameras, ","),
+			h.From.Format(time.RFC3339), h.To.Format(time.RFC3339), h.Reason)
+	}
+	return nil
+}
+
+func holdShow(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "hold show")
+	path := fs.String("config", "", "config file")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	id, err := idArg(fs, pos, "hold")
+	if err != nil {
+		return err
+	}
+	db, _, err := openWithConfig(e, *path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var h registry.Hold
+	if err := db.View(ctx, func(tx *registry.Tx) error {
+		h, err = tx.Hold(id)
+		return err
+	}); err != nil {
+		if errors.Is(err, registry.ErrNotFound) {
+			return fmt.Errorf("no hold with id %d", id)
+		}
+		return err
+	}
+	if *asJSON {
+		return printJSON(e, viewHold(h))
+	}
+	printHold(e, h)
+	return nil
+}
+
+func printHold(e *env, h registry.Hold) {
+	w := e.stdout
+	st := "active"
+	if !h.Active() {
+		st = "released"
+	}
+	fmt.Fprintf(w, "hold %d (%s)\n", h.ID, st)
+	fmt.Fprintf(w, "  cameras: %s\n  from:    %s\n  to:      %s\n  reason:  %s\n", strings.Join(h.Cameras, ","),
+		h.From.Format(time.RFC3339), h.To.Format(time.RFC3339), h.Reason)
+	if h.CaseRef != "" {
+		fmt.Fprintf(w, "  case:    %s\n", h.CaseRef)
+	}
+	if h.Basis != "" {
+		fmt.Fprintf(w, "  basis:   %s\n", h.Basis)
+	}
+	if h.RequestID != 0 {
+		fmt.Fprintf(w, "  request: %d\n", h.RequestID)
+	}
+	if !h.Review.IsZero() {
+		fmt.Fprintf(w, "  review:  %s\n", h.Review.Format(time.RFC3339))
+	}
+	fmt.Fprintf(w, "  created: %s by %s\n", h.Created.Format(time.RFC3339), h.CreatedBy)
+	if !h.Active() {
+		fmt.Fprintf(w, "  released: %s by %s: %s\n", h.Released.Format(time.RFC3339), h.ReleasedBy, h.ReleaseReason)
+	}
+}
+
+func holdRelease(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "hold release")
+	path := fs.String("config", "", "config file")
+	reason := fs.String("reason", "", "why the hold ends")
+	asJSON := fs.Bool("json", false, "print the released hold as JSON")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	id, err := idArg(fs, pos, "hold")
+	if err != nil {
+		return err
+	}
+	if err := required("config", *path, "reason", *reason); err != nil {
+		return err
+	}
+	db, _, err := openWithConfig(e, *path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	h, err := retention.ReleaseHold(ctx, db, id, cliActor(e), cliSource, strings.TrimSpace(*reason))
+	if err != nil {
+		if errors.Is(err, registry.ErrNotFound) {
+			return fmt.Errorf("no hold with id %d", id)
+		}
+		return err
+	}
+	if *asJSON {
+		return printJSON(e, viewHold(h))
+	}
+	fmt.Fprintf(e.stdout, "hold %d released; footage it alone kept that is past retention goes at the next sweep\n", h.ID)
+	return nil
 }

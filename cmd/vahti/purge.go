@@ -1,7 +1,104 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
 
-func runPurge(_ context.Context, _ *env, _ []string) error {
-	return errNotYet("purge")
+	"vahti/retention"
+)
+
+// runPurge: one retention pass now, or with --dry-run what would go now or
+// at --at. An interlock refusal exits 1 and names the interlock; --force
+// is the operator's confirmation and is audited.
+func runPurge(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "purge")
+	path := fs.String("config", "", "config file")
+	dry := fs.Bool("dry-run", false, "list what would be deleted; delete nothing")
+	at := fs.String("at", "", "with --dry-run: judge this RFC 3339 time instead of now")
+	force := fs.Bool("force", false, "override the interlocks (clock jump, too large a pass, catalog mismatch)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.need(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	var when time.Time
+	if *at != "" {
+		if !*dry {
+			return usageErr("--at is only allowed with --dry-run (a real pass always judges now)")
+		}
+		if when, err = parseTime("at", *at); err != nil {
+			return err
+		}
+	}
+	if *force && *dry {
+		return usageErr("--force and --dry-run together make no sense: a dry run deletes nothing")
+	}
+	cfg, err := loadConfig(e, *path)
+	if err != nil {
+		return err
+	}
+	db, err := openRegistry(e, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	r, err := retention.New(retention.Config{Cfg: cfg, DB: db, Now: e.now, Actor: cliActor(e), Source: cliSource})
+	if err != nil {
+		return err
+	}
+	rep, err := r.PurgeWith(ctx, retention.PurgeOptions{DryRun: *dry, At: when, Force: *force})
+	if err != nil {
+		return fmt.Errorf("purge: %w", err)
+	}
+	if rep.Segments == nil {
+		rep.Segments = []retention.Item{}
+	}
+	if rep.Exports == nil {
+		rep.Exports = []retention.ExportItem{}
+	}
+	if rep.Cameras == nil {
+		rep.Cameras = []retention.CameraTotal{}
+	}
+	if rep.Refused == nil {
+		rep.Refused = []string{}
+	}
+	if *asJSON {
+		if err := printJSON(e, rep); err != nil {
+			return err
+		}
+	} else {
+		printPurge(e, rep)
+	}
+	if len(rep.Refused) > 0 && !*dry {
+		return fmt.Errorf("refused by interlock(s): %s (nothing deleted; see the messages above; confirm with --force once the cause is understood)",
+			strings.Join(rep.Refused, ", "))
+	}
+	return nil
+}
+
+func printPurge(e *env, rep retention.Report) {
+	verb := "deleted"
+	if rep.DryRun {
+		verb = "would delete"
+		fmt.Fprintf(e.stdout, "dry run judged at %s\n", rep.At.Format(time.RFC3339))
+	}
+	for _, it := range rep.Segments {
+		fmt.Fprintf(e.stdout, "%s  %s  %s..%s  %d bytes\n", verb, it.Path, it.Start.Format(time.RFC3339), it.End.Format(time.RFC3339), it.Bytes)
+	}
+	for _, x := range rep.Exports {
+		fmt.Fprintf(e.stdout, "%s  export %s (%s, footage ended %s)\n", verb, x.ID, x.Path, x.FootageEnd.Format(time.RFC3339))
+	}
+	for _, c := range rep.Cameras {
+		fmt.Fprintf(e.stdout, "camera %s: %s %d segment(s), %d bytes\n", c.Camera, verb, c.Count, c.Bytes)
+	}
+	fmt.Fprintf(e.stdout, "%s %d segment(s) and %d export package(s); %d expired segment(s) and %d package(s) kept by legal holds\n",
+		verb, len(rep.Segments), len(rep.Exports), rep.HeldKept, rep.HeldExports)
+	for _, k := range rep.Refused {
+		fmt.Fprintf(e.stdout, "INTERLOCK %s: %s\n", k, rep.Messages[k])
+	}
 }
