@@ -1,0 +1,288 @@
+package admin
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"vahti/registry"
+)
+
+const (
+	cookieName = "vahti_session"
+	ctxAuth    = "vahti.auth"
+)
+
+// principal is who is asking: a session user, or a script with a token.
+type principal struct {
+	user  registry.User
+	sess  *session // nil for API tokens
+	token bool
+}
+
+func (p *principal) has(roles ...string) bool {
+	for _, r := range roles {
+		if p.user.Has(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *principal) lang() string {
+	if p == nil || p.user.Lang != "en" {
+		return "fi"
+	}
+	return "en"
+}
+
+func authOf(c *gin.Context) *principal {
+	if v, ok := c.Get(ctxAuth); ok {
+		return v.(*principal)
+	}
+	return nil
+}
+
+// errLoginFailed is the one answer to every failed login, so the response
+// does not tell whether the name exists or the account is locked.
+var errLoginFailed = errors.New("wrong name or password")
+
+// errThrottled is returned while a source address is throttled.
+var errThrottled = errors.New("too many failed logins from this address; wait and try again")
+
+// login checks a name and password (and TOTP code when enrolled), applies
+// per-account lockout and per-address throttling, audits the outcome, and
+// starts a session.
+func (s *Server) login(ctx context.Context, name, password, totp, ip string) (string, *session, error) {
+	now := s.now()
+	name = strings.TrimSpace(name)
+	if s.throttle.blocked(ip, now) {
+		s.auditLog(ctx, name, ip, "login.fail", "user:"+name, map[string]any{"why": "address throttled"})
+		return "", nil, errThrottled
+	}
+	var u registry.User
+	err := s.cfg.DB.View(ctx, func(tx *registry.Tx) error {
+		var err error
+		u, err = tx.UserByName(name)
+		return err
+	})
+	known := err == nil
+	if err != nil && !errors.Is(err, registry.ErrNotFound) {
+		return "", nil, err
+	}
+	hash := s.dummyHash
+	if known {
+		hash = u.PassHash
+	}
+	// Always pay for one argon2 run, whatever the outcome.
+	ok, herr := VerifyPassword(hash, password)
+	why := ""
+	switch {
+	case !known:
+		why = "unknown user"
+	case herr != nil:
+		why = "stored hash unreadable"
+	case u.Disabled:
+		why = "account disabled"
+	case !u.LockedUntil.IsZero() && now.Before(u.LockedUntil):
+		why = "account locked"
+	case !ok:
+		why = "wrong password"
+	case u.TOTPSecret != "" && !CheckTOTP(u.TOTPSecret, totp, now):
+		why = "wrong or missing one-time code"
+	}
+	if why != "" {
+		s.throttle.fail(ip, now)
+		err := s.cfg.DB.Update(ctx, func(tx *registry.Tx) error {
+			detail := map[string]any{"why": why}
+			if known && (why == "wrong password" || why == "wrong or missing one-time code") {
+				cur, err := tx.User(u.ID)
+				if err != nil {
+					return err
+				}
+				cur.Failed++
+				if lim := s.cfg.Cfg.Admin.LoginFailLimit; lim > 0 && cur.Failed >= lim {
+					cur.Failed = 0
+					cur.LockedUntil = now.Add(s.cfg.Cfg.Admin.LockoutPeriod.D())
+					detail["locked_until"] = cur.LockedUntil
+				}
+				if err := tx.UpdateUser(cur); err != nil {
+					return err
+				}
+			}
+			_, err := tx.Audit(name, ip, "login.fail", "user:"+name, detail)
+			return err
+		})
+		if err != nil {
+			return "", nil, err
+		}
+		s.cfg.Log.Info("login failed", "user", name, "source", ip, "why", why)
+		return "", nil, errLoginFailed
+	}
+	err = s.cfg.DB.Update(ctx, func(tx *registry.Tx) error {
+		cur, err := tx.User(u.ID)
+		if err != nil {
+			return err
+		}
+		cur.Failed, cur.LockedUntil = 0, registry.User{}.LockedUntil
+		if err := tx.UpdateUser(cur); err != nil {
+			return err
+		}
+		_, err = tx.Audit(u.Name, ip, "login.ok", "user:"+u.Name, map[string]any{"roles": u.Roles})
+		return err
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	id, sess := s.sessions.create(u.ID, u.Name, now)
+	s.cfg.Log.Info("login", "user", u.Name, "source", ip)
+	return id, sess, nil
+}
+
+func (s *Server) setSessionCookie(c *gin.Context, id string) {
+	http.SetCookie(c.Writer, &http.Cookie{Name: cookieName, Value: id, Path: "/", HttpOnly: true, Secure: true,
+		SameSite: http.SameSiteStrictMode, MaxAge: int(s.sessions.maxAge.Seconds())})
+}
+
+func clearSessionCookie(c *gin.Context) {
+	http.SetCookie(c.Writer, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, Secure: true,
+		SameSite: http.SameSiteStrictMode, MaxAge: -1})
+}
+
+// identify finds the principal of a request, if any, and stores it.
+func (s *Server) identify(c *gin.Context) {
+	ctx := c.Request.Context()
+	now := s.now()
+	if h := c.GetHeader("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		tok := strings.TrimSpace(strings.TrimPrefix(h, "Bearer "))
+		var u registry.User
+		err := s.cfg.DB.View(ctx, func(tx *registry.Tx) error {
+			var err error
+			u, err = tx.TokenUser(hashToken(tok))
+			return err
+		})
+		if err == nil && !u.Disabled && tok != "" {
+			c.Set(ctxAuth, &principal{user: u, token: true})
+		}
+		return
+	}
+	id, err := c.Cookie(cookieName)
+	if err != nil {
+		return
+	}
+	sess, ok := s.sessions.get(id, now)
+	if !ok {
+		return
+	}
+	var u registry.User
+	err = s.cfg.DB.View(ctx, func(tx *registry.Tx) error {
+		var err error
+		u, err = tx.User(sess.userID)
+		return err
+	})
+	if err != nil || u.Disabled {
+		s.sessions.delete(sess)
+		return
+	}
+	c.Set(ctxAuth, &principal{user: u, sess: sess})
+}
+
+// requireAuth refuses anonymous requests: 401 JSON for the API, a
+// redirect to the login page for pages.
+func (s *Server) requireAuth(api bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		s.identify(c)
+		if authOf(c) != nil {
+			c.Next()
+			return
+		}
+		if api {
+			jsonError(c, http.StatusUnauthorized, "not logged in")
+			return
+		}
+		next := c.Request.URL.Path
+		if c.Request.Method == http.MethodGet && c.Request.URL.RawQuery != "" {
+			next += "?" + c.Request.URL.RawQuery
+		}
+		c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(next))
+		c.Abort()
+	}
+}
+
+// requireRole refuses principals holding none of roles with 403.
+func (s *Server) requireRole(api bool, roles ...string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p := authOf(c)
+		if p != nil && p.has(roles...) {
+			c.Next()
+			return
+		}
+		if api {
+			jsonError(c, http.StatusForbidden, "your role does not allow this (needs "+strings.Join(roles, " or ")+")")
+			return
+		}
+		s.renderError(c, http.StatusForbidden, "error.forbidden")
+	}
+}
+
+// requireCSRF checks the session's CSRF token on every state-changing
+// request made with a cookie. Token-authenticated scripts send no cookie a
+// foreign site could ride on, so they need none.
+func (s *Server) requireCSRF(api bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		switch c.Request.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			c.Next()
+			return
+		}
+		p := authOf(c)
+		if p != nil && p.token {
+			c.Next()
+			return
+		}
+		got := c.GetHeader("X-CSRF-Token")
+		if got == "" && !api {
+			got = c.PostForm("csrf")
+		}
+		if p == nil || p.sess == nil || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(p.sess.csrf)) != 1 {
+			if api {
+				jsonError(c, http.StatusForbidden, "missing or wrong CSRF token (send the X-CSRF-Token header from the login response)")
+				return
+			}
+			s.renderError(c, http.StatusForbidden, "error.csrf")
+			return
+		}
+		c.Next()
+	}
+}
+
+func jsonError(c *gin.Context, code int, msg string) {
+	c.Header("Cache-Control", "no-store")
+	c.AbortWithStatusJSON(code, gin.H{"error": msg})
+}
+
+// validRoles normalises a role list from a form or JSON.
+func validRoles(in []string) ([]string, bool) {
+	var out []string
+	for _, r := range in {
+		for _, p := range strings.Split(r, ",") {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				continue
+			}
+			if !registry.ValidRole(p) {
+				return nil, false
+			}
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out, len(out) > 0
+}

@@ -1,0 +1,532 @@
+package admin
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"vahti/registry"
+)
+
+const loginCookie = "vahti_login"
+
+// safeNext keeps the post-login redirect on this site.
+func safeNext(n string) string {
+	if !strings.HasPrefix(n, "/") || strings.HasPrefix(n, "//") || strings.HasPrefix(n, "/\\") || strings.HasPrefix(n, "/api/") {
+		return "/"
+	}
+	return n
+}
+
+type loginData struct {
+	Next  string
+	Token string
+	Name  string
+}
+
+// pageLogin shows the form with a login CSRF token (double submit: cookie
+// and hidden field), so a foreign site cannot log a browser in as someone else.
+func (s *Server) pageLogin(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	tok := randomToken()
+	http.SetCookie(c.Writer, &http.Cookie{Name: loginCookie, Value: tok, Path: "/login", HttpOnly: true, Secure: true,
+		SameSite: http.SameSiteStrictMode, MaxAge: 3600})
+	s.render(c, http.StatusOK, "login", "login.title", nil, loginData{Next: safeNext(c.Query("next")), Token: tok}, "")
+}
+
+func (s *Server) pageLoginPost(c *gin.Context) {
+	next := safeNext(c.PostForm("next"))
+	ck, _ := c.Cookie(loginCookie)
+	form := c.PostForm("csrf")
+	if ck == "" || subtle.ConstantTimeCompare([]byte(ck), []byte(form)) != 1 {
+		tok := randomToken()
+		http.SetCookie(c.Writer, &http.Cookie{Name: loginCookie, Value: tok, Path: "/login", HttpOnly: true, Secure: true,
+			SameSite: http.SameSiteStrictMode, MaxAge: 3600})
+		s.render(c, http.StatusForbidden, "login", "login.title", nil, loginData{Next: next, Token: tok}, tr(c.PostForm("lang"), "error.csrf"))
+		return
+	}
+	id, _, err := s.login(c.Request.Context(), c.PostForm("name"), c.PostForm("password"), c.PostForm("totp"), c.ClientIP())
+	if err != nil {
+		key, code := "login.failed", http.StatusUnauthorized
+		switch {
+		case errors.Is(err, errThrottled):
+			key, code = "login.throttled", http.StatusTooManyRequests
+		case !errors.Is(err, errLoginFailed):
+			s.cfg.Log.Error("admin: login", "err", err)
+			key, code = "error.internal", http.StatusInternalServerError
+		}
+		s.render(c, code, "login", "login.title", nil, loginData{Next: next, Token: ck, Name: c.PostForm("name")}, tr(c.PostForm("lang"), key))
+		return
+	}
+	http.SetCookie(c.Writer, &http.Cookie{Name: loginCookie, Value: "", Path: "/login", MaxAge: -1, Secure: true, HttpOnly: true})
+	s.setSessionCookie(c, id)
+	c.Redirect(http.StatusSeeOther, next)
+}
+
+func (s *Server) pageLogout(c *gin.Context) {
+	p := authOf(c)
+	if p.sess != nil {
+		s.logout(c, p)
+	}
+	c.Redirect(http.StatusSeeOther, "/login?lang="+p.lang())
+}
+
+type dashData struct {
+	Cameras []cameraView
+	Disk    diskView
+	MaxAge  time.Duration
+	Now     time.Time
+	Today   string
+}
+
+func (s *Server) pageDashboard(c *gin.Context) {
+	p := authOf(c)
+	cams, disk, err := s.cameraViews(c.Request.Context())
+	if err != nil {
+		s.cfg.Log.Error("admin: dashboard", "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	s.render(c, http.StatusOK, "dashboard", "dash.title", p, dashData{Cameras: cams, Disk: disk,
+		MaxAge: s.cfg.Cfg.Retention.MaxAge.D(), Now: s.now(), Today: s.now().In(s.loc).Format("2006-01-02")}, "")
+}
+
+// timeline is the day view's SVG, positions precomputed in viewBox units
+// (0–1000), because the CSP forbids inline styles.
+type timeline struct {
+	Rects []tlRect
+	Holds []tlRect
+	Ticks []tlTick
+	Now   float64 // -1: not today
+}
+
+type tlRect struct {
+	X, W     float64
+	From, To time.Time
+	Href     string
+}
+
+type tlTick struct {
+	X     float64
+	Label string
+}
+
+type dayPage struct {
+	dayData
+	Date     string
+	Timeline timeline
+	Today    bool
+}
+
+func (s *Server) buildTimeline(d dayData) timeline {
+	total := d.To.Sub(d.From).Seconds()
+	x := func(t time.Time) float64 { return 1000 * t.Sub(d.From).Seconds() / total }
+	var tl timeline
+	for _, sp := range d.Spans {
+		w := x(sp.To) - x(sp.From)
+		tl.Rects = append(tl.Rects, tlRect{X: x(sp.From), W: max(w, 0.8), From: sp.From, To: sp.To,
+			Href: fmt.Sprintf("/cameras/%s/play?from=%s", d.Camera, url.QueryEscape(sp.From.UTC().Format(time.RFC3339)))})
+	}
+	for _, h := range d.Holds {
+		f, t := maxTime(h.From, d.From), minTime(h.To, d.To)
+		tl.Holds = append(tl.Holds, tlRect{X: x(f), W: max(x(t)-x(f), 0.8), From: h.From, To: h.To})
+	}
+	// One tick per real hour: a DST day has 23 or 25 of them, and the
+	// labels show the repeated or skipped hour as it happened.
+	for t := d.From; t.Before(d.To); t = t.Add(time.Hour) {
+		if l := t.In(s.loc); l.Hour()%3 == 0 || t.Equal(d.From) {
+			tl.Ticks = append(tl.Ticks, tlTick{X: x(t), Label: l.Format("15")})
+		}
+	}
+	tl.Now = -1
+	if now := s.now(); now.After(d.From) && now.Before(d.To) {
+		tl.Now = x(now)
+	}
+	return tl
+}
+
+func (s *Server) pageDay(c *gin.Context) {
+	p := authOf(c)
+	cam := c.Param("id")
+	if !s.knownCamera(cam) {
+		s.renderError(c, http.StatusNotFound, "error.nocamera404")
+		return
+	}
+	day := s.now().In(s.loc)
+	errMsg := ""
+	if q := c.Query("date"); q != "" {
+		d, err := parseDay(q, s.loc)
+		if err != nil {
+			errMsg = tr(p.lang(), "error.baddate")
+		} else {
+			day = d
+		}
+	}
+	d, err := s.dayView(c.Request.Context(), cam, day)
+	if err != nil {
+		s.cfg.Log.Error("admin: day view", "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	today := s.now().In(s.loc).Format("2006-01-02")
+	s.render(c, http.StatusOK, "day", "day.title", p, dayPage{dayData: d, Date: d.Day.Format("2006-01-02"),
+		Timeline: s.buildTimeline(d), Today: d.Day.Format("2006-01-02") == today}, errMsg)
+}
+
+type playPage struct {
+	Camera, Name  string
+	From, To      time.Time
+	Minutes       int
+	Src           string
+	Reason        string
+	NeedReason    bool
+	Prev, Next    string
+	Back          string
+	StartMS       int64
+	Available     bool
+	Ambiguous     bool
+	FromText      string
+	ExportHref    string
+	MinuteChoices []int
+}
+
+func (s *Server) pagePlay(c *gin.Context) {
+	p := authOf(c)
+	cam := c.Param("id")
+	if !s.knownCamera(cam) {
+		s.renderError(c, http.StatusNotFound, "error.nocamera404")
+		return
+	}
+	camCfg, _ := s.cfg.Cfg.Camera(cam)
+	pp := playPage{Camera: cam, Name: camCfg.Name, Minutes: 5, Available: s.cfg.Playback != nil,
+		MinuteChoices: []int{1, 5, 15, 30, 60}}
+	if m, err := strconv.Atoi(c.Query("min")); err == nil && m >= 1 && m <= 360 {
+		pp.Minutes = m
+	}
+	errMsg := ""
+	pp.FromText = c.Query("from")
+	from, err := parseWhen(c.Query("from"), s.loc, c.Query("dst"))
+	if c.Query("from") == "" {
+		from, err = s.now().Add(-time.Duration(pp.Minutes)*time.Minute), nil
+	}
+	if err != nil {
+		var amb *AmbiguousError
+		pp.Ambiguous = errors.As(err, &amb)
+		errMsg = errorText(p.lang(), err)
+		from = s.now().Add(-time.Duration(pp.Minutes) * time.Minute)
+	}
+	from = from.Truncate(time.Second)
+	pp.From, pp.To = from, from.Add(time.Duration(pp.Minutes)*time.Minute)
+	pp.StartMS = from.UnixMilli()
+	pp.Reason = s.sessions.reasonOf(p.sess)
+	pp.NeedReason = pp.Reason == ""
+	q := url.Values{"from": {from.Format(time.RFC3339)}, "to": {pp.To.Format(time.RFC3339)}}
+	pp.Src = "/api/v1/cameras/" + cam + "/playback?" + q.Encode()
+	step := time.Duration(pp.Minutes) * time.Minute
+	pp.Prev = fmt.Sprintf("/cameras/%s/play?from=%s&min=%d", cam, url.QueryEscape(from.Add(-step).Format(time.RFC3339)), pp.Minutes)
+	pp.Next = fmt.Sprintf("/cameras/%s/play?from=%s&min=%d", cam, url.QueryEscape(from.Add(step).Format(time.RFC3339)), pp.Minutes)
+	pp.Back = fmt.Sprintf("/cameras/%s?date=%s", cam, from.In(s.loc).Format("2006-01-02"))
+	pp.ExportHref = "/exports?" + url.Values{"camera": {cam}, "from": {from.In(s.loc).Format("2006-01-02T15:04")},
+		"to": {pp.To.In(s.loc).Format("2006-01-02T15:04")}}.Encode()
+	s.render(c, http.StatusOK, "play", "play.title", p, pp, errMsg)
+}
+
+func (s *Server) pageSetReason(c *gin.Context) {
+	p := authOf(c)
+	next := safeNext(c.PostForm("next"))
+	r := strings.TrimSpace(c.PostForm("reason"))
+	if r == "" || len(r) > 500 {
+		s.flashRedirect(c, next, tr(p.lang(), "error.noreason"))
+		return
+	}
+	if p.sess != nil {
+		s.sessions.setReason(p.sess, r)
+	}
+	c.Redirect(http.StatusSeeOther, next)
+}
+
+type rangeForm struct {
+	Cameras   []string
+	From, To  string
+	Reason    string
+	CaseRef   string
+	FromAmb   bool
+	ToAmb     bool
+	AllCams   []cameraOpt
+	Exports   []registry.Export
+	Holds     []registry.Hold
+	ShowAll   bool
+	NewExport string
+}
+
+type cameraOpt struct{ ID, Name string }
+
+func (s *Server) cameraOpts() []cameraOpt {
+	var out []cameraOpt
+	for _, c := range s.cfg.Cfg.Cameras {
+		out = append(out, cameraOpt{c.ID, c.Name})
+	}
+	return out
+}
+
+func formRange(c *gin.Context) rangeInput {
+	return rangeInput{Cameras: c.PostFormArray("camera"), From: c.PostForm("from"), To: c.PostForm("to"),
+		FromPick: c.PostForm("from_dst"), ToPick: c.PostForm("to_dst"), Reason: c.PostForm("reason"), CaseRef: c.PostForm("case_ref")}
+}
+
+// ambiguity tells which of from/to needs an earlier/later choice.
+func (s *Server) ambiguity(in rangeInput) (bool, bool) {
+	_, e1 := parseWhen(in.From, s.loc, in.FromPick)
+	_, e2 := parseWhen(in.To, s.loc, in.ToPick)
+	var a *AmbiguousError
+	return errors.As(e1, &a), errors.As(e2, &a)
+}
+
+func (s *Server) pageExports(c *gin.Context) {
+	s.showExports(c, http.StatusOK, rangeForm{Cameras: c.QueryArray("camera"), From: c.Query("from"), To: c.Query("to")}, "")
+}
+
+func (s *Server) showExports(c *gin.Context, status int, f rangeForm, errMsg string) {
+	p := authOf(c)
+	var err error
+	if f.Exports, err = s.exports(c.Request.Context()); err != nil {
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	f.AllCams = s.cameraOpts()
+	s.render(c, status, "exports", "exports.title", p, f, errMsg)
+}
+
+func (s *Server) pageCreateExport(c *gin.Context) {
+	p := authOf(c)
+	in := formRange(c)
+	e, err := s.createExport(c.Request.Context(), p, c.ClientIP(), in)
+	if err != nil {
+		f := rangeForm{Cameras: in.Cameras, From: in.From, To: in.To, Reason: in.Reason, CaseRef: in.CaseRef}
+		f.FromAmb, f.ToAmb = s.ambiguity(in)
+		s.showExports(c, http.StatusBadRequest, f, errorText(p.lang(), err))
+		return
+	}
+	s.flashRedirect(c, "/exports", trf(p.lang(), "exports.done", e.ID))
+}
+
+func (s *Server) pageDownloadExport(c *gin.Context) {
+	if err := s.serveExport(c); err != nil {
+		if errors.Is(err, registry.ErrNotFound) {
+			s.renderError(c, http.StatusNotFound, "error.noexport")
+			return
+		}
+		s.cfg.Log.Error("admin: download", "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+	}
+}
+
+func (s *Server) pageHolds(c *gin.Context) {
+	s.showHolds(c, http.StatusOK, rangeForm{Cameras: c.QueryArray("camera"), From: c.Query("from"), To: c.Query("to"),
+		ShowAll: c.Query("all") == "1"}, "")
+}
+
+func (s *Server) showHolds(c *gin.Context, status int, f rangeForm, errMsg string) {
+	p := authOf(c)
+	var err error
+	if f.Holds, err = s.holds(c.Request.Context(), f.ShowAll); err != nil {
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	f.AllCams = s.cameraOpts()
+	s.render(c, status, "holds", "holds.title", p, f, errMsg)
+}
+
+func (s *Server) pageAddHold(c *gin.Context) {
+	p := authOf(c)
+	in := formRange(c)
+	h, err := s.placeHold(c.Request.Context(), p, c.ClientIP(), in)
+	if err != nil {
+		f := rangeForm{Cameras: in.Cameras, From: in.From, To: in.To, Reason: in.Reason, CaseRef: in.CaseRef}
+		f.FromAmb, f.ToAmb = s.ambiguity(in)
+		s.showHolds(c, http.StatusBadRequest, f, errorText(p.lang(), err))
+		return
+	}
+	s.flashRedirect(c, "/holds", trf(p.lang(), "holds.done", h.ID))
+}
+
+func (s *Server) pageReleaseHold(c *gin.Context) {
+	p := authOf(c)
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		s.renderError(c, http.StatusNotFound, "error.nohold")
+		return
+	}
+	if _, err := s.releaseHold(c.Request.Context(), p, c.ClientIP(), id, c.PostForm("reason")); err != nil {
+		s.showHolds(c, http.StatusBadRequest, rangeForm{}, errorText(p.lang(), err))
+		return
+	}
+	s.flashRedirect(c, "/holds", trf(p.lang(), "holds.released", id))
+}
+
+type auditPage struct {
+	Entries     []registry.Entry
+	From, To    string
+	Actor, Kind string
+	Verified    bool
+	VerifyOK    bool
+	VerifyN     int
+	VerifyMsg   string
+	Limit       int
+	NextAfter   int64
+	Kinds       []string
+}
+
+func (s *Server) pageAudit(c *gin.Context) { s.showAudit(c, auditPage{}) }
+
+func (s *Server) showAudit(c *gin.Context, ap auditPage) {
+	p := authOf(c)
+	f, err := s.auditFilter(c)
+	errMsg := ""
+	if err != nil {
+		errMsg = errorText(p.lang(), err)
+		f = registry.AuditFilter{Limit: 200}
+	}
+	ap.From, ap.To, ap.Actor, ap.Kind, ap.Limit = c.Query("from"), c.Query("to"), f.Actor, f.Kind, f.Limit
+	ap.Kinds = []string{"login", "logout", "footage", "export", "hold", "request", "segments", "purge", "user", "token", "audit"}
+	if ap.Entries, err = s.auditEntries(c, f); err != nil {
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	if n := len(ap.Entries); n == f.Limit && n > 0 {
+		ap.NextAfter = ap.Entries[n-1].Seq
+	}
+	s.render(c, http.StatusOK, "audit", "audit.title", p, ap, errMsg)
+}
+
+func (s *Server) pageVerifyAudit(c *gin.Context) {
+	p := authOf(c)
+	n, err := s.verifyAudit(c.Request.Context(), p, c.ClientIP())
+	ap := auditPage{Verified: true, VerifyOK: err == nil, VerifyN: n}
+	if err != nil {
+		ap.VerifyMsg = err.Error()
+	}
+	s.showAudit(c, ap)
+}
+
+type usersPage struct {
+	Users []registry.User
+	Now   time.Time
+	Name  string
+	Roles []string
+}
+
+func (s *Server) pageUsers(c *gin.Context) { s.showUsers(c, http.StatusOK, usersPage{}, "") }
+
+func (s *Server) showUsers(c *gin.Context, status int, up usersPage, errMsg string) {
+	var err error
+	if up.Users, err = s.users(c); err != nil {
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	up.Now = s.now()
+	s.render(c, status, "users", "users.title", authOf(c), up, errMsg)
+}
+
+func (s *Server) pageAddUser(c *gin.Context) {
+	p := authOf(c)
+	name, roles := c.PostForm("name"), c.PostFormArray("role")
+	if c.PostForm("password") != c.PostForm("password2") {
+		s.showUsers(c, http.StatusBadRequest, usersPage{Name: name, Roles: roles}, tr(p.lang(), "error.passwordmatch"))
+		return
+	}
+	if _, err := s.addUser(c.Request.Context(), p, c.ClientIP(), name, roles, c.PostForm("password"), c.PostForm("lang")); err != nil {
+		s.showUsers(c, http.StatusBadRequest, usersPage{Name: name, Roles: roles}, errorText(p.lang(), err))
+		return
+	}
+	s.flashRedirect(c, "/users", trf(p.lang(), "users.added", name))
+}
+
+func (s *Server) pageDisableUser(c *gin.Context) { s.pageEnable(c, true) }
+func (s *Server) pageEnableUser(c *gin.Context)  { s.pageEnable(c, false) }
+
+func (s *Server) pageEnable(c *gin.Context, disabled bool) {
+	p := authOf(c)
+	if err := s.setDisabled(c.Request.Context(), p, c.ClientIP(), c.Param("name"), disabled); err != nil {
+		if errors.Is(err, registry.ErrNotFound) {
+			s.renderError(c, http.StatusNotFound, "error.nouser")
+			return
+		}
+		s.showUsers(c, http.StatusBadRequest, usersPage{}, errorText(p.lang(), err))
+		return
+	}
+	s.flashRedirect(c, "/users", tr(p.lang(), "users.saved"))
+}
+
+type accountPage struct {
+	Tokens   []registry.Token
+	NewToken string
+	Roles    []string
+	TOTP     bool
+}
+
+func (s *Server) pageAccount(c *gin.Context) { s.showAccount(c, http.StatusOK, "", "") }
+
+func (s *Server) showAccount(c *gin.Context, status int, newToken, errMsg string) {
+	p := authOf(c)
+	ts, err := s.tokens(c.Request.Context(), p)
+	if err != nil {
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	s.render(c, status, "account", "account.title", p, accountPage{Tokens: ts, NewToken: newToken, Roles: p.user.Roles,
+		TOTP: p.user.TOTPSecret != ""}, errMsg)
+}
+
+func (s *Server) pageSetLang(c *gin.Context) {
+	p := authOf(c)
+	if err := s.setLang(c.Request.Context(), p, c.ClientIP(), c.PostForm("lang")); err != nil {
+		s.showAccount(c, http.StatusBadRequest, "", errorText(p.lang(), err))
+		return
+	}
+	c.Redirect(http.StatusSeeOther, safeNext(c.PostForm("next")))
+}
+
+func (s *Server) pageSetPassword(c *gin.Context) {
+	p := authOf(c)
+	if c.PostForm("password") != c.PostForm("password2") {
+		s.showAccount(c, http.StatusBadRequest, "", tr(p.lang(), "error.passwordmatch"))
+		return
+	}
+	if err := s.setPassword(c.Request.Context(), p, c.ClientIP(), c.PostForm("old"), c.PostForm("password")); err != nil {
+		s.showAccount(c, http.StatusBadRequest, "", errorText(p.lang(), err))
+		return
+	}
+	clearSessionCookie(c)
+	c.Redirect(http.StatusSeeOther, "/login?lang="+p.lang())
+}
+
+func (s *Server) pageCreateToken(c *gin.Context) {
+	p := authOf(c)
+	_, secret, err := s.createToken(c.Request.Context(), p, c.ClientIP(), c.PostForm("name"))
+	if err != nil {
+		s.showAccount(c, http.StatusBadRequest, "", errorText(p.lang(), err))
+		return
+	}
+	s.showAccount(c, http.StatusOK, secret, "")
+}
+
+func (s *Server) pageRevokeToken(c *gin.Context) {
+	p := authOf(c)
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err == nil && id > 0 {
+		err = s.revokeToken(c.Request.Context(), p, c.ClientIP(), id)
+	}
+	if err != nil {
+		s.renderError(c, http.StatusNotFound, "error.notoken")
+		return
+	}
+	s.flashRedirect(c, "/account", tr(p.lang(), "account.revoked"))
+}

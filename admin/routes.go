@@ -1,0 +1,172 @@
+package admin
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"vahti/registry"
+)
+
+//go:embed static
+var staticFS embed.FS
+
+// publicRoutes are the only routes served without a login; the route-table
+// test fails if any other route answers an anonymous request.
+var publicRoutes = map[string]bool{
+	"POST /api/v1/session":   true,
+	"GET /login":             true,
+	"POST /login":            true,
+	"GET /static/*filepath":  true,
+	"HEAD /static/*filepath": true,
+	"GET /healthz":           true,
+}
+
+func (s *Server) routes() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = false
+	_ = r.SetTrustedProxies(nil) // the client address is the peer; X-Forwarded-For is not believed
+	r.Use(s.recoverer, s.logRequests, securityHeaders)
+
+	static, _ := fs.Sub(staticFS, "static")
+	fileServer := http.StripPrefix("/static/", http.FileServer(http.FS(static)))
+	serveStatic := func(c *gin.Context) {
+		c.Header("Cache-Control", "no-cache")
+		fileServer.ServeHTTP(c.Writer, c.Request)
+	}
+	r.GET("/static/*filepath", serveStatic)
+	r.HEAD("/static/*filepath", serveStatic)
+	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
+
+	// JSON API.
+	api := r.Group("/api/v1", noStore)
+	api.POST("/session", s.apiLogin)
+	a := api.Group("", s.requireAuth(true), s.requireCSRF(true))
+	a.DELETE("/session", s.apiLogout)
+	a.GET("/session", s.apiMe)
+	a.GET("/me", s.apiMe)
+	a.PUT("/me/lang", s.apiSetLang)
+	a.PUT("/me/password", s.apiSetPassword)
+	a.GET("/cameras", s.apiCameras)
+	a.GET("/status", s.apiStatus)
+	a.GET("/tokens", s.apiTokens)
+	a.POST("/tokens", s.apiCreateToken)
+	a.DELETE("/tokens/:id", s.apiRevokeToken)
+
+	k := a.Group("", s.requireRole(true, registry.RoleKeeper))
+	k.PUT("/me/viewing-reason", s.apiSetReason)
+	k.GET("/cameras/:id/day", s.apiDay)
+	k.GET("/cameras/:id/playback", s.apiPlayback)
+	k.GET("/holds", s.apiHolds)
+	k.POST("/holds", s.apiAddHold)
+	k.POST("/holds/:id/release", s.apiReleaseHold)
+	k.GET("/exports", s.apiExports)
+	k.POST("/exports", s.apiCreateExport)
+	k.GET("/exports/:id/download", s.apiDownloadExport)
+
+	d := a.Group("", s.requireRole(true, registry.RoleDPO))
+	d.GET("/audit", s.apiAudit)
+	d.POST("/audit/verify", s.apiVerifyAudit)
+
+	ad := a.Group("", s.requireRole(true, registry.RoleAdmin))
+	ad.GET("/users", s.apiUsers)
+	ad.POST("/users", s.apiAddUser)
+	ad.PUT("/users/:name/roles", s.apiSetRoles)
+	ad.POST("/users/:name/disable", s.apiDisableUser)
+	ad.POST("/users/:name/enable", s.apiEnableUser)
+
+	// Pages.
+	r.GET("/login", s.pageLogin)
+	r.POST("/login", s.pageLoginPost)
+	p := r.Group("", noStore, s.requireAuth(false), s.requireCSRF(false))
+	p.POST("/logout", s.pageLogout)
+	p.GET("/", s.pageDashboard)
+	p.GET("/account", s.pageAccount)
+	p.POST("/account/lang", s.pageSetLang)
+	p.POST("/account/password", s.pageSetPassword)
+	p.POST("/account/tokens", s.pageCreateToken)
+	p.POST("/account/tokens/:id/revoke", s.pageRevokeToken)
+
+	pk := p.Group("", s.requireRole(false, registry.RoleKeeper))
+	pk.GET("/cameras/:id", s.pageDay)
+	pk.GET("/cameras/:id/play", s.pagePlay)
+	pk.POST("/viewing-reason", s.pageSetReason)
+	pk.GET("/holds", s.pageHolds)
+	pk.POST("/holds", s.pageAddHold)
+	pk.POST("/holds/:id/release", s.pageReleaseHold)
+	pk.GET("/exports", s.pageExports)
+	pk.POST("/exports", s.pageCreateExport)
+	pk.GET("/exports/:id/download", s.pageDownloadExport)
+
+	pd := p.Group("", s.requireRole(false, registry.RoleDPO))
+	pd.GET("/audit", s.pageAudit)
+	pd.POST("/audit/verify", s.pageVerifyAudit)
+
+	pa := p.Group("", s.requireRole(false, registry.RoleAdmin))
+	pa.GET("/users", s.pageUsers)
+	pa.POST("/users", s.pageAddUser)
+	pa.POST("/users/:name/disable", s.pageDisableUser)
+	pa.POST("/users/:name/enable", s.pageEnableUser)
+
+	r.NoRoute(func(c *gin.Context) {
+		if len(c.Request.URL.Path) >= 5 && c.Request.URL.Path[:5] == "/api/" {
+			jsonError(c, http.StatusNotFound, "no such endpoint")
+			return
+		}
+		c.Header("Cache-Control", "no-store")
+		c.String(http.StatusNotFound, "404 not found\n")
+	})
+	return r
+}
+
+// csp allows no inline script or style: everything comes from /static.
+const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; " +
+	"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+func securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("Content-Security-Policy", csp)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Strict-Transport-Security", "max-age=31536000")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	c.Next()
+}
+
+// noStore keeps footage, API answers and pages full of personal data out
+// of browser and proxy caches.
+func noStore(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.Header("Pragma", "no-cache")
+	c.Next()
+}
+
+// logRequests logs the route, never the query string or headers (which
+// may carry tokens) or form bodies (which may carry passwords).
+func (s *Server) logRequests(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	user := ""
+	if p := authOf(c); p != nil {
+		user = p.user.Name
+	}
+	s.cfg.Log.Debug("http", "method", c.Request.Method, "route", c.FullPath(), "status", c.Writer.Status(),
+		"user", user, "ms", time.Since(start).Milliseconds())
+}
+
+func (s *Server) recoverer(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.cfg.Log.Error("admin: handler panic", "route", c.FullPath(), "panic", v)
+			c.AbortWithStatus(http.StatusInternalServerError)
+		}
+	}()
+	c.Next()
+}

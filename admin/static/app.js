@@ -1,0 +1,42 @@
+// Vahti admin UI: small progressive enhancements. Everything works
+// without this file except the wall-clock display during playback.
+"use strict";
+(function () {
+  // Ask before destructive form submissions (data-confirm="question").
+  document.querySelectorAll("form[data-confirm]").forEach(function (f) {
+    f.addEventListener("submit", function (e) {
+      if (!window.confirm(f.getAttribute("data-confirm"))) { e.preventDefault(); }
+    });
+  });
+
+  // Exports take a while: show it and prevent double submission.
+  var ex = document.getElementById("export-form");
+  if (ex) {
+    ex.addEventListener("submit", function () {
+      var b = document.getElementById("export-submit");
+      if (b) { b.disabled = true; b.textContent = ex.getAttribute("data-busy") || b.textContent; }
+    });
+  }
+
+  // Playback: show the wall-clock time of the frame on screen, in the
+  // site's time zone, whatever the viewing computer's zone is.
+  var v = document.getElementById("player");
+  var clock = document.getElementById("clock");
+  if (v && clock) {
+    var start = Number(v.getAttribute("data-start"));
+    var fmt;
+    try {
+      fmt = new Intl.DateTimeFormat(v.getAttribute("data-lang") === "en" ? "en-GB" : "fi-FI", {
+        timeZone: v.getAttribute("data-tz") || undefined,
+        year: "numeric", month: "numeric", day: "numeric",
+        hour: "2-digit", minute: "2-digit", second: "2-digit"
+      });
+    } catch (e) { fmt = null; }
+    var show = function () {
+      var d = new Date(start + v.currentTime * 1000);
+      clock.textContent = fmt ? fmt.format(d) : d.toISOString();
+    };
+    v.addEventListener("timeupdate", show);
+    v.addEventListener("seeked", show);
+  }
+})();
