@@ -1,7 +1,88 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
 
-func runDemo(_ context.Context, _ *env, _ []string) error {
-	return errNotYet("demo")
+	"vahti/configs"
+	"vahti/recorder/fakecam"
+)
+
+// demoCameras are the simulated cameras of 'vahti demo'.
+var demoCameras = []configs.Camera{
+	{ID: "yard", Name: "Piha", Purpose: "Asiakkaiden ja henkilökunnan turvallisuus pihalla", Transport: "tcp"},
+	{ID: "lobby", Name: "Aula", Purpose: "Sisäänkäynnin valvonta", Transport: "tcp"},
+}
+
+func runDemo(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "demo")
+	dir := fs.String("dir", "", "state directory (default: a new temporary directory, removed at exit)")
+	listen := fs.String("listen", "127.0.0.1:8443", "admin UI address (HTTPS)")
+	rtsp := fs.String("rtsp", "127.0.0.1:0", "address of the simulated cameras (RTSP)")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.need(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	log, err := newLogger(e.stderr, *logFormat)
+	if err != nil {
+		return err
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "vahti-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d) // demo footage only: nothing real is ever recorded here
+		*dir = d
+	}
+	abs, err := filepath.Abs(*dir)
+	if err != nil {
+		return err
+	}
+
+	ids := make([]string, len(demoCameras))
+	for i, c := range demoCameras {
+		ids[i] = c.ID
+	}
+	cams, err := fakecam.Start(fakecam.Config{Listen: *rtsp, Cameras: ids, Codec: "h264", Audio: "aac"})
+	if err != nil {
+		return fmt.Errorf("simulated cameras: %w", err)
+	}
+	defer cams.Close()
+
+	cfg, err := configs.Parse(configs.Example, e.getenv)
+	if err != nil {
+		return fmt.Errorf("embedded example config: %w", err)
+	}
+	cfg.StateDir = filepath.Join(abs, "state")
+	cfg.Storage.Root = filepath.Join(abs, "recordings")
+	cfg.Storage.SegmentDuration = configs.Duration(10 * time.Second)
+	cfg.Admin.Listen = *listen
+	cfg.Cameras = nil
+	for _, c := range demoCameras {
+		c.URL = cams.URL(c.ID)
+		cfg.Cameras = append(cfg.Cameras, c)
+	}
+
+	// The config is written out so that the other commands (status, hold,
+	// export, purge --dry-run) can be tried against the running demo.
+	b, err := cfg.Marshal()
+	if err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(abs, "vahti.yaml")
+	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Vahti demo: simulated cameras at rtsp://%s/{%s}\n", cams.Addr(), strings.Join(ids, ","))
+	fmt.Fprintf(e.stdout, "config: %s  (try: go run ./cmd/vahti status --config %s)\n", cfgPath, cfgPath)
+	return runService(ctx, e, cfg, log, nil)
 }

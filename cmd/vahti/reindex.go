@@ -1,7 +1,56 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
 
-func runReindex(_ context.Context, _ *env, _ []string) error {
-	return errNotYet("reindex")
+	"vahti/recorder"
+)
+
+func runReindex(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "reindex")
+	path := fs.String("config", "", "config file")
+	asJSON := fs.Bool("json", false, "print one JSON document")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.need(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	log, err := newLogger(e.stderr, *logFormat)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(e, *path)
+	if err != nil {
+		return err
+	}
+	db, err := openRegistry(e, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rep, err := recorder.Reconcile(ctx, cfg.Storage.Root, db, e.now, log)
+	if err != nil {
+		return err
+	}
+	if err := auditCLI(ctx, e, db, "catalog.reindex", "storage", map[string]any{
+		"checked": rep.Checked, "adopted": len(rep.Adopted), "missing": len(rep.Missing), "garbage": len(rep.Garbage),
+	}); err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e, rep)
+	}
+	fmt.Fprintf(e.stdout, "checked %d segment files: %d adopted, %d missing, %d not valid segments (left in place)\n",
+		rep.Checked, len(rep.Adopted), len(rep.Missing), len(rep.Garbage))
+	for _, g := range rep.Garbage {
+		fmt.Fprintf(e.stdout, "  not a segment: %s: %s\n", g.Path, g.Reason)
+	}
+	for _, m := range rep.Missing {
+		fmt.Fprintf(e.stdout, "  missing: %s\n", m)
+	}
+	return nil
 }

@@ -1,7 +1,27 @@
 package main
 
-import "context"
+import (
+	"context"
+)
 
-func runServe(_ context.Context, _ *env, _ []string) error {
-	return errNotYet("serve")
+func runServe(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "serve")
+	path := fs.String("config", "", "config file")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.need(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	log, err := newLogger(e.stderr, *logFormat)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(e, *path)
+	if err != nil {
+		return err
+	}
+	return runService(ctx, e, cfg, log, nil)
 }

@@ -1,7 +1,113 @@
 package main
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
 
-func runStatus(_ context.Context, _ *env, _ []string) error {
-	return errNotYet("status")
+	"vahti/recorder"
+	"vahti/registry"
+)
+
+// statusStale is how old status.json may be before the service is taken
+// to be not running (it is rewritten every 2 s).
+const statusStale = 15 * time.Second
+
+// cameraReport is one camera's line in 'vahti status'.
+type cameraReport struct {
+	recorder.CameraStatus
+	CatalogSegments int64     `json:"catalog_segments"`
+	Bytes           int64     `json:"bytes"`
+	Oldest          time.Time `json:"oldest_footage,omitzero"`
+	Newest          time.Time `json:"newest_footage,omitzero"`
+}
+
+type statusReport struct {
+	ServiceRunning bool           `json:"service_running"`
+	StatusWritten  time.Time      `json:"status_written,omitzero"`
+	Cameras        []cameraReport `json:"cameras"`
+}
+
+func runStatus(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "status")
+	path := fs.String("config", "", "config file")
+	asJSON := fs.Bool("json", false, "print one JSON document")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.need(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(e, *path)
+	if err != nil {
+		return err
+	}
+	db, err := openRegistry(e, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var sums map[string]registry.CameraSummary
+	if err := db.View(ctx, func(tx *registry.Tx) error {
+		sums, err = tx.Summaries()
+		return err
+	}); err != nil {
+		return err
+	}
+
+	var live liveStatus
+	rep := statusReport{Cameras: []cameraReport{}}
+	b, err := os.ReadFile(filepath.Join(cfg.StateDir, statusFileName))
+	if err == nil && json.Unmarshal(b, &live) == nil {
+		rep.StatusWritten = live.Written
+		rep.ServiceRunning = e.now().Sub(live.Written) < statusStale
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("status: %w", err)
+	}
+	byID := map[string]recorder.CameraStatus{}
+	for _, c := range live.Cameras {
+		byID[c.ID] = c
+	}
+	for _, cam := range cfg.Cameras {
+		cs, ok := byID[cam.ID]
+		if !ok || !rep.ServiceRunning {
+			cs = recorder.CameraStatus{ID: cam.ID, Name: cam.Name, State: "not running"}
+			if cam.Disabled {
+				cs.State = recorder.StateDisabled
+			}
+		}
+		s := sums[cam.ID]
+		rep.Cameras = append(rep.Cameras, cameraReport{CameraStatus: cs, CatalogSegments: s.Segments, Bytes: s.Bytes,
+			Oldest: s.Oldest, Newest: s.Newest})
+	}
+	if *asJSON {
+		return printJSON(e, rep)
+	}
+	loc := cfg.Location()
+	if rep.ServiceRunning {
+		fmt.Fprintf(e.stdout, "service running (status of %s)\n\n", rep.StatusWritten.In(loc).Format(time.DateTime))
+	} else {
+		fmt.Fprintln(e.stdout, "service NOT running (no fresh status.json)")
+		fmt.Fprintln(e.stdout)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CAMERA\tSTATE\tLAST FRAME\tSEGMENTS\tRECONNECTS\tOLDEST\tNEWEST\tERROR")
+	for _, c := range rep.Cameras {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", c.ID, c.State, fmtLocal(c.LastFrame, loc),
+			c.CatalogSegments, c.Reconnects, fmtLocal(c.Oldest, loc), fmtLocal(c.Newest, loc), c.Error)
+	}
+	return tw.Flush()
+}
+
+func fmtLocal(t time.Time, loc *time.Location) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.In(loc).Format("2006-01-02 15:04:05 MST")
 }
