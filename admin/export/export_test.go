@@ -160,7 +160,7 @@ func TestExportAcrossSegmentBoundaries(t *testing.T) {
 	var entries []registry.Entry
 	e.db.View(context.Background(), func(tx *registry.Tx) error {
 		row, _ = tx.Export(res.Export.ID)
-		entries, _ = tx.AuditEntries(0, 100)
+		entries, _ = tx.AuditEntries(registry.AuditFilter{})
 		return nil
 	})
 	if row.SHA256 != res.Export.SHA256 || row.Path != "exports/"+res.Export.ID+".zip" || !row.FootageEnd.Equal(c.ToUTC) {
@@ -372,7 +372,7 @@ func TestExportTamperedSegmentExcludedAndAudited(t *testing.T) {
 	}
 	var kinds []string
 	e.db.View(context.Background(), func(tx *registry.Tx) error {
-		en, _ := tx.AuditEntries(0, 100)
+		en, _ := tx.AuditEntries(registry.AuditFilter{})
 		for _, x := range en {
 			kinds = append(kinds, x.Kind+" "+x.Object)
 		}
@@ -392,14 +392,14 @@ func TestExportBadRequestsLeaveNothing(t *testing.T) {
 	e.addSegments("yard", makeStream(t, streamOpts{codec: "h264", seconds: 4}), 0, 2)
 	ok := Request{Cameras: []string{"yard"}, From: e.base, To: e.base.Add(2 * time.Second), Reason: "x", Actor: "k", Source: "cli"}
 	cases := map[string]func(r *Request){
-		"missing reason":   func(r *Request) { r.Reason = "  " },
-		"empty range":      func(r *Request) { r.To = r.From },
-		"reversed range":   func(r *Request) { r.From, r.To = r.To, r.From },
-		"unknown camera":   func(r *Request) { r.Cameras = []string{"garage"} },
-		"no camera":        func(r *Request) { r.Cameras = nil },
-		"no footage":       func(r *Request) { r.From, r.To = e.base.Add(time.Hour), e.base.Add(2*time.Hour) },
+		"missing reason":    func(r *Request) { r.Reason = "  " },
+		"empty range":       func(r *Request) { r.To = r.From },
+		"reversed range":    func(r *Request) { r.From, r.To = r.To, r.From },
+		"unknown camera":    func(r *Request) { r.Cameras = []string{"garage"} },
+		"no camera":         func(r *Request) { r.Cameras = nil },
+		"no footage":        func(r *Request) { r.From, r.To = e.base.Add(time.Hour), e.base.Add(2*time.Hour) },
 		"camera no footage": func(r *Request) { r.Cameras = []string{"lobby"} },
-		"too long":         func(r *Request) { r.To = r.From.Add(49 * time.Hour) },
+		"too long":          func(r *Request) { r.To = r.From.Add(49 * time.Hour) },
 	}
 	for name, mod := range cases {
 		r := ok

@@ -110,6 +110,13 @@ func makeStream(t testing.TB, o streamOpts) *stream {
 		t.Fatal(err)
 	}
 	s := &stream{data: data, video: ps.video()}
+	// ffmpeg may give the first frame an odd duration (audio priming);
+	// a camera sends a steady 25 fps, so retime video to exactly that.
+	frame := int64(s.video.timeScale) / 25
+	for i := range s.video.samples {
+		s.video.samples[i].dts = int64(i) * frame
+		s.video.samples[i].dur = uint32(frame)
+	}
 	if len(ps.tracks) > 1 {
 		s.audio = ps.tracks[1]
 	}
