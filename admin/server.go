@@ -85,8 +85,13 @@ type ExportRequest struct {
 	Actor, Source string
 }
 
-// ExportFunc writes an evidence package to outPath, records it in the
-// registry's exports table and audits it ("export.create").
+// ExportFunc writes an evidence package into <state_dir>/exports (and a
+// copy to outPath when not empty; admin passes ""), records it in the
+// registry's exports table and audits it. Wire it as
+//
+//	func(ctx context.Context, r admin.ExportRequest, out string) (registry.Export, error) {
+//	    return exp.Export(ctx, export.Request(r), out)
+//	}
 type ExportFunc func(ctx context.Context, req ExportRequest, outPath string) (registry.Export, error)
 
 // PlaybackFunc streams [from, to) of a camera as a seekable MP4 (Range

@@ -394,12 +394,11 @@ func (s *Server) createExport(ctx context.Context, p *principal, ip string, in r
 	if strings.TrimSpace(in.Reason) == "" || strings.TrimSpace(in.CaseRef) == "" {
 		return registry.Export{}, uerr("error.exportfields")
 	}
-	if err := os.MkdirAll(s.exportsDir(), 0o700); err != nil {
-		return registry.Export{}, fmt.Errorf("exports dir: %w", err)
-	}
-	out := filepath.Join(s.exportsDir(), "ui-"+s.now().Format("20060102T150405Z")+"-"+randomToken()[:8]+".zip")
+	// No outPath: the exporter keeps the package in <state_dir>/exports,
+	// where retention expires it with its footage; a second copy elsewhere
+	// would escape that.
 	return s.cfg.Export(ctx, ExportRequest{Cameras: cams, From: from, To: to, Reason: strings.TrimSpace(in.Reason),
-		CaseRef: strings.TrimSpace(in.CaseRef), Actor: p.user.Name, Source: ip}, out)
+		CaseRef: strings.TrimSpace(in.CaseRef), Actor: p.user.Name, Source: ip}, "")
 }
 
 var exportIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
