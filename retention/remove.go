@@ -32,6 +32,11 @@ import (
 	"vahti/registry"
 )
 
+// errCrashed is what a simulated crash (tests only) returns.
+var errCrashed = errors.New("simulated crash")
+
+func (r *Retention) crashed(stage string, n int) bool { return r.crash != nil && r.crash(stage, n) }
+
 // ErrHeld is returned when a hold forbids a deletion that was asked for.
 var ErrHeld = errors.New("covered by an active legal hold")
 
@@ -71,6 +76,9 @@ func (r *Retention) removeSegments(ctx context.Context, now time.Time, maxAge fu
 	if err != nil {
 		return nil, fmt.Errorf("doom segments: %w", err)
 	}
+	if r.crashed("doomed", 0) {
+		return nil, errCrashed
+	}
 	return r.unlinkDoomed(ctx, byID, reason)
 }
 
@@ -85,7 +93,10 @@ func (r *Retention) unlinkDoomed(ctx context.Context, doomed map[int64]registry.
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	for _, id := range ids {
+	for i, id := range ids {
+		if r.crashed("unlink", i) {
+			return nil, errCrashed
+		}
 		s := doomed[id]
 		full := filepath.Join(root, filepath.FromSlash(s.Path))
 		if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -102,6 +113,9 @@ func (r *Retention) unlinkDoomed(ctx context.Context, doomed map[int64]registry.
 		if err := syncDir(d); err != nil && firstErr == nil {
 			firstErr = err
 		}
+	}
+	if r.crashed("rows", 0) {
+		return nil, errCrashed
 	}
 	var deleted []registry.Segment
 	err := r.db.Update(ctx, func(tx *registry.Tx) error {

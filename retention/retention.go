@@ -96,6 +96,10 @@ type Retention struct {
 
 	kick chan struct{}
 
+	// crash, set only by tests, simulates the process dying at a stage of
+	// a deletion: when it returns true the deletion stops right there.
+	crash func(stage string, n int) bool
+
 	mu     sync.Mutex
 	st     Status
 	alarms map[string]Alarm
