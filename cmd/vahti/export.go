@@ -1,7 +1,101 @@
 package main
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
 
-func runExport(_ context.Context, _ *env, _ []string) error {
-	return errNotYet("export")
+	"vahti/admin/export"
+)
+
+// newExporter builds the exporter for a loaded config.
+func newExporter(e *env, cfgPath string) (*export.Exporter, func(), error) {
+	cfg, err := loadConfig(e, cfgPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := openRegistry(e, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	ex := &export.Exporter{Root: cfg.Storage.Root, StateDir: cfg.StateDir, DB: db, Now: e.now, Loc: cfg.Location(),
+		Version: version, Log: slog.New(slog.NewTextHandler(e.stderr, nil)), Cameras: cfg.CameraIDs()}
+	return ex, func() { db.Close() }, nil
+}
+
+// runExport writes a signed evidence package: kept in <state_dir>/exports
+// (what the admin UI offers) and copied to --out.
+func runExport(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "export")
+	path := fs.String("config", "", "config file")
+	cams := fs.String("camera", "", "camera id(s), comma-separated, or all")
+	from := fs.String("from", "", "start (RFC 3339)")
+	to := fs.String("to", "", "end (RFC 3339)")
+	reason := fs.String("reason", "", "why the footage is exported (audited, in the manifest)")
+	caseRef := fs.String("case", "", "case or request reference")
+	out := fs.String("out", "", "where to write the package (.zip)")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.need(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	if err := required("config", *path, "camera", *cams, "from", *from, "to", *to, "reason", *reason, "out", *out); err != nil {
+		return err
+	}
+	f, t, err := rangeFlags(*from, *to)
+	if err != nil {
+		return err
+	}
+	ex, closeDB, err := newExporter(e, *path)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	ids, err := parseCameras(*cams, ex.Cameras)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 1 && ids[0] == "all" {
+		ids = ex.Cameras
+	}
+	res, err := ex.Build(ctx, export.Request{Cameras: ids, From: f, To: t, Reason: *reason, CaseRef: *caseRef,
+		Actor: cliActor(e), Source: cliSource}, *out)
+	if errors.Is(err, export.ErrBadRequest) {
+		return usageErr("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	m := res.Manifest
+	if *asJSON {
+		return printJSON(e, map[string]any{"id": res.Export.ID, "path": res.Path, "out": *out, "sha256": res.Export.SHA256,
+			"bytes": res.Export.Bytes, "clips": m.Clips, "gaps": m.Gaps, "warnings": m.Warnings})
+	}
+	fmt.Fprintf(e.stdout, "export %s written to %s (%d bytes, sha256 %s)\nstored as %s\n", res.Export.ID, *out,
+		res.Export.Bytes, res.Export.SHA256, res.Path)
+	for _, c := range m.Clips {
+		fmt.Fprintf(e.stdout, "  %s  %s – %s  %s  %d bytes\n", c.File, c.FromLocal, c.ToLocal, c.Codecs, c.Bytes)
+	}
+	for _, w := range m.Warnings {
+		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+	}
+	if n := countTampered(m); n > 0 {
+		fmt.Fprintf(e.stderr, "WARNING: %d source segment(s) failed their SHA-256 check and were excluded; see manifest.json and the audit log\n", n)
+	}
+	return nil
+}
+
+func countTampered(m *export.Manifest) int {
+	n := 0
+	for _, s := range m.Sources {
+		if strings.EqualFold(s.Status, export.SourceTampered) {
+			n++
+		}
+	}
+	return n
 }
