@@ -38,7 +38,10 @@ overlay() {
 	fi
 }
 
-frag=(-movflags +frag_keyframe+empty_moov+default_base_moof -f mp4)
+# make_non_negative: without it the AAC priming delay stretches the first video frame.
+# negative_cts_offsets: writes trun version 1, whose (signed) composition offsets
+# mediacommon reads; it ignores the version 0 ones, losing B-frame PTS.
+frag=(-avoid_negative_ts make_non_negative -movflags +frag_keyframe+empty_moov+default_base_moof+negative_cts_offsets -f mp4)
 audio=(-f lavfi -i "sine=frequency=440:sample_rate=16000:duration=4")
 aenc=(-c:a aac -b:a 24k -ac 1 -ar 16000)
 

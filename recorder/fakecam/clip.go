@@ -144,9 +144,17 @@ func parseClip(name string, b []byte) (*clip, error) {
 	}
 	first := c.video[0].dts
 	c.length = rescale(int64(vEnd), vTrack.TimeScale, videoClock) - first
+	// Signed composition offsets (trun version 1) can put a B-frame's PTS
+	// before its DTS; delay every PTS by the largest such gap so that
+	// PTS >= DTS, as RTP receivers reconstructing DTS expect.
+	var delay int64
 	for i := range c.video {
 		c.video[i].dts -= first
 		c.video[i].pts -= first
+		delay = max(delay, c.video[i].dts-c.video[i].pts)
+	}
+	for i := range c.video {
+		c.video[i].pts += delay
 	}
 	if aTrack != nil {
 		// Audio must not run past the loop end, or the next loop's first
@@ -177,7 +185,14 @@ func (c *clip) addVideo(s *fmp4.Sample, dts uint64, timeScale uint32) error {
 	if err != nil {
 		return fmt.Errorf("sample at %d: %w", dts, err)
 	}
-	key := !s.IsNonSyncSample
+	// The sync flag is not trusted: ffmpeg puts it in trun's first-sample
+	// flags, which the fmp4 reader does not report. Look at the NAL units.
+	var key bool
+	if c.codec == "h264" {
+		key = h264.IsRandomAccess(au)
+	} else {
+		key = h265.IsRandomAccess(au)
+	}
 	au = c.withParams(au, key)
 	if len(au) == 0 {
 		return nil
