@@ -1,7 +1,114 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
 
-func runFakecam(_ context.Context, _ *env, _ []string) error {
-	return errNotYet("fakecam")
+	"vahti/configs"
+	"vahti/recorder/fakecam"
+)
+
+// runFakecam serves looping sample streams as simulated IP cameras until
+// interrupted: for demos, recorder tests and benchmarks.
+func runFakecam(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "fakecam")
+	listen := fs.String("listen", "127.0.0.1:8554", "RTSP address (host:port; port 0 picks a free one)")
+	cameras := fs.String("cameras", "cam1", "comma-separated camera names, served as rtsp://ADDR/NAME")
+	codec := fs.String("codec", "h264", "video codec: h264 or h265")
+	audio := fs.Bool("audio", false, "add an audio track (see --audio-codec)")
+	audioCodec := fs.String("audio-codec", "", "audio codec: aac or g711 (implies --audio; default aac)")
+	user := fs.String("user", "", "require this RTSP user (Basic or Digest auth)")
+	passFile := fs.String("password-file", "", "file holding the RTSP password (with --user)")
+	clip := fs.String("clip", "", "fragmented MP4 to loop instead of the built-in 320x240 clip (see scripts/make-clips.sh --bench)")
+	bframes := fs.Bool("bframes", false, "use the built-in H.264 clip with B-frames")
+	alternate := fs.Bool("alternate", false, "alternate every loop between 320x240 and 352x288 (a resolution change mid-stream)")
+	loop := fs.Duration("loop", 0, "loop only this much of the clip, cut at a keyframe (0: whole clip)")
+	verbose := fs.Bool("v", false, "log connections to stderr")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.need(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+
+	cfg := fakecam.Config{Listen: *listen, Codec: *codec, Clip: *clip, BFrames: *bframes, Alternate: *alternate, Loop: *loop}
+	for _, c := range strings.Split(*cameras, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			cfg.Cameras = append(cfg.Cameras, c)
+		}
+	}
+	if len(cfg.Cameras) == 0 {
+		return usageErr("--cameras: no camera names given")
+	}
+	switch *codec {
+	case "h264", "h265":
+	default:
+		return usageErr("--codec: %q is not h264 or h265", *codec)
+	}
+	switch *audioCodec {
+	case "":
+		if *audio {
+			cfg.Audio = "aac"
+		}
+	case "aac", "g711":
+		cfg.Audio = *audioCodec
+	default:
+		return usageErr("--audio-codec: %q is not aac or g711", *audioCodec)
+	}
+	switch {
+	case *user != "" && *passFile == "":
+		return usageErr("--user needs --password-file")
+	case *user == "" && *passFile != "":
+		return usageErr("--password-file needs --user")
+	case *user != "":
+		b, err := os.ReadFile(*passFile)
+		if err != nil {
+			return usageErr("--password-file: %v", err)
+		}
+		pass := strings.TrimRight(string(b), "\r\n")
+		if pass == "" {
+			return usageErr("--password-file: %s is empty", *passFile)
+		}
+		cfg.User, cfg.Pass = *user, pass
+	}
+	if *loop < 0 {
+		return usageErr("--loop: must not be negative")
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	cfg.Log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+
+	srv, err := fakecam.Start(cfg)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	for _, c := range srv.Cameras() {
+		// The password came from a file; do not echo it.
+		fmt.Fprintln(e.stdout, configs.RedactURL(srv.URL(c)))
+	}
+	fmt.Fprintf(e.stderr, "fakecam: %d camera(s) on %s (%s%s); Ctrl-C stops\n",
+		len(cfg.Cameras), srv.Addr(), cfg.Codec, audioNote(cfg.Audio))
+	<-ctx.Done()
+	closed := make(chan struct{})
+	go func() { srv.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+	}
+	return nil
+}
+
+func audioNote(a string) string {
+	if a == "" {
+		return ""
+	}
+	return " + " + a
 }
