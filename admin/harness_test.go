@@ -41,8 +41,12 @@ type syncBuffer struct {
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.Write(p) }
-func (b *syncBuffer) String() string              { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
 
 // testPasswords: every test account's password.
 const testPassword = "kaksi-kissaa-ja-koira"
@@ -130,10 +134,12 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	}
 	cfg := Config{
 		DB: db, Cfg: h.cfg, Now: h.clock.Now, Version: "test",
-		Log:     slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Cameras: func() []CameraState { return []CameraState{{ID: "yard", State: "recording", Since: h.clock.Now().Add(-time.Hour), LastFrame: h.clock.Now(), BitrateKbps: 812}} },
-		Holds:   fakeHolds{db: db},
-		Export:  fakeExport(db, h.cfg.StateDir),
+		Log: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Cameras: func() []CameraState {
+			return []CameraState{{ID: "yard", State: "recording", Since: h.clock.Now().Add(-time.Hour), LastFrame: h.clock.Now(), BitrateKbps: 812}}
+		},
+		Holds:  fakeHolds{db: db},
+		Export: fakeExport(db, h.cfg.StateDir),
 		Playback: func(w http.ResponseWriter, r *http.Request, camera string, from, to time.Time) {
 			h.playback(w, r, camera, from, to)
 		},

@@ -50,6 +50,7 @@ type streamOpts struct {
 	audio   string // "" | aac | lpcm
 	seconds int
 	size    string // e.g. 320x240
+	bitrate string // e.g. 2M (constant-ish bitrate, for benchmarks)
 }
 
 var (
@@ -82,7 +83,7 @@ func makeStream(t testing.TB, o streamOpts) *stream {
 	if s := streamCache[o]; s != nil {
 		return s
 	}
-	out := filepath.Join(streamDir, fmt.Sprintf("%s-%s-%d-%s.mp4", o.codec, o.audio, o.seconds, o.size))
+	out := filepath.Join(streamDir, fmt.Sprintf("%s-%s-%d-%s-%s.mp4", o.codec, o.audio, o.seconds, o.size, o.bitrate))
 	args := []string{"-v", "error", "-y", "-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%s:rate=25", o.size)}
 	if o.audio == "aac" {
 		args = append(args, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000")
@@ -93,6 +94,9 @@ func makeStream(t testing.TB, o streamOpts) *stream {
 		args = append(args, "-c:v", "libx265", "-x265-params", "bframes=0:keyint=25:min-keyint=25:scenecut=0:log-level=error", "-tag:v", "hvc1")
 	default:
 		args = append(args, "-c:v", "libx264", "-bf", "0", "-g", "25", "-keyint_min", "25", "-sc_threshold", "0")
+	}
+	if o.bitrate != "" {
+		args = append(args, "-preset", "veryfast", "-b:v", o.bitrate, "-minrate", o.bitrate, "-maxrate", o.bitrate, "-bufsize", o.bitrate)
 	}
 	if o.audio == "aac" {
 		args = append(args, "-c:a", "aac", "-ac", "1")
@@ -372,3 +376,5 @@ func atof(s string) float64 {
 	fmt.Sscan(s, &f)
 	return f
 }
+
+func syncOnce() sync.Once { return sync.Once{} }

@@ -1,0 +1,86 @@
+package export
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"vahti/registry"
+)
+
+// TestGenerateBenchData writes an hour and five minutes of one ≈2 Mbit/s
+// camera (H.264 1280x720 25 fps + AAC, 60 s segments, as configured by
+// default) into $VAHTI_BENCH_DIR with a catalog, a config file and ffmpeg
+// concat lists, for scripts/bench-export.sh. The minute of video is
+// encoded once and written 65 times at successive wall-clock times.
+// It also prints the playback first-byte time over the 1 h window.
+func TestGenerateBenchData(t *testing.T) {
+	dir := os.Getenv("VAHTI_BENCH_DIR")
+	if dir == "" {
+		t.Skip("set VAHTI_BENCH_DIR (scripts/bench-export.sh)")
+	}
+	s := makeStream(t, streamOpts{codec: "h264", audio: "aac", seconds: 60, size: "1280x720", bitrate: "2M"})
+	e := &env{t: t, root: filepath.Join(dir, "rec"), state: filepath.Join(dir, "state"),
+		base: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
+	db, err := registry.Open(e.state, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	e.db = db
+	var segs []registry.Segment
+	for m := 0; m < 65; m++ {
+		segs = append(segs, e.addSegments("yard", s, time.Duration(m)*time.Minute, 60)...)
+	}
+	cfg := fmt.Sprintf("state_dir: %s\nstorage:\n  root: %s\n  segment_duration: 60s\n  part_duration: 1s\ncameras:\n"+
+		"  - id: yard\n    name: Piha\n    purpose: benchmark\n    url: rtsp://127.0.0.1:1/yard\nadmin:\n  listen: 127.0.0.1:0\n", e.state, e.root)
+	if err := os.WriteFile(filepath.Join(dir, "vahti.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		n    int
+	}{{"5m", 5}, {"1h", 60}} {
+		var b strings.Builder
+		var bytes int64
+		for _, sg := range segs[:c.n] {
+			fmt.Fprintf(&b, "file '%s'\n", filepath.Join(e.root, filepath.FromSlash(sg.Path)))
+			bytes += sg.Bytes
+		}
+		os.WriteFile(filepath.Join(dir, "concat-"+c.name+".txt"), []byte(b.String()), 0o644)
+		os.WriteFile(filepath.Join(dir, "bytes-"+c.name), []byte(fmt.Sprint(bytes)), 0o644)
+	}
+	fmt.Printf("segments: %d, %.1f Mbit/s\n", len(segs), float64(segs[0].Bytes)*8/60/1e6)
+
+	ex := &Exporter{Root: e.root, StateDir: e.state, DB: db}
+	for i := 0; i < 3; i++ {
+		ex.play, ex.playOnce = nil, syncOnce()
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Range", "bytes=0-65535")
+		w := &firstByte{ResponseRecorder: httptest.NewRecorder(), start: time.Now()}
+		ex.Playback(w, req, "yard", e.base, e.base.Add(time.Hour))
+		fmt.Printf("playback 1 h window, uncached layout: first byte after %s (status %d)\n", w.first.Round(time.Microsecond), w.Code)
+	}
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("Range", "bytes=100000000-100065535")
+	w := &firstByte{ResponseRecorder: httptest.NewRecorder(), start: time.Now()}
+	ex.Playback(w, req, "yard", e.base, e.base.Add(time.Hour))
+	fmt.Printf("playback 1 h window, cached layout, seek to 100 MB: first byte after %s (status %d)\n", w.first.Round(time.Microsecond), w.Code)
+}
+
+type firstByte struct {
+	*httptest.ResponseRecorder
+	start time.Time
+	first time.Duration
+}
+
+func (f *firstByte) Write(b []byte) (int, error) {
+	if f.first == 0 {
+		f.first = time.Since(f.start)
+	}
+	return f.ResponseRecorder.Write(b)
+}
