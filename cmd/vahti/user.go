@@ -1,7 +1,333 @@
 package main
 
-import "context"
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
 
-func runUser(_ context.Context, _ *env, _ []string) error {
-	return errNotYet("user")
+	"golang.org/x/sys/unix"
+
+	"vahti/admin"
+	"vahti/registry"
+)
+
+// runUser: vahti user add|list|passwd|disable|enable|totp.
+func runUser(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return usageErr("user: expected a subcommand: add, list, passwd NAME, disable NAME, enable NAME, totp NAME")
+	}
+	switch args[0] {
+	case "add":
+		return userAdd(ctx, e, args[1:])
+	case "list":
+		return userList(ctx, e, args[1:])
+	case "passwd":
+		return userPasswd(ctx, e, args[1:])
+	case "disable", "enable":
+		return userEnable(ctx, e, args[0] == "disable", args[1:])
+	case "totp":
+		return userTOTP(ctx, e, args[1:])
+	}
+	return usageErr("user: unknown subcommand %q (add, list, passwd, disable, enable, totp)", args[0])
+}
+
+func userAdd(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "user add")
+	cfgPath := fs.String("config", "", "config file")
+	name := fs.String("name", "", "account name (a personal one: the audit log names people)")
+	role := fs.String("role", "", "keeper, dpo or admin; several as keeper,dpo")
+	lang := fs.String("lang", "fi", "UI language: fi or en")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.need(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	if err := required("config", *cfgPath, "name", *name, "role", *role); err != nil {
+		return err
+	}
+	var roles []string
+	for _, r := range strings.Split(*role, ",") {
+		r = strings.TrimSpace(r)
+		if !registry.ValidRole(r) {
+			return usageErr("--role: unknown role %q (keeper, dpo or admin)", r)
+		}
+		roles = append(roles, r)
+	}
+	if *lang != "fi" && *lang != "en" {
+		return usageErr("--lang: fi or en, got %q", *lang)
+	}
+	cfg, err := loadConfig(e, *cfgPath)
+	if err != nil {
+		return err
+	}
+	pw, err := readNewPassword(e, *name)
+	if err != nil {
+		return err
+	}
+	hash, err := admin.HashPassword(pw, admin.DefaultHashParams())
+	if err != nil {
+		return err
+	}
+	db, err := openRegistry(e, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	u := registry.User{Name: *name, Roles: roles, PassHash: hash, Lang: *lang}
+	err = db.Update(ctx, func(tx *registry.Tx) error {
+		if err := tx.AddUser(&u); err != nil {
+			return err
+		}
+		_, err := tx.Audit(cliActor(e), cliSource, "user.add", "user:"+u.Name, map[string]any{"roles": roles})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e, userJSON(u, e.now()))
+	}
+	fmt.Fprintf(e.stdout, "user %s added (%s)\n", u.Name, strings.Join(roles, ","))
+	return nil
+}
+
+type userView struct {
+	Name        string     `json:"name"`
+	Roles       []string   `json:"roles"`
+	Lang        string     `json:"lang"`
+	TOTP        bool       `json:"totp"`
+	Disabled    bool       `json:"disabled"`
+	LockedUntil *time.Time `json:"locked_until,omitempty"`
+	Created     time.Time  `json:"created"`
+}
+
+func userJSON(u registry.User, now time.Time) userView {
+	v := userView{Name: u.Name, Roles: u.Roles, Lang: u.Lang, TOTP: u.TOTPSecret != "", Disabled: u.Disabled, Created: u.Created}
+	if u.LockedUntil.After(now) {
+		t := u.LockedUntil
+		v.LockedUntil = &t
+	}
+	return v
+}
+
+func userList(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "user list")
+	cfgPath := fs.String("config", "", "config file")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.need(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	db, _, err := openWithConfig(e, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var us []registry.User
+	if err := db.View(ctx, func(tx *registry.Tx) (err error) { us, err = tx.Users(); return }); err != nil {
+		return err
+	}
+	views := make([]userView, 0, len(us))
+	for _, u := range us {
+		views = append(views, userJSON(u, e.now()))
+	}
+	if *asJSON {
+		return printJSON(e, views)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLES\tLANG\tTOTP\tSTATE\tCREATED")
+	for _, v := range views {
+		state := "active"
+		switch {
+		case v.Disabled:
+			state = "disabled"
+		case v.LockedUntil != nil:
+			state = "locked until " + v.LockedUntil.Format(time.RFC3339)
+		}
+		totp := "no"
+		if v.TOTP {
+			totp = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, strings.Join(v.Roles, ","), v.Lang, totp, state, v.Created.Format("2006-01-02"))
+	}
+	return tw.Flush()
+}
+
+// userChange loads --config, takes NAME, and applies fn to the account in
+// one transaction with its audit entry.
+func userChange(ctx context.Context, e *env, name string, args []string, kind string, pre func(*flagSet), fn func(*registry.User) (any, error)) error {
+	fs := newFlags(e, "user "+name)
+	cfgPath := fs.String("config", "", "config file")
+	if pre != nil {
+		pre(fs)
+	}
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.need(pos, 1, "an account NAME"); err != nil {
+		return err
+	}
+	db, _, err := openWithConfig(e, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.Update(ctx, func(tx *registry.Tx) error {
+		u, err := tx.UserByName(pos[0])
+		if err != nil {
+			return err
+		}
+		detail, err := fn(&u)
+		if err != nil {
+			return err
+		}
+		if err := tx.UpdateUser(u); err != nil {
+			return err
+		}
+		_, err = tx.Audit(cliActor(e), cliSource, kind, "user:"+u.Name, detail)
+		return err
+	})
+}
+
+func userPasswd(ctx context.Context, e *env, args []string) error {
+	return userChange(ctx, e, "passwd", args, "user.passwd", nil, func(u *registry.User) (any, error) {
+		pw, err := readNewPassword(e, u.Name)
+		if err != nil {
+			return nil, err
+		}
+		if u.PassHash, err = admin.HashPassword(pw, admin.DefaultHashParams()); err != nil {
+			return nil, err
+		}
+		u.Failed, u.LockedUntil = 0, time.Time{}
+		fmt.Fprintf(e.stdout, "password of %s changed\n", u.Name)
+		return nil, nil
+	})
+}
+
+func userEnable(ctx context.Context, e *env, disable bool, args []string) error {
+	kind, verb := "user.enable", "enabled"
+	if disable {
+		kind, verb = "user.disable", "disabled (its sessions end at its next request)"
+	}
+	return userChange(ctx, e, strings.TrimPrefix(kind, "user."), args, kind, nil, func(u *registry.User) (any, error) {
+		u.Disabled = disable
+		if !disable {
+			u.Failed, u.LockedUntil = 0, time.Time{}
+		}
+		fmt.Fprintf(e.stdout, "user %s %s\n", u.Name, verb)
+		return nil, nil
+	})
+}
+
+func userTOTP(ctx context.Context, e *env, args []string) error {
+	var off *bool
+	return userChange(ctx, e, "totp", args, "user.totp", func(fs *flagSet) {
+		off = fs.Bool("off", false, "remove the second factor")
+	}, func(u *registry.User) (any, error) {
+		if *off {
+			u.TOTPSecret = ""
+			fmt.Fprintf(e.stdout, "one-time codes turned off for %s\n", u.Name)
+			return map[string]any{"enabled": false}, nil
+		}
+		secret, err := admin.NewTOTPSecret()
+		if err != nil {
+			return nil, err
+		}
+		u.TOTPSecret = secret
+		fmt.Fprintf(e.stdout, "Scan this into an authenticator app (or type the secret %s):\n%s\n",
+			secret, admin.TOTPURI("Vahti", u.Name, secret))
+		return map[string]any{"enabled": true}, nil
+	})
+}
+
+// readNewPassword reads a password: prompted twice without echo on a
+// terminal, else the first line of standard input. The policy is checked
+// before anything is stored.
+func readNewPassword(e *env, name string) (string, error) {
+	var pw string
+	if f, ok := e.stdin.(*os.File); ok && isTerminal(f) {
+		p1, err := promptNoEcho(e, f, "New password for "+name+": ")
+		if err != nil {
+			return "", err
+		}
+		if err := admin.CheckPasswordPolicy(p1, name); err != nil {
+			return "", err
+		}
+		p2, err := promptNoEcho(e, f, "Again: ")
+		if err != nil {
+			return "", err
+		}
+		if p1 != p2 {
+			return "", errors.New("the passwords do not match")
+		}
+		pw = p1
+	} else {
+		line, err := bufio.NewReader(e.stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("reading the password from stdin: %w", err)
+		}
+		pw = strings.TrimRight(line, "\r\n")
+		if pw == "" {
+			return "", usageErr("no password on standard input (pipe it in, or run on a terminal to be prompted)")
+		}
+	}
+	if err := admin.CheckPasswordPolicy(pw, name); err != nil {
+		return "", err
+	}
+	return pw, nil
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+func promptNoEcho(e *env, f *os.File, prompt string) (string, error) {
+	fmt.Fprint(e.stderr, prompt)
+	fd := int(f.Fd())
+	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return "", fmt.Errorf("terminal: %w", err)
+	}
+	quiet := *old
+	quiet.Lflag &^= unix.ECHO
+	quiet.Lflag |= unix.ICANON | unix.ISIG
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &quiet); err != nil {
+		return "", fmt.Errorf("terminal: %w", err)
+	}
+	defer func() {
+		unix.IoctlSetTermios(fd, unix.TCSETS, old)
+		fmt.Fprintln(e.stderr)
+	}()
+	var buf []byte
+	b := make([]byte, 1)
+	for {
+		n, err := f.Read(b)
+		if n == 1 {
+			if b[0] == '\n' || b[0] == '\r' {
+				break
+			}
+			buf = append(buf, b[0])
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return "", fmt.Errorf("terminal: %w", err)
+		}
+	}
+	return string(buf), nil
 }
