@@ -24,6 +24,10 @@ func statfs(path string) (DiskSpace, error) {
 // readings: small, so it stops soon after the target.
 const guardBatch = 8
 
+// guardPerCamera is how many of each camera's oldest unheld segments one
+// guard round considers.
+const guardPerCamera = 64
+
 // guardTarget: once below the floor the guard frees up to the floor plus
 // 1% of the filesystem, so it does not run again a second later.
 func guardTarget(floor, total uint64) uint64 { return floor + total/100 }
@@ -57,21 +61,28 @@ func (r *Retention) CheckDisk(ctx context.Context) error {
 	now := r.now().UTC()
 	zero := func(string) time.Duration { return 0 }
 	var firstErr error
+	// The round-robin order is computed once for up to guardPerCamera
+	// segments per camera and consumed in small batches between
+	// free-space readings, so the rotation is fair across batches.
+	var order []registry.Segment
 	for ds.Free < target && ctx.Err() == nil {
-		batch, err := r.guardCandidates(ctx, now, guardBatch)
-		if err != nil {
-			firstErr = err
-			break
-		}
-		var del []registry.Segment
-		if len(batch) > 0 {
-			del, err = r.removeSegments(ctx, now, zero, batch, "disk-full")
-			if err != nil && firstErr == nil {
+		if len(order) == 0 {
+			if order, err = r.guardCandidates(ctx, now, guardPerCamera); err != nil {
 				firstErr = err
+				break
+			}
+			if len(order) == 0 {
+				break // nothing unheld left
 			}
 		}
-		if len(del) == 0 {
-			break // nothing unheld left (or nothing could be removed)
+		batch := order[:min(guardBatch, len(order))]
+		order = order[len(batch):]
+		del, err := r.removeSegments(ctx, now, zero, batch, "disk-full")
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		if len(del) == 0 && len(order) == 0 {
+			break // nothing could be removed
 		}
 		r.log.Warn("disk guard deleted footage", "segments", len(del), "free", ds.Free, "floor", floor)
 		if ds, err = r.statfs(root); err != nil {
@@ -94,8 +105,9 @@ func (r *Retention) CheckDisk(ctx context.Context) error {
 	return firstErr
 }
 
-// guardCandidates picks up to n of the oldest unheld segments, round robin
-// across cameras by oldest start.
+// guardCandidates lists up to n of each camera's oldest unheld segments in
+// round-robin order across cameras (each round: the camera with the oldest
+// footage first).
 func (r *Retention) guardCandidates(ctx context.Context, now time.Time, n int) ([]registry.Segment, error) {
 	type queue struct{ segs []registry.Segment }
 	var queues []*queue
@@ -141,14 +153,12 @@ func (r *Retention) guardCandidates(ctx context.Context, now time.Time, n int) (
 	// Round robin: each round takes one segment from every camera that
 	// has one, the camera with the oldest footage first.
 	var out []registry.Segment
-	for len(out) < n && len(queues) > 0 {
+	for len(queues) > 0 {
 		sort.SliceStable(queues, func(i, j int) bool { return queues[i].segs[0].Start.Before(queues[j].segs[0].Start) })
 		next := queues[:0]
 		for _, q := range queues {
-			if len(out) < n {
-				out = append(out, q.segs[0])
-				q.segs = q.segs[1:]
-			}
+			out = append(out, q.segs[0])
+			q.segs = q.segs[1:]
 			if len(q.segs) > 0 {
 				next = append(next, q)
 			}

@@ -238,6 +238,11 @@ func (r *Retention) removeStrays(ctx context.Context, now time.Time, rels []stri
 			if !ok {
 				continue
 			}
+			fi, err := os.Lstat(filepath.Join(r.cfg.Storage.Root, filepath.FromSlash(rel)))
+			if err != nil || !fi.Mode().IsRegular() {
+				continue // gone meanwhile (e.g. the sweeper took it), or not a file
+			}
+			seg.Bytes = fi.Size()
 			if _, err := tx.SegmentByPath(strings.TrimSuffix(rel, registry.UnfinishedSuffix)); err == nil {
 				continue // catalogued (maybe as the finished twin): the sweeper's business
 			} else if !errors.Is(err, registry.ErrNotFound) {
