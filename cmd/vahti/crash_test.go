@@ -361,9 +361,18 @@ func TestPowerCutKeepsEverythingThatReachedTheDisk(t *testing.T) {
 	mnt2 := mountImage(t, copyImg, 0, false)
 	config2 := recordingConfig(t, mnt2, "rtsp://127.0.0.1:1/offline")
 	p2 := startServe(t, config2)
-	waitFor(t, "the service to recover and write status", 60*time.Second, p2.output, func() bool {
-		_, err := os.Stat(filepath.Join(mnt2, "state", statusFileName))
-		return err == nil
+	waitFor(t, "the service to recover the torn segment", 60*time.Second, p2.output, func() bool {
+		fin, unfin := segmentFiles(t, filepath.Join(mnt2, "rec"))
+		if len(unfin) != 0 {
+			return false
+		}
+		cat := catalogued(t, filepath.Join(mnt2, "state"))
+		for _, f := range fin {
+			if _, ok := cat[f]; !ok {
+				return false
+			}
+		}
+		return true
 	})
 	p2.cmd.Process.Signal(syscall.SIGTERM)
 	p2.cmd.Wait()

@@ -35,7 +35,11 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *dir == "" {
+	if *dir != "" {
+		if err := os.MkdirAll(*dir, 0o700); err != nil {
+			return err
+		}
+	} else {
 		d, err := os.MkdirTemp("", "vahti-demo-")
 		if err != nil {
 			return err
