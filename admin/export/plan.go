@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/pmp4"
 
 	"vahti/registry"
 )
@@ -126,6 +127,21 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 		o.maxBytes = DefaultMaxClipBytes
 	}
 	p := &plan{camera: camera, from: from, to: to}
+	parsed := parseAll(root, segs, o.exclude)
+	// Capacity hints for the clip's sample tables (growing them was a
+	// third of planning an hour).
+	var hint []int
+	for _, r := range parsed {
+		if r.p == nil {
+			continue
+		}
+		for i, t := range r.p.tracks {
+			if i >= len(hint) {
+				hint = append(hint, 0)
+			}
+			hint[i] += len(t.samples)
+		}
+	}
 	var cur *clipPlan
 	flush := func() error {
 		if cur == nil {
@@ -150,7 +166,7 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 		p.clips = append(p.clips, c)
 		return nil
 	}
-	for _, seg := range segs {
+	for k, seg := range segs {
 		s := &source{seg: seg, abs: filepath.Join(root, filepath.FromSlash(seg.Path)), from: seg.Start, to: seg.End}
 		p.sources = append(p.sources, s)
 		si := int32(len(p.sources) - 1)
@@ -161,7 +177,7 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 			}
 			continue
 		}
-		ps, err := parseSegment(s.abs)
+		ps, err := parsed[k].p, parsed[k].err
 		if err != nil {
 			s.status, s.detail = SourceDamaged, err.Error()
 			if err := flush(); err != nil {
@@ -203,7 +219,7 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 		if cur == nil {
 			cur = &clipPlan{camera: camera, params: seg.Params, codecs: codecs}
 		}
-		used, err := cur.add(s, si, from, to)
+		used, err := cur.add(s, si, from, to, hint)
 		if err != nil {
 			return nil, err
 		}
@@ -224,10 +240,41 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 	return p, nil
 }
 
+type parseResult struct {
+	p   *parsedSeg
+	err error
+}
+
+// parseAll parses the segments' box structure on all cores: planning an
+// hour is the first-byte latency of playback.
+func parseAll(root string, segs []registry.Segment, exclude map[int64]exclusion) []parseResult {
+	out := make([]parseResult, len(segs))
+	ic := &initCache{}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range next {
+				out[k].p, out[k].err = parseSegmentWith(filepath.Join(root, filepath.FromSlash(segs[k].Path)), ic)
+			}
+		}()
+	}
+	for k, s := range segs {
+		if _, skip := exclude[s.ID]; !skip {
+			next <- k
+		}
+	}
+	close(next)
+	wg.Wait()
+	return out
+}
+
 // add appends the samples of a parsed source that fall in [from, to).
 // The first source of a clip starts at the keyframe at or before from:
 // those frames before from are shown, not hidden (see doc.go).
-func (c *clipPlan) add(s *source, si int32, from, to time.Time) (bool, error) {
+func (c *clipPlan) add(s *source, si int32, from, to time.Time, hint []int) (bool, error) {
 	ps := s.parsed
 	v := ps.video()
 	v0 := v.samples[0].dts
@@ -258,8 +305,12 @@ func (c *clipPlan) add(s *source, si int32, from, to time.Time) (bool, error) {
 			return false, nil
 		}
 		c.start = wall(v, v.samples[first].dts)
-		for _, t := range ps.tracks {
-			c.tracks = append(c.tracks, &clipTrack{timeScale: t.timeScale, codec: t.codec})
+		for i, t := range ps.tracks {
+			n := 0
+			if i < len(hint) {
+				n = hint[i]
+			}
+			c.tracks = append(c.tracks, &clipTrack{timeScale: t.timeScale, codec: t.codec, samples: make([]clipSample, 0, n)})
 		}
 	}
 	used := false
@@ -389,109 +440,26 @@ var errStopMarshal = errors.New("header captured")
 
 type captureWriter struct{ bytes.Buffer }
 
-// layout computes the header (ftyp, moov, mdat header) with pmp4 and maps
-// every later byte of the file to a source file range, in pmp4's sample
-// order, without reading any payload.
+// layout computes the header (ftyp, moov, mdat header) and maps every
+// later byte of the file to a source file range, without reading any
+// payload (see moov.go).
 func (c *clipPlan) layout() error {
-	pres := &pmp4.Presentation{}
 	var names []string
-	for i, t := range c.tracks {
-		if len(t.samples) == 0 {
-			continue
+	for _, t := range c.tracks {
+		if len(t.samples) > 0 {
+			names = append(names, codecName(t.codec))
 		}
-		ps := make([]pmp4.Sample, len(t.samples))
-		ptrs := make([]*pmp4.Sample, len(t.samples))
-		var data int64
-		for j, s := range t.samples {
-			ps[j] = pmp4.Sample{Duration: s.dur, PTSOffset: s.ptsOff, IsNonSyncSample: s.nonSync, PayloadSize: s.size,
-				GetPayload: stopPayload}
-			ptrs[j] = &ps[j]
-			data += int64(s.size)
-		}
-		pres.Tracks = append(pres.Tracks, &pmp4.Track{ID: len(pres.Tracks) + 1, TimeScale: t.timeScale,
-			TimeOffset: t.offset, Codec: t.codec, Samples: ptrs})
-		names = append(names, codecName(t.codec))
-		_ = i
 	}
 	c.codecTag = strings.Join(names, ",")
-	if c.bytes >= 1<<32-64<<20 {
-		return fmt.Errorf("%d payload bytes exceed the 32-bit MP4 limit", c.bytes)
-	}
-	var w captureWriter
-	if err := pres.Marshal(&w); !errors.Is(err, errStopMarshal) {
-		if err == nil {
-			err = errors.New("pmp4 wrote no samples")
-		}
+	if err := c.writeHeader(); err != nil {
 		return err
 	}
-	c.header = w.Bytes()
-	c.pieces = []piece{{src: -1, n: int64(len(c.header))}}
-	dst := int64(len(c.header))
-	for _, s := range c.sortedSamples(pres) {
-		last := &c.pieces[len(c.pieces)-1]
-		if last.src == s.src && last.srcOff+last.n == s.off {
-			last.n += int64(s.size)
-		} else {
-			c.pieces = append(c.pieces, piece{src: s.src, srcOff: s.off, n: int64(s.size), dst: dst})
-		}
-		dst += int64(s.size)
-	}
-	c.size = dst
 	// The sample tables are in the header now; keep only the byte map.
 	c.tracks = nil
 	return nil
 }
 
 func stopPayload() ([]byte, error) { return nil, errStopMarshal }
-
-// sortedSamples returns the samples in the order pmp4 lays them out in
-// mdat (its sortSamples: the track whose elapsed time is least goes next,
-// ties to the lower track), so chunk offsets in the header match.
-func (c *clipPlan) sortedSamples(pres *pmp4.Presentation) []*clipSample {
-	var tracks []*clipTrack
-	for _, t := range c.tracks {
-		if len(t.samples) > 0 {
-			tracks = append(tracks, t)
-		}
-	}
-	n := 0
-	for _, t := range tracks {
-		n += len(t.samples)
-	}
-	out := make([]*clipSample, 0, n)
-	done := make([]int, len(tracks))
-	elapsed := make([]int64, len(tracks))
-	for i, t := range tracks {
-		elapsed[i] = int64(t.offset)
-	}
-	for {
-		best := -1
-		var bestE time.Duration
-		for i, t := range tracks {
-			if done[i] < len(t.samples) {
-				e := mp4ToGo(elapsed[i], t.timeScale)
-				if best == -1 || e < bestE {
-					best, bestE = i, e
-				}
-			}
-		}
-		if best < 0 {
-			return out
-		}
-		s := &tracks[best].samples[done[best]]
-		done[best]++
-		elapsed[best] += int64(s.dur)
-		out = append(out, s)
-	}
-}
-
-// mp4ToGo is pmp4's durationMp4ToGo, copied so ordering matches exactly.
-func mp4ToGo(v int64, timeScale uint32) time.Duration {
-	ts := int64(timeScale)
-	secs := v / ts
-	dec := v % ts
-	return time.Duration(secs)*time.Second + time.Duration(dec)*time.Second/time.Duration(ts)
-}
 
 func codecName(c mp4.Codec) string {
 	switch c.(type) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
@@ -49,6 +50,43 @@ type trex struct{ dur, size, flags uint32 }
 
 // parseSegment reads the boxes of an fMP4 segment except mdat payloads.
 func parseSegment(path string) (*parsedSeg, error) {
+	return parseSegmentWith(path, nil)
+}
+
+// initCache shares parsed moov boxes between the segments of one plan:
+// a camera's segments usually carry identical init sections, and parsing
+// them (reflection in go-mp4) was a fifth of the planning time.
+type initCache struct {
+	mu sync.Mutex
+	m  map[string]*fmp4.Init
+}
+
+func (c *initCache) get(moov []byte) (*fmp4.Init, error) {
+	if c != nil {
+		c.mu.Lock()
+		in := c.m[string(moov)]
+		c.mu.Unlock()
+		if in != nil {
+			return in, nil
+		}
+	}
+	in := &fmp4.Init{}
+	if err := in.Unmarshal(bytes.NewReader(moov)); err != nil {
+		return nil, err
+	}
+	if c != nil {
+		c.mu.Lock()
+		if c.m == nil {
+			c.m = map[string]*fmp4.Init{}
+		}
+		c.m[string(moov)] = in
+		c.mu.Unlock()
+	}
+	return in, nil
+}
+
+// parseSegmentWith parses a segment, sharing init sections through ic.
+func parseSegmentWith(path string, ic *initCache) (*parsedSeg, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -65,12 +103,15 @@ func parseSegment(path string) (*parsedSeg, error) {
 	var init *fmp4.Init
 	trexs := map[uint32]trex{}
 	byID := map[uint32]*segTrack{}
-	var hdr [16]byte
+	// One small read per box: the header and, for moov/moof boxes,
+	// usually the whole box (mdat payloads are skipped, never read).
+	win := make([]byte, 4<<10)
 	for pos := int64(0); pos < p.size; {
 		if p.size-pos < 8 {
 			return nil, fmt.Errorf("%w: %d stray bytes at end", errDamaged, p.size-pos)
 		}
-		if _, err := f.ReadAt(hdr[:8], pos); err != nil {
+		hdr := win[:min(int64(len(win)), p.size-pos)]
+		if _, err := f.ReadAt(hdr, pos); err != nil && !(errors.Is(err, io.EOF)) {
 			return nil, fmt.Errorf("%w: box at %d: %v", errDamaged, pos, err)
 		}
 		size := int64(binary.BigEndian.Uint32(hdr[:4]))
@@ -78,8 +119,8 @@ func parseSegment(path string) (*parsedSeg, error) {
 		hlen := int64(8)
 		switch size {
 		case 1:
-			if _, err := f.ReadAt(hdr[8:16], pos+8); err != nil {
-				return nil, fmt.Errorf("%w: box at %d: %v", errDamaged, pos, err)
+			if len(hdr) < 16 {
+				return nil, fmt.Errorf("%w: box at %d: short header", errDamaged, pos)
 			}
 			size, hlen = int64(binary.BigEndian.Uint64(hdr[8:16])), 16
 		case 0:
@@ -93,13 +134,18 @@ func parseSegment(path string) (*parsedSeg, error) {
 			if size > 64<<20 {
 				return nil, fmt.Errorf("%w: %s box of %d bytes", errDamaged, typ, size)
 			}
-			buf := make([]byte, size)
-			if _, err := f.ReadAt(buf, pos); err != nil {
-				return nil, fmt.Errorf("%w: %s: %v", errDamaged, typ, err)
+			var buf []byte
+			if size <= int64(len(hdr)) {
+				buf = hdr[:size]
+			} else {
+				buf = make([]byte, size)
+				if _, err := f.ReadAt(buf, pos); err != nil {
+					return nil, fmt.Errorf("%w: %s: %v", errDamaged, typ, err)
+				}
 			}
 			if typ == "moov" {
-				init = &fmp4.Init{}
-				if err := init.Unmarshal(bytes.NewReader(buf)); err != nil {
+				init, err = ic.get(buf)
+				if err != nil {
 					return nil, fmt.Errorf("%w: moov: %v", errDamaged, err)
 				}
 				walkBoxes(buf[hlen:], func(t string, b []byte) {
@@ -319,6 +365,7 @@ func parseTrun(b []byte, base, prevEnd int64, dts *int64, def trex, fileSize int
 	if uint64(len(b)-p) < uint64(count)*uint64(per) {
 		return 0, fmt.Errorf("trun: %d samples do not fit in %d bytes", count, len(b)-p)
 	}
+	t.samples = slicesGrow(t.samples, int(count))
 	for i := uint32(0); i < count; i++ {
 		s := segSample{dts: *dts, dur: def.dur, size: def.size, off: off}
 		sf := def.flags
@@ -372,4 +419,13 @@ func readFull(path string, buf []byte) ([]byte, error) {
 		return buf, err
 	}
 	return buf, nil
+}
+
+func slicesGrow(s []segSample, n int) []segSample {
+	if cap(s)-len(s) >= n {
+		return s
+	}
+	ns := make([]segSample, len(s), 2*cap(s)+n)
+	copy(ns, s)
+	return ns
 }

@@ -1,9 +1,9 @@
 package export
 
 import (
+	"context"
 	"os"
 	"path/filepath"
-	"context"
 	"testing"
 	"time"
 

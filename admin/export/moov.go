@@ -1,0 +1,467 @@
+package export
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/pmp4"
+)
+
+// The progressive MP4 header (ftyp, moov, mdat header) is written here
+// rather than by pmp4.Presentation.Marshal, for three reasons found by
+// measuring and reading it: its stsc packing is quadratic (an hour of
+// 25 fps video with AAC took over a second, too slow for playback's first
+// byte), it interleaves sample by sample (so output bytes come from
+// scattered source offsets), and it has only 32-bit chunk offsets and
+// media durations. The codec sample descriptions (avc1/hvc1/mp4a/ipcm
+// boxes) still come from mediacommon: pmp4 writes a one-sample
+// presentation per clip and its stsd, tkhd, hdlr, media header and dinf
+// boxes are copied verbatim.
+//
+// Samples are laid out in source order (each source fragment's video run
+// then its audio run), so the mdat is the sources' mdat payloads in
+// sequence and a clip is copied in a few large reads per segment.
+
+type rawBox struct {
+	typ  string
+	raw  []byte // header and body
+	body []byte
+}
+
+func boxes(b []byte) []rawBox {
+	var out []rawBox
+	for len(b) >= 8 {
+		size := uint64(be32(b))
+		h := uint64(8)
+		if size == 1 && len(b) >= 16 {
+			size, h = be64(b[8:]), 16
+		} else if size == 0 {
+			size = uint64(len(b))
+		}
+		if size < h || size > uint64(len(b)) {
+			break
+		}
+		out = append(out, rawBox{typ: string(b[4:8]), raw: b[:size], body: b[h:size]})
+		b = b[size:]
+	}
+	return out
+}
+
+func find(bs []rawBox, typ string) rawBox {
+	for _, b := range bs {
+		if b.typ == typ {
+			return b
+		}
+	}
+	return rawBox{}
+}
+
+// trackBoxes are the boxes of one track copied from pmp4's output.
+type trackBoxes struct {
+	tkhd, hdlr, mhd, dinf, stsd []byte
+	video                       bool
+}
+
+// codecBoxes lets pmp4 describe the clip's tracks (one sample each).
+func (c *clipPlan) codecBoxes(tracks []*clipTrack) ([]trackBoxes, error) {
+	pres := &pmp4.Presentation{}
+	for i, t := range tracks {
+		pres.Tracks = append(pres.Tracks, &pmp4.Track{ID: i + 1, TimeScale: t.timeScale, Codec: t.codec,
+			Samples: []*pmp4.Sample{{Duration: 1, PayloadSize: 1, GetPayload: stopPayload}}})
+	}
+	var w captureWriter
+	if err := pres.Marshal(&w); !errors.Is(err, errStopMarshal) {
+		if err == nil {
+			err = errors.New("pmp4 wrote no samples")
+		}
+		return nil, fmt.Errorf("codec description: %w", err)
+	}
+	moov := find(boxes(w.Bytes()), "moov")
+	var out []trackBoxes
+	for _, trak := range boxes(moov.body) {
+		if trak.typ != "trak" {
+			continue
+		}
+		tb := boxes(trak.body)
+		mdia := boxes(find(tb, "mdia").body)
+		minf := boxes(find(mdia, "minf").body)
+		stbl := boxes(find(minf, "stbl").body)
+		x := trackBoxes{tkhd: find(tb, "tkhd").raw, hdlr: find(mdia, "hdlr").raw, dinf: find(minf, "dinf").raw,
+			stsd: find(stbl, "stsd").raw}
+		if v := find(minf, "vmhd"); v.raw != nil {
+			x.mhd, x.video = v.raw, true
+		} else {
+			x.mhd = find(minf, "smhd").raw
+		}
+		if x.tkhd == nil || x.hdlr == nil || x.dinf == nil || x.stsd == nil || x.mhd == nil || len(x.tkhd) < 32 {
+			return nil, errors.New("codec description: unexpected pmp4 output")
+		}
+		out = append(out, x)
+	}
+	if len(out) != len(tracks) {
+		return nil, errors.New("codec description: track count differs")
+	}
+	return out, nil
+}
+
+// mp4buf builds boxes.
+type mp4buf struct{ b []byte }
+
+func (m *mp4buf) u8(v uint8)   { m.b = append(m.b, v) }
+func (m *mp4buf) u16(v uint16) { m.b = binary.BigEndian.AppendUint16(m.b, v) }
+func (m *mp4buf) u32(v uint32) { m.b = binary.BigEndian.AppendUint32(m.b, v) }
+func (m *mp4buf) u64(v uint64) { m.b = binary.BigEndian.AppendUint64(m.b, v) }
+func (m *mp4buf) str(s string) { m.b = append(m.b, s...) }
+func (m *mp4buf) raw(b []byte) { m.b = append(m.b, b...) }
+
+// open starts a box and returns its position for close.
+func (m *mp4buf) open(typ string) int {
+	p := len(m.b)
+	m.u32(0)
+	m.str(typ)
+	return p
+}
+
+func (m *mp4buf) full(typ string, version uint8, flags uint32) int {
+	p := m.open(typ)
+	m.u32(uint32(version)<<24 | flags&0xffffff)
+	return p
+}
+
+func (m *mp4buf) close(p int) { binary.BigEndian.PutUint32(m.b[p:], uint32(len(m.b)-p)) }
+
+const movieTimescale = 1000
+
+// writeHeader makes c.header and c.pieces from c.tracks.
+func (c *clipPlan) writeHeader() error {
+	var tracks []*clipTrack
+	for _, t := range c.tracks {
+		if len(t.samples) > 0 {
+			tracks = append(tracks, t)
+		}
+	}
+	descr, err := c.codecBoxes(tracks)
+	if err != nil {
+		return err
+	}
+	order := sourceOrder(tracks)
+	var dataSize int64
+	for _, s := range order {
+		dataSize += int64(s.s.size)
+	}
+	large := dataSize+8 > 0xffffffff-(64<<20)
+	mdatHdr := int64(8)
+	if large {
+		mdatHdr = 16
+	}
+	// Chunk offsets are written relative to the mdat payload, then shifted
+	// by the header's own size once it is known.
+	hdr, fields := c.buildHeader(tracks, descr, order, large)
+	shift := int64(len(hdr)) + mdatHdr
+	for _, f := range fields {
+		if large {
+			binary.BigEndian.PutUint64(hdr[f:], be64(hdr[f:])+uint64(shift))
+		} else {
+			binary.BigEndian.PutUint32(hdr[f:], be32(hdr[f:])+uint32(shift))
+		}
+	}
+	var m mp4buf
+	m.b = hdr
+	if large {
+		m.u32(1)
+		m.str("mdat")
+		m.u64(uint64(dataSize + 16))
+	} else {
+		m.u32(uint32(dataSize + 8))
+		m.str("mdat")
+	}
+	c.header = m.b
+	c.pieces = []piece{{src: -1, n: int64(len(c.header))}}
+	dst := int64(len(c.header))
+	for _, o := range order {
+		s := o.s
+		last := &c.pieces[len(c.pieces)-1]
+		if last.src == s.src && last.srcOff+last.n == s.off {
+			last.n += int64(s.size)
+		} else {
+			c.pieces = append(c.pieces, piece{src: s.src, srcOff: s.off, n: int64(s.size), dst: dst})
+		}
+		dst += int64(s.size)
+	}
+	c.size = dst
+	return nil
+}
+
+type ordered struct {
+	track int
+	idx   int
+	s     *clipSample
+}
+
+// sourceOrder merges the tracks' samples by (source, offset): the order of
+// the bytes in the source files.
+func sourceOrder(tracks []*clipTrack) []ordered {
+	n := 0
+	for _, t := range tracks {
+		n += len(t.samples)
+	}
+	out := make([]ordered, 0, n)
+	pos := make([]int, len(tracks))
+	for {
+		best := -1
+		var bs *clipSample
+		for i, t := range tracks {
+			if pos[i] >= len(t.samples) {
+				continue
+			}
+			s := &t.samples[pos[i]]
+			if best < 0 || s.src < bs.src || (s.src == bs.src && s.off < bs.off) {
+				best, bs = i, s
+			}
+		}
+		if best < 0 {
+			return out
+		}
+		out = append(out, ordered{track: best, idx: pos[best], s: bs})
+		pos[best]++
+	}
+}
+
+func (c *clipPlan) buildHeader(tracks []*clipTrack, descr []trackBoxes, order []ordered, large bool) ([]byte, []int) {
+	var fields []int // positions of chunk offsets
+	dataStart := int64(0)
+	// Chunk offsets: a chunk is a run of one track's samples adjacent in mdat.
+	type chunk struct {
+		off   int64
+		count uint32
+	}
+	chunks := make([][]chunk, len(tracks))
+	lastEnd := make([]int64, len(tracks))
+	for i := range lastEnd {
+		lastEnd[i] = -1
+	}
+	off := dataStart
+	for _, o := range order {
+		ch := chunks[o.track]
+		if lastEnd[o.track] == off && len(ch) > 0 {
+			ch[len(ch)-1].count++
+		} else {
+			ch = append(ch, chunk{off: off, count: 1})
+		}
+		chunks[o.track] = ch
+		off += int64(o.s.size)
+		lastEnd[o.track] = off
+	}
+
+	var m mp4buf
+	ftyp := m.open("ftyp")
+	m.str("isom")
+	m.u32(0x200)
+	m.str("isomiso2avc1mp41")
+	m.close(ftyp)
+
+	var movieDur uint64
+	durs := make([]uint64, len(tracks)) // media time of each track, in its time scale
+	for i, t := range tracks {
+		for _, s := range t.samples {
+			durs[i] += uint64(s.dur)
+		}
+		md := (durs[i] + uint64(t.offset)) * movieTimescale / uint64(t.timeScale)
+		if md > movieDur {
+			movieDur = md
+		}
+	}
+
+	moov := m.open("moov")
+	mvhd := m.full("mvhd", 0, 0)
+	m.u32(0)
+	m.u32(0)
+	m.u32(movieTimescale)
+	m.u32(uint32(movieDur))
+	m.u32(0x00010000) // rate
+	m.u16(0x0100)     // volume
+	m.raw(make([]byte, 10))
+	for _, v := range []uint32{0x00010000, 0, 0, 0, 0x00010000, 0, 0, 0, 0x40000000} {
+		m.u32(v)
+	}
+	m.raw(make([]byte, 24))
+	m.u32(uint32(len(tracks) + 1))
+	m.close(mvhd)
+
+	for i, t := range tracks {
+		d := descr[i]
+		presDur := (durs[i] + uint64(t.offset)) * movieTimescale / uint64(t.timeScale)
+		trak := m.open("trak")
+		tk := len(m.b)
+		m.raw(d.tkhd)
+		// tkhd v0: duration after version/flags, times, track id, reserved.
+		if m.b[tk+8] == 0 {
+			binary.BigEndian.PutUint32(m.b[tk+8+4+16:], uint32(presDur))
+		}
+		// Edit list: an audio track that starts after the first video frame
+		// gets an empty edit; video with composition offsets starts at its
+		// first presented frame.
+		edts := m.open("edts")
+		elst := m.full("elst", 0, 0)
+		mediaDur := durs[i] * movieTimescale / uint64(t.timeScale)
+		if t.offset > 0 {
+			m.u32(2)
+			m.u32(uint32(uint64(t.offset) * movieTimescale / uint64(t.timeScale)))
+			m.u32(0xffffffff)
+			m.u32(0x00010000)
+			m.u32(uint32(mediaDur))
+			m.u32(0)
+			m.u32(0x00010000)
+		} else {
+			m.u32(1)
+			m.u32(uint32(mediaDur))
+			m.u32(uint32(max(t.samples[0].ptsOff, 0)))
+			m.u32(0x00010000)
+		}
+		m.close(elst)
+		m.close(edts)
+
+		mdia := m.open("mdia")
+		total := durs[i] + uint64(t.offset)
+		if total > 0xffffffff {
+			mdhd := m.full("mdhd", 1, 0)
+			m.u64(0)
+			m.u64(0)
+			m.u32(t.timeScale)
+			m.u64(total)
+			m.u16(0x55c4) // "und"
+			m.u16(0)
+			m.close(mdhd)
+		} else {
+			mdhd := m.full("mdhd", 0, 0)
+			m.u32(0)
+			m.u32(0)
+			m.u32(t.timeScale)
+			m.u32(uint32(total))
+			m.u16(0x55c4)
+			m.u16(0)
+			m.close(mdhd)
+		}
+		m.raw(d.hdlr)
+		minf := m.open("minf")
+		m.raw(d.mhd)
+		m.raw(d.dinf)
+		stbl := m.open("stbl")
+		m.raw(d.stsd)
+
+		// stts: runs of equal durations.
+		stts := m.full("stts", 0, 0)
+		cnt := len(m.b)
+		m.u32(0)
+		var n uint32
+		for j := 0; j < len(t.samples); {
+			k := j
+			for k < len(t.samples) && t.samples[k].dur == t.samples[j].dur {
+				k++
+			}
+			m.u32(uint32(k - j))
+			m.u32(t.samples[j].dur)
+			n++
+			j = k
+		}
+		binary.BigEndian.PutUint32(m.b[cnt:], n)
+		m.close(stts)
+
+		// stss only if some sample is not a sync sample.
+		allSync := true
+		for _, s := range t.samples {
+			allSync = allSync && !s.nonSync
+		}
+		if !allSync {
+			stss := m.full("stss", 0, 0)
+			cnt := len(m.b)
+			m.u32(0)
+			n = 0
+			for j, s := range t.samples {
+				if !s.nonSync {
+					m.u32(uint32(j + 1))
+					n++
+				}
+			}
+			binary.BigEndian.PutUint32(m.b[cnt:], n)
+			m.close(stss)
+		}
+
+		// ctts (version 1, signed) only if some sample has a PTS offset.
+		anyCT := false
+		for _, s := range t.samples {
+			anyCT = anyCT || s.ptsOff != 0
+		}
+		if anyCT {
+			ctts := m.full("ctts", 1, 0)
+			cnt := len(m.b)
+			m.u32(0)
+			n = 0
+			for j := 0; j < len(t.samples); {
+				k := j
+				for k < len(t.samples) && t.samples[k].ptsOff == t.samples[j].ptsOff {
+					k++
+				}
+				m.u32(uint32(k - j))
+				m.u32(uint32(t.samples[j].ptsOff))
+				n++
+				j = k
+			}
+			binary.BigEndian.PutUint32(m.b[cnt:], n)
+			m.close(ctts)
+		}
+
+		// stsc: runs of chunks with the same sample count.
+		stsc := m.full("stsc", 0, 0)
+		cnt = len(m.b)
+		m.u32(0)
+		n = 0
+		ch := chunks[i]
+		for j := 0; j < len(ch); {
+			k := j
+			for k < len(ch) && ch[k].count == ch[j].count {
+				k++
+			}
+			m.u32(uint32(j + 1))
+			m.u32(ch[j].count)
+			m.u32(1)
+			n++
+			j = k
+		}
+		binary.BigEndian.PutUint32(m.b[cnt:], n)
+		m.close(stsc)
+
+		stsz := m.full("stsz", 0, 0)
+		m.u32(0)
+		m.u32(uint32(len(t.samples)))
+		for _, s := range t.samples {
+			m.u32(s.size)
+		}
+		m.close(stsz)
+
+		if large {
+			co := m.full("co64", 0, 0)
+			m.u32(uint32(len(ch)))
+			for _, x := range ch {
+				fields = append(fields, len(m.b))
+				m.u64(uint64(x.off))
+			}
+			m.close(co)
+		} else {
+			co := m.full("stco", 0, 0)
+			m.u32(uint32(len(ch)))
+			for _, x := range ch {
+				fields = append(fields, len(m.b))
+				m.u32(uint32(x.off))
+			}
+			m.close(co)
+		}
+		m.close(stbl)
+		m.close(minf)
+		m.close(mdia)
+		m.close(trak)
+	}
+	m.close(moov)
+	return m.b, fields
+}
