@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"vahti/admin"
 	"vahti/configs"
 	"vahti/recorder/fakecam"
+	"vahti/registry"
 )
 
 // demoCameras are the simulated cameras of 'vahti demo'.
@@ -88,5 +91,43 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "Vahti demo: simulated cameras at rtsp://%s/{%s}\n", cams.Addr(), strings.Join(ids, ","))
 	fmt.Fprintf(e.stdout, "config: %s  (try: go run ./cmd/vahti status --config %s)\n", cfgPath, cfgPath)
-	return runService(ctx, e, cfg, log, nil)
+	return runService(ctx, e, cfg, log, func(s *service) {
+		if err := demoLogins(ctx, e, s); err != nil {
+			log.Error("demo logins not created", "err", err)
+		}
+	})
+}
+
+// demoLogins creates (or, on a reused --dir, resets) a demo keeper and a
+// demo data protection officer with fresh random passwords, printed once.
+// Nothing else in Vahti has a default password.
+func demoLogins(ctx context.Context, e *env, s *service) error {
+	fmt.Fprintf(e.stdout, "\nadmin UI: %s  (self-signed certificate, SHA-256 %s)\n", s.adminURL, s.adm.Fingerprint())
+	for _, u := range []struct{ name, role string }{{"demo-keeper", registry.RoleKeeper}, {"demo-dpo", registry.RoleDPO}} {
+		pw := rand.Text()
+		hash, err := admin.HashPassword(pw, admin.DefaultHashParams())
+		if err != nil {
+			return err
+		}
+		err = s.db.Update(ctx, func(tx *registry.Tx) error {
+			old, err := tx.UserByName(u.name)
+			if err == nil {
+				old.PassHash, old.Failed, old.LockedUntil = hash, 0, time.Time{}
+				err = tx.UpdateUser(old)
+			} else {
+				err = tx.AddUser(&registry.User{Name: u.name, Roles: []string{u.role}, PassHash: hash, Lang: "fi"})
+			}
+			if err != nil {
+				return err
+			}
+			_, err = tx.Audit("system", "demo", "user.add", "user:"+u.name, map[string]any{"roles": []string{u.role}})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "one-time login: %-12s password %s  (%s)\n", u.name, pw, u.role)
+	}
+	fmt.Fprintln(e.stdout, "Ctrl-C stops the demo.")
+	return nil
 }

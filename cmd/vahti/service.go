@@ -7,15 +7,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"vahti/admin"
+	"vahti/admin/export"
 	"vahti/configs"
 	"vahti/recorder"
 	"vahti/registry"
+	"vahti/retention"
 )
 
 // service is Vahti's long-running parts under one errgroup: each has
@@ -26,6 +30,11 @@ type service struct {
 	log *slog.Logger
 	now func() time.Time
 	rec *recorder.Recorder
+	ret *retention.Retention
+	exp *export.Exporter
+	adm *admin.Server
+	// adminURL is where the admin UI listens, known once its socket is open.
+	adminURL string
 }
 
 // newLogger returns a structured logger writing to w.
@@ -57,14 +66,14 @@ func runService(ctx context.Context, e *env, cfg *configs.Config, log *slog.Logg
 	defer db.Close()
 
 	s := &service{cfg: cfg, db: db, log: log, now: e.now}
-	s.rec, err = recorder.New(recorder.Config{
-		Root: cfg.Storage.Root, StateDir: cfg.StateDir, Cameras: cfg.Cameras,
-		SegmentDuration: cfg.Storage.SegmentDuration.D(), PartDuration: cfg.Storage.PartDuration.D(),
-		FsyncInterval: cfg.Storage.FsyncInterval.D(), DB: db, Now: e.now, Log: log,
-	})
-	if err != nil {
+	if err := s.build(); err != nil {
 		return err
 	}
+	adminLn, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		return fmt.Errorf("admin.listen: %w", err)
+	}
+	s.adminURL = "https://" + adminLn.Addr().String() + "/"
 
 	err = db.Update(ctx, func(tx *registry.Tx) error {
 		_, err := tx.Audit("system", "service", "service.start", "service", map[string]any{
@@ -80,6 +89,8 @@ func runService(ctx context.Context, e *env, cfg *configs.Config, log *slog.Logg
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.rec.Run(gctx) })
+	g.Go(func() error { return s.ret.Run(gctx) })
+	g.Go(func() error { return s.adm.Serve(gctx, adminLn) })
 	g.Go(func() error { return s.writeStatus(gctx) })
 	if cfg.Metrics.Listen != "" {
 		g.Go(func() error { return s.serveMetrics(gctx, cfg.Metrics.Listen) })
@@ -100,20 +111,100 @@ func runService(ctx context.Context, e *env, cfg *configs.Config, log *slog.Logg
 	return nil
 }
 
+// build makes the parts and wires them to each other: the disk guard
+// gates the recorder, the recorder's reconcile runs in the nightly purge,
+// and the admin UI drives holds, exports and playback.
+func (s *service) build() error {
+	cfg, db := s.cfg, s.db
+	var err error
+	s.ret, err = retention.New(retention.Config{
+		Cfg: cfg, DB: db, Now: s.now, Log: s.log.With("part", "retention"),
+		Reconcile: func(ctx context.Context) error {
+			_, err := recorder.Reconcile(ctx, cfg.Storage.Root, db, s.now, s.log.With("part", "reconcile"))
+			return err
+		},
+	})
+	if err != nil {
+		return err
+	}
+	s.rec, err = recorder.New(recorder.Config{
+		Root: cfg.Storage.Root, StateDir: cfg.StateDir, Cameras: cfg.Cameras,
+		SegmentDuration: cfg.Storage.SegmentDuration.D(), PartDuration: cfg.Storage.PartDuration.D(),
+		FsyncInterval: cfg.Storage.FsyncInterval.D(), DB: db, Now: s.now, Log: s.log,
+		CanWrite: s.ret.WritingAllowed,
+	})
+	if err != nil {
+		return err
+	}
+	s.exp = exporterFor(cfg, db, s.now, s.log)
+	s.adm, err = admin.New(admin.Config{
+		DB: db, Cfg: cfg, Now: s.now, Log: s.log.With("part", "admin"), Version: version,
+		Cameras: s.cameraStates,
+		Holds: admin.HoldFuncs{
+			Add: func(ctx context.Context, h *registry.Hold, actor, source string) error {
+				return retention.AddHold(ctx, db, h, actor, source)
+			},
+			Release: func(ctx context.Context, id int64, actor, source, reason string) (registry.Hold, error) {
+				return retention.ReleaseHold(ctx, db, id, actor, source, reason)
+			},
+		},
+		Export: func(ctx context.Context, r admin.ExportRequest, out string) (registry.Export, error) {
+			return s.exp.Export(ctx, export.Request(r), out)
+		},
+		Playback:  s.exp.Playback,
+		Retention: s.retentionState,
+	})
+	return err
+}
+
+// exporterFor is the one place an Exporter is configured, for the service
+// and the export command alike.
+func exporterFor(cfg *configs.Config, db *registry.DB, now func() time.Time, log *slog.Logger) *export.Exporter {
+	return &export.Exporter{Root: cfg.Storage.Root, StateDir: cfg.StateDir, DB: db, Now: now, Loc: cfg.Location(),
+		Version: version, Log: log.With("part", "export"), Cameras: cfg.CameraIDs()}
+}
+
+func (s *service) cameraStates() []admin.CameraState {
+	st := s.rec.Status()
+	out := make([]admin.CameraState, 0, len(st))
+	for _, c := range st {
+		out = append(out, admin.CameraState{ID: c.ID, State: c.State, Since: c.Since, LastFrame: c.LastFrame,
+			BitrateKbps: c.BitrateBps / 1000, Reconnects: int(c.Reconnects), LastError: c.Error})
+	}
+	return out
+}
+
+func (s *service) retentionState() admin.RetentionState {
+	st := s.ret.Status()
+	rs := admin.RetentionState{NextPurge: st.NextNightly, LastPurge: st.LastNightly, LastDeleted: st.LastSweepCount,
+		DiskTotal: st.Disk.Total, DiskFree: st.Disk.Free, WritingAllowed: st.WritingAllowed}
+	for _, a := range st.Alarms {
+		if rs.Warning != "" {
+			rs.Warning += "; "
+		}
+		rs.Warning += a.Message
+	}
+	return rs
+}
+
 // statusFileName is the live status the running service writes for
 // 'vahti status', which runs as another process.
 const statusFileName = "status.json"
 
 // liveStatus is the content of status.json.
 type liveStatus struct {
-	Written time.Time               `json:"written"`
-	PID     int                     `json:"pid"`
-	Version string                  `json:"version"`
-	Cameras []recorder.CameraStatus `json:"cameras"`
+	Written   time.Time               `json:"written"`
+	PID       int                     `json:"pid"`
+	Version   string                  `json:"version"`
+	AdminURL  string                  `json:"admin_url"`
+	TLSSHA256 string                  `json:"admin_tls_sha256"`
+	Cameras   []recorder.CameraStatus `json:"cameras"`
+	Retention retention.Status        `json:"retention"`
 }
 
 func (s *service) snapshot() liveStatus {
-	return liveStatus{Written: s.now().UTC(), PID: os.Getpid(), Version: version, Cameras: s.rec.Status()}
+	return liveStatus{Written: s.now().UTC(), PID: os.Getpid(), Version: version, AdminURL: s.adminURL,
+		TLSSHA256: s.adm.Fingerprint(), Cameras: s.rec.Status(), Retention: s.ret.Status()}
 }
 
 func (s *service) writeStatus(ctx context.Context) error {
