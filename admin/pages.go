@@ -116,6 +116,7 @@ type tlRect struct {
 type tlTick struct {
 	X     float64
 	Label string
+	First bool // at the left edge: anchored at its start so it is not clipped
 }
 
 type dayPage struct {
@@ -142,7 +143,7 @@ func (s *Server) buildTimeline(d dayData) timeline {
 	// labels show the repeated or skipped hour as it happened.
 	for t := d.From; t.Before(d.To); t = t.Add(time.Hour) {
 		if l := t.In(s.loc); l.Hour()%3 == 0 || t.Equal(d.From) {
-			tl.Ticks = append(tl.Ticks, tlTick{X: x(t), Label: l.Format("15")})
+			tl.Ticks = append(tl.Ticks, tlTick{X: x(t), Label: l.Format("15"), First: t.Equal(d.From)})
 		}
 	}
 	tl.Now = -1

@@ -1,0 +1,266 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/chromedp"
+)
+
+// needBinary finds a tool the browser test needs: missing is a failure
+// under CI=true, a skip elsewhere.
+func needBinary(t *testing.T, names ...string) string {
+	t.Helper()
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s not installed (required under CI)", names[0])
+	}
+	t.Skipf("%s not installed", names[0])
+	return ""
+}
+
+func artifactDir(t *testing.T) string {
+	if d := os.Getenv("VAHTI_ARTIFACTS"); d != "" {
+		d = filepath.Join(d, "admin-browser")
+		if err := os.MkdirAll(d, 0o755); err == nil {
+			return d
+		}
+	}
+	return t.TempDir()
+}
+
+// makeClip encodes a 12-second H.264 test picture as a progressive MP4,
+// the format the real playback endpoint serves.
+func makeClip(t *testing.T) string {
+	ffmpeg := needBinary(t, "ffmpeg")
+	out := filepath.Join(t.TempDir(), "clip.mp4")
+	cmd := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+		"-t", "12", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "25", "-movflags", "+faststart", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, b)
+	}
+	return out
+}
+
+// TestBrowserKeeperAndDPO drives a real Chromium through the keeper's
+// day: log in, open a camera's day, play (the video really advances and
+// seeks), export and download the package, log out; then the DPO finds
+// all of it in the audit view and verifies the chain.
+func TestBrowserKeeperAndDPO(t *testing.T) {
+	chrome := needBinary(t, "chromium", "chromium-browser", "google-chrome")
+	clip := makeClip(t)
+	shots := artifactDir(t)
+
+	h := newHarness(t)
+	h.playback = func(w http.ResponseWriter, r *http.Request, camera string, from, to time.Time) {
+		f, err := os.Open(clip)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		defer f.Close()
+		fi, _ := f.Stat()
+		http.ServeContent(w, r, "clip.mp4", fi.ModTime(), f)
+	}
+	h.addSegments("yard", time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC), 20, 30*time.Second)
+	h.addSegments("yard", time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), 40, 30*time.Second)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:0:0],
+		chromedp.ExecPath(chrome),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 1000),
+		chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.Flag("mute-audio", true),
+		chromedp.Flag("lang", "fi-FI"), // date inputs as a Finnish keeper sees them
+	)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelA()
+	// cdproto lags Chromium's protocol; events it cannot decode are noise here.
+	quiet := chromedp.WithErrorf(func(format string, args ...any) {
+		if msg := fmt.Sprintf(format, args...); !strings.Contains(msg, "could not unmarshal event") {
+			t.Logf("chromedp: %s", msg)
+		}
+	})
+	ctx, cancel := chromedp.NewContext(actx, quiet)
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, 120*time.Second)
+	defer cancelT()
+
+	shot := func(name string) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			var buf []byte
+			if err := chromedp.FullScreenshot(&buf, 100).Do(ctx); err != nil { // quality 100: PNG
+				return err
+			}
+			p := filepath.Join(shots, name+".png")
+			t.Logf("screenshot %s", p)
+			return os.WriteFile(p, buf, 0o644)
+		})
+	}
+	run := func(step string, actions ...chromedp.Action) {
+		t.Helper()
+		if err := chromedp.Run(ctx, actions...); err != nil {
+			var loc string
+			chromedp.Run(ctx, chromedp.Location(&loc), shot("failed-"+strings.ReplaceAll(step, " ", "-")))
+			t.Fatalf("%s (at %s): %v", step, loc, err)
+		}
+	}
+	login := func(name string) {
+		run("log in as "+name,
+			chromedp.Navigate(h.ts.URL+"/login"),
+			chromedp.WaitVisible("#login-form", chromedp.ByQuery),
+			chromedp.SendKeys("#name", name, chromedp.ByQuery),
+			chromedp.SendKeys("#password", testPassword, chromedp.ByQuery),
+			chromedp.Click("#login-submit", chromedp.ByQuery),
+			chromedp.WaitVisible("#logout", chromedp.ByQuery),
+		)
+	}
+
+	// The keeper logs in and sees the dashboard.
+	login("keeper")
+	var dash string
+	run("dashboard", chromedp.WaitVisible("#cam-yard", chromedp.ByQuery), chromedp.Text("main", &dash, chromedp.ByQuery), shot("1-dashboard"))
+	if !strings.Contains(dash, "Tallentaa") || !strings.Contains(dash, "Piha") {
+		t.Errorf("dashboard text: %q", dash)
+	}
+
+	// Open the camera's day.
+	var spans int
+	run("day view",
+		chromedp.Click("#cam-yard h3 a", chromedp.ByQuery),
+		chromedp.WaitVisible("figure.timeline svg", chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll("a.play-link").length`, &spans),
+		shot("2-day"),
+	)
+	if spans != 2 {
+		t.Errorf("day view lists %d recorded stretches, want 2", spans)
+	}
+
+	// Play: the reason is asked first, then the video runs.
+	run("reason for viewing",
+		chromedp.Click("a.play-link", chromedp.ByQuery),
+		chromedp.WaitVisible("#reason", chromedp.ByQuery),
+		chromedp.SendKeys("#reason", "Ilkivalta pihalla 22.11.", chromedp.ByQuery),
+		chromedp.Click("#reason-submit", chromedp.ByQuery),
+		chromedp.WaitVisible("#player", chromedp.ByQuery),
+	)
+	waitTime := func(min float64) float64 {
+		t.Helper()
+		var cur float64
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			run("read currentTime", chromedp.Evaluate(`(function(){var v=document.getElementById("player"); if (v.paused) { v.play().catch(function(){}); } return v.currentTime;})()`, &cur))
+			if cur > min {
+				return cur
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		var state string
+		chromedp.Run(ctx, chromedp.Evaluate(`(function(){var v=document.getElementById("player"); return "readyState="+v.readyState+" networkState="+v.networkState+" error="+(v.error&&v.error.code)})()`, &state))
+		t.Fatalf("video currentTime stuck at %.2f (want > %.1f): %s", cur, min, state)
+		return 0
+	}
+	waitTime(1.0)
+	// Seek forward: the server answers range requests, so this works.
+	run("seek", chromedp.Evaluate(`document.getElementById("player").currentTime = 7`, nil))
+	if got := waitTime(7.2); got < 7 {
+		t.Errorf("after seeking to 7 s, currentTime %.2f", got)
+	}
+	var clock string
+	run("play page", chromedp.Text("#clock", &clock, chromedp.ByQuery), shot("3-play"))
+	if !strings.Contains(clock, "22.11.2026") {
+		t.Errorf("wall clock under the video: %q", clock)
+	}
+
+	// Export this stretch and download the package.
+	dl := t.TempDir()
+	done := make(chan string, 1)
+	chromedp.ListenTarget(ctx, func(ev any) {
+		if e, ok := ev.(*browser.EventDownloadProgress); ok && e.State == browser.DownloadProgressStateCompleted {
+			select {
+			case done <- e.GUID:
+			default:
+			}
+		}
+	})
+	run("export",
+		chromedp.Click("#export-this", chromedp.ByQuery),
+		chromedp.WaitVisible("#export-form", chromedp.ByQuery),
+		chromedp.SendKeys("#export-reason", "Poliisin virka-apupyyntö", chromedp.ByQuery),
+		chromedp.SendKeys("#export-case", "5500/R/4711/26", chromedp.ByQuery),
+		shot("4-export-form"),
+		chromedp.Click("#export-submit", chromedp.ByQuery),
+		chromedp.WaitVisible("a.download", chromedp.ByQuery),
+		shot("5-exports"),
+		browser.SetDownloadBehavior(browser.SetDownloadBehaviorBehaviorAllowAndName).WithDownloadPath(dl).WithEventsEnabled(true),
+		chromedp.Click("a.download", chromedp.ByQuery),
+	)
+	select {
+	case guid := <-done:
+		b, err := os.ReadFile(filepath.Join(dl, guid))
+		if err != nil || len(b) < 4 || string(b[:2]) != "PK" {
+			t.Errorf("downloaded package: %v, %d bytes", err, len(b))
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("download did not complete")
+	}
+
+	// Log out: the session is gone.
+	run("logout", chromedp.Click("#logout", chromedp.ByQuery), chromedp.WaitVisible("#login-form", chromedp.ByQuery))
+	var loc string
+	run("after logout", chromedp.Navigate(h.ts.URL+"/exports"), chromedp.WaitVisible("#login-form", chromedp.ByQuery), chromedp.Location(&loc))
+	if !strings.Contains(loc, "/login") {
+		t.Errorf("after logout /exports shows %s", loc)
+	}
+
+	// The DPO sees all of it in the audit view, and the chain verifies.
+	login("dpo")
+	var audit, verify string
+	run("audit view",
+		chromedp.Navigate(h.ts.URL+"/audit"),
+		chromedp.WaitVisible("table.audit", chromedp.ByQuery),
+		chromedp.Text("table.audit", &audit, chromedp.ByQuery),
+		chromedp.Click("#verify", chromedp.ByQuery),
+		chromedp.WaitVisible("#verify-result", chromedp.ByQuery),
+		chromedp.Text("#verify-result", &verify, chromedp.ByQuery),
+		shot("6-audit"),
+	)
+	for _, want := range []string{"login.ok", "footage.play", "Ilkivalta pihalla 22.11.", "export.create", "export.download", "5500/R/4711/26", "logout"} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("audit view lacks %q", want)
+		}
+	}
+	if !strings.Contains(verify, "ehjä") {
+		t.Errorf("verify result: %q", verify)
+	}
+	// The DPO cannot reach footage.
+	var body string
+	run("dpo footage", chromedp.Navigate(h.ts.URL+"/cameras/yard"), chromedp.Text("main", &body, chromedp.ByQuery))
+	if !strings.Contains(body, "Roolisi ei salli") {
+		t.Errorf("dpo on a camera page: %q", body)
+	}
+	fmt.Fprintln(os.Stderr, "browser test screenshots:", shots)
+}
