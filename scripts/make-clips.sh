@@ -41,6 +41,11 @@ overlay() {
 # make_non_negative: without it the AAC priming delay stretches the first video frame.
 # negative_cts_offsets: writes trun version 1, whose (signed) composition offsets
 # mediacommon reads; it ignores the version 0 ones, losing B-frame PTS.
+# One encoder thread and bitexact make the encoded frames repeatable; the
+# muxed files can still differ between runs (ffmpeg reads the two lavfi inputs
+# in parallel, so audio may land in a different fragment). Commit regenerated
+# clips only when something changed on purpose.
+exact=(-threads 1 -fflags +bitexact -flags:v +bitexact -flags:a +bitexact)
 frag=(-avoid_negative_ts make_non_negative -movflags +frag_keyframe+empty_moov+default_base_moof+negative_cts_offsets -f mp4)
 audio=(-f lavfi -i "sine=frequency=440:sample_rate=16000:duration=4")
 aenc=(-c:a aac -b:a 24k -ac 1 -ar 16000)
@@ -51,15 +56,15 @@ small() {
 	echo "make-clips: $name ($codec $size)" >&2
 	ffmpeg -hide_banner -loglevel error -y \
 		-f lavfi -i "testsrc2=size=$size:rate=25:duration=4$(overlay "$name")" "${audio[@]}" \
-		-map 0:v -map 1:a -pix_fmt yuv420p -c:v "$codec" "$@" "${aenc[@]}" \
-		-shortest "${frag[@]}" "$out/$name.mp4"
+		-map 0:v -map 1:a -pix_fmt yuv420p -c:v "$codec" "$@" "${aenc[@]}" "${exact[@]}" \
+		-t 4 "${frag[@]}" "$out/$name.mp4"
 }
 
 x264=(-preset veryfast -profile:v main -b:v 250k -maxrate 300k -bufsize 300k -g 25 -keyint_min 25 -sc_threshold 0 -bf 0
 	-x264-params "open-gop=0:repeat-headers=0")
 x264b=(-preset veryfast -profile:v main -b:v 250k -maxrate 300k -bufsize 300k -g 25 -keyint_min 25 -sc_threshold 0 -bf 2
 	-x264-params "open-gop=0:b-pyramid=none")
-x265=(-preset veryfast -b:v 200k -tag:v hvc1 -x265-params "log-level=error:keyint=25:min-keyint=25:scenecut=0:bframes=0:open-gop=0:repeat-headers=0")
+x265=(-preset veryfast -b:v 200k -tag:v hvc1 -x265-params "log-level=error:pools=none:frame-threads=1:keyint=25:min-keyint=25:scenecut=0:bframes=0:open-gop=0:repeat-headers=0")
 
 small libx264 320x240 h264 "${x264[@]}"
 small libx264 320x240 h264-bframes "${x264b[@]}"
