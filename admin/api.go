@@ -153,8 +153,9 @@ type apiCamera struct {
 	Since       *time.Time `json:"since,omitempty"`
 	LastFrame   *time.Time `json:"last_frame,omitempty"`
 	BitrateKbps float64    `json:"bitrate_kbps"`
-	Reconnects  int        `json:"reconnects"`
+	Reconnects  int64      `json:"reconnects"`
 	LastError   string     `json:"last_error,omitempty"`
+	Codecs      []string   `json:"codecs,omitempty"`
 	Segments    int64      `json:"segments"`
 	Bytes       int64      `json:"bytes"`
 	Oldest      *time.Time `json:"oldest,omitempty"`
@@ -180,7 +181,7 @@ func (s *Server) apiCameras(c *gin.Context) {
 	out := make([]apiCamera, 0, len(views))
 	for _, v := range views {
 		out = append(out, apiCamera{ID: v.ID, Name: v.Name, Purpose: v.Purpose, State: v.State, Since: tp(v.Since),
-			LastFrame: tp(v.LastFrame), BitrateKbps: v.BitrateKbps, Reconnects: v.Reconnects, LastError: v.LastError,
+			LastFrame: tp(v.LastFrame), BitrateKbps: v.BitrateKbps, Reconnects: v.Reconnects, LastError: v.LastError, Codecs: v.Codecs,
 			Segments: v.Segments, Bytes: v.Bytes, Oldest: tp(v.Oldest), Newest: tp(v.Newest),
 			MaxAgeHours: v.MaxAge.Hours(), OverLimit: v.OverLimit})
 	}
@@ -195,8 +196,9 @@ func (s *Server) apiStatus(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, gin.H{"version": s.cfg.Version, "tls_sha256": s.fingerprint, "disk_total": d.Total,
 		"disk_free": d.Free, "footage_bytes": d.FootageBytes, "next_purge": tp(d.NextPurge), "last_purge": tp(d.LastPurge),
-		"writing_allowed": d.WritingAllowed, "warning": d.Warning, "active_holds": d.ActiveHolds,
-		"max_age_hours": s.cfg.Cfg.Retention.MaxAge.D().Hours(), "timezone": s.loc.String()})
+		"writing_allowed": d.WritingAllowed, "purge_paused": d.Paused, "alarms": d.Alarms, "active_holds": d.ActiveHolds,
+		"holds_for_review": d.HoldsForReview,
+		"max_age_hours":    s.cfg.Cfg.Retention.MaxAge.D().Hours(), "timezone": s.loc.String()})
 }
 
 type apiSpan struct {

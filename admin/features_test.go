@@ -309,7 +309,7 @@ func TestTranslationsComplete(t *testing.T) {
 		}
 	}
 	// Keys built at run time.
-	for _, s := range []string{"recording", "connecting", "offline", "unknown", "disabled"} {
+	for _, s := range []string{"recording", "connecting", "offline", "unknown", "disabled", "authfailed", "paused"} {
 		used["state."+s] = true
 	}
 	for _, r := range []string{"keeper", "dpo", "admin"} {

@@ -136,7 +136,7 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 		DB: db, Cfg: h.cfg, Now: h.clock.Now, Version: "test",
 		Log: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Cameras: func() []CameraState {
-			return []CameraState{{ID: "yard", State: "recording", Since: h.clock.Now().Add(-time.Hour), LastFrame: h.clock.Now(), BitrateKbps: 812}}
+			return []CameraState{{ID: "yard", State: "recording", Since: h.clock.Now().Add(-time.Hour), LastFrame: h.clock.Now(), BitrateBps: 812000}}
 		},
 		Holds:  fakeHolds{db: db},
 		Export: fakeExport(db, h.cfg.StateDir),

@@ -95,6 +95,11 @@ var catalogFI = map[string]string{
 	"state.offline":    "Ei yhteyttä",
 	"state.unknown":    "Tila ei tiedossa",
 	"state.disabled":   "Pois käytöstä",
+	"state.authfailed": "Kirjautuminen kameraan epäonnistui",
+	"state.paused":     "Tauolla (levy täynnä)",
+	"dash.paused":      "Poistot on pysäytetty turvalukolla: tarkista hälytys ennen kuin jatkat.",
+	"dash.review":      "%d säilytysmääräyksen tarkistuspäivä on mennyt.",
+	"dash.unsupported": "Ei tallenneta (muoto ei sovi MP4:ään):",
 
 	"day.title":    "Päivänäkymä",
 	"day.prev":     "Edellinen päivä",
@@ -313,6 +318,11 @@ var catalogEN = map[string]string{
 	"state.offline":    "Offline",
 	"state.unknown":    "State unknown",
 	"state.disabled":   "Disabled",
+	"state.authfailed": "Camera refused the login",
+	"state.paused":     "Paused (disk full)",
+	"dash.paused":      "Deletions are stopped by an interlock: check the alarm before going on.",
+	"dash.review":      "%d legal holds are past their review date.",
+	"dash.unsupported": "Not recorded (does not fit in MP4):",
 
 	"day.title":    "Day view",
 	"day.prev":     "Previous day",

@@ -26,16 +26,21 @@ import (
 	"vahti/registry"
 )
 
-// CameraState is the live state of one camera's recording session, as the
-// recorder reports it.
+// CameraState is the live state of one camera's recording session. Its
+// fields are exactly recorder.CameraStatus's, so serve.go can convert with
+// admin.CameraState(st).
 type CameraState struct {
 	ID          string
-	State       string    // "recording", "connecting" or "offline"
+	Name        string
+	State       string    // "recording", "connecting", "offline", "auth failed", "paused (disk full)", "disabled"
 	Since       time.Time // when State began
 	LastFrame   time.Time
-	BitrateKbps float64
-	Reconnects  int
-	LastError   string // already redacted: no camera credentials
+	BitrateBps  float64
+	Segments    int64
+	Reconnects  int64
+	Error       string // already redacted: no camera credentials
+	Codecs      []string
+	Unsupported []string
 }
 
 // RetentionState is what the retention service reports for the dashboard.
@@ -47,7 +52,9 @@ type RetentionState struct {
 	DiskTotal      uint64
 	DiskFree       uint64
 	WritingAllowed bool
-	Warning        string
+	Paused         bool     // an interlock refuses deletions
+	Alarms         []string // messages an operator must read
+	HoldsForReview []int64
 }
 
 // HoldService places and releases legal holds; retention owns the rules

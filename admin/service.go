@@ -69,14 +69,29 @@ type cameraView struct {
 	State             string
 	Since, LastFrame  time.Time
 	BitrateKbps       float64
-	Reconnects        int
+	Reconnects        int64
 	LastError         string
+	Codecs            []string
+	Unsupported       []string
 	Segments          int64
 	Bytes             int64
 	Oldest, Newest    time.Time
 	MaxAge            time.Duration
 	OldestAge         time.Duration
 	OverLimit         bool // footage older than the limit is still on disk and not held
+}
+
+// StateKey is the catalog key and CSS class of the recorder's state word.
+func (v cameraView) StateKey() string {
+	switch v.State {
+	case "recording", "connecting", "offline", "disabled", "unknown":
+		return v.State
+	case "auth failed":
+		return "authfailed"
+	case "paused (disk full)":
+		return "paused"
+	}
+	return "unknown"
 }
 
 func (v cameraView) DaysOfFootage() float64 {
@@ -94,7 +109,9 @@ type diskView struct {
 	LastPurge         time.Time
 	LastDeleted       int
 	WritingAllowed    bool
-	Warning           string
+	Paused            bool
+	Alarms            []string
+	HoldsForReview    []int64
 	ActiveHolds       int
 }
 
@@ -127,8 +144,8 @@ func (s *Server) cameraViews(ctx context.Context) ([]cameraView, diskView, error
 			v.State = "disabled"
 		}
 		if st, ok := live[cam.ID]; ok {
-			v.State, v.Since, v.LastFrame, v.BitrateKbps = st.State, st.Since, st.LastFrame, st.BitrateKbps
-			v.Reconnects, v.LastError = st.Reconnects, st.LastError
+			v.State, v.Since, v.LastFrame, v.BitrateKbps = st.State, st.Since, st.LastFrame, st.BitrateBps/1000
+			v.Reconnects, v.LastError, v.Codecs, v.Unsupported = st.Reconnects, st.Error, st.Codecs, st.Unsupported
 		}
 		if sum, ok := sums[cam.ID]; ok {
 			v.Segments, v.Bytes, v.Oldest, v.Newest = sum.Segments, sum.Bytes, sum.Oldest, sum.Newest
@@ -151,7 +168,8 @@ func (s *Server) cameraViews(ctx context.Context) ([]cameraView, diskView, error
 	var rs RetentionState
 	if s.cfg.Retention != nil {
 		rs = s.cfg.Retention()
-		disk.WritingAllowed, disk.Warning, disk.LastPurge, disk.LastDeleted = rs.WritingAllowed, rs.Warning, rs.LastPurge, rs.LastDeleted
+		disk.WritingAllowed, disk.LastPurge, disk.LastDeleted = rs.WritingAllowed, rs.LastPurge, rs.LastDeleted
+		disk.Paused, disk.Alarms, disk.HoldsForReview = rs.Paused, rs.Alarms, rs.HoldsForReview
 	} else {
 		disk.WritingAllowed = true
 	}
