@@ -90,7 +90,7 @@ func TestHoldArrivingAfterCrashSavesDoomedFootage(t *testing.T) {
 // covers is gone, nothing younger than max_age (at the latest clock
 // reading) is gone, and rows and files agree.
 func TestPropertyRetention(t *testing.T) {
-	iters := 40
+	iters := 25
 	if testing.Short() {
 		iters = 10
 	}

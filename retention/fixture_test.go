@@ -97,6 +97,31 @@ func (f *fixture) addSeg(cam string, start time.Time, dur time.Duration, n int) 
 	return s
 }
 
+// addSegs writes and catalogues many segments in one transaction.
+func (f *fixture) addSegs(specs []registry.Segment) []registry.Segment {
+	f.t.Helper()
+	out := make([]registry.Segment, len(specs))
+	for i, s := range specs {
+		s.Start, s.End = s.Start.UTC(), s.End.UTC()
+		s.Path = registry.SegmentPath(s.Camera, s.Start)
+		s.Codecs, s.SHA256 = "h264", "x"
+		f.writeFile(s.Path, int(s.Bytes))
+		out[i] = s
+	}
+	err := f.db.Update(context.Background(), func(tx *registry.Tx) error {
+		for i := range out {
+			if err := tx.AddSegment(&out[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return out
+}
+
 func (f *fixture) writeFile(rel string, n int) {
 	f.t.Helper()
 	p := filepath.Join(f.cfg.Storage.Root, filepath.FromSlash(rel))

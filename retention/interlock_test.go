@@ -58,9 +58,12 @@ func TestInterlockPassThatWouldDeleteEverything(t *testing.T) {
 func TestInterlockExpectedDeletionAfterShortDowntimeRuns(t *testing.T) {
 	f := newFixture(t)
 	// 28 days of hourly footage; the box was off 20 hours.
+	var specs []registry.Segment
 	for h := 0; h < 30*24; h++ {
-		f.addSeg("yard", t0.Add(-30*day).Add(time.Duration(h)*time.Hour), time.Hour, 1)
+		start := t0.Add(-30 * day).Add(time.Duration(h) * time.Hour)
+		specs = append(specs, registry.Segment{Camera: "yard", Start: start, End: start.Add(time.Hour), Bytes: 1})
 	}
+	f.addSegs(specs)
 	f.set(t0.Add(-20 * time.Hour))
 	f.r.PurgeWith(context.Background(), PurgeOptions{Force: true})
 	f.set(t0)

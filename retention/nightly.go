@@ -99,7 +99,7 @@ func (r *Retention) Nightly(ctx context.Context) (PurgeReport, error) {
 	keep(err)
 	r.update(func(s *Status) {
 		s.LastNightly = now
-		s.NextNightly = nextNightly(now, now, r.cfg.Location(), r.nightlyAt())
+		s.NextNightly = nextNightly(now, now, r.cfg.Location(), r.nightlyAt()).UTC()
 		if file != "" {
 			s.LastReport = &PurgeInfo{Time: now, File: file}
 		}

@@ -129,7 +129,7 @@ func TestRunStopsWithContextAndSweeps(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- f.r.Run(ctx) }()
 	deadline := time.Now().Add(10 * time.Second)
-	for f.exists(old.Path) && time.Now().Before(deadline) {
+	for (f.exists(old.Path) || f.r.Status().LastSweep.IsZero() || f.r.Status().LastNightly.IsZero()) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cancel()

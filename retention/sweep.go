@@ -194,6 +194,7 @@ func (r *Retention) pass(ctx context.Context, now time.Time, force bool, reason 
 			r.raise(ctx, kind, v.messages[kind], true)
 		}
 		rep.Refused, rep.Messages = v.refused, v.messages
+		r.update(func(s *Status) { s.LastSweep, s.LastSweepCount = now, 0 })
 		for _, k := range []string{AlarmClockJump, AlarmDeleteFraction} {
 			if !contains(v.refused, k) {
 				r.clear(k)

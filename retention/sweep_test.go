@@ -14,25 +14,28 @@ import (
 
 // catalogue builds n one-minute segments per camera ending at end.
 func (f *fixture) catalogue(cams []string, end time.Time, n int) []registry.Segment {
-	var out []registry.Segment
+	var specs []registry.Segment
 	for _, c := range cams {
 		for i := n; i >= 1; i-- {
-			out = append(out, f.addSeg(c, end.Add(-time.Duration(i)*time.Minute), time.Minute, 100))
+			start := end.Add(-time.Duration(i) * time.Minute)
+			specs = append(specs, registry.Segment{Camera: c, Start: start, End: start.Add(time.Minute), Bytes: 100})
 		}
 	}
-	return out
+	return f.addSegs(specs)
 }
 
 func TestSweepDeletesExpiredKeepsHeldAndYoung(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	// 30 days of hourly segments per camera, catalogue 1/hour for speed.
-	var all []registry.Segment
+	var specs []registry.Segment
 	for _, c := range []string{"yard", "lobby"} {
 		for h := 0; h < 30*24; h++ {
-			all = append(all, f.addSeg(c, t0.Add(-30*day).Add(time.Duration(h)*time.Hour), time.Hour, 10))
+			start := t0.Add(-30 * day).Add(time.Duration(h) * time.Hour)
+			specs = append(specs, registry.Segment{Camera: c, Start: start, End: start.Add(time.Hour), Bytes: 10})
 		}
 	}
+	all := f.addSegs(specs)
 	heldFrom := t0.Add(-29*day - 90*time.Minute)
 	h := f.hold([]string{"yard"}, heldFrom, heldFrom.Add(time.Second)) // inside one segment
 	// Prime the clock memory as if the service had been running.
