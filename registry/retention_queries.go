@@ -165,3 +165,32 @@ func (tx *Tx) HoldsDueForReview(t time.Time) ([]Hold, error) {
 	}
 	return out, nil
 }
+
+// AddSegments catalogues many segments with one prepared statement (bulk
+// imports, benchmarks); it sets each ID.
+func (tx *Tx) AddSegments(segs []Segment) error {
+	st, err := tx.tx.Prepare(`INSERT INTO segments(camera, start_ns, end_ns, path, bytes, codecs, params, sha256, state, added_ns)
+		VALUES (?,?,?,?,?,?,?,?,?,?)`)
+	if err != nil {
+		return fmt.Errorf("segments: %w", err)
+	}
+	defer st.Close()
+	added := ns(tx.Now())
+	for i := range segs {
+		s := &segs[i]
+		if s.State == "" {
+			s.State = SegmentOK
+		}
+		if !s.End.After(s.Start) {
+			return fmt.Errorf("segment %s: end %s not after start %s", s.Path, s.End, s.Start)
+		}
+		res, err := st.Exec(s.Camera, ns(s.Start), ns(s.End), s.Path, s.Bytes, s.Codecs, s.Params, s.SHA256, s.State, added)
+		if err != nil {
+			return fmt.Errorf("segment %s: %w", s.Path, err)
+		}
+		if s.ID, err = res.LastInsertId(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
