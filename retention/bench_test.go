@@ -1,0 +1,168 @@
+package retention
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"vahti/configs"
+	"vahti/registry"
+)
+
+// Benchmarks at the scale of a full box: 32 cameras x 1-minute segments
+// x 28 days (1.29 M rows) with 1000 active holds. Run them with
+// scripts/bench-retention.sh (building the catalog takes a while, so
+// they are not part of the normal test run). VAHTI_BENCH_CAMERAS and
+// VAHTI_BENCH_DAYS scale the catalog down.
+
+func benchEnv(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// benchBox builds a catalog of `days` days of 1-minute segments for cams
+// cameras ending at t0, plus 1000 active 30-minute holds, and returns a
+// Retention whose clock is t0. With files, the oldest day's segment files
+// are created (empty) so deletions unlink real files.
+func benchBox(b *testing.B, days int, files bool) (*fixture, []registry.Segment) {
+	b.Helper()
+	cams := benchEnv("VAHTI_BENCH_CAMERAS", 32)
+	dir := b.TempDir()
+	cfg := configs.Defaults()
+	cfg.StateDir = filepath.Join(dir, "state")
+	cfg.Storage.Root = filepath.Join(dir, "rec")
+	for c := 0; c < cams; c++ {
+		id := fmt.Sprintf("cam-%02d", c)
+		cfg.Cameras = append(cfg.Cameras, configs.Camera{ID: id, Name: id, Purpose: "bench", URL: "rtsp://127.0.0.1:1/" + id})
+	}
+	f := &fixture{dir: dir, cfg: &cfg, now: t0}
+	db, err := registry.Open(cfg.StateDir, f.clock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	f.db = db
+	r, err := New(Config{Cfg: &cfg, DB: db, Now: f.clock})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f.r = r
+	ctx := context.Background()
+	first := t0.Add(-time.Duration(days) * day)
+	perCam := days * 24 * 60
+	var oldestDay []registry.Segment
+	started := time.Now()
+	err = db.Update(ctx, func(tx *registry.Tx) error {
+		batch := make([]registry.Segment, 0, perCam)
+		for c := 0; c < cams; c++ {
+			id := cfg.Cameras[c].ID
+			batch = batch[:0]
+			for i := 0; i < perCam; i++ {
+				start := first.Add(time.Duration(i)*time.Minute + time.Duration(c)*time.Millisecond)
+				batch = append(batch, registry.Segment{Camera: id, Start: start, End: start.Add(time.Minute),
+					Path: registry.SegmentPath(id, start), Bytes: 4 << 20, Codecs: "h264"})
+			}
+			if err := tx.AddSegments(batch); err != nil {
+				return err
+			}
+			for _, s := range batch[:24*60] {
+				oldestDay = append(oldestDay, s)
+			}
+		}
+		rng := rand.New(rand.NewSource(1))
+		for i := 0; i < 1000; i++ {
+			from := first.Add(time.Duration(rng.Int63n(int64(time.Duration(days) * day))))
+			h := registry.Hold{Cameras: []string{cfg.Cameras[rng.Intn(cams)].ID}, From: from, To: from.Add(30 * time.Minute), Reason: "bench"}
+			if err := tx.AddHold(&h); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("catalog: %d cameras x %d days = %d segments, 1000 holds, built in %s", cams, days, cams*perCam, time.Since(started).Round(time.Millisecond))
+	if files {
+		for _, s := range oldestDay {
+			p := filepath.Join(cfg.Storage.Root, filepath.FromSlash(s.Path))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				b.Fatal(err)
+			}
+			if err := os.WriteFile(p, nil, 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	// One pass so the clock is remembered, as in a running service.
+	if _, err := r.pass(ctx, t0.Add(-time.Minute), false, "expired"); err != nil {
+		b.Fatal(err)
+	}
+	return f, oldestDay
+}
+
+// BenchmarkIdleSweep: a full catalog, nothing expired (target < 10 ms).
+func BenchmarkIdleSweep(b *testing.B) {
+	days := benchEnv("VAHTI_BENCH_DAYS", 28)
+	f, _ := benchBox(b, days, false)
+	// The oldest segment ends at t0 - days + 1 min: nothing expires at t0
+	// - 1 min + ... with max_age = days.
+	f.cfg.Retention.MaxAge = configs.Duration(time.Duration(days) * day)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rep, err := f.r.pass(ctx, t0, false, "expired")
+		if err != nil || len(rep.Segments) != 0 {
+			b.Fatalf("idle sweep deleted %d: %v", len(rep.Segments), err)
+		}
+	}
+}
+
+// BenchmarkExpireOneDay: one day of every camera expires at once
+// (46 080 segments at 32 cameras), including the unlinks (target < 2 s).
+// The catalog holds `keep` further days, to show the cost follows what
+// expires, not what is kept.
+func BenchmarkExpireOneDay(b *testing.B) {
+	keeps := []int{7, benchEnv("VAHTI_BENCH_DAYS", 28)}
+	if keeps[1] <= 7 {
+		keeps = keeps[1:]
+	}
+	for _, keep := range keeps {
+		b.Run(fmt.Sprintf("kept=%dd", keep), func(b *testing.B) {
+			f, oldest := benchBox(b, keep+1, true)
+			f.cfg.Retention.MaxAge = configs.Duration(time.Duration(keep) * day)
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				rep, err := f.r.pass(ctx, t0, false, "expired")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(rep.Refused) > 0 || len(rep.Segments) == 0 || len(rep.Segments)+rep.HeldKept < len(oldest)-len(f.cfg.Cameras) {
+					b.Fatalf("deleted %d of %d (held %d), refused %v", len(rep.Segments), len(oldest), rep.HeldKept, rep.Refused)
+				}
+				b.ReportMetric(float64(len(rep.Segments)), "segments/op")
+				b.StopTimer()
+				// Put the day back for the next iteration.
+				var back []registry.Segment
+				for _, it := range rep.Segments {
+					back = append(back, registry.Segment{Camera: it.Camera, Start: it.Start, End: it.End, Path: it.Path, Bytes: it.Bytes, Codecs: "h264"})
+					p := filepath.Join(f.cfg.Storage.Root, filepath.FromSlash(it.Path))
+					os.MkdirAll(filepath.Dir(p), 0o755)
+					os.WriteFile(p, nil, 0o644)
+				}
+				if err := f.db.Update(ctx, func(tx *registry.Tx) error { return tx.AddSegments(back) }); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}
