@@ -383,6 +383,9 @@ func (in *ingest) onVideo(pkt *rtp.Packet) {
 	}
 	in.lastSeq, in.haveSeq = pkt.SequenceNumber, true
 
+	// PTS first, for every packet: the library learns the PTS/DTS
+	// relation from packets that carry parameter sets or an IDR.
+	pts, ok := in.c.PacketPTS2(in.video, pkt)
 	au, err := in.decode(pkt)
 	if err != nil {
 		return // more packets needed, or a fragment without its start
@@ -391,7 +394,6 @@ func (in *ingest) onVideo(pkt *rtp.Packet) {
 		in.drop = false
 		return
 	}
-	pts, ok := in.c.PacketPTS2(in.video, pkt)
 	if !ok {
 		return
 	}

@@ -313,9 +313,9 @@ func (w *writer) buildInit() error {
 // the video dts where the segment ends (the next segment's start).
 func (w *writer) finishSegment(endDTS int64) error {
 	seg := w.seg
+	err := w.flushPart()
 	w.seg = nil
 	w.pend.valid = false
-	err := w.flushPart()
 	for _, t := range w.tracks {
 		t.reset()
 	}
