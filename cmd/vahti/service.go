@@ -168,8 +168,7 @@ func (s *service) cameraStates() []admin.CameraState {
 	st := s.rec.Status()
 	out := make([]admin.CameraState, 0, len(st))
 	for _, c := range st {
-		out = append(out, admin.CameraState{ID: c.ID, State: c.State, Since: c.Since, LastFrame: c.LastFrame,
-			BitrateKbps: c.BitrateBps / 1000, Reconnects: int(c.Reconnects), LastError: c.Error})
+		out = append(out, admin.CameraState(c))
 	}
 	return out
 }
@@ -177,12 +176,10 @@ func (s *service) cameraStates() []admin.CameraState {
 func (s *service) retentionState() admin.RetentionState {
 	st := s.ret.Status()
 	rs := admin.RetentionState{NextPurge: st.NextNightly, LastPurge: st.LastNightly, LastDeleted: st.LastSweepCount,
-		DiskTotal: st.Disk.Total, DiskFree: st.Disk.Free, WritingAllowed: st.WritingAllowed}
+		DiskTotal: st.Disk.Total, DiskFree: st.Disk.Free, WritingAllowed: st.WritingAllowed, Paused: st.Paused,
+		HoldsForReview: st.HoldsForReview}
 	for _, a := range st.Alarms {
-		if rs.Warning != "" {
-			rs.Warning += "; "
-		}
-		rs.Warning += a.Message
+		rs.Alarms = append(rs.Alarms, a.Message)
 	}
 	return rs
 }

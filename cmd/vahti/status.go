@@ -12,6 +12,7 @@ import (
 
 	"vahti/recorder"
 	"vahti/registry"
+	"vahti/retention"
 )
 
 // statusStale is how old status.json may be before the service is taken
@@ -28,9 +29,13 @@ type cameraReport struct {
 }
 
 type statusReport struct {
-	ServiceRunning bool           `json:"service_running"`
-	StatusWritten  time.Time      `json:"status_written,omitzero"`
-	Cameras        []cameraReport `json:"cameras"`
+	ServiceRunning bool              `json:"service_running"`
+	StatusWritten  time.Time         `json:"status_written,omitzero"`
+	AdminURL       string            `json:"admin_url,omitempty"`
+	TLSSHA256      string            `json:"admin_tls_sha256,omitempty"`
+	Cameras        []cameraReport    `json:"cameras"`
+	Retention      *retention.Status `json:"retention,omitempty"`
+	ActiveHolds    int               `json:"active_holds"`
 }
 
 func runStatus(ctx context.Context, e *env, args []string) error {
@@ -54,19 +59,26 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	}
 	defer db.Close()
 	var sums map[string]registry.CameraSummary
+	var holds []registry.Hold
 	if err := db.View(ctx, func(tx *registry.Tx) error {
-		sums, err = tx.Summaries()
+		if sums, err = tx.Summaries(); err != nil {
+			return err
+		}
+		holds, err = tx.Holds(true)
 		return err
 	}); err != nil {
 		return err
 	}
 
 	var live liveStatus
-	rep := statusReport{Cameras: []cameraReport{}}
+	rep := statusReport{Cameras: []cameraReport{}, ActiveHolds: len(holds)}
 	b, err := os.ReadFile(filepath.Join(cfg.StateDir, statusFileName))
 	if err == nil && json.Unmarshal(b, &live) == nil {
 		rep.StatusWritten = live.Written
 		rep.ServiceRunning = e.now().Sub(live.Written) < statusStale
+		if rep.ServiceRunning {
+			rep.AdminURL, rep.TLSSHA256, rep.Retention = live.AdminURL, live.TLSSHA256, &live.Retention
+		}
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("status: %w", err)
 	}
@@ -96,6 +108,16 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stdout, "service NOT running (no fresh status.json)")
 		fmt.Fprintln(e.stdout)
 	}
+	if rep.ServiceRunning {
+		fmt.Fprintf(e.stdout, "admin UI %s (certificate SHA-256 %s)\n", rep.AdminURL, rep.TLSSHA256)
+		r := rep.Retention
+		fmt.Fprintf(e.stdout, "retention: max_age %s, next nightly purge %s, writing allowed: %v\n",
+			cfg.Retention.MaxAge, fmtLocal(r.NextNightly, loc), r.WritingAllowed)
+		for _, a := range r.Alarms {
+			fmt.Fprintf(e.stdout, "ALARM %s since %s: %s\n", a.Kind, fmtLocal(a.Since, loc), a.Message)
+		}
+	}
+	fmt.Fprintf(e.stdout, "active legal holds: %d\n\n", rep.ActiveHolds)
 	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CAMERA\tSTATE\tLAST FRAME\tSEGMENTS\tRECONNECTS\tOLDEST\tNEWEST\tERROR")
 	for _, c := range rep.Cameras {
