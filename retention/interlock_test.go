@@ -162,9 +162,14 @@ func TestInterlockEmptyCatalogWithFootageOnDisk(t *testing.T) {
 	if !f.r.Status().Paused || len(f.audit("retention.interlock")) != 1 {
 		t.Fatal("not paused / not audited")
 	}
-	// The sweeper is paused too until the next nightly check passes.
+	// The sweeper is paused too until the next nightly check passes, also
+	// in another process (a CLI purge).
 	if rep := f.purge(); !contains(rep.Refused, AlarmCatalogMismatch) {
 		t.Fatalf("sweeper not paused: %v", rep.Refused)
+	}
+	f.r = f.newRetention()
+	if rep := f.purge(); !contains(rep.Refused, AlarmCatalogMismatch) {
+		t.Fatalf("another process's pass not paused: %v", rep.Refused)
 	}
 }
 

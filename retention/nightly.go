@@ -169,12 +169,19 @@ func (r *Retention) checkCatalog(ctx context.Context, filesOnDisk int) error {
 		return err
 	}
 	ok, missing := counts[registry.SegmentOK], counts[registry.SegmentMissing]
+	msg := ""
 	switch {
 	case ok == 0 && filesOnDisk > 0:
-		r.raise(ctx, AlarmCatalogMismatch, fmt.Sprintf("the catalog is empty but %d segment files are on disk: deletion paused (was the registry replaced? run `vahti reindex`, then `vahti purge --force`)", filesOnDisk), true)
+		msg = fmt.Sprintf("the catalog is empty but %d segment files are on disk: deletion paused (was the registry replaced? run `vahti reindex`, then `vahti purge --force`)", filesOnDisk)
 	case missing > 10 && missing > ok:
-		r.raise(ctx, AlarmCatalogMismatch, fmt.Sprintf("%d catalogued segments are missing on disk and only %d present: deletion paused (is storage.root mounted?)", missing, ok), true)
-	default:
+		msg = fmt.Sprintf("%d catalogued segments are missing on disk and only %d present: deletion paused (is storage.root mounted?)", missing, ok)
+	}
+	if err := r.db.Update(ctx, func(tx *registry.Tx) error { return tx.SetMeta(metaMismatch, msg) }); err != nil {
+		return err
+	}
+	if msg != "" {
+		r.raise(ctx, AlarmCatalogMismatch, msg, true)
+	} else {
 		r.clear(AlarmCatalogMismatch)
 	}
 	return nil

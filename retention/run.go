@@ -34,7 +34,9 @@ func (r *Retention) Run(ctx context.Context) error {
 	var lastGuard, lastSweep time.Time
 	for {
 		now := r.now().UTC()
-		r.update(func(s *Status) { s.LastNightly, s.NextNightly = lastNightly, nextNightly(now, lastNightly, loc, at).UTC() })
+		r.update(func(s *Status) {
+			s.LastNightly, s.NextNightly = lastNightly, nextNightly(now, lastNightly, loc, at).UTC()
+		})
 		if lastGuard.IsZero() || now.Sub(lastGuard) >= r.guardT || now.Before(lastGuard) {
 			r.CheckDisk(ctx) // errors are alarms
 			lastGuard = now

@@ -12,10 +12,11 @@ import (
 
 // Meta keys kept in the registry so a restart remembers them.
 const (
-	metaLastSeen    = "retention.last_seen_ns"    // latest clock reading seen by a pass
-	metaLastPass    = "retention.last_pass_ns"    // clock reading of the last deleting pass
-	metaLastNightly = "retention.last_nightly_ns" // clock reading of the last nightly purge
-	metaLastReport  = "retention.last_report"     // file name of the last purge report
+	metaLastSeen    = "retention.last_seen_ns"     // latest clock reading seen by a pass
+	metaLastPass    = "retention.last_pass_ns"     // clock reading of the last deleting pass
+	metaLastNightly = "retention.last_nightly_ns"  // clock reading of the last nightly purge
+	metaLastReport  = "retention.last_report"      // file name of the last purge report
+	metaMismatch    = "retention.catalog_mismatch" // the catalog/disk interlock's message while tripped
 )
 
 // clockJumpLimit: a clock reading this far after the last one seen is
@@ -122,9 +123,13 @@ func (r *Retention) interlocks(ctx context.Context, now time.Time, p plan) (verd
 	var v verdict
 	warn := map[string]string{}
 	var lastSeen, lastPass time.Time
+	var mismatch string
 	err := r.db.View(ctx, func(tx *registry.Tx) error {
 		var err error
 		if lastSeen, err = metaTime(tx, metaLastSeen); err != nil {
+			return err
+		}
+		if mismatch, err = tx.Meta(metaMismatch); err != nil {
 			return err
 		}
 		lastPass, err = metaTime(tx, metaLastPass)
@@ -143,11 +148,10 @@ func (r *Retention) interlocks(ctx context.Context, now time.Time, p plan) (verd
 				now.Format(time.RFC3339), lastSeen.Sub(now).Round(time.Second), lastSeen.Format(time.RFC3339))
 		}
 	}
-	r.mu.Lock()
-	mismatch, bad := r.alarms[AlarmCatalogMismatch]
-	r.mu.Unlock()
-	if bad {
-		v.refuse(AlarmCatalogMismatch, mismatch.Message)
+	// Kept in the registry, so a CLI purge in another process sees what
+	// the service's nightly check found.
+	if mismatch != "" {
+		v.refuse(AlarmCatalogMismatch, mismatch)
 	}
 	if len(p.segs) > 0 && p.total > 0 {
 		frac := float64(len(p.segs)) / float64(p.total)
@@ -195,7 +199,7 @@ func (r *Retention) pass(ctx context.Context, now time.Time, force bool, reason 
 		}
 		rep.Refused, rep.Messages = v.refused, v.messages
 		r.update(func(s *Status) { s.LastSweep, s.LastSweepCount = now, 0 })
-		for _, k := range []string{AlarmClockJump, AlarmDeleteFraction} {
+		for _, k := range []string{AlarmClockJump, AlarmDeleteFraction, AlarmCatalogMismatch} {
 			if !contains(v.refused, k) {
 				r.clear(k)
 			}
@@ -204,6 +208,9 @@ func (r *Retention) pass(ctx context.Context, now time.Time, force bool, reason 
 	}
 	if force {
 		err := r.db.Update(ctx, func(tx *registry.Tx) error {
+			if err := tx.SetMeta(metaMismatch, ""); err != nil {
+				return err
+			}
 			_, err := tx.Audit(r.actor, r.source, "retention.force", "retention", map[string]any{
 				"overridden": v.refused, "would_delete": len(p.segs), "catalogued": p.total})
 			return err
@@ -217,6 +224,7 @@ func (r *Retention) pass(ctx context.Context, now time.Time, force bool, reason 
 	} else {
 		r.clear(AlarmClockJump)
 		r.clear(AlarmDeleteFraction)
+		r.clear(AlarmCatalogMismatch)
 	}
 	var firstErr error
 	for i := 0; i < len(p.segs); i += sweepBatch {
