@@ -64,6 +64,13 @@ func (r *Retention) Run(ctx context.Context) error {
 	}
 }
 
+// Recover finishes deletions a crash interrupted (rows left "doomed"),
+// re-asking the gate first. Run does this at start; call it only when no
+// other Vahti process is deleting (e.g. holding the state-dir lock).
+func (r *Retention) Recover(ctx context.Context) (int, error) {
+	return r.finishDoomed(ctx)
+}
+
 // RequestDiskCheck asks Run to run the disk guard at once (e.g. the
 // recorder got ENOSPC). It never blocks.
 func (r *Retention) RequestDiskCheck() {

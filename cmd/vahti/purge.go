@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"vahti/registry"
 	"vahti/retention"
 )
 
@@ -50,6 +51,19 @@ func runPurge(ctx context.Context, e *env, args []string) error {
 	r, err := retention.New(retention.Config{Cfg: cfg, DB: db, Now: e.now, Actor: cliActor(e), Source: cliSource})
 	if err != nil {
 		return err
+	}
+	// Without a running service (the state-dir lock is free), finish
+	// deletions a crash interrupted, as the service does at start. With
+	// one running, its deletions in flight are its own business.
+	if !*dry {
+		if unlock, err := registry.LockStateDir(cfg.StateDir); err == nil {
+			defer unlock()
+			if n, err := r.Recover(ctx); err != nil {
+				return fmt.Errorf("purge: finishing interrupted deletions: %w", err)
+			} else if n > 0 {
+				fmt.Fprintf(e.stderr, "finished %d deletion(s) interrupted by a crash\n", n)
+			}
+		}
 	}
 	rep, err := r.PurgeWith(ctx, retention.PurgeOptions{DryRun: *dry, At: when, Force: *force})
 	if err != nil {
