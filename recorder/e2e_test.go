@@ -104,3 +104,131 @@ func TestRecordH264(t *testing.T) {
 	r, segs := recordFor(t, fakecam.Config{Codec: "h264"}, "tcp", 6*time.Second, 3)
 	checkSegments(t, r, "yard", segs, "h264")
 }
+
+func TestRecordH265UDP(t *testing.T) {
+	t.Parallel()
+	r, segs := recordFor(t, fakecam.Config{Codec: "h265"}, "udp", 6*time.Second, 3)
+	checkSegments(t, r, "yard", segs, "h265")
+}
+
+func TestRecordH264AACAuto(t *testing.T) {
+	t.Parallel()
+	r, segs := recordFor(t, fakecam.Config{Codec: "h264", Audio: "aac"}, "auto", 6*time.Second, 3)
+	checkSegments(t, r, "yard", segs, "h264,aac")
+}
+
+func TestRecordH264G711(t *testing.T) {
+	t.Parallel()
+	r, segs := recordFor(t, fakecam.Config{Codec: "h264", Audio: "g711"}, "tcp", 6*time.Second, 3)
+	checkSegments(t, r, "yard", segs, "h264,lpcm")
+	if st := camStatus(r, "yard"); strings.Join(st.Codecs, ",") != "h264,g711" {
+		t.Errorf("status codecs %v", st.Codecs)
+	}
+}
+
+func TestCameraOfflineThenBack(t *testing.T) {
+	t.Parallel()
+	requireFFprobe(t)
+	srv := startCam(t, fakecam.Config{Cameras: []string{"gate"}})
+	r := startRecorder(t, []configs.Camera{{ID: "gate", URL: srv.URL("gate"), Transport: "tcp"}}, nil)
+	waitFor(t, 15*time.Second, "first segment", func() bool { return len(segments(t, r.db, "gate")) >= 1 })
+
+	srv.SetOnline("gate", false)
+	off := time.Now()
+	waitFor(t, 5*time.Second, "state offline", func() bool { return camStatus(r, "gate").State == StateOffline })
+	before := len(segments(t, r.db, "gate"))
+	time.Sleep(2 * time.Second)
+	srv.SetOnline("gate", true)
+	on := time.Now()
+	// Backoff after two failed tries is at most 1+2 s plus jitter.
+	waitFor(t, 8*time.Second, "recording again", func() bool { return camStatus(r, "gate").State == StateRecording })
+	waitFor(t, 10*time.Second, "a segment after the outage", func() bool { return len(segments(t, r.db, "gate")) > before })
+	r.stop(t)
+
+	st := camStatus(r, "gate")
+	if st.Reconnects < 1 {
+		t.Errorf("reconnects %d, want ≥ 1", st.Reconnects)
+	}
+	segs := segments(t, r.db, "gate")
+	// The outage is a gap between two segments, not hidden inside one.
+	gapFound := false
+	for i := 1; i < len(segs); i++ {
+		gap := segs[i].Start.Sub(segs[i-1].End)
+		if gap > 1500*time.Millisecond {
+			gapFound = true
+			if segs[i-1].End.After(on) || segs[i].Start.Before(off) {
+				t.Errorf("gap %s–%s does not cover the outage %s–%s", segs[i-1].End, segs[i].Start, off, on)
+			}
+		}
+	}
+	if !gapFound {
+		t.Errorf("no gap for the outage among %d segments", len(segs))
+	}
+	for _, s := range segs {
+		res := ffprobe(t, abs(s.Path, r.root))
+		if len(res.Packets) == 0 || !strings.HasPrefix(res.Packets[0].Flags, "K") {
+			t.Errorf("%s does not start with a keyframe", s.Path)
+		}
+	}
+}
+
+func TestWrongPassword(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cret-Right"
+	const wrong = "hunter2-Wrong"
+	srv := startCam(t, fakecam.Config{Cameras: []string{"lobby"}, User: "admin", Pass: secret})
+	u := strings.Replace(srv.URL("lobby"), secret, wrong, 1)
+	if !strings.Contains(u, wrong) {
+		t.Fatalf("could not build a wrong URL from %s", configs.RedactURL(u))
+	}
+	r := startRecorder(t, []configs.Camera{{ID: "lobby", URL: u}}, nil)
+	waitFor(t, 10*time.Second, "auth failed", func() bool { return camStatus(r, "lobby").State == StateAuthFailed })
+	time.Sleep(3 * time.Second) // a tight retry loop would show up as reconnects
+	st := camStatus(r, "lobby")
+	r.stop(t)
+	if st.Reconnects > 0 {
+		t.Errorf("%d reconnects within 3 s of an auth failure: retry must be slow", st.Reconnects)
+	}
+	if st.State != StateAuthFailed || st.Error == "" {
+		t.Errorf("status %+v", st)
+	}
+	if n := len(segments(t, r.db, "lobby")); n != 0 {
+		t.Errorf("%d segments without a valid password", n)
+	}
+	logs := r.log.String()
+	for _, s := range []string{wrong, secret} {
+		if strings.Contains(logs, s) || strings.Contains(st.Error, s) {
+			t.Errorf("password %q leaked into logs or status", s)
+		}
+	}
+	if !strings.Contains(logs, "lobby") {
+		t.Errorf("log does not name the camera:\n%s", logs)
+	}
+}
+
+func TestResolutionChangeStartsSegment(t *testing.T) {
+	t.Parallel()
+	requireFFprobe(t)
+	srv := startCam(t, fakecam.Config{Cameras: []string{"hall"}, Alternate: true, Loop: 3 * time.Second})
+	// Long segments: every cut seen here is a parameter change.
+	r := startRecorder(t, []configs.Camera{{ID: "hall", URL: srv.URL("hall"), Transport: "tcp"}},
+		func(c *Config) { c.SegmentDuration = time.Minute })
+	waitFor(t, 20*time.Second, "segments", func() bool { return len(segments(t, r.db, "hall")) >= 2 })
+	r.stop(t)
+	segs := segments(t, r.db, "hall")
+	sizes := map[int]bool{}
+	for i, s := range segs {
+		res := ffprobe(t, abs(s.Path, r.root))
+		ffmpegDecode(t, abs(s.Path, r.root))
+		sizes[res.Streams[0].Width] = true
+		if i > 0 && s.Params == segs[i-1].Params {
+			t.Errorf("%s: cut without a parameter change", s.Path)
+		}
+		if i > 0 && s.Start.Sub(segs[i-1].End).Abs() > 50*time.Millisecond {
+			t.Errorf("%s: not contiguous with the previous segment", s.Path)
+		}
+	}
+	if len(sizes) < 2 {
+		t.Errorf("widths %v: want both resolutions", sizes)
+	}
+}
