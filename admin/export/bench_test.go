@@ -1,6 +1,7 @@
 package export
 
 import (
+	"context"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -17,7 +18,6 @@ import (
 // default) into $VAHTI_BENCH_DIR with a catalog, a config file and ffmpeg
 // concat lists, for scripts/bench-export.sh. The minute of video is
 // encoded once and written 65 times at successive wall-clock times.
-// It also prints the playback first-byte time over the 1 h window.
 func TestGenerateBenchData(t *testing.T) {
 	dir := os.Getenv("VAHTI_BENCH_DIR")
 	if dir == "" {
@@ -56,20 +56,57 @@ func TestGenerateBenchData(t *testing.T) {
 	}
 	fmt.Printf("segments: %d, %.1f Mbit/s\n", len(segs), float64(segs[0].Bytes)*8/60/1e6)
 
-	ex := &Exporter{Root: e.root, StateDir: e.state, DB: db}
-	for i := 0; i < 3; i++ {
-		ex.play, ex.playOnce = nil, syncOnce()
-		req := httptest.NewRequest("GET", "/", nil)
-		req.Header.Set("Range", "bytes=0-65535")
-		w := &firstByte{ResponseRecorder: httptest.NewRecorder(), start: time.Now()}
-		ex.Playback(w, req, "yard", e.base, e.base.Add(time.Hour))
-		fmt.Printf("playback 1 h window, uncached layout: first byte after %s (status %d)\n", w.first.Round(time.Microsecond), w.Code)
+}
+
+func benchEnv(t testing.TB) (*Exporter, time.Time) {
+	dir := os.Getenv("VAHTI_BENCH_DIR")
+	if dir == "" {
+		t.Skip("set VAHTI_BENCH_DIR (scripts/bench-export.sh)")
 	}
-	req := httptest.NewRequest("GET", "/", nil)
-	req.Header.Set("Range", "bytes=100000000-100065535")
-	w := &firstByte{ResponseRecorder: httptest.NewRecorder(), start: time.Now()}
-	ex.Playback(w, req, "yard", e.base, e.base.Add(time.Hour))
-	fmt.Printf("playback 1 h window, cached layout, seek to 100 MB: first byte after %s (status %d)\n", w.first.Round(time.Microsecond), w.Code)
+	db, err := registry.Open(filepath.Join(dir, "state"), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &Exporter{Root: filepath.Join(dir, "rec"), StateDir: filepath.Join(dir, "state"), DB: db},
+		time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+}
+
+// TestBenchPlayback prints playback first-byte times on the bench data:
+// a new window (layout computed from the moof boxes of every segment) and
+// a seek inside a window already opened.
+func TestBenchPlayback(t *testing.T) {
+	ex, base := benchEnv(t)
+	for _, w := range []time.Duration{5 * time.Minute, time.Hour} {
+		for i := 0; i < 3; i++ {
+			ex.play, ex.playOnce = nil, syncOnce()
+			req := httptest.NewRequest("GET", "/", nil)
+			req.Header.Set("Range", "bytes=0-65535")
+			rec := &firstByte{ResponseRecorder: httptest.NewRecorder(), start: time.Now()}
+			ex.Playback(rec, req, "yard", base, base.Add(w))
+			fmt.Printf("playback %s window, new layout: first byte after %s (status %d)\n", w, rec.first.Round(time.Microsecond), rec.Code)
+		}
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Range", "bytes=50000000-50065535")
+		rec := &firstByte{ResponseRecorder: httptest.NewRecorder(), start: time.Now()}
+		ex.Playback(rec, req, "yard", base, base.Add(w))
+		fmt.Printf("playback %s window, seek to 50 MB (layout cached): first byte after %s (status %d)\n", w, rec.first.Round(time.Microsecond), rec.Code)
+	}
+}
+
+// BenchmarkPlanHour: planning (layout) of a 1 h window.
+func BenchmarkPlanHour(b *testing.B) {
+	ex, base := benchEnv(b)
+	var segs []registry.Segment
+	ex.DB.View(context.Background(), func(tx *registry.Tx) error {
+		segs, _ = tx.SegmentsIn("yard", base, base.Add(time.Hour))
+		return nil
+	})
+	for i := 0; i < b.N; i++ {
+		if _, err := makePlan(ex.Root, "yard", base, base.Add(time.Hour), segs, planOpts{}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 type firstByte struct {

@@ -187,6 +187,8 @@ func (e *Exporter) Build(ctx context.Context, req Request, outPath string) (*Res
 
 	tampered := map[int64]exclusion{}
 	var man *Manifest
+	var zsum string
+	var zsize int64
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -201,7 +203,8 @@ func (e *Exporter) Build(ctx context.Context, req Request, outPath string) (*Res
 			return nil, badRequest("no footage of %s between %s and %s%s", strings.Join(req.Cameras, ", "),
 				req.From.Format(time.RFC3339), req.To.Format(time.RFC3339), describeExcluded(man))
 		}
-		terr, err := e.writeZip(ctx, tmp, plans, man, signer)
+		var terr *tamperErr
+		zsum, zsize, terr, err = e.writeZip(ctx, tmp, plans, man, signer)
 		if err != nil {
 			return nil, err
 		}
@@ -222,11 +225,6 @@ func (e *Exporter) Build(ctx context.Context, req Request, outPath string) (*Res
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	syncDir(dir)
-	zsum, zsize, err := fileSHA256(final)
-	if err != nil {
-		os.Remove(final)
-		return nil, fmt.Errorf("export: %w", err)
-	}
 	rec := registry.Export{ID: id, Path: ExportsDir + "/" + id + ".zip", Cameras: req.Cameras, From: req.From, To: req.To,
 		FootageEnd: footageEnd(man), SHA256: zsum, Bytes: zsize, Reason: req.Reason, CaseRef: req.CaseRef,
 		CreatedBy: req.Actor, Created: created}
@@ -408,6 +406,9 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	defer os.Remove(out.Name())
+	if st, err := in.Stat(); err == nil {
+		preallocate(out, st.Size())
+	}
 	if _, err := io.Copy(out, in); err != nil {
 		out.Close()
 		return err

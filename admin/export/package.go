@@ -26,42 +26,51 @@ const (
 // writeZip writes the whole package to path (created or truncated, fsynced).
 // A source whose bytes no longer match the catalog ends the attempt with a
 // *tamperErr and no error; the caller re-plans without it.
-func (e *Exporter) writeZip(ctx context.Context, path string, plans []*plan, man *Manifest, signer ssh.Signer) (*tamperErr, error) {
+//
+// It returns the zip's SHA-256 and size, hashed as it is written.
+func (e *Exporter) writeZip(ctx context.Context, path string, plans []*plan, man *Manifest, signer ssh.Signer) (string, int64, *tamperErr, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return "", 0, nil, fmt.Errorf("export: %w", err)
 	}
 	defer f.Close()
-	zw := zip.NewWriter(f)
+	var est int64 = 1 << 20
+	for _, p := range plans {
+		for _, c := range p.clips {
+			est += c.size + 1024
+		}
+	}
+	preallocate(f, est)
+	sink := &hashingWriter{w: f, h: sha256.New()}
+	zw := zip.NewWriter(sink)
 	created := man.Created.UTC
 	ci := 0
 	for _, p := range plans {
 		for _, c := range p.clips {
 			w, err := zw.CreateHeader(&zip.FileHeader{Name: c.name, Method: zip.Store, Modified: created})
 			if err != nil {
-				return nil, fmt.Errorf("export: %w", err)
+				return "", 0, nil, fmt.Errorf("export: %w", err)
 			}
-			h := sha256.New()
-			n, terr, err := writeClip(ctx, io.MultiWriter(w, h), p, c, true)
+			n, sum, terr, err := writeClip(ctx, w, p, c, true)
 			if err != nil || terr != nil {
-				return terr, err
+				return "", 0, terr, err
 			}
 			if n != c.size {
-				return nil, fmt.Errorf("export: clip %s: wrote %d bytes, planned %d", c.name, n, c.size)
+				return "", 0, nil, fmt.Errorf("export: clip %s: wrote %d bytes, planned %d", c.name, n, c.size)
 			}
-			man.Clips[ci].SHA256 = hex.EncodeToString(h.Sum(nil))
+			man.Clips[ci].SHA256 = sum
 			man.Clips[ci].Bytes = n
 			ci++
 		}
 	}
 	mj, err := json.MarshalIndent(man, "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("export: manifest: %w", err)
+		return "", 0, nil, fmt.Errorf("export: manifest: %w", err)
 	}
 	mj = append(mj, '\n')
 	sig, err := SignSSHSIG(signer, Namespace, mj)
 	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return "", 0, nil, fmt.Errorf("export: %w", err)
 	}
 	files := []struct {
 		name string
@@ -78,16 +87,32 @@ func (e *Exporter) writeZip(ctx context.Context, path string, plans []*plan, man
 			_, err = w.Write(fl.data)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("export: %s: %w", fl.name, err)
+			return "", 0, nil, fmt.Errorf("export: %s: %w", fl.name, err)
 		}
 	}
 	if err := zw.Close(); err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return "", 0, nil, fmt.Errorf("export: %w", err)
+	}
+	if err := f.Truncate(sink.n); err != nil { // drop the unused preallocation
+		return "", 0, nil, fmt.Errorf("export: %w", err)
 	}
 	if err := f.Sync(); err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return "", 0, nil, fmt.Errorf("export: %w", err)
 	}
-	return nil, f.Close()
+	return hex.EncodeToString(sink.h.Sum(nil)), sink.n, nil, f.Close()
+}
+
+type hashingWriter struct {
+	w io.Writer
+	h hash.Hash
+	n int64
+}
+
+func (hw *hashingWriter) Write(p []byte) (int, error) {
+	n, err := hw.w.Write(p)
+	hw.h.Write(p[:n])
+	hw.n += int64(n)
+	return n, err
 }
 
 // loaded is a source file read whole, with its hash checked.
@@ -105,7 +130,11 @@ var bufPool = sync.Pool{New: func() any { return []byte(nil) }}
 // one step ahead of the writer (reading and hashing overlap writing), and
 // its SHA-256 compared with the catalog before any of its bytes is used.
 // Memory is about three segment files, whatever the clip's length.
-func writeClip(ctx context.Context, w io.Writer, p *plan, c *clipPlan, verify bool) (int64, *tamperErr, error) {
+//
+// The clip's own SHA-256 is computed by a third goroutine fed the same
+// slices in order; a source buffer goes back to the pool only after that
+// hasher has passed it.
+func writeClip(ctx context.Context, w io.Writer, p *plan, c *clipPlan, verify bool) (n int64, sum string, terr *tamperErr, err error) {
 	lastUse := map[int32]int{}
 	var order []int32
 	for i, pc := range c.pieces {
@@ -155,15 +184,38 @@ func writeClip(ctx context.Context, w io.Writer, p *plan, c *clipPlan, verify bo
 		}
 		wg.Wait()
 	}()
+	type hashItem struct{ data, release []byte }
+	hch := make(chan hashItem, 256)
+	hdone := make(chan string)
+	go func() {
+		h := sha256.New()
+		for it := range hch {
+			h.Write(it.data)
+			if it.release != nil {
+				bufPool.Put(it.release[:0])
+			}
+		}
+		hdone <- hex.EncodeToString(h.Sum(nil))
+	}()
+	hashClosed := false
+	finishHash := func() string {
+		if hashClosed {
+			return ""
+		}
+		hashClosed = true
+		close(hch)
+		return <-hdone
+	}
+	defer finishHash()
 	held := map[int32][]byte{}
-	var n int64
 	for i, pc := range c.pieces {
 		if pc.src < 0 {
 			k, err := w.Write(c.header)
 			n += int64(k)
 			if err != nil {
-				return n, nil, err
+				return n, "", nil, err
 			}
+			hch <- hashItem{data: c.header}
 			continue
 		}
 		buf, ok := held[pc.src]
@@ -172,33 +224,36 @@ func writeClip(ctx context.Context, w io.Writer, p *plan, c *clipPlan, verify bo
 			select {
 			case l, ok = <-ch:
 			case <-ctx.Done():
-				return n, nil, ctx.Err()
+				return n, "", nil, ctx.Err()
 			}
 			if !ok || l.src != pc.src {
-				return n, nil, fmt.Errorf("clip %s: internal error: sources out of order", c.name)
+				return n, "", nil, fmt.Errorf("clip %s: internal error: sources out of order", c.name)
 			}
 			if l.terr != nil {
 				bufPool.Put(l.buf[:0])
-				return n, l.terr, nil
+				return n, "", l.terr, nil
 			}
 			buf = l.buf
 			held[pc.src] = buf
 		}
 		if pc.srcOff+pc.n > int64(len(buf)) {
 			s := p.sources[pc.src]
-			return n, &tamperErr{seg: s.seg, status: SourceDamaged, detail: "changed size while exporting"}, nil
+			return n, "", &tamperErr{seg: s.seg, status: SourceDamaged, detail: "changed size while exporting"}, nil
 		}
-		k, err := w.Write(buf[pc.srcOff : pc.srcOff+pc.n])
+		data := buf[pc.srcOff : pc.srcOff+pc.n]
+		k, err := w.Write(data)
 		n += int64(k)
 		if err != nil {
-			return n, nil, err
+			return n, "", nil, err
 		}
+		it := hashItem{data: data}
 		if lastUse[pc.src] == i {
 			delete(held, pc.src)
-			bufPool.Put(buf[:0])
+			it.release = buf
 		}
+		hch <- it
 	}
-	return n, nil, nil
+	return n, finishHash(), nil, nil
 }
 
 func readme(m *Manifest, pub ssh.PublicKey) string {

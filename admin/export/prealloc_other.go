@@ -1,0 +1,7 @@
+//go:build !linux
+
+package export
+
+import "os"
+
+func preallocate(*os.File, int64) {}
