@@ -115,12 +115,41 @@ func TestRecordH264AACAuto(t *testing.T) {
 	t.Parallel()
 	r, segs := recordFor(t, fakecam.Config{Codec: "h264", Audio: "aac"}, "auto", 6*time.Second, 3)
 	checkSegments(t, r, "yard", segs, "h264,aac")
+	checkAudio(t, r, segs, "aac")
+}
+
+// checkAudio asserts the audio stream ffprobe sees and that it covers the
+// segment (audio recorded from its start, not just a few packets).
+func checkAudio(t *testing.T, r *running, segs []registry.Segment, codec string) {
+	t.Helper()
+	for _, s := range segs[:len(segs)-1] {
+		res := ffprobe(t, abs(s.Path, r.root))
+		var audio *probeStream
+		for k := range res.Streams {
+			if res.Streams[k].CodecType == "audio" {
+				audio = &res.Streams[k]
+			}
+		}
+		if audio == nil || audio.CodecName != codec {
+			t.Fatalf("%s: audio stream %+v, want %s", s.Path, audio, codec)
+		}
+		var adur float64
+		for _, pk := range res.Packets {
+			if pk.StreamIndex == audio.Index {
+				adur += seconds(pk.Duration)
+			}
+		}
+		if vd := s.End.Sub(s.Start).Seconds(); math.Abs(adur-vd) > 0.3 {
+			t.Errorf("%s: %.2fs of audio in %.2fs of video", s.Path, adur, vd)
+		}
+	}
 }
 
 func TestRecordH264G711(t *testing.T) {
 	t.Parallel()
 	r, segs := recordFor(t, fakecam.Config{Codec: "h264", Audio: "g711"}, "tcp", 6*time.Second, 3)
 	checkSegments(t, r, "yard", segs, "h264,lpcm")
+	checkAudio(t, r, segs, "pcm_s16be")
 	if st := camStatus(r, "yard"); strings.Join(st.Codecs, ",") != "h264,g711" {
 		t.Errorf("status codecs %v", st.Codecs)
 	}

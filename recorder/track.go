@@ -40,6 +40,15 @@ func (t *track) add(relDTS int64, dur uint32, ptsOffset int32, nonSync bool, sta
 	t.nextDTS = relDTS + int64(dur)
 }
 
+// sampleLen is the payload size of sample i.
+func (t *track) sampleLen(i int) int {
+	end := len(t.arena)
+	if i+1 < len(t.offsets) {
+		end = t.offsets[i+1]
+	}
+	return end - t.offsets[i]
+}
+
 // partTrack returns the collected samples as an fmp4.PartTrack; valid until
 // reset.
 func (t *track) partTrack(pt *fmp4.PartTrack) {
