@@ -206,9 +206,12 @@ func (s *Server) requireAuth(api bool) gin.HandlerFunc {
 			jsonError(c, http.StatusUnauthorized, "not logged in")
 			return
 		}
-		next := c.Request.URL.Path
-		if c.Request.Method == http.MethodGet && c.Request.URL.RawQuery != "" {
-			next += "?" + c.Request.URL.RawQuery
+		next := "/" // after a POST, the form is gone: start from the overview
+		if c.Request.Method == http.MethodGet {
+			next = c.Request.URL.Path
+			if c.Request.URL.RawQuery != "" {
+				next += "?" + c.Request.URL.RawQuery
+			}
 		}
 		c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(next))
 		c.Abort()

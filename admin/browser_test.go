@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -109,6 +110,11 @@ func TestBrowserKeeperAndDPO(t *testing.T) {
 	ctx, cancelT := context.WithTimeout(ctx, 120*time.Second)
 	defer cancelT()
 
+	// Start the browser on the long-lived context; steps then run with
+	// their own timeouts without closing the tab when a step's ends.
+	if err := chromedp.Run(ctx); err != nil {
+		t.Fatalf("starting %s: %v", chrome, err)
+	}
 	shot := func(name string) chromedp.Action {
 		return chromedp.ActionFunc(func(ctx context.Context) error {
 			var buf []byte
@@ -122,7 +128,9 @@ func TestBrowserKeeperAndDPO(t *testing.T) {
 	}
 	run := func(step string, actions ...chromedp.Action) {
 		t.Helper()
-		if err := chromedp.Run(ctx, actions...); err != nil {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Run(sctx, actions...); err != nil {
 			var loc string
 			chromedp.Run(ctx, chromedp.Location(&loc), shot("failed-"+strings.ReplaceAll(step, " ", "-")))
 			t.Fatalf("%s (at %s): %v", step, loc, err)
@@ -157,6 +165,34 @@ func TestBrowserKeeperAndDPO(t *testing.T) {
 	)
 	if spans != 2 {
 		t.Errorf("day view lists %d recorded stretches, want 2", spans)
+	}
+
+	dl := t.TempDir()
+	done := make(chan string, 1)
+	chromedp.ListenTarget(ctx, func(ev any) {
+		if e, ok := ev.(*runtime.EventExceptionThrown); ok {
+			t.Errorf("JavaScript exception: %s", e.ExceptionDetails.Error())
+		}
+		if e, ok := ev.(*browser.EventDownloadProgress); ok && e.State == browser.DownloadProgressStateCompleted {
+			select {
+			case done <- e.GUID:
+			default:
+			}
+		}
+	})
+	// A click in the middle of the 10:00–10:20Z stretch on the timeline
+	// plays from about 10:10Z, not from the stretch's start.
+	var tlLoc, dayURL string
+	run("timeline click",
+		chromedp.Location(&dayURL),
+		chromedp.Click(`#timeline a:nth-of-type(2) rect`, chromedp.ByQuery),
+		chromedp.WaitVisible("#reason", chromedp.ByQuery),
+		chromedp.Location(&tlLoc),
+		chromedp.ActionFunc(func(ctx context.Context) error { return chromedp.Navigate(dayURL).Do(ctx) }),
+		chromedp.WaitVisible("figure.timeline svg", chromedp.ByQuery),
+	)
+	if !strings.Contains(tlLoc, "from=2026-11-22T10%3A09") && !strings.Contains(tlLoc, "from=2026-11-22T10%3A10") {
+		t.Errorf("timeline click went to %s, want about 10:10Z", tlLoc)
 	}
 
 	// Play: the reason is asked first, then the video runs.
@@ -196,16 +232,6 @@ func TestBrowserKeeperAndDPO(t *testing.T) {
 	}
 
 	// Export this stretch and download the package.
-	dl := t.TempDir()
-	done := make(chan string, 1)
-	chromedp.ListenTarget(ctx, func(ev any) {
-		if e, ok := ev.(*browser.EventDownloadProgress); ok && e.State == browser.DownloadProgressStateCompleted {
-			select {
-			case done <- e.GUID:
-			default:
-			}
-		}
-	})
 	run("export",
 		chromedp.Click("#export-this", chromedp.ByQuery),
 		chromedp.WaitVisible("#export-form", chromedp.ByQuery),

@@ -195,6 +195,7 @@ type playPage struct {
 	Ambiguous     bool
 	FromText      string
 	ExportHref    string
+	HoldHref      string
 	MinuteChoices []int
 }
 
@@ -235,6 +236,8 @@ func (s *Server) pagePlay(c *gin.Context) {
 	pp.Next = fmt.Sprintf("/cameras/%s/play?from=%s&min=%d", cam, url.QueryEscape(from.Add(step).Format(time.RFC3339)), pp.Minutes)
 	pp.Back = fmt.Sprintf("/cameras/%s?date=%s", cam, from.In(s.loc).Format("2006-01-02"))
 	pp.ExportHref = "/exports?" + url.Values{"camera": {cam}, "from": {from.In(s.loc).Format("2006-01-02T15:04")},
+		"to": {pp.To.In(s.loc).Format("2006-01-02T15:04")}}.Encode()
+	pp.HoldHref = "/holds?" + url.Values{"camera": {cam}, "from": {from.In(s.loc).Format("2006-01-02T15:04")},
 		"to": {pp.To.In(s.loc).Format("2006-01-02T15:04")}}.Encode()
 	s.render(c, http.StatusOK, "play", "play.title", p, pp, errMsg)
 }
@@ -448,6 +451,19 @@ func (s *Server) pageAddUser(c *gin.Context) {
 		return
 	}
 	s.flashRedirect(c, "/users", trf(p.lang(), "users.added", name))
+}
+
+func (s *Server) pageSetRoles(c *gin.Context) {
+	p := authOf(c)
+	if err := s.setRoles(c.Request.Context(), p, c.ClientIP(), c.Param("name"), c.PostFormArray("role")); err != nil {
+		if errors.Is(err, registry.ErrNotFound) {
+			s.renderError(c, http.StatusNotFound, "error.nouser")
+			return
+		}
+		s.showUsers(c, http.StatusBadRequest, usersPage{}, errorText(p.lang(), err))
+		return
+	}
+	s.flashRedirect(c, "/users", tr(p.lang(), "users.saved"))
 }
 
 func (s *Server) pageDisableUser(c *gin.Context) { s.pageEnable(c, true) }

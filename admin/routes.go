@@ -111,6 +111,7 @@ func (s *Server) routes() *gin.Engine {
 	pa := p.Group("", s.requireRole(false, registry.RoleAdmin))
 	pa.GET("/users", s.pageUsers)
 	pa.POST("/users", s.pageAddUser)
+	pa.POST("/users/:name/roles", s.pageSetRoles)
 	pa.POST("/users/:name/disable", s.pageDisableUser)
 	pa.POST("/users/:name/enable", s.pageEnableUser)
 

@@ -61,6 +61,7 @@ var routeRoles = map[string]string{
 	"POST /audit/verify":               registry.RoleDPO,
 	"GET /users":                       registry.RoleAdmin,
 	"POST /users":                      registry.RoleAdmin,
+	"POST /users/:name/roles":          registry.RoleAdmin,
 	"POST /users/:name/disable":        registry.RoleAdmin,
 	"POST /users/:name/enable":         registry.RoleAdmin,
 }

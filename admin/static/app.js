@@ -18,6 +18,23 @@
     });
   }
 
+  // Day view: a click on recorded footage plays from the clicked minute,
+  // not only from the start of the stretch (the links alone do that).
+  var tl = document.getElementById("timeline");
+  if (tl) {
+    tl.addEventListener("click", function (e) {
+      var link = e.target.closest && e.target.closest("a");
+      if (!link) { return; }
+      var r = tl.getBoundingClientRect();
+      var from = Number(tl.getAttribute("data-from")), to = Number(tl.getAttribute("data-to"));
+      var t = from + (to - from) * Math.min(1, Math.max(0, (e.clientX - r.left) / r.width));
+      t = Math.floor(t / 60000) * 60000;
+      e.preventDefault();
+      window.location.href = "/cameras/" + encodeURIComponent(tl.getAttribute("data-camera")) +
+        "/play?from=" + encodeURIComponent(new Date(t).toISOString().replace(/\.\d+Z$/, "Z"));
+    });
+  }
+
   // Playback: show the wall-clock time of the frame on screen, in the
   // site's time zone, whatever the viewing computer's zone is.
   var v = document.getElementById("player");
