@@ -19,6 +19,8 @@ func (s *Server) apiFail(c *gin.Context, err error) {
 	var ue *userError
 	var amb *AmbiguousError
 	switch {
+	case errors.As(err, &ue) && ue.key == "error.unavailable":
+		jsonError(c, http.StatusServiceUnavailable, ue.Error())
 	case errors.As(err, &ue), errors.As(err, &amb), errors.Is(err, ErrNoSuchLocalTime):
 		jsonError(c, http.StatusBadRequest, errorText("en", err))
 	case errors.Is(err, registry.ErrNotFound):

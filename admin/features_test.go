@@ -537,3 +537,33 @@ func tamper(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnwiredParts: without holds, exports or playback wired in, the
+// endpoints say so with 503 instead of failing obscurely.
+func TestUnwiredParts(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Holds, c.Export, c.Playback, c.Cameras = nil, nil, nil, nil })
+	k := h.login("keeper")
+	k.do("PUT", "/api/v1/me/viewing-reason", map[string]string{"reason": "x"})
+	for _, r := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/api/v1/holds", map[string]any{"cameras": []string{"yard"}, "from": "2026-11-22T10:00:00Z", "to": "2026-11-22T11:00:00Z", "reason": "r"}},
+		{"POST", "/api/v1/exports", map[string]any{"cameras": []string{"yard"}, "from": "2026-11-22T10:00:00Z", "to": "2026-11-22T11:00:00Z", "reason": "r", "case_ref": "c"}},
+		{"GET", "/api/v1/cameras/yard/playback?from=2026-11-22T10:00:00Z&to=2026-11-22T10:01:00Z", nil},
+	} {
+		if res, body := k.do(r.method, r.path, r.body); res.StatusCode != 503 {
+			t.Errorf("%s %s: %d %s, want 503", r.method, r.path, res.StatusCode, body)
+		}
+	}
+	res, body := k.do("GET", "/api/v1/cameras", nil)
+	if res.StatusCode != 200 || !strings.Contains(string(body), `"state":"unknown"`) {
+		t.Errorf("cameras without recorder: %s", body)
+	}
+	if res, _ := k.do("GET", "/", nil); res.StatusCode != 200 {
+		t.Errorf("dashboard without recorder/retention: %d", res.StatusCode)
+	}
+	if res, _ := h.anon().do("GET", "/static/", nil); res.StatusCode != 404 {
+		t.Errorf("static directory listing: %d", res.StatusCode)
+	}
+}

@@ -32,11 +32,15 @@ func (s *Server) routes() *gin.Engine {
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = false
 	_ = r.SetTrustedProxies(nil) // the client address is the peer; X-Forwarded-For is not believed
-	r.Use(s.recoverer, s.logRequests, securityHeaders)
+	r.Use(s.recoverer, s.logRequests, securityHeaders, limitBody)
 
 	static, _ := fs.Sub(staticFS, "static")
 	fileServer := http.StripPrefix("/static/", http.FileServer(http.FS(static)))
 	serveStatic := func(c *gin.Context) {
+		if p := c.Param("filepath"); p == "" || p[len(p)-1] == '/' {
+			c.String(http.StatusNotFound, "404 not found\n") // no directory listings
+			return
+		}
 		c.Header("Cache-Control", "no-cache")
 		fileServer.ServeHTTP(c.Writer, c.Request)
 	}
@@ -138,6 +142,12 @@ func securityHeaders(c *gin.Context) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Strict-Transport-Security", "max-age=31536000")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	c.Next()
+}
+
+// limitBody bounds request bodies: forms and JSON here are small.
+func limitBody(c *gin.Context) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 1<<20)
 	c.Next()
 }
 
