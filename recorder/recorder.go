@@ -69,8 +69,9 @@ type CameraStatus struct {
 type Recorder struct {
 	cfg      Config
 	sessions []*session
-	mu       sync.Mutex // guards nothing but Run's single use
+	mu       sync.Mutex // guards running
 	running  bool
+	started  chan struct{} // closed once recovery, reconcile and the watch are done (tests wait on it)
 }
 
 // New checks the config and prepares one session per camera.
@@ -102,7 +103,7 @@ func New(cfg Config) (*Recorder, error) {
 	if cfg.FsyncInterval <= 0 {
 		cfg.FsyncInterval = 2 * time.Second
 	}
-	r := &Recorder{cfg: cfg}
+	r := &Recorder{cfg: cfg, started: make(chan struct{})}
 	seen := map[string]bool{}
 	for _, c := range cfg.Cameras {
 		if seen[c.ID] {
@@ -142,6 +143,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 		return err
 	}
 
+	close(r.started)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
