@@ -35,6 +35,10 @@ type loginData struct {
 // and hidden field), so a foreign site cannot log a browser in as someone else.
 func (s *Server) pageLogin(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
+	if s.identify(c); authOf(c) != nil { // already logged in
+		c.Redirect(http.StatusSeeOther, safeNext(c.Query("next")))
+		return
+	}
 	tok := randomToken()
 	http.SetCookie(c.Writer, &http.Cookie{Name: loginCookie, Value: tok, Path: "/login", HttpOnly: true, Secure: true,
 		SameSite: http.SameSiteStrictMode, MaxAge: 3600})
@@ -399,7 +403,9 @@ func (s *Server) showAudit(c *gin.Context, ap auditPage) {
 		f = registry.AuditFilter{Limit: 200}
 	}
 	ap.From, ap.To, ap.Actor, ap.Kind, ap.Limit = c.Query("from"), c.Query("to"), f.Actor, f.Kind, f.Limit
-	ap.Kinds = []string{"login", "logout", "footage", "export", "hold", "request", "segments", "purge", "user", "token", "audit"}
+	// Kind prefixes as the parts write them (a prefix matches kind and kind.*).
+	ap.Kinds = []string{"login", "logout", "footage", "export", "hold", "request", "segments", "segment", "purge",
+		"retention", "service", "user", "token", "audit"}
 	if ap.Entries, err = s.auditEntries(c, f); err != nil {
 		s.renderError(c, http.StatusInternalServerError, "error.internal")
 		return

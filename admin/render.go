@@ -138,7 +138,11 @@ func (s *Server) parseTemplates() (map[string]*template.Template, error) {
 func (s *Server) render(c *gin.Context, status int, name, title string, p *principal, d any, errMsg string) {
 	pg := page{L: p.lang(), Title: title, Name: name, Error: errMsg, Version: s.cfg.Version, TZ: s.loc.String(), D: d}
 	if p == nil {
-		if l := c.Query("lang"); l == "en" || l == "fi" {
+		l := c.Query("lang")
+		if c.Request.Method == http.MethodPost {
+			l = c.PostForm("lang")
+		}
+		if l == "en" || l == "fi" {
 			pg.L = l
 		}
 	} else {
