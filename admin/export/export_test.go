@@ -473,3 +473,47 @@ func TestKeyCreatedOnceMode0600(t *testing.T) {
 		}
 	}
 }
+
+// The layout used above 4 GiB (co64, 64-bit mdat size) plays too.
+func TestLargeLayoutPlays(t *testing.T) {
+	e := newEnv(t)
+	segs := e.addSegments("yard", makeStream(t, streamOpts{codec: "h264", audio: "aac", seconds: 6}), 0, 2)
+	p, err := makePlan(e.root, "yard", e.base, e.base.Add(6*time.Second), segs, planOpts{splitOnGap: true, force64: true})
+	if err != nil || len(p.clips) != 1 {
+		t.Fatalf("plan: %v %d clips", err, len(p.clips))
+	}
+	out := filepath.Join(t.TempDir(), "large.mp4")
+	f, _ := os.Create(out)
+	n, _, terr, err := writeClip(context.Background(), f, p, p.clips[0], true)
+	f.Close()
+	if err != nil || terr != nil || n != p.clips[0].size {
+		t.Fatalf("write: %v %v %d", err, terr, n)
+	}
+	b, _ := os.ReadFile(out)
+	if !bytes.Contains(b[:len(p.clips[0].header)], []byte("co64")) {
+		t.Fatal("no co64 box")
+	}
+	checkClip(t, out, []string{"h264", "aac"}, p.clips[0].start, e.base, e.base.Add(6*time.Second))
+}
+
+func TestExportMissingFileAndCancel(t *testing.T) {
+	e := newEnv(t)
+	segs := e.addSegments("yard", makeStream(t, streamOpts{codec: "h264", seconds: 6}), 0, 2)
+	os.Remove(e.abs(segs[1])) // catalogued, gone from disk
+	res, _ := e.export([]string{"yard"}, 0, 6*time.Second)
+	if len(res.Manifest.Clips) != 2 || len(res.Manifest.Gaps) != 1 || res.Manifest.Gaps[0].Cause != GapDamaged {
+		t.Errorf("clips %d gaps %+v, want 2 clips around a damaged-segment gap", len(res.Manifest.Clips), res.Manifest.Gaps)
+	}
+	// A cancelled export leaves no package and no row.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	before, _ := os.ReadDir(filepath.Join(e.state, ExportsDir))
+	_, err := e.ex.Build(ctx, Request{Cameras: []string{"yard"}, From: e.base, To: e.base.Add(6 * time.Second), Reason: "x", Actor: "k"}, "")
+	if err == nil {
+		t.Fatal("cancelled export succeeded")
+	}
+	after, _ := os.ReadDir(filepath.Join(e.state, ExportsDir))
+	if len(after) != len(before) {
+		t.Errorf("cancelled export left files: %d -> %d", len(before), len(after))
+	}
+}

@@ -150,7 +150,7 @@ func (c *clipPlan) writeHeader() error {
 	for _, s := range order {
 		dataSize += int64(s.s.size)
 	}
-	large := dataSize+8 > 0xffffffff-(64<<20)
+	large := c.force64 || dataSize+8 > 0xffffffff-(64<<20)
 	mdatHdr := int64(8)
 	if large {
 		mdatHdr = 16

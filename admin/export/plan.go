@@ -92,6 +92,7 @@ type clipPlan struct {
 	pieces   []piece
 	size     int64
 	codecTag string
+	force64  bool // write co64 and a 64-bit mdat header even when small (tests)
 }
 
 // plan is the stitching decision for one camera and range.
@@ -109,6 +110,7 @@ type planOpts struct {
 	exclude     map[int64]exclusion // segment id -> why it is left out
 	maxDuration time.Duration
 	maxBytes    int64
+	force64     bool // tests: exercise the >4 GiB layout on small clips
 }
 
 type exclusion struct{ status, detail string }
@@ -217,7 +219,7 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 			}
 		}
 		if cur == nil {
-			cur = &clipPlan{camera: camera, params: seg.Params, codecs: codecs}
+			cur = &clipPlan{camera: camera, params: seg.Params, codecs: codecs, force64: o.force64}
 		}
 		used, err := cur.add(s, si, from, to, hint)
 		if err != nil {
