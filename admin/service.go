@@ -267,7 +267,9 @@ func (s *Server) dayView(ctx context.Context, camera string, day time.Time) (day
 		d.Spans = append(d.Spans, span{From: st, To: en, Bytes: sg.Bytes, Segments: 1})
 	}
 	cur := from
-	end := minTime(to, s.now())
+	// The segment being written is not in the catalog yet: do not call the
+	// last minute a gap while the camera records.
+	end := minTime(to, s.now().Add(-s.cfg.Cfg.Storage.SegmentDuration.D()-5*time.Second))
 	for _, sp := range d.Spans {
 		d.Recorded += sp.To.Sub(sp.From)
 		if sp.From.After(cur) {
