@@ -39,6 +39,13 @@ func (s *Server) apiLogin(c *gin.Context) {
 		Password string `json:"password"`
 		TOTP     string `json:"totp"`
 	}
+	// Only a real JSON request: a cross-site <form enctype="text/plain">
+	// cannot send this content type, so no one can log a browser in as
+	// someone else from another site.
+	if c.ContentType() != "application/json" {
+		jsonError(c, http.StatusUnsupportedMediaType, "send JSON with Content-Type: application/json")
+		return
+	}
 	if err := c.ShouldBindJSON(&in); err != nil {
 		jsonError(c, http.StatusBadRequest, "expected JSON {\"name\": ..., \"password\": ...}")
 		return

@@ -232,6 +232,12 @@ func TestCSRFRequired(t *testing.T) {
 	if res, err := h.ts.Client().Do(req); err != nil || res.StatusCode != 201 {
 		t.Errorf("bearer hold: %v %v", res.StatusCode, err)
 	}
+	// The JSON login refuses a cross-site text/plain form post.
+	req, _ = http.NewRequest("POST", h.ts.URL+"/api/v1/session", strings.NewReader(`{"name":"keeper","password":"`+testPassword+`"}`))
+	req.Header.Set("Content-Type", "text/plain")
+	if res, err := h.ts.Client().Do(req); err != nil || res.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("text/plain login: %v %v", res.StatusCode, err)
+	}
 	// The login form needs its own double-submit token.
 	c := h.anon()
 	res, _ = c.do("POST", "/login", formBody("name=keeper&password="+testPassword))
@@ -302,20 +308,44 @@ func TestLoginLockoutAndRelease(t *testing.T) {
 	if s, _ := try("keeper", testPassword); s != 401 {
 		t.Fatalf("still locked at 9 min: %d", s)
 	}
+	// The users page shows the lock to an administrator.
+	_, page := h.login("admin").do("GET", "/users", nil)
+	if !strings.Contains(string(page), "lukittu asti") {
+		t.Errorf("users page does not show the lockout")
+	}
 	h.clock.Add(2 * time.Minute)
 	if s, body := try("keeper", testPassword); s != 200 {
 		t.Fatalf("after the lockout: %d %s", s, body)
 	}
+	// An administrator can also lift a lock at once.
+	try("dpo", "wrong-1-wrong")
+	try("dpo", "wrong-2-wrong")
+	try("dpo", "wrong-3-wrong")
+	if s, _ := try("dpo", testPassword); s != 401 {
+		t.Fatalf("dpo not locked: %d", s)
+	}
+	if res, _ := h.login("admin").do("POST", "/api/v1/users/dpo/enable", nil); res.StatusCode != 204 {
+		t.Fatalf("unlock: %d", res.StatusCode)
+	}
+	if s, _ := try("dpo", testPassword); s != 200 {
+		t.Fatalf("dpo after unlock: %d", s)
+	}
 	fails := h.auditEntries("login.fail")
-	// nobody, 3 wrong passwords (the third locks), 2 attempts while locked.
-	if len(fails) != 6 || fails[0].Actor != "nobody" || fails[0].Source != "127.0.0.1" {
+	// nobody, 3 wrong passwords (the third locks), 2 attempts while locked, dpo's 4.
+	if len(fails) != 10 || fails[0].Actor != "nobody" || fails[0].Source != "127.0.0.1" {
 		t.Fatalf("login.fail entries: %d", len(fails))
 	}
 	if !strings.Contains(string(fails[3].Detail), "locked_until") || !strings.Contains(string(fails[4].Detail), "account locked") {
 		t.Errorf("lockout not recorded: %s / %s", fails[3].Detail, fails[4].Detail)
 	}
-	if len(h.auditEntries("login.ok")) != 1 {
-		t.Errorf("login.ok not audited")
+	oks := 0
+	for _, e := range h.auditEntries("login.ok") {
+		if e.Actor == "keeper" {
+			oks++
+		}
+	}
+	if oks != 1 {
+		t.Errorf("keeper's login.ok audited %d times, want 1", oks)
 	}
 	// Per-address throttle: many failures across accounts from one address.
 	for i := 0; i < 12; i++ {

@@ -2,7 +2,7 @@ package export
 
 import (
 	"context"
-	"io"
+
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -37,7 +37,7 @@ func TestExportOfRecorderSegments(t *testing.T) {
 			rec, err := recorder.New(recorder.Config{Root: e.root, StateDir: e.state,
 				Cameras:         []configs.Camera{{ID: "yard", Name: "Piha", URL: srv.URL("yard"), Transport: "tcp"}},
 				SegmentDuration: 2 * time.Second, PartDuration: 200 * time.Millisecond, FsyncInterval: time.Second,
-				DB: e.db, Now: time.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+				DB: e.db, Now: time.Now, Log: slog.New(slog.NewTextHandler(testLogW{t}, nil))})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,3 +84,7 @@ func TestExportOfRecorderSegments(t *testing.T) {
 		})
 	}
 }
+
+type testLogW struct{ t *testing.T }
+
+func (w testLogW) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
