@@ -290,7 +290,8 @@ func (s *Server) URL(cam string) string {
 
 // SetOnline switches a camera on or off. Off is like a camera losing power:
 // its sessions are dropped at once and DESCRIBE answers 503 until it is back
-// on. Its clock keeps running meanwhile, as a camera's would not matter.
+// on. Its stream clock keeps running while it is off, so timestamps after it
+// comes back are later than any sent before (with new SSRCs, as after a reboot).
 func (s *Server) SetOnline(cam string, online bool) error {
 	c, ok := s.cams[cam]
 	if !ok {
