@@ -567,3 +567,40 @@ func TestUnwiredParts(t *testing.T) {
 		t.Errorf("static directory listing: %d", res.StatusCode)
 	}
 }
+
+// TestTOTPEnrolment: a user turns the second factor on from the account
+// page (confirming a code first) and off again (with a current code).
+func TestTOTPEnrolment(t *testing.T) {
+	h := newHarness(t)
+	k := h.login("dpo")
+	post := func(v url.Values) (int, string) {
+		v.Set("csrf", k.csrf)
+		res, body := k.do("POST", "/account/totp", formBody(v.Encode()))
+		return res.StatusCode, string(body)
+	}
+	_, page := post(url.Values{"action": {"begin"}})
+	m := regexp.MustCompile(`id="totp-secret">([A-Z2-7]+)<`).FindStringSubmatch(page)
+	if m == nil || !strings.Contains(page, "otpauth://totp/Vahti:dpo?") {
+		t.Fatalf("enrolment page shows no secret")
+	}
+	if s, _ := post(url.Values{"action": {"confirm"}, "code": {"000000"}}); s != 400 {
+		t.Errorf("wrong code accepted: %d", s)
+	}
+	code, _ := TOTPCode(m[1], h.clock.Now())
+	if s, _ := post(url.Values{"action": {"confirm"}, "code": {code}}); s != 303 {
+		t.Fatalf("confirm: %d", s)
+	}
+	c := h.anon()
+	if res, _ := c.do("POST", "/api/v1/session", map[string]string{"name": "dpo", "password": testPassword}); res.StatusCode != 401 {
+		t.Errorf("login without code after enrolment: %d", res.StatusCode)
+	}
+	if res, _ := c.do("POST", "/api/v1/session", map[string]string{"name": "dpo", "password": testPassword, "totp": code}); res.StatusCode != 200 {
+		t.Errorf("login with code: %d", res.StatusCode)
+	}
+	if s, _ := post(url.Values{"action": {"off"}, "code": {code}}); s != 303 {
+		t.Errorf("turn off: %d", s)
+	}
+	if n := len(h.auditEntries("user.totp")); n != 2 {
+		t.Errorf("user.totp audited %d times", n)
+	}
+}

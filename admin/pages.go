@@ -489,10 +489,12 @@ func (s *Server) pageEnable(c *gin.Context, disabled bool) {
 }
 
 type accountPage struct {
-	Tokens   []registry.Token
-	NewToken string
-	Roles    []string
-	TOTP     bool
+	Tokens     []registry.Token
+	NewToken   string
+	Roles      []string
+	TOTP       bool
+	TOTPSecret string // being enrolled
+	TOTPURI    string
 }
 
 func (s *Server) pageAccount(c *gin.Context) { s.showAccount(c, http.StatusOK, "", "") }
@@ -504,8 +506,13 @@ func (s *Server) showAccount(c *gin.Context, status int, newToken, errMsg string
 		s.renderError(c, http.StatusInternalServerError, "error.internal")
 		return
 	}
-	s.render(c, status, "account", "account.title", p, accountPage{Tokens: ts, NewToken: newToken, Roles: p.user.Roles,
-		TOTP: p.user.TOTPSecret != ""}, errMsg)
+	ap := accountPage{Tokens: ts, NewToken: newToken, Roles: p.user.Roles, TOTP: p.user.TOTPSecret != ""}
+	if p.sess != nil && !ap.TOTP {
+		if ap.TOTPSecret = s.sessions.pendingTOTP(p.sess); ap.TOTPSecret != "" {
+			ap.TOTPURI = TOTPURI("Vahti", p.user.Name, ap.TOTPSecret)
+		}
+	}
+	s.render(c, status, "account", "account.title", p, ap, errMsg)
 }
 
 func (s *Server) pageSetLang(c *gin.Context) {
@@ -529,6 +536,52 @@ func (s *Server) pageSetPassword(c *gin.Context) {
 	}
 	clearSessionCookie(c)
 	c.Redirect(http.StatusSeeOther, "/login?lang="+p.lang())
+}
+
+// pageTOTP enrols or removes the second factor: "begin" makes a secret
+// kept in the session, "confirm" stores it once the app shows a right
+// code, "off" removes it (a current code is needed for that too).
+func (s *Server) pageTOTP(c *gin.Context) {
+	p := authOf(c)
+	code := c.PostForm("code")
+	switch c.PostForm("action") {
+	case "begin":
+		secret, err := NewTOTPSecret()
+		if err != nil {
+			s.renderError(c, http.StatusInternalServerError, "error.internal")
+			return
+		}
+		s.sessions.setPendingTOTP(p.sess, secret)
+		s.showAccount(c, http.StatusOK, "", "")
+	case "confirm":
+		secret := s.sessions.pendingTOTP(p.sess)
+		if secret == "" || !CheckTOTP(secret, code, s.now()) {
+			s.showAccount(c, http.StatusBadRequest, "", tr(p.lang(), "error.totp"))
+			return
+		}
+		_, err := s.updateUser(c.Request.Context(), p, c.ClientIP(), p.user.Name, "user.totp", map[string]any{"enabled": true},
+			func(u *registry.User) error { u.TOTPSecret = secret; return nil })
+		if err != nil {
+			s.renderError(c, http.StatusInternalServerError, "error.internal")
+			return
+		}
+		s.sessions.setPendingTOTP(p.sess, "")
+		s.flashRedirect(c, "/account", tr(p.lang(), "account.totpdone"))
+	case "off":
+		if !CheckTOTP(p.user.TOTPSecret, code, s.now()) {
+			s.showAccount(c, http.StatusBadRequest, "", tr(p.lang(), "error.totp"))
+			return
+		}
+		_, err := s.updateUser(c.Request.Context(), p, c.ClientIP(), p.user.Name, "user.totp", map[string]any{"enabled": false},
+			func(u *registry.User) error { u.TOTPSecret = ""; return nil })
+		if err != nil {
+			s.renderError(c, http.StatusInternalServerError, "error.internal")
+			return
+		}
+		s.flashRedirect(c, "/account", tr(p.lang(), "account.totpremoved"))
+	default:
+		s.showAccount(c, http.StatusBadRequest, "", tr(p.lang(), "error.totp"))
+	}
 }
 
 func (s *Server) pageCreateToken(c *gin.Context) {

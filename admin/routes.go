@@ -94,6 +94,7 @@ func (s *Server) routes() *gin.Engine {
 	p.GET("/account", s.pageAccount)
 	p.POST("/account/lang", s.pageSetLang)
 	p.POST("/account/password", s.pageSetPassword)
+	p.POST("/account/totp", s.pageTOTP)
 	p.POST("/account/tokens", s.pageCreateToken)
 	p.POST("/account/tokens/:id/revoke", s.pageRevokeToken)
 

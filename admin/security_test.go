@@ -46,6 +46,7 @@ var routeRoles = map[string]string{
 	"GET /account":                     "",
 	"POST /account/lang":               "",
 	"POST /account/password":           "",
+	"POST /account/totp":               "",
 	"POST /account/tokens":             "",
 	"POST /account/tokens/:id/revoke":  "",
 	"GET /cameras/:id":                 registry.RoleKeeper,

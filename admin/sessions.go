@@ -21,6 +21,7 @@ type session struct {
 	reason   string          // why the keeper is viewing footage in this session
 	played   map[string]bool // playback ranges already audited in this session
 	flash    string
+	totp     string // a second-factor secret being enrolled, not yet confirmed
 }
 
 type sessionStore struct {
@@ -145,6 +146,18 @@ func (st *sessionStore) forgetPlay(s *session, key string) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	delete(s.played, key)
+}
+
+func (st *sessionStore) setPendingTOTP(s *session, secret string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s.totp = secret
+}
+
+func (st *sessionStore) pendingTOTP(s *session) string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return s.totp
 }
 
 func (st *sessionStore) setFlash(s *session, msg string) {
