@@ -517,3 +517,19 @@ func TestExportMissingFileAndCancel(t *testing.T) {
 		t.Errorf("cancelled export left files: %d -> %d", len(before), len(after))
 	}
 }
+
+// Parts of the request before the first and after the last footage are gaps too.
+func TestExportLeadingAndTrailingGaps(t *testing.T) {
+	e := newEnv(t)
+	e.addSegments("yard", makeStream(t, streamOpts{codec: "h264", seconds: 4}), 0, 2)
+	res, _ := e.export([]string{"yard"}, -5*time.Second, 10*time.Second)
+	g := res.Manifest.Gaps
+	if len(g) != 2 || !g[0].FromUTC.Equal(e.base.Add(-5*time.Second)) || !g[0].ToUTC.Equal(e.base) ||
+		!g[1].FromUTC.Equal(e.base.Add(4*time.Second)) || !g[1].ToUTC.Equal(e.base.Add(10*time.Second)) {
+		t.Errorf("gaps %+v, want -5..0 s and 4..10 s", g)
+	}
+	a := res.Manifest.Actual
+	if len(a) != 1 || !a[0].FromUTC.Equal(e.base) || !a[0].ToUTC.Equal(e.base.Add(4*time.Second)) {
+		t.Errorf("actual %+v, want 0..4 s", a)
+	}
+}
