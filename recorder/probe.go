@@ -78,7 +78,7 @@ func ProbeSegment(path string) (SegmentInfo, error) {
 	}
 	if cam, start, ok := segmentNameOf(path); ok {
 		info.Camera, info.Start = cam, start
-		info.End = start.Add(info.Duration)
+		info.End = start.Add(info.Duration).Truncate(time.Microsecond)
 	}
 	return info, nil
 }

@@ -122,7 +122,7 @@ func recoverOne(ctx context.Context, root, rel string, db *registry.DB, log *slo
 	if err := syncDir(filepath.Dir(final)); err != nil {
 		return err
 	}
-	row := registry.Segment{Camera: cam, Start: start, End: start.Add(info.Duration), Path: finalRel,
+	row := registry.Segment{Camera: cam, Start: start, End: start.Add(info.Duration).Truncate(time.Microsecond), Path: finalRel,
 		Bytes: info.Bytes, Codecs: info.Codecs, Params: info.Params, SHA256: info.SHA256}
 	err = db.Update(ctx, func(tx *registry.Tx) error {
 		if _, err := tx.SegmentByPath(finalRel); err == nil {

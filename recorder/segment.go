@@ -34,6 +34,7 @@ type segment struct {
 	size     int64
 	lastSync time.Time
 	parts    int
+	videoEnd int64 // end of the video written so far, 90 kHz from startDTS
 }
 
 func newSegment(root, camera string, start time.Time, startDTS int64, init []byte, params, codecs string) *segment {

@@ -231,7 +231,8 @@ type ingest struct {
 	pcmBuf     []byte
 	audioBytes int
 
-	firstAt time.Time
+	firstAt   time.Time
+	recording bool // state "recording" was reported and still holds
 }
 
 type dtsExtractor interface {
@@ -443,14 +444,13 @@ func (in *ingest) onVideo(pkt *rtp.Packet) {
 		in.s.log.Error("writing segment", "error", err)
 	}
 	in.s.st.frame(now, size+audioBytes)
-	if recording {
+	if recording && !in.recording {
 		if in.firstAt.IsZero() {
 			in.firstAt = now
 		}
-		if in.s.st.get().State != StateRecording {
-			in.s.st.setState(StateRecording, now, "")
-		}
+		in.s.st.setState(StateRecording, now, "")
 	}
+	in.recording = recording
 }
 
 func (in *ingest) onAAC(decode func(*rtp.Packet) ([][]byte, error), pkt *rtp.Packet) {

@@ -22,6 +22,8 @@ const (
 	// defaultFrameTicks is the duration given to the last frame of a
 	// stream when no earlier frame tells (25 fps).
 	defaultFrameTicks = videoTimeScale / 25
+	// noOffset marks minOff as not measured yet.
+	noOffset = time.Duration(1<<63 - 1)
 )
 
 // audioSpec describes the audio track that goes into the files.
@@ -53,10 +55,18 @@ type writerConfig struct {
 // arrived). Every later time is anchorWall + (dts - anchorDTS), so a
 // segment's end and the next segment's start are the same instant and
 // consecutive segments are contiguous. RTCP sender reports are not used:
-// many cameras' own clocks are wrong. Should the camera's media clock
-// drift more than maxClockDrift from the injected clock, the next segment
-// is re-anchored to the injected clock (logged): a file's name stays within
-// a second of when its first frame arrived.
+// many cameras' own clocks are wrong, and a file's name must say when
+// Vahti received the footage.
+//
+// Drift: minOff, the smallest (arrival − mapped time) seen since the last
+// correction, is the camera clock's drift with network delay filtered out
+// (delay only ever adds), so a one-off stall moves nothing. When it
+// exceeds maxClockDrift the mapping is shifted at the next segment cut.
+// A camera clock running slow leaves a gap of about a second between two
+// segments; one running fast ends the earlier segment's catalogued End at
+// the next one's Start, so segments never overlap (that End is then up to
+// a second short of its media duration, once every few hours at typical
+// crystal drift).
 type writer struct {
 	cfg    writerConfig
 	isH265 bool
@@ -67,6 +77,8 @@ type writer struct {
 	anchored   bool
 	anchorWall time.Time
 	anchorDTS  int64
+	minOff     time.Duration // smallest arrival − wallAt(dts) since the segment started
+	lastEnd    time.Time     // end of the previous segment of this connection
 
 	params     videoParams // newest seen in the stream
 	initParams videoParams // those in initBytes
@@ -148,6 +160,11 @@ func (w *writer) writeVideo(au [][]byte, pts, dts int64) error {
 	if key {
 		w.params.setFrom(au, w.isH265)
 	}
+	if w.anchored {
+		if off := w.cfg.now().Sub(w.wallAt(dts)); off < w.minOff {
+			w.minOff = off
+		}
+	}
 	var err error
 	if w.seg != nil {
 		dur := dts - w.pend.dts
@@ -159,6 +176,7 @@ func (w *writer) writeVideo(au [][]byte, pts, dts int64) error {
 		}
 		err = w.appendPending(dur)
 		if cut || err != nil {
+			w.correctDrift()
 			err = errors.Join(err, w.finishSegment(dts))
 		}
 	}
@@ -246,20 +264,40 @@ func (w *writer) writeAudio(payload []byte, dts int64, dur uint32) error {
 }
 
 func (w *writer) flushPart() error {
+	vEnd, hasVideo := w.video.nextDTS, len(w.video.samples) > 0
 	frag, err := w.parts.build(w.tracks)
 	if err != nil || frag == nil {
 		return err
 	}
-	return w.seg.writePart(frag, w.cfg.now(), w.cfg.fsyncInterval)
+	if err := w.seg.writePart(frag, w.cfg.now(), w.cfg.fsyncInterval); err != nil {
+		return err
+	}
+	if hasVideo {
+		w.seg.videoEnd = vEnd
+	}
+	return nil
+}
+
+// correctDrift shifts the wall-clock mapping by the measured drift when it
+// is larger than maxClockDrift.
+func (w *writer) correctDrift() {
+	if w.minOff != noOffset && (w.minOff > maxClockDrift || w.minOff < -maxClockDrift) {
+		w.cfg.log.Info("camera clock drifted from the system clock; correcting segment times", "drift", w.minOff.String())
+		w.anchorWall = w.anchorWall.Add(w.minOff)
+	}
+	w.minOff = noOffset
 }
 
 func (w *writer) startSegment(dts int64) error {
-	now := w.cfg.now()
 	if !w.anchored {
-		w.anchored, w.anchorWall, w.anchorDTS = true, now, dts
-	} else if d := now.Sub(w.wallAt(dts)); d > maxClockDrift || d < -maxClockDrift {
-		w.cfg.log.Info("camera clock drifted from the system clock; re-anchoring", "drift", d.String())
-		w.anchorWall, w.anchorDTS = now, dts
+		w.anchored, w.anchorWall, w.anchorDTS = true, w.cfg.now(), dts
+		w.minOff = noOffset
+	} else {
+		w.correctDrift()
+	}
+	// Never start before the previous segment of this connection ended.
+	if start := w.wallAt(dts); !w.lastEnd.IsZero() && start.Before(w.lastEnd) {
+		w.anchorWall = w.anchorWall.Add(w.lastEnd.Sub(start))
 	}
 	if !w.params.complete(w.isH265) {
 		w.waitKey = true
@@ -319,7 +357,14 @@ func (w *writer) finishSegment(endDTS int64) error {
 	for _, t := range w.tracks {
 		t.reset()
 	}
-	end := seg.start.Add(ticksToDur(endDTS-seg.startDTS, videoTimeScale))
+	// The end is what reached the file: after a failed write that is less
+	// than endDTS.
+	// Times are kept to the microsecond, as in the file names.
+	end := seg.start.Add(ticksToDur(seg.videoEnd, videoTimeScale)).Truncate(time.Microsecond)
+	if next := w.wallAt(endDTS).Truncate(time.Microsecond); next.Before(end) && next.After(seg.start) {
+		end = next // a drift correction moved the next start earlier
+	}
+	w.lastEnd = end
 	row, ok, ferr := seg.finish(end)
 	if err = errors.Join(err, ferr); err != nil || !ok {
 		if seg.f != nil {

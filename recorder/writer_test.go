@@ -334,3 +334,40 @@ func BenchmarkWriteAccessUnit(b *testing.B) {
 	h.w.close()
 	_ = context.Background()
 }
+
+// A camera clock running fast or slow against the system clock: segment
+// names stay close to when their first frame arrived, and segments never
+// overlap.
+func TestWriterCorrectsClockDrift(t *testing.T) {
+	for _, rate := range []int64{90, 110} { // media time per 100 units of wall time
+		aus, length := loadClip(t, "h264.mp4")
+		h := newWriterHarness(t)
+		arrived := map[time.Time]time.Time{} // segment start → arrival of its first frame
+		for loop := int64(0); loop < 5; loop++ {
+			off := loop * length
+			for _, a := range aus {
+				media := ticksToDur(a.dts+off, videoTimeScale)
+				h.clock.t = h.base.Add(media * 100 / time.Duration(rate))
+				if err := h.w.writeVideo(a.au, a.pts+off, a.dts+off); err != nil {
+					t.Fatal(err)
+				}
+				if h.w.seg != nil && h.w.seg.startDTS == a.dts+off {
+					arrived[h.w.seg.start] = h.clock.t
+				}
+			}
+		}
+		h.w.close()
+		for i, s := range h.rows {
+			// Drift accumulates for up to one segment beyond the threshold.
+			if d := s.Start.Sub(arrived[s.Start]); d.Abs() > maxClockDrift+testSegment/4 {
+				t.Errorf("rate %d: segment %d named %s after its first frame arrived", rate, i, d)
+			}
+			if i > 0 && s.Start.Before(h.rows[i-1].End) {
+				t.Errorf("rate %d: segment %d overlaps the previous by %s", rate, i, h.rows[i-1].End.Sub(s.Start))
+			}
+			if !s.End.After(s.Start) {
+				t.Errorf("rate %d: segment %d empty", rate, i)
+			}
+		}
+	}
+}
