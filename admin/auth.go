@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -130,7 +131,7 @@ func (s *Server) login(ctx context.Context, name, password, totp, ip string) (st
 		if err != nil {
 			return err
 		}
-		cur.Failed, cur.LockedUntil = 0, registry.User{}.LockedUntil
+		cur.Failed, cur.LockedUntil = 0, time.Time{}
 		if err := tx.UpdateUser(cur); err != nil {
 			return err
 		}

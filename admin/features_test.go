@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -602,5 +603,31 @@ func TestTOTPEnrolment(t *testing.T) {
 	}
 	if n := len(h.auditEntries("user.totp")); n != 2 {
 		t.Errorf("user.totp audited %d times", n)
+	}
+}
+
+// TestConcurrentServers: several servers built at once (as parallel tests
+// of the whole service do) share gin's mode without a data race.
+func TestConcurrentServers(t *testing.T) {
+	h := newHarness(t)
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			s, err := New(Config{DB: h.db, Cfg: h.cfg, HashParams: testHash})
+			if err == nil {
+				req := httptest.NewRequest("GET", "/healthz", nil)
+				w := httptest.NewRecorder()
+				s.Handler().ServeHTTP(w, req)
+				if w.Code != 200 {
+					err = fmt.Errorf("healthz %d", w.Code)
+				}
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -25,8 +26,12 @@ var publicRoutes = map[string]bool{
 	"GET /healthz":           true,
 }
 
+// ginRelease switches gin to release mode (no debug output) once: the mode
+// is a package variable in gin, and servers may be built concurrently.
+var ginRelease sync.Once
+
 func (s *Server) routes() *gin.Engine {
-	gin.SetMode(gin.ReleaseMode)
+	ginRelease.Do(func() { gin.SetMode(gin.ReleaseMode) })
 	r := gin.New()
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false

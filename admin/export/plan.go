@@ -322,16 +322,29 @@ func (c *clipPlan) add(s *source, si int32, from, to time.Time, hint []int) (boo
 		if ti == 0 {
 			start = first
 		}
-		base := int64(-1)
-		var dts0 int64
+		if start >= len(t.samples) {
+			continue
+		}
+		// Per-sample work in integer ticks: the track's first sample gives
+		// the wall-clock anchor, limit is the first tick at or after to.
+		dts0 := t.samples[start].dts
+		w0 := wall(t, dts0)
+		if !w0.Before(to) {
+			continue
+		}
+		base := durToTicks(w0.Sub(c.start), t.timeScale)
+		room := to.Sub(w0)
+		limit := durToTicks(room, t.timeScale)
+		for limit > 0 && ticksToDur(limit-1, t.timeScale) >= room {
+			limit--
+		}
+		for ticksToDur(limit, t.timeScale) < room {
+			limit++
+		}
 		for i := start; i < len(t.samples); i++ {
 			sm := t.samples[i]
-			w := wall(t, sm.dts)
-			if !w.Before(to) {
+			if sm.dts-dts0 >= limit {
 				break
-			}
-			if base < 0 {
-				base, dts0 = durToTicks(w.Sub(c.start), t.timeScale), sm.dts
 			}
 			tick := base + (sm.dts - dts0)
 			if tick < 0 {
@@ -363,9 +376,10 @@ func (c *clipPlan) add(s *source, si int32, from, to time.Time, hint []int) (boo
 			ct.samples = append(ct.samples, cs)
 			c.bytes += int64(sm.size)
 			used = true
-			if ti == 0 {
-				c.end = c.start.Add(ticksToDur(tick+int64(cs.dur), t.timeScale))
-			}
+		}
+		if ti == 0 && len(ct.samples) > 0 {
+			last := ct.samples[len(ct.samples)-1]
+			c.end = c.start.Add(ticksToDur(ct.lastTick+int64(last.dur), t.timeScale))
 		}
 	}
 	return used, nil

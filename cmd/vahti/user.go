@@ -166,8 +166,9 @@ func userList(ctx context.Context, e *env, args []string) error {
 }
 
 // userChange loads --config, takes NAME, and applies fn to the account in
-// one transaction with its audit entry.
-func userChange(ctx context.Context, e *env, name string, args []string, kind string, pre func(*flagSet), fn func(*registry.User) (any, error)) error {
+// one transaction with its audit entry. fn returns the audit detail and
+// what to print once the change has committed.
+func userChange(ctx context.Context, e *env, name string, args []string, kind string, pre func(*flagSet), fn func(*registry.User) (any, string, error)) error {
 	fs := newFlags(e, "user "+name)
 	cfgPath := fs.String("config", "", "config file")
 	if pre != nil {
@@ -185,13 +186,14 @@ func userChange(ctx context.Context, e *env, name string, args []string, kind st
 		return err
 	}
 	defer db.Close()
-	return db.Update(ctx, func(tx *registry.Tx) error {
+	var msg string
+	err = db.Update(ctx, func(tx *registry.Tx) error {
 		u, err := tx.UserByName(pos[0])
 		if err != nil {
 			return err
 		}
-		detail, err := fn(&u)
-		if err != nil {
+		var detail any
+		if detail, msg, err = fn(&u); err != nil {
 			return err
 		}
 		if err := tx.UpdateUser(u); err != nil {
@@ -200,20 +202,24 @@ func userChange(ctx context.Context, e *env, name string, args []string, kind st
 		_, err = tx.Audit(cliActor(e), cliSource, kind, "user:"+u.Name, detail)
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, msg)
+	return nil
 }
 
 func userPasswd(ctx context.Context, e *env, args []string) error {
-	return userChange(ctx, e, "passwd", args, "user.passwd", nil, func(u *registry.User) (any, error) {
+	return userChange(ctx, e, "passwd", args, "user.passwd", nil, func(u *registry.User) (any, string, error) {
 		pw, err := readNewPassword(e, u.Name)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if u.PassHash, err = admin.HashPassword(pw, admin.DefaultHashParams()); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		u.Failed, u.LockedUntil = 0, time.Time{}
-		fmt.Fprintf(e.stdout, "password of %s changed\n", u.Name)
-		return nil, nil
+		return nil, fmt.Sprintf("password of %s changed (sessions already open in a running service stay open until they expire)", u.Name), nil
 	})
 }
 
@@ -222,13 +228,12 @@ func userEnable(ctx context.Context, e *env, disable bool, args []string) error 
 	if disable {
 		kind, verb = "user.disable", "disabled (its sessions end at its next request)"
 	}
-	return userChange(ctx, e, strings.TrimPrefix(kind, "user."), args, kind, nil, func(u *registry.User) (any, error) {
+	return userChange(ctx, e, strings.TrimPrefix(kind, "user."), args, kind, nil, func(u *registry.User) (any, string, error) {
 		u.Disabled = disable
 		if !disable {
 			u.Failed, u.LockedUntil = 0, time.Time{}
 		}
-		fmt.Fprintf(e.stdout, "user %s %s\n", u.Name, verb)
-		return nil, nil
+		return nil, fmt.Sprintf("user %s %s", u.Name, verb), nil
 	})
 }
 
@@ -236,20 +241,18 @@ func userTOTP(ctx context.Context, e *env, args []string) error {
 	var off *bool
 	return userChange(ctx, e, "totp", args, "user.totp", func(fs *flagSet) {
 		off = fs.Bool("off", false, "remove the second factor")
-	}, func(u *registry.User) (any, error) {
+	}, func(u *registry.User) (any, string, error) {
 		if *off {
 			u.TOTPSecret = ""
-			fmt.Fprintf(e.stdout, "one-time codes turned off for %s\n", u.Name)
-			return map[string]any{"enabled": false}, nil
+			return map[string]any{"enabled": false}, "one-time codes turned off for " + u.Name, nil
 		}
 		secret, err := admin.NewTOTPSecret()
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		u.TOTPSecret = secret
-		fmt.Fprintf(e.stdout, "Scan this into an authenticator app (or type the secret %s):\n%s\n",
-			secret, admin.TOTPURI("Vahti", u.Name, secret))
-		return map[string]any{"enabled": true}, nil
+		return map[string]any{"enabled": true}, fmt.Sprintf("Add this to an authenticator app (or type the secret %s):\n%s",
+			secret, admin.TOTPURI("Vahti", u.Name, secret)), nil
 	})
 }
 
