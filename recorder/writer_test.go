@@ -2,7 +2,6 @@ package recorder
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -332,7 +331,6 @@ func BenchmarkWriteAccessUnit(b *testing.B) {
 	}
 	b.StopTimer()
 	h.w.close()
-	_ = context.Background()
 }
 
 // A camera clock running fast or slow against the system clock: segment
