@@ -161,7 +161,7 @@ func parseClip(name string, b []byte) (*clip, error) {
 		// packets would go back in time: drop what sticks out (a gap of
 		// under one AAC frame at the loop boundary is what remains).
 		limit := rescale(c.length, videoClock, uint32(c.aacConf.SampleRate))
-		aFirst := rescale(rescale(first, videoClock, vTrack.TimeScale), vTrack.TimeScale, uint32(c.aacConf.SampleRate))
+		aFirst := rescale(first, videoClock, uint32(c.aacConf.SampleRate))
 		kept := c.audio[:0]
 		for _, s := range c.audio {
 			s.pts -= aFirst
