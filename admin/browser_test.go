@@ -65,7 +65,7 @@ func TestBrowserKeeperAndDPO(t *testing.T) {
 	shots := artifactDir(t)
 
 	h := newHarness(t)
-	h.playback = func(w http.ResponseWriter, r *http.Request, camera string, from, to time.Time) {
+	h.setPlayback(func(w http.ResponseWriter, r *http.Request, camera string, from, to time.Time) {
 		f, err := os.Open(clip)
 		if err != nil {
 			http.Error(w, err.Error(), 500)
@@ -74,7 +74,7 @@ func TestBrowserKeeperAndDPO(t *testing.T) {
 		defer f.Close()
 		fi, _ := f.Stat()
 		http.ServeContent(w, r, "clip.mp4", fi.ModTime(), f)
-	}
+	})
 	h.addSegments("yard", time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC), 20, 30*time.Second)
 	h.addSegments("yard", time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), 40, 30*time.Second)
 
@@ -229,6 +229,27 @@ func TestBrowserKeeperAndDPO(t *testing.T) {
 	run("play page", chromedp.Text("#clock", &clock, chromedp.ByQuery), shot("3-play"))
 	if !strings.Contains(clock, "22.11.2026") {
 		t.Errorf("wall clock under the video: %q", clock)
+	}
+
+	// A window without footage (the fake answers 404 like the real
+	// playback) shows a message instead of a black box.
+	h.mu.Lock()
+	realPlayback := h.playback
+	h.mu.Unlock()
+	h.setPlayback(func(w http.ResponseWriter, r *http.Request, camera string, from, to time.Time) {
+		http.Error(w, "no footage in this window", http.StatusNotFound)
+	})
+	var errShown bool
+	run("no footage",
+		chromedp.Navigate(h.ts.URL+"/cameras/yard/play?from=2026-11-22T03:00:00Z"),
+		chromedp.WaitVisible("#player-error", chromedp.ByQuery),
+		chromedp.Evaluate(`!document.getElementById("player-error").hidden`, &errShown),
+		chromedp.Navigate(h.ts.URL+"/cameras/yard/play?from=2026-11-22T10:00:00Z"),
+		chromedp.WaitVisible("#player", chromedp.ByQuery),
+	)
+	h.setPlayback(realPlayback)
+	if !errShown {
+		t.Error("no message for a window without footage")
 	}
 
 	// Export this stretch and download the package.

@@ -31,7 +31,7 @@ func TestPlaybackNeedsReasonAndIsAudited(t *testing.T) {
 	if res, _ := k.do("GET", p, nil); res.StatusCode != http.StatusPreconditionRequired {
 		t.Fatalf("playback without a reason: %d, want 428", res.StatusCode)
 	}
-	if len(h.played) != 0 || len(h.auditEntries("footage")) != 0 {
+	if len(h.playedCameras()) != 0 || len(h.auditEntries("footage")) != 0 {
 		t.Fatal("footage served or audited without a reason")
 	}
 	if res, _ := k.do("PUT", "/api/v1/me/viewing-reason", map[string]string{"reason": "ilkivalta 21.11."}); res.StatusCode != 204 {

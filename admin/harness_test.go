@@ -67,8 +67,17 @@ type harness struct {
 	logs     *syncBuffer
 	srv      *Server
 	ts       *httptest.Server
+	mu       sync.Mutex // guards playback and played: handlers run on server goroutines
 	playback PlaybackFunc
 	played   []string
+}
+
+func (h *harness) setPlayback(f PlaybackFunc) { h.mu.Lock(); defer h.mu.Unlock(); h.playback = f }
+
+func (h *harness) playedCameras() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.played...)
 }
 
 type harnessOpt func(*Config)
@@ -129,7 +138,9 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 		}
 	}
 	h.playback = func(w http.ResponseWriter, r *http.Request, camera string, from, to time.Time) {
+		h.mu.Lock()
 		h.played = append(h.played, camera)
+		h.mu.Unlock()
 		http.ServeContent(w, r, "clip.mp4", time.Time{}, bytes.NewReader([]byte("fake mp4 bytes for "+camera)))
 	}
 	cfg := Config{
@@ -141,7 +152,10 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 		Holds:  fakeHolds{db: db},
 		Export: fakeExport(db, h.cfg.StateDir),
 		Playback: func(w http.ResponseWriter, r *http.Request, camera string, from, to time.Time) {
-			h.playback(w, r, camera, from, to)
+			h.mu.Lock()
+			f := h.playback
+			h.mu.Unlock()
+			f(w, r, camera, from, to)
 		},
 		HashParams: testHash,
 	}

@@ -142,6 +142,7 @@ var catalogFI = map[string]string{
 	"play.changereason":  "Vaihda perustetta",
 	"play.savereason":    "Tallenna",
 	"play.hold":          "Aseta säilytysmääräys",
+	"play.nofootage":     "Tältä ajalta ei ole tallennetta, tai sen lataus epäonnistui. Valitse toinen aika tai palaa päivänäkymään.",
 
 	"form.cameras":    "Kamerat",
 	"form.from":       "Alkaen",
@@ -375,6 +376,7 @@ var catalogEN = map[string]string{
 	"play.changereason":  "Change the reason",
 	"play.savereason":    "Save",
 	"play.hold":          "Place a legal hold",
+	"play.nofootage":     "There is no footage for this time, or it could not be loaded. Choose another time or go back to the day view.",
 
 	"form.cameras":    "Cameras",
 	"form.from":       "From",

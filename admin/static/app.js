@@ -54,6 +54,12 @@
       clock.textContent = fmt ? fmt.format(d) : d.toISOString();
     };
     v.addEventListener("timeupdate", show);
+    // No footage in the window (404) or a network failure: say so in
+    // words instead of leaving a black box.
+    v.addEventListener("error", function () {
+      var msg = document.getElementById("player-error");
+      if (msg) { msg.hidden = false; }
+    });
     v.addEventListener("seeked", show);
   }
 })();
