@@ -20,10 +20,17 @@ fi
 can_drop=0
 if [ -w /proc/sys/vm/drop_caches ]; then can_drop=1; fi
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
-secs() { local s=$(date +%s.%N); "$@" >/dev/null 2>&1; local e=$(date +%s.%N); echo "$e - $s" | bc -l; }
+# secs CMD: wall seconds; the CPU seconds (user+sys) go to $DIR/cpu.
+secs() {
+	local s=$(date +%s.%N)
+	/usr/bin/time -f "%U %S" -o "$DIR/cpu.raw" bash -c "$(declare -f "$1"); DIR='$DIR' span='$span' to='$to' $1" >/dev/null 2>&1
+	local e=$(date +%s.%N)
+	awk '{print $1+$2}' "$DIR/cpu.raw" >"$DIR/cpu"
+	echo "$e - $s" | bc -l
+}
 mbps() { echo "scale=1; $1 / 1000000 / $2" | bc -l; }
 
-printf '%-4s %-5s %10s %10s %10s %10s %7s\n' span cache vahti_s vahti_MB/s ffmpeg_s ffmpeg_MB/s ratio
+printf '%-4s %-5s %8s %10s %8s %8s %10s %8s %7s\n' span cache vahti_s vahti_MB/s cpu_s ffmpeg_s ffmpeg_MB/s cpu_s ratio
 for span in 5m 1h; do
 	bytes=$(cat "$DIR/bytes-$span")
 	case $span in 5m) to=2026-11-22T12:05:00Z ;; 1h) to=2026-11-22T13:00:00Z ;; esac
@@ -33,12 +40,12 @@ for span in 5m 1h; do
 	for cache in warm cold; do
 		if [ $cache = cold ]; then
 			[ $can_drop = 1 ] || { echo "$span cold: skipped (not root)"; continue; }
-			drop; v=$(secs vx); drop; f=$(secs fx)
+			drop; v=$(secs vx); vc=$(cat "$DIR/cpu"); drop; f=$(secs fx); fc=$(cat "$DIR/cpu")
 		else
 			vx >/dev/null 2>&1; fx # warm the cache and the key
-			sync; v=$(secs vx); sync; f=$(secs fx)
+			sync; v=$(secs vx); vc=$(cat "$DIR/cpu"); sync; f=$(secs fx); fc=$(cat "$DIR/cpu")
 		fi
-		printf '%-4s %-5s %10.3f %10s %10.3f %10s %7.2f\n' $span $cache "$v" "$(mbps $bytes $v)" "$f" "$(mbps $bytes $f)" "$(echo "$f / $v" | bc -l)"
+		printf '%-4s %-5s %8.3f %10s %8.2f %8.3f %10s %8.2f %7.2f\n' $span $cache "$v" "$(mbps $bytes $v)" "$vc" "$f" "$(mbps $bytes $f)" "$fc" "$(echo "$f / $v" | bc -l)"
 	done
 	"$DIR/vahti" verify-export "$DIR/out-$span.zip" | head -1
 	rm -f "$DIR"/state/exports/*.zip # keep the disk from filling over repeated runs
@@ -47,5 +54,5 @@ echo
 VAHTI_BENCH_DIR="$DIR" go test -count=1 -run '^TestBenchPlayback$' -v ./admin/export/ | grep -E '^playback'
 VAHTI_BENCH_DIR="$DIR" go test -count=1 -run '^$' -bench '^BenchmarkPlanHour$' -benchtime 10x ./admin/export/ | grep -E '^Benchmark'
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "source bytes: 5m $(cat "$DIR/bytes-5m"), 1h $(cat "$DIR/bytes-1h"); ratio = ffmpeg time / vahti time"
+echo "source bytes: 5m $(cat "$DIR/bytes-5m"), 1h $(cat "$DIR/bytes-1h"); ratio = ffmpeg wall time / vahti wall time; cpu_s = user+sys"
 echo "cpu: $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"

@@ -406,12 +406,14 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	defer os.Remove(out.Name())
-	if st, err := in.Stat(); err == nil {
-		preallocate(out, st.Size())
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
+	if !cloneFile(out, in) {
+		if st, err := in.Stat(); err == nil {
+			preallocate(out, st.Size())
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			out.Close()
+			return err
+		}
 	}
 	if err := out.Chmod(0o600); err != nil {
 		out.Close()
