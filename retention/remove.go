@@ -27,10 +27,14 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"vahti/registry"
 )
+
+// unlinkWorkers is how many unlinks run at once.
+const unlinkWorkers = 8
 
 // errCrashed is what a simulated crash (tests only) returns.
 var errCrashed = errors.New("simulated crash")
@@ -93,21 +97,57 @@ func (r *Retention) unlinkDoomed(ctx context.Context, doomed map[int64]registry.
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	for i, id := range ids {
-		if r.crashed("unlink", i) {
-			return nil, errCrashed
-		}
-		s := doomed[id]
-		full := filepath.Join(root, filepath.FromSlash(s.Path))
-		if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			failed = append(failed, id)
-			if firstErr == nil {
-				firstErr = fmt.Errorf("segment %s: %w", s.Path, err)
+	// Unlinks of different files are independent; on a slow disk they are
+	// done by a few workers at once. Order does not matter for crash
+	// safety: every row stays doomed until all are done. (Tests that
+	// simulate a crash after the n-th unlink run them one by one.)
+	workers := unlinkWorkers
+	if r.crash != nil {
+		workers = 1
+	}
+	var mu sync.Mutex
+	next := 0
+	crashed := false
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				if i >= len(ids) || crashed {
+					mu.Unlock()
+					return
+				}
+				if r.crashed("unlink", i) {
+					crashed = true
+					mu.Unlock()
+					return
+				}
+				mu.Unlock()
+				id := ids[i]
+				s := doomed[id]
+				full := filepath.Join(root, filepath.FromSlash(s.Path))
+				err := os.Remove(full)
+				mu.Lock()
+				if err != nil && !errors.Is(err, fs.ErrNotExist) {
+					failed = append(failed, id)
+					if firstErr == nil {
+						firstErr = fmt.Errorf("segment %s: %w", s.Path, err)
+					}
+				} else {
+					gone = append(gone, id)
+					dirs[filepath.Dir(full)] = true
+				}
+				mu.Unlock()
 			}
-			continue
-		}
-		gone = append(gone, id)
-		dirs[filepath.Dir(full)] = true
+		}()
+	}
+	wg.Wait()
+	if crashed {
+		return nil, errCrashed
 	}
 	for d := range dirs {
 		if err := syncDir(d); err != nil && firstErr == nil {
@@ -119,9 +159,13 @@ func (r *Retention) unlinkDoomed(ctx context.Context, doomed map[int64]registry.
 	}
 	var deleted []registry.Segment
 	err := r.db.Update(ctx, func(tx *registry.Tx) error {
-		var err error
-		if deleted, err = tx.DeleteDoomedRows(gone); err != nil {
+		ids, err := tx.DeleteDoomedRows(gone)
+		if err != nil {
 			return err
+		}
+		deleted = make([]registry.Segment, 0, len(ids))
+		for _, id := range ids {
+			deleted = append(deleted, doomed[id])
 		}
 		if _, err := tx.UndoomSegments(failed); err != nil {
 			return err

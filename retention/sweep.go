@@ -28,7 +28,7 @@ const clockJumpLimit = 24 * time.Hour
 
 // sweepBatch bounds how many rows one write transaction claims, so the
 // recorder's inserts never wait long for the write lock.
-const sweepBatch = 2000
+const sweepBatch = 5000
 
 // plan is what one pass would destroy at a given instant.
 type plan struct {
@@ -90,11 +90,9 @@ func (r *Retention) planPass(ctx context.Context, at time.Time) (plan, error) {
 			}
 		}
 		if len(p.segs) > 0 {
-			counts, _, err := tx.CountByState()
-			if err != nil {
+			if p.total, err = tx.CountOK(); err != nil {
 				return err
 			}
-			p.total = counts[registry.SegmentOK]
 		}
 		return nil
 	})
