@@ -89,8 +89,10 @@ func (s *segment) create(now time.Time) error {
 	s.f = f
 	s.hash = sha256.New()
 	if _, err := f.Write(s.init); err != nil {
+		// Left for Recover, which removes unfinished files without a
+		// complete fragment at the next start: deleting is not the
+		// writer's business.
 		f.Close()
-		os.Remove(tmp)
 		s.f = nil
 		return fmt.Errorf("segment %s: %w", s.rel, err)
 	}

@@ -338,7 +338,14 @@ func describeFormats(desc *description.Session) string {
 func (s *session) catalog(seg registry.Segment) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := s.cfg.DB.Update(ctx, func(tx *registry.Tx) error { return tx.AddSegment(&seg) })
+	err := s.cfg.DB.Update(ctx, func(tx *registry.Tx) error {
+		// A reconcile running meanwhile (vahti reindex) may have adopted
+		// the file between its rename and this insert.
+		if _, err := tx.SegmentByPath(seg.Path); err == nil {
+			return nil
+		}
+		return tx.AddSegment(&seg)
+	})
 	if err != nil {
 		// The file is finished on disk; Reconcile adopts it at next start.
 		s.log.Error("segment not catalogued", "path", seg.Path, "error", err)

@@ -170,14 +170,17 @@ func (w *writer) writeVideo(au [][]byte, pts, dts int64) error {
 		dur := dts - w.pend.dts
 		cut := key && (dts-w.seg.startDTS >= w.segTicks || !w.params.equal(w.initParams))
 		// The disk guard is asked at keyframes and once per part.
+		pause := false
 		if !cut && (key || (len(w.video.samples) > 0 && w.pend.dts-w.seg.startDTS-w.video.baseTime >= w.partTicks)) && !w.cfg.canWrite() {
-			cut = true
-			w.setPaused(true)
+			cut, pause = true, true
 		}
 		err = w.appendPending(dur)
 		if cut || err != nil {
 			w.correctDrift()
 			err = errors.Join(err, w.finishSegment(dts))
+		}
+		if pause {
+			w.setPaused(true) // after the segment is catalogued
 		}
 	}
 	if key && w.seg == nil {
