@@ -88,11 +88,13 @@ var helsinki = func() *time.Location {
 	return time.UTC
 }()
 
-// localLoc is the zone of the *_local fields; set per export.
+// mkRangeIn is a range with its *_local fields in loc.
 func mkRangeIn(a, b time.Time, loc *time.Location) Range {
 	return Range{FromUTC: a.UTC(), ToUTC: b.UTC(), FromLocal: a.In(loc).Format(time.RFC3339Nano), ToLocal: b.In(loc).Format(time.RFC3339Nano)}
 }
 
+// mkRange is a range in Helsinki time; manifests re-localise it to the
+// exporter's zone.
 func mkRange(a, b time.Time) Range { return mkRangeIn(a, b, helsinki) }
 
 func mkInstant(t time.Time, loc *time.Location) Instant {
