@@ -37,7 +37,7 @@ func checkSegments(t *testing.T, r *running, cam string, segs []registry.Segment
 			t.Errorf("%s: %d streams, want %s", s.Path, len(res.Streams), wantCodecs)
 		}
 		var first *probePacket
-		var vdur float64
+		var vdur, maxCTO float64
 		for k := range res.Packets {
 			pk := &res.Packets[k]
 			if pk.StreamIndex != video.Index {
@@ -47,12 +47,15 @@ func checkSegments(t *testing.T, r *running, cam string, segs []registry.Segment
 				first = pk
 			}
 			vdur += seconds(pk.Duration)
+			maxCTO = math.Max(maxCTO, seconds(pk.PTSTime)-seconds(pk.DTSTime))
 		}
 		if first == nil || !strings.HasPrefix(first.Flags, "K") {
 			t.Errorf("%s: first video packet is not a keyframe: %+v", s.Path, first)
 		}
+		// The catalog follows the decode timeline; with B-frames the
+		// pictures trail it by the reorder delay (the largest PTS-DTS).
 		dur := s.End.Sub(s.Start)
-		if math.Abs(vdur-dur.Seconds()) > 0.002 {
+		if math.Abs(vdur-dur.Seconds()) > 0.002+maxCTO {
 			t.Errorf("%s: video packets last %.3fs, catalog says %s", s.Path, vdur, dur)
 		}
 		info, err := ProbeSegment(p)
@@ -87,6 +90,11 @@ func recordFor(t *testing.T, cam fakecam.Config, transport string, d time.Durati
 	begin := time.Now()
 	r := startRecorder(t, []configs.Camera{{ID: "yard", Name: "Piha", URL: srv.URL("yard"), Transport: transport}}, nil)
 	waitFor(t, d+10*time.Second, "segments", func() bool { return len(segments(t, r.db, "yard")) >= minSegs })
+	st := camStatus(r, "yard")
+	if st.State != StateRecording || st.Segments < int64(minSegs) || st.BitrateBps <= 0 ||
+		time.Since(st.LastFrame) > 2*time.Second || st.Name != "Piha" || len(st.Codecs) == 0 {
+		t.Errorf("status while recording: %+v", st)
+	}
 	r.stop(t)
 	segs := segments(t, r.db, "yard")
 	if len(segs) < minSegs {
@@ -259,5 +267,23 @@ func TestResolutionChangeStartsSegment(t *testing.T) {
 	}
 	if len(sizes) < 2 {
 		t.Errorf("widths %v: want both resolutions", sizes)
+	}
+}
+
+// B-frames: PTS differs from DTS; the DTS extractor and signed composition
+// offsets must give a file that plays in order.
+func TestRecordH264BFrames(t *testing.T) {
+	t.Parallel()
+	r, segs := recordFor(t, fakecam.Config{Codec: "h264", BFrames: true}, "tcp", 6*time.Second, 3)
+	checkSegments(t, r, "yard", segs, "h264")
+	res := ffprobe(t, abs(segs[0].Path, r.root))
+	reordered := false
+	for _, p := range res.Packets {
+		if p.PTSTime != p.DTSTime {
+			reordered = true
+		}
+	}
+	if !reordered {
+		t.Error("no packet with PTS != DTS: B-frames lost their order")
 	}
 }
