@@ -49,10 +49,17 @@ func Deletable(seg registry.Segment, now time.Time, maxAge time.Duration, holds 
 	// row can never point the unlinker at anything else.
 	// Its path also carries the true start (to the microsecond): a row
 	// whose times disagree with its file name is not trusted.
-	cam, pathStart, _, err := registry.ParseSegmentPath(seg.Path)
-	if err != nil || cam != seg.Camera || seg.Path != path.Clean(seg.Path) || strings.HasPrefix(seg.Path, "/") ||
-		!seg.Start.Truncate(time.Microsecond).Equal(pathStart) {
+	// (Fast path: the canonical name of this camera and start; the full
+	// parse is only needed for unfinished names, i.e. strays.)
+	if seg.Camera == "" || seg.Camera == "." || seg.Camera == ".." || strings.ContainsAny(seg.Camera, "/\\") {
 		return false, WhyBadRow
+	}
+	if seg.Path != registry.SegmentPath(seg.Camera, seg.Start) {
+		cam, pathStart, _, err := registry.ParseSegmentPath(seg.Path)
+		if err != nil || cam != seg.Camera || seg.Path != path.Clean(seg.Path) || strings.HasPrefix(seg.Path, "/") ||
+			!seg.Start.Truncate(time.Microsecond).Equal(pathStart) {
+			return false, WhyBadRow
+		}
 	}
 	if seg.End.After(now) {
 		return false, WhyFuture

@@ -100,6 +100,14 @@ func TestGateRefusesRowsThatDoNotDescribeTheirFile(t *testing.T) {
 	s.Path = "../" + good.Path
 	bad = append(bad, s)
 	s = good
+	s.Camera = ".."
+	s.Path = registry.SegmentPath("..", s.Start)
+	bad = append(bad, s)
+	s = good
+	s.Camera = "a/../../b"
+	s.Path = registry.SegmentPath(s.Camera, s.Start)
+	bad = append(bad, s)
+	s = good
 	s.Path = "yard/notes.txt"
 	bad = append(bad, s)
 	s = good
