@@ -125,6 +125,9 @@ func TestRunStopsWithContextAndSweeps(t *testing.T) {
 	f := newFixture(t)
 	old := f.addSeg("yard", t0.Add(-29*day), time.Minute, 1)
 	f.catalogue([]string{"yard"}, t0, 100)
+	// The last nightly purge was two days ago: it is caught up at start.
+	f.db.Update(context.Background(), func(tx *registry.Tx) error { return setMetaTime(tx, metaLastNightly, t0.Add(-2*day)) })
+	f.r.nightlyGrace = 0
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.r.Run(ctx) }()
@@ -139,7 +142,25 @@ func TestRunStopsWithContextAndSweeps(t *testing.T) {
 	if f.exists(old.Path) {
 		t.Fatal("Run did not sweep")
 	}
-	if st := f.r.Status(); st.LastNightly.IsZero() || st.LastSweep.IsZero() {
+	if st := f.r.Status(); !st.LastNightly.Equal(t0) || st.LastSweep.IsZero() || !st.NextNightly.Equal(time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)) {
 		t.Fatalf("status after run: %+v", st)
+	}
+}
+
+func TestRunFirstStartSchedulesNightlyAtNextSlot(t *testing.T) {
+	f := newFixture(t)
+	f.r.nightlyGrace = 0
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.r.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.r.Status().LastSweep.IsZero() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	// 22.11. 14:00 local: the next slot is 23.11. 03:00 local.
+	if st := f.r.Status(); !st.LastNightly.IsZero() || !st.NextNightly.Equal(time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)) {
+		t.Fatalf("status: last %s next %s", st.LastNightly, st.NextNightly)
 	}
 }

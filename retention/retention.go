@@ -91,6 +91,8 @@ type Retention struct {
 	actor  string
 	source string
 
+	nightlyGrace time.Duration // delay of a missed nightly purge after start
+
 	guardMu sync.Mutex // one disk guard pass at a time
 	passMu  sync.Mutex // one deleting pass at a time in this process
 
@@ -132,7 +134,8 @@ func New(c Config) (*Retention, error) {
 		return nil, fmt.Errorf("retention: nightly_purge_at: %w", err)
 	}
 	r := &Retention{cfg: c.Cfg, db: c.DB, now: c.Now, log: c.Log, recon: c.Reconcile, statfs: c.Statfs,
-		guardT: c.GuardInterval, actor: c.Actor, source: c.Source, alarms: map[string]Alarm{}, kick: make(chan struct{}, 1)}
+		guardT: c.GuardInterval, actor: c.Actor, source: c.Source, alarms: map[string]Alarm{}, kick: make(chan struct{}, 1),
+		nightlyGrace: time.Minute}
 	r.st.WritingAllowed = true
 	return r, nil
 }

@@ -27,6 +27,17 @@ func (r *Retention) Run(ctx context.Context) error {
 		return fmt.Errorf("retention: %w", err)
 	}
 	loc, at := r.cfg.Location(), r.nightlyAt()
+	// The very first start has missed nothing: the schedule counts from
+	// now and the first nightly purge runs at the next slot.
+	schedFrom := lastNightly
+	if schedFrom.IsZero() {
+		schedFrom = r.now().UTC()
+	}
+	// A missed nightly purge (box was off) runs a little after start, not
+	// in the same second as the recorder's own start-up recovery and
+	// reconcile. Real elapsed time: a scheduling delay, not a decision
+	// about footage.
+	started := time.Now()
 	sweepEvery := r.cfg.Retention.SweepInterval.D()
 	tick := min(r.guardT, sweepEvery, time.Second*5)
 	t := time.NewTicker(tick)
@@ -35,7 +46,7 @@ func (r *Retention) Run(ctx context.Context) error {
 	for {
 		now := r.now().UTC()
 		r.update(func(s *Status) {
-			s.LastNightly, s.NextNightly = lastNightly, nextNightly(now, lastNightly, loc, at).UTC()
+			s.LastNightly, s.NextNightly = lastNightly, nextNightly(now, schedFrom, loc, at).UTC()
 		})
 		if lastGuard.IsZero() || now.Sub(lastGuard) >= r.guardT || now.Before(lastGuard) {
 			r.CheckDisk(ctx) // errors are alarms
@@ -47,12 +58,12 @@ func (r *Retention) Run(ctx context.Context) error {
 			}
 			lastSweep = now
 		}
-		if nightlyDue(now, lastNightly, loc, at) {
+		if nightlyDue(now, schedFrom, loc, at) && time.Since(started) >= r.nightlyGrace {
 			if _, err := r.Nightly(ctx); err != nil && ctx.Err() == nil {
 				r.log.Error("nightly purge", "err", err)
 				r.raise(ctx, AlarmError, "nightly purge: "+err.Error(), false)
 			}
-			lastNightly = now
+			lastNightly, schedFrom = now, now
 		}
 		select {
 		case <-ctx.Done():
