@@ -184,6 +184,7 @@ func (e *Exporter) Build(ctx context.Context, req Request, outPath string) (*Res
 	tmp := filepath.Join(dir, "."+id+".zip.tmp")
 	defer os.Remove(tmp) // a no-op after the rename
 
+	began := time.Now() // durations for the log line only, not decisions
 	tampered := map[int64]exclusion{}
 	var man *Manifest
 	var zsum string
@@ -220,6 +221,7 @@ func (e *Exporter) Build(ctx context.Context, req Request, outPath string) (*Res
 			e.log().Warn("export: segment unreadable; excluded from the package", "segment", terr.seg.Path, "detail", terr.detail, "export", id)
 		}
 	}
+	written := time.Since(began)
 	if err := os.Rename(tmp, final); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
@@ -259,6 +261,9 @@ func (e *Exporter) Build(ctx context.Context, req Request, outPath string) (*Res
 			return res, fmt.Errorf("export %s stored at %s, but copying to %s failed: %w", id, final, outPath, err)
 		}
 	}
+	e.log().Info("export written", "export", id, "actor", req.Actor, "cameras", req.Cameras, "bytes", zsize,
+		"clips", len(man.Clips), "gaps", len(man.Gaps), "write", written.Round(time.Millisecond),
+		"total", time.Since(began).Round(time.Millisecond))
 	return res, nil
 }
 

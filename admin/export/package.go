@@ -41,7 +41,8 @@ func (e *Exporter) writeZip(ctx context.Context, path string, plans []*plan, man
 		}
 	}
 	preallocate(f, est)
-	sink := &hashingWriter{w: f, h: sha256.New()}
+	sink := newHashingWriter(f)
+	defer sink.sum() // stops the hashing goroutine on early returns
 	zw := zip.NewWriter(sink)
 	created := man.Created.UTC
 	ci := 0
@@ -99,20 +100,73 @@ func (e *Exporter) writeZip(ctx context.Context, path string, plans []*plan, man
 	if err := f.Sync(); err != nil {
 		return "", 0, nil, fmt.Errorf("export: %w", err)
 	}
-	return hex.EncodeToString(sink.h.Sum(nil)), sink.n, nil, f.Close()
+	return sink.sum(), sink.n, nil, f.Close()
 }
 
+// hashingWriter writes to w and hashes what it wrote in its own goroutine:
+// the zip's SHA-256 is the third hash over the same bytes (after the
+// sources' and the clip's), and on two cores it must not run on the
+// writing goroutine. Written bytes are copied into pooled 1 MiB chunks
+// (the zip's bufio buffer is reused as soon as Write returns); the bounded
+// pool holds the writer back if hashing falls behind.
 type hashingWriter struct {
-	w io.Writer
-	h hash.Hash
-	n int64
+	w      io.Writer
+	n      int64
+	cur    []byte
+	full   chan []byte
+	free   chan []byte
+	result chan string
+	done   string
+	closed bool
+}
+
+const hashChunk = 1 << 20
+
+func newHashingWriter(w io.Writer) *hashingWriter {
+	hw := &hashingWriter{w: w, full: make(chan []byte, 8), free: make(chan []byte, 8), result: make(chan string, 1)}
+	for i := 0; i < 8; i++ {
+		hw.free <- make([]byte, 0, hashChunk)
+	}
+	go func() {
+		h := sha256.New()
+		for c := range hw.full {
+			h.Write(c)
+			hw.free <- c[:0]
+		}
+		hw.result <- hex.EncodeToString(h.Sum(nil))
+	}()
+	return hw
 }
 
 func (hw *hashingWriter) Write(p []byte) (int, error) {
 	n, err := hw.w.Write(p)
-	hw.h.Write(p[:n])
 	hw.n += int64(n)
+	for q := p[:n]; len(q) > 0; {
+		if hw.cur == nil {
+			hw.cur = <-hw.free
+		}
+		k := copy(hw.cur[len(hw.cur):cap(hw.cur)], q)
+		hw.cur = hw.cur[:len(hw.cur)+k]
+		q = q[k:]
+		if len(hw.cur) == cap(hw.cur) {
+			hw.full <- hw.cur
+			hw.cur = nil
+		}
+	}
 	return n, err
+}
+
+// sum ends hashing and returns the hex SHA-256 of everything written.
+func (hw *hashingWriter) sum() string {
+	if !hw.closed {
+		hw.closed = true
+		if len(hw.cur) > 0 {
+			hw.full <- hw.cur
+		}
+		close(hw.full)
+		hw.done = <-hw.result
+	}
+	return hw.done
 }
 
 // loaded is a source file read whole, with its hash checked.
