@@ -36,6 +36,10 @@ type Config struct {
 	// is finished and nothing new is written until it answers true. nil
 	// means always.
 	CanWrite func() bool
+
+	// loseRTP, when set, makes the session ignore video RTP packets it
+	// answers true for, as if the network had lost them (tests).
+	loseRTP func() bool
 }
 
 // Camera states reported by Status.

@@ -380,6 +380,9 @@ func videoFormat(in *ingest) format.Format {
 }
 
 func (in *ingest) onVideo(pkt *rtp.Packet) {
+	if in.s.cfg.loseRTP != nil && in.s.cfg.loseRTP() {
+		return
+	}
 	// Loss: the access unit being assembled is damaged, and the frames
 	// after it reference it; drop it and wait for the next keyframe.
 	if in.haveSeq && pkt.SequenceNumber != in.lastSeq+1 {
