@@ -2,6 +2,18 @@
 // MP4 segments under storage.root, cataloguing each finished segment in the
 // registry. One supervised session per camera; one writer per connection;
 // Recover and Reconcile bring disk and catalog back into agreement at start.
+//
+// Layers (as in MediaMTX's recorder): session.go (gortsplib client,
+// reconnects, depacketising, DTS) → writer.go (keyframe cuts, wall clock,
+// pending frame) → segment.go (one file: create, fsync, rename, hash) →
+// part.go (one moof+mdat) ← track.go (samples of one track).
+//
+// Durability: a segment file is created with its first fragment (never an
+// init-only file) under its unfinished name, fsynced with that fragment and
+// then at most every FsyncInterval, fsynced again, renamed and its
+// directory fsynced when finished. After a crash Recover cuts each
+// unfinished file back to its last complete fragment, so a power cut loses
+// at most FsyncInterval plus one part of footage per camera.
 package recorder
 
 import (
