@@ -144,6 +144,12 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 			hint[i] += len(t.samples)
 		}
 	}
+	// A clip holds at most maxDuration: do not reserve a 48 h table for each.
+	if span := to.Sub(from); span > o.maxDuration {
+		for i := range hint {
+			hint[i] = int(int64(hint[i])*int64(o.maxDuration/time.Second)/int64(span/time.Second)) + 1024
+		}
+	}
 	var cur *clipPlan
 	flush := func() error {
 		if cur == nil {
