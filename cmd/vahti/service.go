@@ -79,7 +79,10 @@ func runService(ctx context.Context, e *env, cfg *configs.Config, log *slog.Logg
 		_, err := tx.Audit("system", "service", "service.start", "service", map[string]any{
 			"version": version, "cameras": cfg.CameraIDs(), "max_age": cfg.Retention.MaxAge.String(),
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		return auditRetentionChange(tx, cfg)
 	})
 	if err != nil {
 		return err
@@ -182,6 +185,39 @@ func (s *service) retentionState() admin.RetentionState {
 		rs.Alarms = append(rs.Alarms, a.Message)
 	}
 	return rs
+}
+
+// retentionPolicy is the part of the config whose changes the audit chain
+// records: what decides how long footage is kept.
+func retentionPolicy(cfg *configs.Config) map[string]string {
+	p := map[string]string{
+		"max_age": cfg.Retention.MaxAge.String(), "sweep_interval": cfg.Retention.SweepInterval.String(),
+		"nightly_purge_at": cfg.Retention.NightlyPurgeAt, "timezone": cfg.Retention.Timezone,
+		"min_free": cfg.Retention.MinFree.String(), "hold_auto_release": fmt.Sprint(cfg.Retention.HoldAutoRelease),
+	}
+	for _, c := range cfg.Cameras {
+		p["camera."+c.ID+".max_age"] = configs.Duration(cfg.MaxAgeFor(c.ID)).String()
+	}
+	return p
+}
+
+const metaRetentionPolicy = "retention_policy"
+
+// auditRetentionChange writes a "config.retention" entry when the policy
+// differs from the one the service last started with.
+func auditRetentionChange(tx *registry.Tx, cfg *configs.Config) error {
+	cur := retentionPolicy(cfg)
+	b, _ := json.Marshal(cur)
+	prevJSON, err := tx.Meta(metaRetentionPolicy)
+	if err != nil || prevJSON == string(b) {
+		return err
+	}
+	var prev map[string]string
+	json.Unmarshal([]byte(prevJSON), &prev)
+	if _, err := tx.Audit("system", "service", "config.retention", "config", map[string]any{"from": prev, "to": cur}); err != nil {
+		return err
+	}
+	return tx.SetMeta(metaRetentionPolicy, string(b))
 }
 
 // statusFileName is the live status the running service writes for
