@@ -48,7 +48,8 @@ type source struct {
 	status string
 	detail string
 	clip   string
-	from   time.Time // wall-clock span as parsed (catalog span if unparsed)
+	frame  time.Duration // duration of the last video frame
+	from   time.Time     // wall-clock span as parsed (catalog span if unparsed)
 	to     time.Time
 }
 
@@ -129,27 +130,13 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 		o.maxBytes = DefaultMaxClipBytes
 	}
 	p := &plan{camera: camera, from: from, to: to}
-	parsed := parseAll(root, segs, o.exclude)
-	// Capacity hints for the clip's sample tables (growing them was a
-	// third of planning an hour).
+	// Segments are parsed a batch at a time on all cores, and each parsed
+	// table is dropped once its samples are in the clip, so memory follows
+	// one clip's sample table, not the whole range.
+	const batch = 64
+	ic := &initCache{}
+	var parsed []parseResult
 	var hint []int
-	for _, r := range parsed {
-		if r.p == nil {
-			continue
-		}
-		for i, t := range r.p.tracks {
-			if i >= len(hint) {
-				hint = append(hint, 0)
-			}
-			hint[i] += len(t.samples)
-		}
-	}
-	// A clip holds at most maxDuration: do not reserve a 48 h table for each.
-	if span := to.Sub(from); span > o.maxDuration {
-		for i := range hint {
-			hint[i] = int(int64(hint[i])*int64(o.maxDuration/time.Second)/int64(span/time.Second)) + 1024
-		}
-	}
 	var cur *clipPlan
 	flush := func() error {
 		if cur == nil {
@@ -185,7 +172,14 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 			}
 			continue
 		}
-		ps, err := parsed[k].p, parsed[k].err
+		if k%batch == 0 {
+			parsed = parseAll(root, segs[k:min(k+batch, len(segs))], o.exclude, ic)
+			if hint == nil {
+				hint = sampleHint(parsed, to.Sub(from), o.maxDuration)
+			}
+		}
+		ps, err := parsed[k%batch].p, parsed[k%batch].err
+		parsed[k%batch] = parseResult{}
 		if err != nil {
 			s.status, s.detail = SourceDamaged, err.Error()
 			if err := flush(); err != nil {
@@ -205,6 +199,7 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 		v0 := v.samples[0].dts
 		last := v.samples[len(v.samples)-1]
 		s.to = seg.Start.Add(ticksToDur(last.dts+int64(last.dur)-v0, v.timeScale))
+		s.frame = ticksToDur(int64(last.dur), v.timeScale)
 		codecs := make([]mp4.Codec, len(ps.tracks))
 		for i, t := range ps.tracks {
 			codecs[i] = t.codec
@@ -228,6 +223,7 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 			cur = &clipPlan{camera: camera, params: seg.Params, codecs: codecs, force64: o.force64}
 		}
 		used, err := cur.add(s, si, from, to, hint)
+		s.parsed = nil
 		if err != nil {
 			return nil, err
 		}
@@ -248,6 +244,35 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 	return p, nil
 }
 
+// sampleHint estimates each track's samples in one clip from the first
+// parsed batch (growing the tables was a third of planning an hour).
+func sampleHint(parsed []parseResult, span, maxClip time.Duration) []int {
+	var hint []int
+	var covered time.Duration
+	for _, r := range parsed {
+		if r.p == nil {
+			continue
+		}
+		v := r.p.video()
+		last := v.samples[len(v.samples)-1]
+		covered += ticksToDur(last.dts+int64(last.dur)-v.samples[0].dts, v.timeScale)
+		for i, t := range r.p.tracks {
+			if i >= len(hint) {
+				hint = append(hint, 0)
+			}
+			hint[i] += len(t.samples)
+		}
+	}
+	if covered <= 0 {
+		return []int{}
+	}
+	want := min(span, maxClip) + time.Minute
+	for i := range hint {
+		hint[i] = int(float64(hint[i]) * want.Seconds() / covered.Seconds())
+	}
+	return hint
+}
+
 type parseResult struct {
 	p   *parsedSeg
 	err error
@@ -255,9 +280,8 @@ type parseResult struct {
 
 // parseAll parses the segments' box structure on all cores: planning an
 // hour is the first-byte latency of playback.
-func parseAll(root string, segs []registry.Segment, exclude map[int64]exclusion) []parseResult {
+func parseAll(root string, segs []registry.Segment, exclude map[int64]exclusion, ic *initCache) []parseResult {
 	out := make([]parseResult, len(segs))
-	ic := &initCache{}
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
@@ -423,7 +447,7 @@ func (p *plan) findGaps() {
 		for _, si := range c.sources {
 			s := p.sources[si]
 			if !prevEnd.IsZero() {
-				frame := frameDur(s)
+				frame := s.frame
 				if s.from.Sub(prevEnd) > frame+gapTolerance {
 					addGap(prevEnd, s.from)
 				}
@@ -439,11 +463,6 @@ func (p *plan) findGaps() {
 	if cursor.Before(p.to) {
 		addGap(cursor, p.to)
 	}
-}
-
-func frameDur(s *source) time.Duration {
-	v := s.parsed.video()
-	return ticksToDur(int64(v.samples[len(v.samples)-1].dur), v.timeScale)
 }
 
 func ticksToDur(t int64, ts uint32) time.Duration {
