@@ -37,15 +37,16 @@ func runReindex(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if err := auditCLI(ctx, e, db, "catalog.reindex", "storage", map[string]any{
-		"checked": rep.Checked, "adopted": len(rep.Adopted), "missing": len(rep.Missing), "garbage": len(rep.Garbage),
+		"checked": rep.Checked, "adopted": len(rep.Adopted), "missing": len(rep.Missing), "returned": len(rep.Returned),
+		"garbage": len(rep.Garbage),
 	}); err != nil {
 		return err
 	}
 	if *asJSON {
 		return printJSON(e, rep)
 	}
-	fmt.Fprintf(e.stdout, "checked %d segment files: %d adopted, %d missing, %d not valid segments (left in place)\n",
-		rep.Checked, len(rep.Adopted), len(rep.Missing), len(rep.Garbage))
+	fmt.Fprintf(e.stdout, "checked %d segment files: %d adopted, %d missing, %d back after missing, %d not valid segments (left in place)\n",
+		rep.Checked, len(rep.Adopted), len(rep.Missing), len(rep.Returned), len(rep.Garbage))
 	for _, g := range rep.Garbage {
 		fmt.Fprintf(e.stdout, "  not a segment: %s: %s\n", g.Path, g.Reason)
 	}
