@@ -329,11 +329,11 @@ Tarkistus (OpenSSH 8.2 tai uudempi), pura paketti ja aja hakemistossa:
   ssh-keygen -Y verify -f allowed_signers -I %[5]s -n %[4]s -s manifest.json.sig < manifest.json
   sha256sum <tiedosto>.mp4      (vertaa manifest.json:n "clips"-kohdan sha256-arvoon)
 
-tai Vahti-laitteella:  vahti verify-export %[1]s.zip
+tai Vahti-laitteella:  vahti verify-export PAKETTI.zip
 
 Tärkeää: allowed_signers-tiedosto on paketin sisällä, joten se todistaa vain, että
 allekirjoittaja hallitsi sitä avainta. Vertaa avaimen sormenjälkeä laitteen julkaistuun
-avaimeen (vahti pubkey laitteella):  %[6]s
+avaimeen (laitteella: vahti pubkey --json tai ssh-keygen -lf):  %[6]s
 
 IN ENGLISH
 ==========
@@ -348,10 +348,10 @@ To verify (OpenSSH 8.2 or newer), unzip the package and run in its folder:
   ssh-keygen -Y verify -f allowed_signers -I %[5]s -n %[4]s -s manifest.json.sig < manifest.json
   sha256sum <file>.mp4          (compare with the sha256 under "clips" in manifest.json)
 
-or on a Vahti box:  vahti verify-export %[1]s.zip
+or on a Vahti box:  vahti verify-export PACKAGE.zip
 
 Important: allowed_signers travels inside the package, so on its own it only proves that
 the signer held that key. Compare the key's fingerprint with the box's published key
-(vahti pubkey on the box):  %[6]s
+(on the box: vahti pubkey --json, or ssh-keygen -lf):  %[6]s
 `, m.PackageID, m.Created.UTC.Format("2006-01-02T15:04:05Z"), m.Created.Local, Namespace, SignerID, fp)
 }
