@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io/fs"
 	"net"
 	"net/http"
@@ -629,5 +630,26 @@ func TestConcurrentServers(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// A player window reaching past the newest footage must not grow while the
+// browser reads it: the page pins the window's end to the footage there is.
+func TestPlayWindowPinnedToExistingFootage(t *testing.T) {
+	h := newHarness(t)
+	from := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	h.addSegments("yard", from, 2, time.Minute)
+	k := h.login("keeper")
+	k.do("PUT", "/api/v1/me/viewing-reason", map[string]string{"reason": "tapahtuma"})
+	res, body := k.do("GET", "/cameras/yard/play?min=5&from="+url.QueryEscape(from.Format(time.RFC3339)), nil)
+	if res.StatusCode != 200 {
+		t.Fatalf("play page: %d", res.StatusCode)
+	}
+	want := url.Values{"from": {"2026-11-22T10:00:00Z"}, "to": {"2026-11-22T10:02:00Z"}}.Encode()
+	if !strings.Contains(html.UnescapeString(string(body)), "/api/v1/cameras/yard/playback?"+want) {
+		t.Errorf("player src not pinned to the newest footage (want …%s)", want)
+	}
+	if !strings.Contains(string(body), `value="2026-11-22T12:00:00"`) {
+		t.Errorf("the time field lost its seconds")
 	}
 }

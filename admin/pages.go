@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -233,7 +234,15 @@ func (s *Server) pagePlay(c *gin.Context) {
 	pp.StartMS = from.UnixMilli()
 	pp.Reason = s.sessions.reasonOf(p.sess)
 	pp.NeedReason = pp.Reason == ""
-	q := url.Values{"from": {from.Format(time.RFC3339)}, "to": {pp.To.Format(time.RFC3339)}}
+	// A window reaching past the newest footage would grow as recording
+	// goes on, and the browser's later range requests would then read a
+	// different file from the one whose header it has. Pin the player's
+	// window to the footage that exists now.
+	srcTo := pp.To
+	if end, ok := s.footageEnd(c.Request.Context(), cam, from, pp.To); ok && end.Before(srcTo) {
+		srcTo = end
+	}
+	q := url.Values{"from": {from.Format(time.RFC3339)}, "to": {srcTo.Format(time.RFC3339Nano)}}
 	pp.Src = "/api/v1/cameras/" + cam + "/playback?" + q.Encode()
 	step := time.Duration(pp.Minutes) * time.Minute
 	pp.Prev = fmt.Sprintf("/cameras/%s/play?from=%s&min=%d", cam, url.QueryEscape(from.Add(-step).Format(time.RFC3339)), pp.Minutes)
@@ -605,4 +614,20 @@ func (s *Server) pageRevokeToken(c *gin.Context) {
 		return
 	}
 	s.flashRedirect(c, "/account", tr(p.lang(), "account.revoked"))
+}
+
+// footageEnd is the end of the newest catalogued footage of a camera
+// inside [from, to).
+func (s *Server) footageEnd(ctx context.Context, cam string, from, to time.Time) (time.Time, bool) {
+	var end time.Time
+	err := s.cfg.DB.View(ctx, func(tx *registry.Tx) error {
+		segs, err := tx.SegmentsIn(cam, from, to)
+		for _, sg := range segs {
+			if sg.End.After(end) {
+				end = sg.End
+			}
+		}
+		return err
+	})
+	return end, err == nil && end.After(from)
 }

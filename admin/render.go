@@ -55,13 +55,14 @@ func (s *Server) funcs() template.FuncMap {
 			}
 			return weekdayFI[t.In(s.loc).Weekday()] + " " + t.In(s.loc).Format("2.1.2006")
 		},
-		"rfc":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"input": func(t time.Time) string { return t.In(s.loc).Format("2006-01-02T15:04") },
-		"bytes": humanBytes,
-		"dur":   humanDur,
-		"pct":   func(f float64) string { return fmt.Sprintf("%.0f %%", f) },
-		"kbps":  func(f float64) string { return fmt.Sprintf("%.0f kbit/s", f) },
-		"join":  strings.Join,
+		"rfc":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"input":    func(t time.Time) string { return t.In(s.loc).Format("2006-01-02T15:04") },
+		"inputsec": func(t time.Time) string { return t.In(s.loc).Format("2006-01-02T15:04:05") },
+		"bytes":    humanBytes,
+		"dur":      humanDur,
+		"pct":      func(f float64) string { return fmt.Sprintf("%.0f %%", f) },
+		"kbps":     func(f float64) string { return fmt.Sprintf("%.0f kbit/s", f) },
+		"join":     strings.Join,
 		"has": func(list []string, v string) bool {
 			for _, x := range list {
 				if x == v {
