@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"vahti/configs"
@@ -69,7 +70,7 @@ func (r *Retention) Nightly(ctx context.Context) (PurgeReport, error) {
 			keep(fmt.Errorf("reconcile: %w", err))
 		}
 	}
-	strays, found, unknown, err := r.scanDisk(ctx, now)
+	strays, dayDirs, found, unknown, err := r.scanDisk(ctx, now)
 	keep(err)
 	rep.UnknownFiles = unknown
 	if err == nil {
@@ -84,6 +85,12 @@ func (r *Retention) Nightly(ctx context.Context) (PurgeReport, error) {
 		gone, err := r.removeStrays(ctx, now, strays)
 		keep(err)
 		rep.StraysDeleted = len(gone)
+	}
+
+	if len(rep.Refused) == 0 {
+		// Folders emptied earlier (e.g. by the disk guard, whose days were
+		// still too recent to remove then).
+		r.removeEmptyDirs(dayDirs, now)
 	}
 
 	released, review, err := r.reviewHolds(ctx, now)
@@ -117,9 +124,10 @@ func (r *Retention) nightlyAt() time.Duration {
 // age plus the longest segment: only those can possibly be allowed by the
 // gate, so the catalog is asked about few files), how many segment files
 // exist, and how many other files there are.
-func (r *Retention) scanDisk(ctx context.Context, now time.Time) (cands []string, found, unknown int, err error) {
+func (r *Retention) scanDisk(ctx context.Context, now time.Time) (cands []string, dayDirs map[string]bool, found, unknown int, err error) {
 	root := r.cfg.Storage.Root
 	limit := now.Add(-r.minMaxAge() - strayMaxSpan)
+	dayDirs = map[string]bool{}
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) && p == root {
@@ -130,7 +138,13 @@ func (r *Retention) scanDisk(ctx context.Context, now time.Time) (cands []string
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if d.IsDir() || !d.Type().IsRegular() {
+		if d.IsDir() {
+			if rel, err := filepath.Rel(root, p); err == nil && strings.Count(filepath.ToSlash(rel), "/") == 3 {
+				dayDirs[p] = true // camera/YYYY/MM/DD
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
 			return nil
 		}
 		rel, err := filepath.Rel(root, p)
@@ -150,9 +164,9 @@ func (r *Retention) scanDisk(ctx context.Context, now time.Time) (cands []string
 		return nil
 	})
 	if err != nil {
-		return nil, found, unknown, fmt.Errorf("scan %s: %w", root, err)
+		return nil, nil, found, unknown, fmt.Errorf("scan %s: %w", root, err)
 	}
-	return cands, found, unknown, nil
+	return cands, dayDirs, found, unknown, nil
 }
 
 // checkCatalog is the catalog/disk interlock: an empty catalog while

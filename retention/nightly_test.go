@@ -28,7 +28,11 @@ func TestNightlyPurgeStraysReportAndFolders(t *testing.T) {
 	edgeStray := stray("yard", t0.Add(-28*day-time.Hour), "") // could hold footage younger than 28d
 	heldStray := stray("lobby", heldSeg.Start.Add(time.Hour), "")
 	f.hold([]string{"lobby"}, heldSeg.Start.Add(90*time.Minute), heldSeg.Start.Add(91*time.Minute))
-	f.writeFile("yard/README.txt", 3) // not ours: left alone
+	f.writeFile("yard/README.txt", 3)                                          // not ours: left alone
+	emptyOld := filepath.Join(f.cfg.Storage.Root, "lobby", "2026", "09", "01") // emptied earlier
+	emptyNew := filepath.Join(f.cfg.Storage.Root, "lobby", t0.Format("2006/01/02"))
+	os.MkdirAll(emptyOld, 0o755)
+	os.MkdirAll(emptyNew, 0o755)
 	reconciled := false
 	f.r.recon = func(context.Context) error { reconciled = true; return nil }
 
@@ -52,6 +56,12 @@ func TestNightlyPurgeStraysReportAndFolders(t *testing.T) {
 	// Emptied folders of the old day are gone.
 	if _, err := os.Stat(filepath.Join(f.cfg.Storage.Root, "yard", t0.Add(-30*day).Format("2006/01/02"))); !os.IsNotExist(err) {
 		t.Errorf("emptied day folder kept: %v", err)
+	}
+	if _, err := os.Stat(filepath.Dir(emptyOld)); !os.IsNotExist(err) {
+		t.Errorf("old empty day/month folders kept: %v", err)
+	}
+	if _, err := os.Stat(emptyNew); err != nil {
+		t.Errorf("today's folder removed: %v", err)
 	}
 	var lobby, yard CameraPurge
 	for _, c := range rep.Cameras {
