@@ -541,6 +541,21 @@ func (s *Server) apiAudit(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"entries": out})
 }
 
+// apiConfirmPurge lets the DPO release the retention interlocks after
+// checking the alarm: POST /api/v1/retention/confirm.
+func (s *Server) apiConfirmPurge(c *gin.Context) {
+	if s.cfg.ConfirmPurge == nil {
+		jsonError(c, http.StatusServiceUnavailable, "retention is not running in this process")
+		return
+	}
+	n, err := s.cfg.ConfirmPurge(c.Request.Context(), authOf(c).user.Name, c.ClientIP())
+	if err != nil {
+		s.apiFail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"deleted": n})
+}
+
 func (s *Server) apiVerifyAudit(c *gin.Context) {
 	n, err := s.verifyAudit(c.Request.Context(), authOf(c), c.ClientIP())
 	var ce *registry.ChainError

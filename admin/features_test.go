@@ -653,3 +653,29 @@ func TestPlayWindowPinnedToExistingFootage(t *testing.T) {
 		t.Errorf("the time field lost its seconds")
 	}
 }
+
+// The DPO can release a paused purge from the dashboard; the override is
+// done by retention (here a fake) with the DPO's name as the actor.
+func TestDPOConfirmsPausedPurge(t *testing.T) {
+	var gotActor string
+	h := newHarness(t, func(c *Config) {
+		c.Retention = func() RetentionState { return RetentionState{Paused: true, WritingAllowed: true, Alarms: []string{"clock jumped"}} }
+		c.ConfirmPurge = func(ctx context.Context, actor, source string) (int, error) { gotActor = actor; return 3, nil }
+	})
+	d := h.login("dpo")
+	_, body := d.do("GET", "/", nil)
+	if !strings.Contains(string(body), `action="/retention/confirm"`) {
+		t.Fatal("the paused dashboard offers the DPO no confirmation")
+	}
+	k := h.login("keeper")
+	if _, body := k.do("GET", "/", nil); strings.Contains(string(body), `action="/retention/confirm"`) {
+		t.Error("a keeper is offered the interlock override")
+	}
+	if res, _ := k.do("POST", "/api/v1/retention/confirm", nil); res.StatusCode != http.StatusForbidden {
+		t.Errorf("keeper override: %d, want 403", res.StatusCode)
+	}
+	res, body := d.do("POST", "/api/v1/retention/confirm", nil)
+	if res.StatusCode != 200 || !strings.Contains(string(body), `"deleted":3`) || gotActor != "dpo" {
+		t.Errorf("dpo override: %d %s actor %q", res.StatusCode, body, gotActor)
+	}
+}

@@ -98,6 +98,9 @@ var catalogFI = map[string]string{
 	"state.authfailed": "Kirjautuminen kameraan epäonnistui",
 	"state.paused":     "Tauolla (levy täynnä)",
 	"dash.paused":      "Poistot on pysäytetty turvalukolla: tarkista hälytys ennen kuin jatkat.",
+	"dash.confirmhelp": "Tarkista ensin, että laitteen kello on oikeassa ja että tallennekirjanpito vastaa levyä. Vahvistus kirjataan lokiin nimelläsi, ja vanhentuneet tallenteet poistetaan heti.",
+	"dash.confirm":     "Vahvista ja jatka poistoja",
+	"dash.confirmed":   "Vahvistettu: %d vanhentunutta tallennetta poistettiin.",
 	"dash.review":      "%d säilytysmääräyksen tarkistuspäivä on mennyt.",
 	"dash.unsupported": "Ei tallenneta (muoto ei sovi MP4:ään):",
 
@@ -332,6 +335,9 @@ var catalogEN = map[string]string{
 	"state.authfailed": "Camera refused the login",
 	"state.paused":     "Paused (disk full)",
 	"dash.paused":      "Deletions are stopped by an interlock: check the alarm before going on.",
+	"dash.confirmhelp": "First check that the box's clock is right and that the catalog matches the disk. The confirmation is logged under your name, and expired footage is deleted at once.",
+	"dash.confirm":     "Confirm and resume deletions",
+	"dash.confirmed":   "Confirmed: %d expired segments were deleted.",
 	"dash.review":      "%d legal holds are past their review date.",
 	"dash.unsupported": "Not recorded (does not fit in MP4):",
 

@@ -425,6 +425,21 @@ func (s *Server) showAudit(c *gin.Context, ap auditPage) {
 	s.render(c, http.StatusOK, "audit", "audit.title", p, ap, errMsg)
 }
 
+func (s *Server) pageConfirmPurge(c *gin.Context) {
+	p := authOf(c)
+	if s.cfg.ConfirmPurge == nil {
+		s.renderError(c, http.StatusServiceUnavailable, "error.internal")
+		return
+	}
+	n, err := s.cfg.ConfirmPurge(c.Request.Context(), p.user.Name, c.ClientIP())
+	if err != nil {
+		s.cfg.Log.Error("admin: confirm purge", "err", err)
+		s.flashRedirect(c, "/", err.Error())
+		return
+	}
+	s.flashRedirect(c, "/", trf(p.lang(), "dash.confirmed", n))
+}
+
 func (s *Server) pageVerifyAudit(c *gin.Context) {
 	p := authOf(c)
 	n, err := s.verifyAudit(c.Request.Context(), p, c.ClientIP())

@@ -82,6 +82,7 @@ func (s *Server) routes() *gin.Engine {
 	d := a.Group("", s.requireRole(true, registry.RoleDPO))
 	d.GET("/audit", s.apiAudit)
 	d.POST("/audit/verify", s.apiVerifyAudit)
+	d.POST("/retention/confirm", s.apiConfirmPurge)
 
 	ad := a.Group("", s.requireRole(true, registry.RoleAdmin))
 	ad.GET("/users", s.apiUsers)
@@ -117,6 +118,7 @@ func (s *Server) routes() *gin.Engine {
 	pd := p.Group("", s.requireRole(false, registry.RoleDPO))
 	pd.GET("/audit", s.pageAudit)
 	pd.POST("/audit/verify", s.pageVerifyAudit)
+	pd.POST("/retention/confirm", s.pageConfirmPurge)
 
 	pa := p.Group("", s.requireRole(false, registry.RoleAdmin))
 	pa.GET("/users", s.pageUsers)

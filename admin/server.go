@@ -117,9 +117,14 @@ type Config struct {
 	Export    ExportFunc           // nil: exports unavailable
 	Playback  PlaybackFunc         // nil: playback unavailable
 	Retention func() RetentionState
-	Version   string
-	StateDir  string // default Cfg.StateDir; the self-signed cert and exports live here
-	Listen    string // default Cfg.Admin.Listen
+	// ConfirmPurge runs one retention pass that overrides the interlocks,
+	// after the data protection officer has checked the alarm (the clock,
+	// the catalog). It audits the override as actor from source and returns
+	// how many segments went. nil: only `vahti purge --force` can confirm.
+	ConfirmPurge func(ctx context.Context, actor, source string) (int, error)
+	Version      string
+	StateDir     string // default Cfg.StateDir; the self-signed cert and exports live here
+	Listen       string // default Cfg.Admin.Listen
 	// HashParams is the argon2id cost for passwords set through the UI;
 	// zero: DefaultHashParams. Tests lower it.
 	HashParams HashParams
