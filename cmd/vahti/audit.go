@@ -15,16 +15,10 @@ import (
 
 // runAudit: vahti audit verify (--config | --file) / audit export.
 func runAudit(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return usageErr("audit: expected a subcommand: verify, export")
-	}
-	switch args[0] {
-	case "verify":
-		return auditVerify(ctx, e, args[1:])
-	case "export":
-		return auditExport(ctx, e, args[1:])
-	}
-	return usageErr("audit: unknown subcommand %q (verify, export)", args[0])
+	return dispatch(ctx, e, "audit", args,
+		subcommand{"verify", auditVerify},
+		subcommand{"export", auditExport},
+	)
 }
 
 type verifyResult struct {

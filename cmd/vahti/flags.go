@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"io"
@@ -122,4 +123,27 @@ func rangeFlags(from, to string) (time.Time, time.Time, error) {
 		return f, t, usageErr("--to (%s) must be after --from (%s)", t.Format(time.RFC3339), f.Format(time.RFC3339))
 	}
 	return f, t, nil
+}
+
+// subcommand is one verb of a command with verbs (hold add, hold list, …).
+type subcommand struct {
+	name string
+	run  func(ctx context.Context, e *env, args []string) error
+}
+
+// dispatch runs the verb named by args[0], or says which verbs there are.
+func dispatch(ctx context.Context, e *env, command string, args []string, subs ...subcommand) error {
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = s.name
+	}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return usageErr("%s: expected a subcommand: %s", command, strings.Join(names, ", "))
+	}
+	for _, s := range subs {
+		if s.name == args[0] {
+			return s.run(ctx, e, args[1:])
+		}
+	}
+	return usageErr("%s: unknown subcommand %q (%s)", command, args[0], strings.Join(names, ", "))
 }

@@ -14,20 +14,12 @@ import (
 
 // runHold: vahti hold add|list|show|release.
 func runHold(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return usageErr("hold: expected a subcommand: add, list, show ID, release ID --reason TEXT")
-	}
-	switch args[0] {
-	case "add":
-		return holdAdd(ctx, e, args[1:])
-	case "list":
-		return holdList(ctx, e, args[1:])
-	case "show":
-		return holdShow(ctx, e, args[1:])
-	case "release":
-		return holdRelease(ctx, e, args[1:])
-	}
-	return usageErr("hold: unknown subcommand %q (add, list, show, release)", args[0])
+	return dispatch(ctx, e, "hold", args,
+		subcommand{"add", holdAdd},
+		subcommand{"list", holdList},
+		subcommand{"show", holdShow},
+		subcommand{"release", holdRelease},
+	)
 }
 
 // holdView is a hold as the CLI prints it in JSON.

@@ -13,20 +13,12 @@ import (
 
 // runRequest: vahti request add|list|show|close.
 func runRequest(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return usageErr("request: expected a subcommand: add, list, show ID, close ID")
-	}
-	switch args[0] {
-	case "add":
-		return requestAdd(ctx, e, args[1:])
-	case "list":
-		return requestList(ctx, e, args[1:])
-	case "show":
-		return requestShow(ctx, e, args[1:])
-	case "close":
-		return requestClose(ctx, e, args[1:])
-	}
-	return usageErr("request: unknown subcommand %q (add, list, show, close)", args[0])
+	return dispatch(ctx, e, "request", args,
+		subcommand{"add", requestAdd},
+		subcommand{"list", requestList},
+		subcommand{"show", requestShow},
+		subcommand{"close", requestClose},
+	)
 }
 
 // requestView is a request as the CLI prints it in JSON.

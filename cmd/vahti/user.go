@@ -19,22 +19,14 @@ import (
 
 // runUser: vahti user add|list|passwd|disable|enable|totp.
 func runUser(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return usageErr("user: expected a subcommand: add, list, passwd NAME, disable NAME, enable NAME, totp NAME")
-	}
-	switch args[0] {
-	case "add":
-		return userAdd(ctx, e, args[1:])
-	case "list":
-		return userList(ctx, e, args[1:])
-	case "passwd":
-		return userPasswd(ctx, e, args[1:])
-	case "disable", "enable":
-		return userEnable(ctx, e, args[0] == "disable", args[1:])
-	case "totp":
-		return userTOTP(ctx, e, args[1:])
-	}
-	return usageErr("user: unknown subcommand %q (add, list, passwd, disable, enable, totp)", args[0])
+	return dispatch(ctx, e, "user", args,
+		subcommand{"add", userAdd},
+		subcommand{"list", userList},
+		subcommand{"passwd", userPasswd},
+		subcommand{"disable", func(ctx context.Context, e *env, args []string) error { return userEnable(ctx, e, true, args) }},
+		subcommand{"enable", func(ctx context.Context, e *env, args []string) error { return userEnable(ctx, e, false, args) }},
+		subcommand{"totp", userTOTP},
+	)
 }
 
 func userAdd(ctx context.Context, e *env, args []string) error {
