@@ -20,9 +20,7 @@ func newExporter(e *env, cfgPath string) (*export.Exporter, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	ex := &export.Exporter{Root: cfg.Storage.Root, StateDir: cfg.StateDir, DB: db, Now: e.now, Loc: cfg.Location(),
-		Version: version, Log: slog.New(slog.NewTextHandler(e.stderr, nil)), Cameras: cfg.CameraIDs()}
-	return ex, func() { db.Close() }, nil
+	return exporterFor(cfg, db, e.now, slog.New(slog.NewTextHandler(e.stderr, nil))), func() { db.Close() }, nil
 }
 
 // runExport writes a signed evidence package: kept in <state_dir>/exports
