@@ -130,6 +130,11 @@ func (r *Retention) interlocks(ctx context.Context, now time.Time, p plan) (verd
 		if mismatch, err = tx.Meta(metaMismatch); err != nil {
 			return err
 		}
+		if fresh, err := tx.Meta(metaNewRegistry); err != nil {
+			return err
+		} else if fresh != "" {
+			mismatch = fresh
+		}
 		lastPass, err = metaTime(tx, metaLastPass)
 		return err
 	})
@@ -207,6 +212,9 @@ func (r *Retention) pass(ctx context.Context, now time.Time, force bool, reason 
 	if force {
 		err := r.db.Update(ctx, func(tx *registry.Tx) error {
 			if err := tx.SetMeta(metaMismatch, ""); err != nil {
+				return err
+			}
+			if err := tx.SetMeta(metaNewRegistry, ""); err != nil {
 				return err
 			}
 			_, err := tx.Audit(r.actor, r.source, "retention.force", "retention", map[string]any{

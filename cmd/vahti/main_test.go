@@ -162,7 +162,16 @@ func TestBackupRestore(t *testing.T) {
 		t.Errorf("restore of a tampered copy: %q", msg)
 	}
 	out := c.ok("restore", "--config", "$CONFIG", "--from", bk)
-	if !strings.Contains(out, "restored") {
+	if !strings.Contains(out, "restored") || !strings.Contains(out, "paused") {
 		t.Errorf("restore: %q", out)
+	}
+	// Holds placed after the backup are not in it: deletion waits for a
+	// confirmation.
+	if out, _, code := c.run("", "purge", "--config", "$CONFIG", "--json"); code == 0 || !strings.Contains(out, "catalog-mismatch") {
+		t.Errorf("purge right after a restore was not refused (exit %d):\n%s", code, out)
+	}
+	c.ok("purge", "--config", "$CONFIG", "--force")
+	if out := c.ok("purge", "--config", "$CONFIG", "--json"); strings.Contains(out, "catalog-mismatch") {
+		t.Errorf("still paused after --force:\n%s", out)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"vahti/registry"
+	"vahti/retention"
 )
 
 func runRestore(ctx context.Context, e *env, args []string) error {
@@ -42,6 +43,12 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if err := auditCLI(ctx, e, db, "registry.restore", "registry", map[string]any{"file": *from}); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "registry restored from %s; the next start reconciles it with the files on disk\n", *from)
+	// Holds placed after the backup was made are not in it: nothing is
+	// deleted until someone who knows has confirmed.
+	if err := retention.Pause(ctx, db, "the registry was restored from "+*from+
+		": legal holds placed after that backup are not in it. Re-enter them, then confirm (vahti purge --force, or the DPO on the dashboard)"); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "registry restored from %s; deletion is paused until confirmed (vahti purge --force); the next start reconciles it with the files on disk\n", *from)
 	return nil
 }

@@ -75,6 +75,13 @@ func runService(ctx context.Context, e *env, cfg *configs.Config, log *slog.Logg
 	}
 	s.adminURL = "https://" + adminLn.Addr().String() + "/"
 
+	// Before this start is recorded: a registry that never ran a service
+	// but finds footage on disk pauses deletion (the old holds may be lost).
+	if paused, err := retention.MarkNewRegistry(ctx, db, cfg.Storage.Root); err != nil {
+		return err
+	} else if paused {
+		log.Warn("new registry database but footage already on disk: deletion paused until the registry is restored or the DPO confirms")
+	}
 	err = db.Update(ctx, func(tx *registry.Tx) error {
 		_, err := tx.Audit("system", "service", "service.start", "service", map[string]any{
 			"version": version, "cameras": cfg.CameraIDs(), "max_age": cfg.Retention.MaxAge.String(),
