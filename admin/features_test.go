@@ -659,7 +659,9 @@ func TestPlayWindowPinnedToExistingFootage(t *testing.T) {
 func TestDPOConfirmsPausedPurge(t *testing.T) {
 	var gotActor string
 	h := newHarness(t, func(c *Config) {
-		c.Retention = func() RetentionState { return RetentionState{Paused: true, WritingAllowed: true, Alarms: []string{"clock jumped"}} }
+		c.Retention = func() RetentionState {
+			return RetentionState{Paused: true, WritingAllowed: true, Alarms: []string{"clock jumped"}}
+		}
 		c.ConfirmPurge = func(ctx context.Context, actor, source string) (int, error) { gotActor = actor; return 3, nil }
 	})
 	d := h.login("dpo")
