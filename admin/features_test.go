@@ -681,3 +681,14 @@ func TestDPOConfirmsPausedPurge(t *testing.T) {
 		t.Errorf("dpo override: %d %s actor %q", res.StatusCode, body, gotActor)
 	}
 }
+
+func TestHumanDur(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		8 * time.Second: "8 s", 90 * time.Second: "2 min", 3*time.Hour + 5*time.Minute: "3 h 5 min",
+		28 * 24 * time.Hour: "28 d 0 h", 0: "0 min",
+	} {
+		if got := humanDur(d); got != want {
+			t.Errorf("humanDur(%s) = %q, want %q", d, got, want)
+		}
+	}
+}

@@ -101,6 +101,9 @@ func humanBytes(n any) string {
 }
 
 func humanDur(d time.Duration) string {
+	if d > 0 && d < time.Minute {
+		return fmt.Sprintf("%d s", int(d.Round(time.Second)/time.Second))
+	}
 	d = d.Round(time.Minute)
 	days := int(d / (24 * time.Hour))
 	h := int(d % (24 * time.Hour) / time.Hour)
