@@ -42,6 +42,20 @@ func HashPassword(password string, p HashParams) (string, error) {
 		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
+// unmatchableHash returns a well-formed hash with the given costs that no
+// password matches: verifying against it costs exactly one argon2 run, so a
+// login for an unknown name takes as long as a real one, without paying
+// 64 MiB of argon2 memory at start-up to make it.
+func unmatchableHash(p HashParams) (string, error) {
+	b := make([]byte, saltLen+keyLen)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("password hash: %w", err)
+	}
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads,
+		b64.EncodeToString(b[:saltLen]), b64.EncodeToString(b[saltLen:])), nil
+}
+
 // VerifyPassword reports whether password matches an encoded hash, in
 // constant time with respect to the hash contents.
 func VerifyPassword(encoded, password string) (bool, error) {

@@ -172,7 +172,7 @@ func New(cfg Config) (*Server, error) {
 		throttle: newIPThrottle(ipFailLimit(a.LoginFailLimit), a.LockoutPeriod.D()),
 	}
 	var err error
-	if s.dummyHash, err = HashPassword("not a real password, only for timing", cfg.HashParams); err != nil {
+	if s.dummyHash, err = unmatchableHash(cfg.HashParams); err != nil {
 		return nil, err
 	}
 	if s.cert, err = loadOrCreateCert(a.TLSCert, a.TLSKey, cfg.StateDir, cfg.Listen, cfg.Now()); err != nil {
