@@ -16,7 +16,8 @@
 //   - A recording gap (consecutive segments more than one frame + 20 ms
 //     apart) ends a clip; the next footage starts a new file (yard-2.mp4).
 //     Every gap is listed in the manifest with its cause: no-recording,
-//     damaged-segment or tampered-segment. Clips are never padded.
+//     damaged-segment, tampered-segment, or recording-in-progress (the end
+//     of the range is still being written). Clips are never padded.
 //   - Segments whose Params (or codec configuration) differ are not joined:
 //     a new clip file starts. A clip also ends at a segment boundary when it
 //     would pass MaxClipDuration (12 h) or MaxClipBytes (3 GiB, so a clip

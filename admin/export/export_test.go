@@ -533,3 +533,26 @@ func TestExportLeadingAndTrailingGaps(t *testing.T) {
 		t.Errorf("actual %+v, want 0..4 s", a)
 	}
 }
+
+// The newest stretch of a range is still being written: the manifest must
+// say so, not claim the camera recorded nothing.
+func TestExportTrailingGapOfARunningRecording(t *testing.T) {
+	e := newEnv(t)
+	s := makeStream(t, streamOpts{codec: "h264", seconds: 6})
+	segs := e.addSegments("yard", s, 0, 2)
+	last := segs[len(segs)-1]
+	res, _ := e.export([]string{"yard"}, time.Second, 10*time.Second)
+	if g := res.Manifest.Gaps; len(g) != 1 || g[0].Cause != GapNoRecording {
+		t.Fatalf("gaps without a recording in progress: %+v", g)
+	}
+	// The recorder is writing the next segment.
+	tmp := filepath.Join(e.root, filepath.FromSlash(registry.UnfinishedPath("yard", last.End)))
+	if err := os.WriteFile(tmp, []byte("being written"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, _ = e.export([]string{"yard"}, time.Second, 10*time.Second)
+	g := res.Manifest.Gaps
+	if len(g) != 1 || g[0].Cause != GapInProgress || !g[0].ToUTC.Equal(e.base.Add(10*time.Second)) {
+		t.Fatalf("trailing gap while recording: %+v, want one %s gap to the end", g, GapInProgress)
+	}
+}

@@ -77,7 +77,7 @@ type SourceInfo struct {
 type Gap struct {
 	Camera string `json:"camera"`
 	Range
-	Cause    string   `json:"cause"` // no-recording | damaged-segment | tampered-segment
+	Cause    string   `json:"cause"` // no-recording | damaged-segment | tampered-segment | recording-in-progress
 	Segments []string `json:"segments,omitempty"`
 }
 

@@ -29,6 +29,9 @@ const (
 	GapNoRecording = "no-recording"
 	GapDamaged     = "damaged-segment"
 	GapTampered    = "tampered-segment"
+	// GapInProgress: the camera is recording this stretch, but its segment
+	// is not finished yet; export again once it is.
+	GapInProgress = "recording-in-progress"
 )
 
 // Limits of one progressive MP4 written by mediacommon's pmp4: 32-bit
@@ -241,6 +244,7 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 		return nil, err
 	}
 	p.findGaps()
+	markInProgress(root, p)
 	return p, nil
 }
 
