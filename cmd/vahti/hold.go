@@ -178,14 +178,21 @@ func holdList(ctx context.Context, e *env, args []string) error {
 }
 
 func holdShow(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "hold show")
+	return showByID(ctx, e, args, "hold", (*registry.Tx).Hold,
+		func(h registry.Hold) any { return viewHold(h) }, printHold)
+}
+
+// showByID is "vahti X show ID [--json]" for any registry row with an id.
+func showByID[T any](ctx context.Context, e *env, args []string, what string, get func(*registry.Tx, int64) (T, error),
+	view func(T) any, print func(*env, T)) error {
+	fs := newFlags(e, what+" show")
 	path := fs.String("config", "", "config file")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
-	id, err := idArg(fs, pos, "hold")
+	id, err := idArg(fs, pos, what)
 	if err != nil {
 		return err
 	}
@@ -194,20 +201,20 @@ func holdShow(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	var h registry.Hold
+	var row T
 	if err := db.View(ctx, func(tx *registry.Tx) error {
-		h, err = tx.Hold(id)
+		row, err = get(tx, id)
 		return err
 	}); err != nil {
 		if errors.Is(err, registry.ErrNotFound) {
-			return fmt.Errorf("no hold with id %d", id)
+			return fmt.Errorf("no %s with id %d", what, id)
 		}
 		return err
 	}
 	if *asJSON {
-		return printJSON(e, viewHold(h))
+		return printJSON(e, view(row))
 	}
-	printHold(e, h)
+	print(e, row)
 	return nil
 }
 

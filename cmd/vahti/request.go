@@ -150,35 +150,11 @@ func requestList(ctx context.Context, e *env, args []string) error {
 }
 
 func requestShow(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "request show")
-	path := fs.String("config", "", "config file")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	id, err := idArg(fs, pos, "request")
-	if err != nil {
-		return err
-	}
-	db, _, err := openWithConfig(e, *path)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	var q registry.Request
-	if err := db.View(ctx, func(tx *registry.Tx) error {
-		q, err = tx.Request(id)
-		return err
-	}); err != nil {
-		if errors.Is(err, registry.ErrNotFound) {
-			return fmt.Errorf("no request with id %d", id)
-		}
-		return err
-	}
-	if *asJSON {
-		return printJSON(e, viewRequest(q))
-	}
+	return showByID(ctx, e, args, "request", (*registry.Tx).Request,
+		func(q registry.Request) any { return viewRequest(q) }, printRequest)
+}
+
+func printRequest(e *env, q registry.Request) {
 	w := e.stdout
 	fmt.Fprintf(w, "request %d (%s, %s)\n  cameras:   %s\n  from:      %s\n  to:        %s\n  reference: %s\n  basis:     %s\n",
 		q.ID, q.Kind, q.Status, strings.Join(q.Cameras, ","), q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), q.Reference, q.Basis)
@@ -192,7 +168,6 @@ func requestShow(ctx context.Context, e *env, args []string) error {
 	if q.Status == "closed" {
 		fmt.Fprintf(w, "  closed:    %s by %s: %s (%s)\n", q.Closed.Format(time.RFC3339), q.ClosedBy, q.Outcome, q.CloseReason)
 	}
-	return nil
 }
 
 func requestClose(ctx context.Context, e *env, args []string) error {
