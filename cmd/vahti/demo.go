@@ -17,8 +17,8 @@ import (
 
 // demoCameras are the simulated cameras of 'vahti demo'.
 var demoCameras = []configs.Camera{
-	{ID: "yard", Name: "Piha", Purpose: "Asiakkaiden ja henkilökunnan turvallisuus pihalla", Transport: "tcp"},
-	{ID: "lobby", Name: "Aula", Purpose: "Sisäänkäynnin valvonta", Transport: "tcp"},
+	{ID: "yard", Name: "Piha", Purpose: "Asiakkaiden ja henkilökunnan turvallisuus pihalla", Transport: "auto"},
+	{ID: "lobby", Name: "Aula", Purpose: "Sisäänkäynnin valvonta", Transport: "auto"},
 }
 
 func runDemo(ctx context.Context, e *env, args []string) error {
