@@ -90,9 +90,17 @@ func (db *DB) run(ctx context.Context, ro bool, fn func(*Tx) error) error {
 	}
 	if err := fn(&Tx{tx: tx, now: db.now}); err != nil {
 		tx.Rollback()
+		if ctx.Err() != nil && errors.Is(err, sql.ErrTxDone) {
+			// database/sql rolled the transaction back because ctx ended:
+			// say so, so that callers see a cancellation, not a failure.
+			return fmt.Errorf("registry: transaction interrupted: %w", ctx.Err())
+		}
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("registry: transaction interrupted: %w", ctx.Err())
+		}
 		return fmt.Errorf("registry: commit: %w", err)
 	}
 	return nil
