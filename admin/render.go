@@ -48,7 +48,13 @@ func (s *Server) funcs() template.FuncMap {
 			}
 			return t.In(s.loc).Format("2.1.2006 klo 15.04.05")
 		},
-		"hm": func(t time.Time) string { return t.In(s.loc).Format("15:04:05") },
+		// hm is a time of day; Finnish writes it with dots (20.34.22).
+		"hm": func(lang string, t time.Time) string {
+			if lang == "en" {
+				return t.In(s.loc).Format("15:04:05")
+			}
+			return t.In(s.loc).Format("15.04.05")
+		},
 		"day": func(lang string, t time.Time) string {
 			if lang == "en" {
 				return t.In(s.loc).Format("Monday 2 January 2006")
