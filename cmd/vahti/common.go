@@ -23,6 +23,20 @@ func openRegistry(e *env, cfg *configs.Config) (*registry.DB, error) {
 	return registry.Open(cfg.StateDir, e.now)
 }
 
+// openWithConfig loads --config and opens its registry; it also returns
+// the configured camera ids, which the commands naming cameras check.
+func openWithConfig(e *env, path string) (*registry.DB, []string, error) {
+	cfg, err := loadConfig(e, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := openRegistry(e, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, cfg.CameraIDs(), nil
+}
+
 // cliActor names who runs a CLI command, for the audit chain: the login
 // behind sudo if any, else the process owner.
 func cliActor(e *env) string {

@@ -56,19 +56,6 @@ func viewHold(h registry.Hold) holdView {
 	return v
 }
 
-// openWithConfig loads --config and opens the registry.
-func openWithConfig(e *env, path string) (*registry.DB, []string, error) {
-	cfg, err := loadConfig(e, path)
-	if err != nil {
-		return nil, nil, err
-	}
-	db, err := openRegistry(e, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	return db, cfg.CameraIDs(), nil
-}
-
 // idArg parses the single positional id of show/release/close.
 func idArg(fs *flagSet, pos []string, what string) (int64, error) {
 	if err := fs.need(pos, 1, what+" id"); err != nil {
