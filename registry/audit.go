@@ -2,9 +2,13 @@ package registry
 
 import (
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -26,9 +30,19 @@ type Entry struct {
 // GenesisHash is the PrevHash of the first entry.
 const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
 
-// ComputeHash returns the hash the entry must carry.
+// ComputeHash returns the hash the entry must carry, or "" (never a valid
+// hash) when the entry cannot be encoded, e.g. a detail that is not JSON:
+// such an entry must fail verification, not hash as if it were empty.
 func (e Entry) ComputeHash() string {
-	body, _ := json.Marshal(struct {
+	h, err := e.hash()
+	if err != nil {
+		return ""
+	}
+	return h
+}
+
+func (e Entry) hash() (string, error) {
+	body, err := json.Marshal(struct {
 		Seq    int64           `json:"seq"`
 		Time   int64           `json:"time_ns"`
 		Actor  string          `json:"actor"`
@@ -37,10 +51,13 @@ func (e Entry) ComputeHash() string {
 		Object string          `json:"object"`
 		Detail json.RawMessage `json:"detail"`
 	}{e.Seq, e.Time.UnixNano(), e.Actor, e.Source, e.Kind, e.Object, e.Detail})
+	if err != nil {
+		return "", fmt.Errorf("audit entry %d: cannot encode: %w", e.Seq, err)
+	}
 	h := sha256.New()
 	h.Write([]byte(e.PrevHash))
 	h.Write(body)
-	return hex.EncodeToString(h.Sum(nil))
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Audit appends an entry to the chain. detail is marshalled to JSON. It
@@ -49,7 +66,8 @@ func (e Entry) ComputeHash() string {
 func (tx *Tx) Audit(actor, source, kind, object string, detail any) (Entry, error) {
 	d, err := json.Marshal(detail)
 	if err != nil {
-		return Entry{}, fmt.Errorf("audit %s: %w", kind, err)
+		// Refused, never hashed as empty: an entry must say what it records.
+		return Entry{}, fmt.Errorf("audit %s: refused, detail cannot be encoded: %w", kind, err)
 	}
 	if detail == nil {
 		d = []byte("{}")
@@ -62,7 +80,9 @@ func (tx *Tx) Audit(actor, source, kind, object string, detail any) (Entry, erro
 		last, prev = 0, GenesisHash
 	}
 	e.Seq, e.PrevHash = last+1, prev
-	e.Hash = e.ComputeHash()
+	if e.Hash, err = e.hash(); err != nil {
+		return Entry{}, fmt.Errorf("audit %s: refused: %w", kind, err)
+	}
 	_, err = tx.tx.Exec(`INSERT INTO audit(seq, time_ns, actor, source, kind, object, detail, prev_hash, hash)
 		VALUES (?,?,?,?,?,?,?,?,?)`, e.Seq, ns(e.Time), e.Actor, e.Source, e.Kind, e.Object, string(e.Detail), e.PrevHash, e.Hash)
 	if err != nil {
@@ -161,26 +181,221 @@ func (e *ChainError) Error() string {
 
 // VerifyChain checks a complete chain from its first entry.
 func VerifyChain(entries []Entry) error {
-	prev, want := GenesisHash, int64(1)
-	for i, e := range entries {
-		switch {
-		case e.Seq != want:
-			return &ChainError{Seq: e.Seq, Index: i, Reason: fmt.Sprintf("sequence number %d where %d was expected (entry deleted, inserted or reordered)", e.Seq, want)}
-		case e.PrevHash != prev:
-			return &ChainError{Seq: e.Seq, Index: i, Reason: "prev_hash does not match the previous entry's hash"}
-		case e.ComputeHash() != e.Hash:
-			return &ChainError{Seq: e.Seq, Index: i, Reason: "content does not match its hash (entry edited)"}
+	v := NewChainVerifier(nil)
+	for _, e := range entries {
+		if err := v.Add(e); err != nil {
+			return err
 		}
-		prev, want = e.Hash, want+1
 	}
+	return v.Finish()
+}
+
+// Anchor is a (seq, hash) pair known from outside the database, such as a
+// signed checkpoint; Name says where it came from (a file name).
+type Anchor struct {
+	Seq  int64
+	Hash string
+	Name string
+}
+
+// AnchorError means the chain disagrees with an anchor: it was cut short
+// or rewritten after the anchor was taken.
+type AnchorError struct {
+	Anchor Anchor
+	Reason string
+}
+
+func (e *AnchorError) Error() string {
+	return fmt.Sprintf("audit chain tampered: %s (checkpoint %s, seq %d)", e.Reason, e.Anchor.Name, e.Anchor.Seq)
+}
+
+// ChainVerifier checks a chain one entry at a time, so a chain of any
+// length is verified in constant memory.
+type ChainVerifier struct {
+	prev    string
+	want    int64
+	n       int
+	anchors []Anchor // sorted by seq; consumed as the chain passes them
+	failed  error
+}
+
+// NewChainVerifier starts a verification against anchors (may be nil).
+func NewChainVerifier(anchors []Anchor) *ChainVerifier {
+	a := append([]Anchor(nil), anchors...)
+	sort.SliceStable(a, func(i, j int) bool { return a[i].Seq < a[j].Seq })
+	return &ChainVerifier{prev: GenesisHash, want: 1, anchors: a}
+}
+
+// Add checks the next entry; after the first error it keeps returning it.
+func (v *ChainVerifier) Add(e Entry) error {
+	if v.failed != nil {
+		return v.failed
+	}
+	i := v.n
+	h, herr := e.hash()
+	switch {
+	case e.Seq != v.want:
+		v.failed = &ChainError{Seq: e.Seq, Index: i, Reason: fmt.Sprintf("sequence number %d where %d was expected (entry deleted, inserted or reordered)", e.Seq, v.want)}
+	case e.PrevHash != v.prev:
+		v.failed = &ChainError{Seq: e.Seq, Index: i, Reason: "prev_hash does not match the previous entry's hash"}
+	case herr != nil:
+		v.failed = &ChainError{Seq: e.Seq, Index: i, Reason: "detail is not valid JSON (entry edited)"}
+	case h != e.Hash:
+		v.failed = &ChainError{Seq: e.Seq, Index: i, Reason: "content does not match its hash (entry edited)"}
+	}
+	if v.failed != nil {
+		return v.failed
+	}
+	for len(v.anchors) > 0 && v.anchors[0].Seq <= e.Seq {
+		a := v.anchors[0]
+		v.anchors = v.anchors[1:]
+		if a.Seq == e.Seq && a.Hash != e.Hash {
+			v.failed = &AnchorError{Anchor: a, Reason: fmt.Sprintf("entry %d has hash %s, the checkpoint signed %s (chain rewritten)", e.Seq, short(e.Hash), short(a.Hash))}
+			return v.failed
+		}
+	}
+	v.prev, v.want, v.n = e.Hash, v.want+1, v.n+1
 	return nil
 }
 
-// VerifyAudit recomputes the whole chain in the database.
-func (tx *Tx) VerifyAudit() (n int, err error) {
-	entries, err := tx.AuditEntries(AuditFilter{})
-	if err != nil {
-		return 0, err
+// Finish reports anchors beyond the end of the chain: entries that were
+// there when the anchor was taken have been removed.
+func (v *ChainVerifier) Finish() error {
+	if v.failed != nil {
+		return v.failed
 	}
-	return len(entries), VerifyChain(entries)
+	if len(v.anchors) > 0 {
+		a := v.anchors[len(v.anchors)-1]
+		v.failed = &AnchorError{Anchor: a, Reason: fmt.Sprintf("the chain ends at seq %d but the checkpoint signed seq %d (entries removed from the end)", v.want-1, a.Seq)}
+	}
+	return v.failed
+}
+
+// Len is the number of entries verified so far.
+func (v *ChainVerifier) Len() int { return v.n }
+
+// Head is the last verified entry's seq and hash (0 and GenesisHash for none).
+func (v *ChainVerifier) Head() (int64, string) { return v.want - 1, v.prev }
+
+func short(h string) string {
+	if len(h) > 16 {
+		return h[:16] + "…"
+	}
+	return h
+}
+
+// auditBatch bounds how many entries one query of the streaming readers
+// holds in memory.
+const auditBatch = 1000
+
+// EachAuditEntry calls fn for every entry in chain order, reading in
+// batches so that a long chain is never held in memory at once. The
+// caller's transaction gives one consistent snapshot.
+func (tx *Tx) EachAuditEntry(fn func(Entry) error) error {
+	var after int64
+	for {
+		batch, err := tx.AuditEntries(AuditFilter{AfterSeq: after, Limit: auditBatch})
+		if err != nil {
+			return err
+		}
+		for _, e := range batch {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if len(batch) < auditBatch {
+			return nil
+		}
+		after = batch[len(batch)-1].Seq
+	}
+}
+
+// Head is the newest entry of the chain.
+type Head struct {
+	Seq  int64     `json:"seq"`
+	Hash string    `json:"hash"`
+	Time time.Time `json:"time"`
+}
+
+// AuditHead returns the newest entry's seq, hash and time (zero Seq and
+// GenesisHash when the chain is empty).
+func (tx *Tx) AuditHead() (Head, error) {
+	var h Head
+	var t int64
+	err := tx.tx.QueryRow(`SELECT seq, hash, time_ns FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&h.Seq, &h.Hash, &t)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Head{Hash: GenesisHash}, nil
+	}
+	if err != nil {
+		return Head{}, fmt.Errorf("audit head: %w", err)
+	}
+	h.Time = fromNS(t)
+	return h, nil
+}
+
+// AuditHashAt returns the stored hash of entry seq (ErrNotFound if none).
+func (tx *Tx) AuditHashAt(seq int64) (string, error) {
+	var h string
+	err := tx.tx.QueryRow(`SELECT hash FROM audit WHERE seq = ?`, seq).Scan(&h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("audit: %w", err)
+	}
+	return h, nil
+}
+
+// stateTables are the tables whose rows every Vahti writes an audit entry
+// for: rows there with an empty chain mean the chain was deleted.
+var stateTables = []string{"segments", "holds", "requests", "users", "api_tokens", "exports"}
+
+// stateRows counts the rows of stateTables.
+func (tx *Tx) stateRows() (map[string]int64, int64, error) {
+	out := map[string]int64{}
+	var total int64
+	for _, t := range stateTables {
+		var n int64
+		if err := tx.tx.QueryRow(`SELECT COUNT(*) FROM ` + t).Scan(&n); err != nil {
+			return nil, 0, fmt.Errorf("audit: count %s: %w", t, err)
+		}
+		if n > 0 {
+			out[t] = n
+			total += n
+		}
+	}
+	return out, total, nil
+}
+
+// VerifyAudit recomputes the whole chain in the database.
+func (tx *Tx) VerifyAudit() (n int, err error) { return tx.VerifyAuditWith(nil) }
+
+// VerifyAuditWith recomputes the whole chain in the database, in batches,
+// and checks it against anchors. An empty chain in a registry that holds
+// segments, holds, requests, users, tokens or exports is an error: every
+// one of those was audited, so the chain was removed.
+func (tx *Tx) VerifyAuditWith(anchors []Anchor) (n int, err error) {
+	v := NewChainVerifier(anchors)
+	if err := tx.EachAuditEntry(v.Add); err != nil {
+		return v.Len(), err
+	}
+	if err := v.Finish(); err != nil {
+		return v.Len(), err
+	}
+	if v.Len() == 0 {
+		rows, total, err := tx.stateRows()
+		if err != nil {
+			return 0, err
+		}
+		if total > 0 {
+			var parts []string
+			for _, t := range stateTables {
+				if rows[t] > 0 {
+					parts = append(parts, fmt.Sprintf("%d %s", rows[t], t))
+				}
+			}
+			return 0, &ChainError{Seq: 1, Index: 0, Reason: "the chain is empty but the registry holds " + strings.Join(parts, ", ") + " (the audit entries were removed)"}
+		}
+	}
+	return v.Len(), nil
 }
