@@ -102,7 +102,7 @@ func writeNew(dir, name string, b []byte, replace bool) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
+	defer os.Remove(tmp.Name()) // deletion-gate: the temp file of a checkpoint being written, linked into place or discarded
 	if err = tmp.Chmod(0o600); err == nil {
 		if _, err = tmp.Write(b); err == nil {
 			err = tmp.Sync()
@@ -127,14 +127,14 @@ func writeNew(dir, name string, b []byte, replace bool) error {
 	return nil
 }
 
-// Run signs the head at start and every Interval until ctx ends. A failure
-// is logged, not fatal: recording must go on, and the next tick retries.
+// Run signs the head every Interval until ctx ends (the service signs one
+// itself at start and at stop). A failure is logged, not fatal: recording
+// must go on, and the next tick retries.
 func (w *Writer) Run(ctx context.Context) error {
 	iv := w.Interval
 	if iv <= 0 {
 		iv = DefaultInterval
 	}
-	w.logged(ctx, "start")
 	t := time.NewTicker(iv)
 	defer t.Stop()
 	for {
@@ -146,6 +146,10 @@ func (w *Writer) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// WriteLogged is Write for the service's own start and stop: a failure is
+// logged, never fatal.
+func (w *Writer) WriteLogged(ctx context.Context, reason string) { w.logged(ctx, reason) }
 
 func (w *Writer) logged(ctx context.Context, reason string) {
 	c, wrote, err := w.Write(ctx, reason)

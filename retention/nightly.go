@@ -100,6 +100,12 @@ func (r *Retention) Nightly(ctx context.Context) (PurgeReport, error) {
 	keep(r.fillReport(ctx, &rep))
 	file, err := r.writeReport(ctx, rep)
 	keep(err)
+	if err == nil && r.ckpt != nil {
+		// The report is in the chain: anchor it outside the database.
+		if err := r.ckpt(ctx); err != nil {
+			keep(fmt.Errorf("audit checkpoint after the purge report: %w", err))
+		}
+	}
 	err = r.db.Update(ctx, func(tx *registry.Tx) error {
 		return setMetaTime(tx, metaLastNightly, now)
 	})

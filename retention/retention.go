@@ -22,6 +22,9 @@ type Config struct {
 	// Reconcile is the recorder's catalog/disk reconcile, run first by the
 	// nightly purge (nil: skipped).
 	Reconcile func(ctx context.Context) error
+	// Checkpoint signs the audit chain's head outside the database; the
+	// nightly purge calls it after writing its report (nil: none).
+	Checkpoint func(ctx context.Context) error
 	// Statfs reports free and total bytes of the filesystem holding path
 	// (nil: statfs(2) on storage.root). Tests inject it.
 	Statfs func(path string) (DiskSpace, error)
@@ -86,6 +89,7 @@ type Retention struct {
 	now    func() time.Time
 	log    *slog.Logger
 	recon  func(ctx context.Context) error
+	ckpt   func(ctx context.Context) error
 	statfs func(string) (DiskSpace, error)
 	guardT time.Duration
 	actor  string
@@ -133,7 +137,7 @@ func New(c Config) (*Retention, error) {
 	if _, err := configs.ParseClock(c.Cfg.Retention.NightlyPurgeAt); err != nil {
 		return nil, fmt.Errorf("retention: nightly_purge_at: %w", err)
 	}
-	r := &Retention{cfg: c.Cfg, db: c.DB, now: c.Now, log: c.Log, recon: c.Reconcile, statfs: c.Statfs,
+	r := &Retention{cfg: c.Cfg, db: c.DB, now: c.Now, log: c.Log, recon: c.Reconcile, ckpt: c.Checkpoint, statfs: c.Statfs,
 		guardT: c.GuardInterval, actor: c.Actor, source: c.Source, alarms: map[string]Alarm{}, kick: make(chan struct{}, 1),
 		nightlyGrace: time.Minute}
 	r.st.WritingAllowed = true

@@ -199,6 +199,9 @@ func (e *Exporter) Build(ctx context.Context, req Request, outPath string) (*Res
 			return nil, err
 		}
 		man = e.manifest(id, created, req, plans)
+		if man.AuditHead, err = e.auditHead(ctx); err != nil {
+			return nil, err
+		}
 		if len(man.Clips) == 0 {
 			return nil, badRequest("no footage of %s between %s and %s%s", strings.Join(req.Cameras, ", "),
 				req.From.Format(time.RFC3339), req.To.Format(time.RFC3339), describeExcluded(man))

@@ -1,7 +1,11 @@
 package export
 
 import (
+	"context"
+	"fmt"
 	"time"
+
+	"vahti/registry"
 )
 
 // ManifestFormat names the manifest layout; bump it when fields change meaning.
@@ -28,6 +32,30 @@ type Manifest struct {
 	Gaps         []Gap        `json:"gaps"`
 	Warnings     []string     `json:"warnings"`
 	Notes        []string     `json:"notes"`
+	// AuditHead is the audit chain's newest entry when the package was
+	// made: signed with the manifest, it anchors the chain outside the box.
+	AuditHead *AuditHead `json:"audit_head,omitempty"`
+}
+
+// AuditHead is the head of the audit chain (see `vahti audit verify`).
+type AuditHead struct {
+	Seq  int64     `json:"seq"`
+	Hash string    `json:"hash"`
+	Time time.Time `json:"time"`
+}
+
+// auditHead reads the chain head for the manifest.
+func (e *Exporter) auditHead(ctx context.Context) (*AuditHead, error) {
+	var h registry.Head
+	err := e.DB.View(ctx, func(tx *registry.Tx) error {
+		var err error
+		h, err = tx.AuditHead()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("export: audit head: %w", err)
+	}
+	return &AuditHead{Seq: h.Seq, Hash: h.Hash, Time: h.Time}, nil
 }
 
 // Instant is one time in UTC and in the box's local time zone.

@@ -2,14 +2,18 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
+	"golang.org/x/crypto/ssh"
+
+	"vahti/checkpoint"
+	"vahti/configs"
 	"vahti/registry"
 )
 
@@ -22,18 +26,25 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 }
 
 type verifyResult struct {
-	OK      bool   `json:"ok"`
-	Entries int    `json:"entries"`
-	Source  string `json:"source"`
-	Seq     int64  `json:"broken_seq,omitempty"`
-	Entry   int    `json:"broken_entry,omitempty"` // 1-based position
-	Reason  string `json:"reason,omitempty"`
+	OK          bool                 `json:"ok"`
+	Entries     int                  `json:"entries"`
+	Source      string               `json:"source"`
+	HeadSeq     int64                `json:"head_seq"`
+	HeadHash    string               `json:"head_hash,omitempty"`
+	Checkpoints int                  `json:"checkpoints"`          // checkpoints the chain was checked against
+	Seq         int64                `json:"broken_seq,omitempty"` // where the chain breaks
+	Entry       int                  `json:"broken_entry,omitempty"`
+	Checkpoint  string               `json:"tampered_checkpoint,omitempty"` // the checkpoint the chain disagrees with
+	Reason      string               `json:"reason,omitempty"`
+	Problems    []checkpoint.Problem `json:"checkpoint_problems,omitempty"` // checkpoint files that cannot be trusted
 }
 
 func auditVerify(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "audit verify")
 	path := fs.String("config", "", "config file: verify the registry's chain")
 	file := fs.String("file", "", "an exported chain (JSONL) to verify offline")
+	cpDir := fs.String("checkpoints", "", "also check against the checkpoints in this folder (copies kept off the box)")
+	pubkey := fs.String("pubkey", "", "the box's public key (as `vahti pubkey` prints it) to check checkpoint signatures with")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	pos, err := fs.parse(args)
 	if err != nil {
@@ -45,17 +56,52 @@ func auditVerify(ctx context.Context, e *env, args []string) error {
 	if (*path == "") == (*file == "") {
 		return usageErr("audit verify: give exactly one of --config FILE or --file FILE.jsonl")
 	}
-	var entries []registry.Entry
+	if *file != "" && *cpDir != "" && *pubkey == "" {
+		return usageErr("audit verify: --checkpoints with --file needs --pubkey (the key `vahti pubkey` prints on the box)")
+	}
+	var trusted ssh.PublicKey
+	if *pubkey != "" {
+		if trusted, err = checkpoint.ParsePublicKey(*pubkey); err != nil {
+			return usageErr("--pubkey: %v", err)
+		}
+	}
 	res := verifyResult{Source: *file}
-	if *file != "" {
-		if entries, err = readChain(*file); err != nil {
+	var dirs []string
+	var cfg *configs.Config
+	if *path != "" {
+		if cfg, err = loadConfig(e, *path); err != nil {
 			return err
 		}
-	} else {
-		cfg, err := loadConfig(e, *path)
+		dirs = append(dirs, checkpoint.Dir(cfg.StateDir))
+		if trusted == nil {
+			// Checking never creates the key; without one, any checkpoint
+			// found is reported as unverifiable.
+			trusted, _ = checkpoint.BoxKey(cfg.StateDir)
+		}
+	}
+	if *cpDir != "" {
+		dirs = append(dirs, *cpDir)
+	}
+	var cps []checkpoint.Checkpoint
+	for _, d := range dirs {
+		c, probs, err := checkpoint.ReadAll(d, trusted)
 		if err != nil {
 			return err
 		}
+		for _, cp := range c {
+			cp.File = filepath.Join(d, cp.File) // the report names which copy
+			cps = append(cps, cp)
+		}
+		for _, p := range probs {
+			p.File = filepath.Join(d, p.File)
+			res.Problems = append(res.Problems, p)
+		}
+	}
+	res.Checkpoints = len(cps)
+	var verr error
+	if *file != "" {
+		res.Entries, res.HeadSeq, res.HeadHash, verr = verifyChainFile(*file, checkpoint.Anchors(cps))
+	} else {
 		db, err := openRegistry(e, cfg)
 		if err != nil {
 			return err
@@ -63,63 +109,80 @@ func auditVerify(ctx context.Context, e *env, args []string) error {
 		defer db.Close()
 		res.Source = db.Path()
 		if err := db.View(ctx, func(tx *registry.Tx) error {
-			entries, err = tx.AuditEntries(registry.AuditFilter{})
+			res.Entries, verr = tx.VerifyAuditWith(checkpoint.Anchors(cps))
+			h, err := tx.AuditHead()
+			res.HeadSeq, res.HeadHash = h.Seq, h.Hash
 			return err
 		}); err != nil {
 			return err
 		}
 	}
-	res.Entries = len(entries)
-	verr := registry.VerifyChain(entries)
 	var ce *registry.ChainError
-	if errors.As(verr, &ce) {
+	var ae *registry.AnchorError
+	switch {
+	case errors.As(verr, &ce):
 		res.Seq, res.Entry, res.Reason = ce.Seq, ce.Index+1, ce.Reason
-	} else if verr != nil {
+	case errors.As(verr, &ae):
+		res.Checkpoint, res.Reason = ae.Anchor.Name, verr.Error()
+	case verr != nil:
 		res.Reason = verr.Error()
 	}
-	res.OK = verr == nil
+	res.OK = verr == nil && len(res.Problems) == 0
 	if *asJSON {
 		if err := printJSON(e, res); err != nil {
 			return err
 		}
-	} else if res.OK {
-		fmt.Fprintf(e.stdout, "audit chain OK: %d entries (%s)\n", res.Entries, res.Source)
+	} else {
+		for _, p := range res.Problems {
+			fmt.Fprintf(e.stderr, "%v\n", p)
+		}
+		if res.OK {
+			fmt.Fprintf(e.stdout, "audit chain OK: %d entries, head seq %d %s, agrees with %d checkpoints (%s)\n",
+				res.Entries, res.HeadSeq, res.HeadHash, res.Checkpoints, res.Source)
+		}
 	}
-	if verr != nil {
+	switch {
+	case verr != nil:
 		return fmt.Errorf("%s: %w", res.Source, verr)
+	case len(res.Problems) > 0:
+		return fmt.Errorf("%s: %d checkpoint file(s) cannot be trusted (bad or missing signature): %v", res.Source, len(res.Problems), res.Problems[0])
 	}
 	return nil
 }
 
-// readChain reads an exported chain: one JSON entry per line.
-func readChain(path string) ([]registry.Entry, error) {
+// verifyChainFile checks an exported chain (one JSON entry per line)
+// while reading it, so a chain of any length needs constant memory.
+func verifyChainFile(path string, anchors []registry.Anchor) (n int, headSeq int64, headHash string, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return 0, 0, "", err
 	}
 	defer f.Close()
-	var out []registry.Entry
+	v := registry.NewChainVerifier(anchors)
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
 	line := 0
 	for sc.Scan() {
 		line++
-		b := strings.TrimSpace(sc.Text())
-		if b == "" {
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
 			continue
 		}
 		var en registry.Entry
-		dec := json.NewDecoder(strings.NewReader(b))
+		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&en); err != nil {
-			return nil, fmt.Errorf("%s: line %d (entry %d): not an audit entry: %v", path, line, len(out)+1, err)
+			return v.Len(), 0, "", fmt.Errorf("%s: line %d (entry %d): not an audit entry: %v", path, line, v.Len()+1, err)
 		}
-		out = append(out, en)
+		if err := v.Add(en); err != nil {
+			return v.Len(), 0, "", err
+		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return v.Len(), 0, "", fmt.Errorf("%s: %w", path, err)
 	}
-	return out, nil
+	headSeq, headHash = v.Head()
+	return v.Len(), headSeq, headHash, v.Finish()
 }
 
 func auditExport(ctx context.Context, e *env, args []string) error {
@@ -145,24 +208,25 @@ func auditExport(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	var entries []registry.Entry
-	if err := db.View(ctx, func(tx *registry.Tx) error {
-		entries, err = tx.AuditEntries(registry.AuditFilter{})
-		return err
-	}); err != nil {
-		return err
-	}
 	tmp, err := os.CreateTemp(filepath.Dir(*out), ".audit-export-*")
 	if err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
+	defer os.Remove(tmp.Name()) // deletion-gate: the export's own temp file, gone once renamed
 	w := bufio.NewWriter(tmp)
 	enc := json.NewEncoder(w)
-	for _, en := range entries {
-		if err := enc.Encode(en); err != nil {
-			tmp.Close()
-			return fmt.Errorf("--out: %w", err)
-		}
+	n := 0
+	// Streamed in batches from one snapshot: a long chain is never held in
+	// memory at once.
+	err = db.View(ctx, func(tx *registry.Tx) error {
+		return tx.EachAuditEntry(func(en registry.Entry) error {
+			n++
+			return enc.Encode(en)
+		})
+	})
+	if err != nil {
+		tmp.Close()
+		return fmt.Errorf("--out: %w", err)
 	}
 	if err := w.Flush(); err == nil {
 		err = tmp.Sync()
@@ -176,6 +240,6 @@ func auditExport(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("--out %s: %w", *out, err)
 	}
-	fmt.Fprintf(e.stderr, "exported %d audit entries to %s\n", len(entries), *out)
-	return auditCLI(ctx, e, db, "audit.export", "audit", map[string]any{"entries": len(entries), "out": *out})
+	fmt.Fprintf(e.stderr, "exported %d audit entries to %s\n", n, *out)
+	return auditCLI(ctx, e, db, "audit.export", "audit", map[string]any{"entries": n, "out": *out})
 }

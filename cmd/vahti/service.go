@@ -16,6 +16,7 @@ import (
 
 	"vahti/admin"
 	"vahti/admin/export"
+	"vahti/checkpoint"
 	"vahti/configs"
 	"vahti/recorder"
 	"vahti/registry"
@@ -33,6 +34,7 @@ type service struct {
 	ret *retention.Retention
 	exp *export.Exporter
 	adm *admin.Server
+	cp  *checkpoint.Writer
 	// adminURL is where the admin UI listens, known once its socket is open.
 	adminURL string
 }
@@ -94,6 +96,7 @@ func runService(ctx context.Context, e *env, cfg *configs.Config, log *slog.Logg
 	if err != nil {
 		return err
 	}
+	s.cp.WriteLogged(ctx, "start")
 	log.Info("vahti started", "version", version, "cameras", len(cfg.Cameras), "storage", cfg.Storage.Root,
 		"max_age", cfg.Retention.MaxAge.String())
 
@@ -102,6 +105,7 @@ func runService(ctx context.Context, e *env, cfg *configs.Config, log *slog.Logg
 	g.Go(func() error { return s.ret.Run(gctx) })
 	g.Go(func() error { return s.adm.Serve(gctx, adminLn) })
 	g.Go(func() error { return s.writeStatus(gctx) })
+	g.Go(func() error { return s.cp.Run(gctx) })
 	if cfg.Metrics.Listen != "" {
 		g.Go(func() error { return s.serveMetrics(gctx, cfg.Metrics.Listen) })
 	}
@@ -111,10 +115,12 @@ func runService(ctx context.Context, e *env, cfg *configs.Config, log *slog.Logg
 	err = g.Wait()
 	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	db.Update(stopCtx, func(tx *registry.Tx) error {
+	if db.Update(stopCtx, func(tx *registry.Tx) error {
 		_, err := tx.Audit("system", "service", "service.stop", "service", nil)
 		return err
-	})
+	}) == nil {
+		s.cp.WriteLogged(stopCtx, "stop")
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
@@ -126,11 +132,21 @@ func runService(ctx context.Context, e *env, cfg *configs.Config, log *slog.Logg
 // and the admin UI drives holds, exports and playback.
 func (s *service) build() error {
 	cfg, db := s.cfg, s.db
-	var err error
+	// The box's key signs audit checkpoints as well as export manifests.
+	signer, err := export.LoadOrCreateKey(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	s.cp = &checkpoint.Writer{DB: db, StateDir: cfg.StateDir, Signer: signer, Now: s.now,
+		Log: s.log.With("part", "checkpoint")}
 	s.ret, err = retention.New(retention.Config{
 		Cfg: cfg, DB: db, Now: s.now, Log: s.log.With("part", "retention"),
 		Reconcile: func(ctx context.Context) error {
 			_, err := recorder.Reconcile(ctx, cfg.Storage.Root, db, s.now, s.log.With("part", "reconcile"))
+			return err
+		},
+		Checkpoint: func(ctx context.Context) error {
+			_, _, err := s.cp.Write(ctx, "purge-report")
 			return err
 		},
 	})
