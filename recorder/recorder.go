@@ -144,7 +144,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	r.mu.Unlock()
 
 	log := r.cfg.Log.With("part", "recorder")
-	if err := os.MkdirAll(r.cfg.Root, 0o755); err != nil {
+	if err := os.MkdirAll(r.cfg.Root, registry.SegmentDirMode); err != nil {
 		return fmt.Errorf("recorder: %w", err)
 	}
 	if _, err := Recover(ctx, r.cfg.Root, r.cfg.DB, log); err != nil {

@@ -82,7 +82,7 @@ func (s *segment) create(now time.Time) error {
 		return err
 	}
 	tmp := filepath.Join(s.root, filepath.FromSlash(s.rel+registry.UnfinishedSuffix))
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, registry.SegmentFileMode)
 	if err != nil {
 		return fmt.Errorf("segment %s: %w", s.rel, err)
 	}
@@ -152,7 +152,7 @@ func mkdirAllSync(root, rel string) error {
 			return err
 		}
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := os.Mkdir(dir, registry.SegmentDirMode); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("mkdir %s: %w", dir, err)
 	}
 	return syncDir(parent)

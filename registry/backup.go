@@ -20,6 +20,12 @@ func (db *DB) Backup(ctx context.Context, dst string) error {
 	}
 	tmp := dst + ".tmp"
 	os.Remove(tmp)
+	// VACUUM INTO accepts an empty file: create it 0600 so the copy of
+	// password hashes and secrets is never readable by others, whatever
+	// the umask.
+	if err := privateFile(tmp, true); err != nil {
+		return fmt.Errorf("backup %s: %w", dst, err)
+	}
 	if _, err := db.sql.ExecContext(ctx, `VACUUM INTO ?`, tmp); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("backup %s: %w", dst, err)
@@ -28,7 +34,11 @@ func (db *DB) Backup(ctx context.Context, dst string) error {
 		os.Remove(tmp)
 		return fmt.Errorf("backup %s: the copy does not verify: %w", dst, err)
 	}
-	if err := syncFile(tmp); err != nil {
+	err := privateFile(tmp, false)
+	if err == nil {
+		err = syncFile(tmp)
+	}
+	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("backup %s: %w", dst, err)
 	}
@@ -99,7 +109,11 @@ func Restore(src, dbPath string) error {
 			return fmt.Errorf("restore: %w", err)
 		}
 	}
-	if err := os.Rename(tmp, dbPath); err != nil {
+	err := os.Chmod(tmp, PrivateFileMode)
+	if err == nil {
+		err = os.Rename(tmp, dbPath)
+	}
+	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("restore: %w", err)
 	}
@@ -112,7 +126,7 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, PrivateFileMode)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ var ErrNotFound = errors.New("not found")
 
 // Open opens (creating and migrating) the registry in stateDir.
 func Open(stateDir string, now func() time.Time) (*DB, error) {
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+	if err := os.MkdirAll(stateDir, StateDirMode); err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
 	return OpenFile(filepath.Join(stateDir, FileName), now)
@@ -44,6 +44,11 @@ func Open(stateDir string, now func() time.Time) (*DB, error) {
 func OpenFile(path string, now func() time.Time) (*DB, error) {
 	if now == nil {
 		now = time.Now
+	}
+	// SQLite creates the database with 0644 less the umask and gives the
+	// -wal and -shm files the database's mode: make the file 0600 first.
+	if err := privateFile(path, true); err != nil {
+		return nil, fmt.Errorf("registry %s: %w", path, err)
 	}
 	dsn := "file:" + path + "?_txlock=immediate" +
 		"&_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)" +
@@ -57,7 +62,31 @@ func OpenFile(path string, now func() time.Time) (*DB, error) {
 		s.Close()
 		return nil, fmt.Errorf("registry %s: %w", path, err)
 	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if err := privateFile(path+suffix, false); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("registry %s: %w", path, err)
+		}
+	}
 	return db, nil
+}
+
+// privateFile makes path mode 0600, creating it empty when create is set
+// (an empty file is an empty SQLite database). A file that does not exist
+// is left alone otherwise.
+func privateFile(path string, create bool) error {
+	if create {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, PrivateFileMode)
+		if err != nil {
+			return err
+		}
+		f.Close()
+	}
+	err := os.Chmod(path, PrivateFileMode)
+	if !create && errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 // Path is the database file.

@@ -20,6 +20,18 @@ const (
 	segmentLayout    = "2006/01/02/15-04-05.000000"
 )
 
+// File modes. Footage may be read by the service's group (a backup or
+// monitoring account), never by others, and written only by Vahti; the
+// state dir holds password hashes, TOTP secrets and keys and is Vahti's
+// alone. Creators pass these modes and, where the process umask could
+// matter, set them explicitly; `serve` tightens existing files to them.
+const (
+	SegmentFileMode = 0o640 // a segment file under storage.root
+	SegmentDirMode  = 0o750 // storage.root and every folder under it
+	StateDirMode    = 0o700 // state_dir and every folder under it
+	PrivateFileMode = 0o600 // registry.db and its -wal/-shm, backups, keys, exports, reports
+)
+
 // SegmentPath returns the slash-separated path of a finished segment,
 // relative to storage.root.
 func SegmentPath(camera string, start time.Time) string {

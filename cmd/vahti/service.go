@@ -58,8 +58,13 @@ func runService(ctx context.Context, e *env, cfg *configs.Config, log *slog.Logg
 		return err
 	}
 	defer unlock()
-	if err := os.MkdirAll(cfg.Storage.Root, 0o750); err != nil {
+	if err := os.MkdirAll(cfg.Storage.Root, registry.SegmentDirMode); err != nil {
 		return fmt.Errorf("storage.root: %w", err)
+	}
+	// Before anything is read or written: tighten what Vahti owns, refuse
+	// what others could write or read.
+	if err := registry.SecureDirs(cfg.StateDir, cfg.Storage.Root); err != nil {
+		return err
 	}
 	db, err := openRegistry(e, cfg)
 	if err != nil {
