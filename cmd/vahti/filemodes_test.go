@@ -48,7 +48,7 @@ func TestServeLeavesTightFileModes(t *testing.T) {
 		filepath.Join(state, registry.FileName+"-wal"): 0o600, filepath.Join(state, registry.FileName+"-shm"): 0o600,
 		filepath.Join(state, "keys"): 0o700, filepath.Join(state, filepath.FromSlash(export.KeyFile)): 0o600,
 		checkpoint.Dir(state): 0o700,
-		root: 0o750, filepath.Join(root, "yard"): 0o750, filepath.Dir(seg): 0o750, seg: 0o640,
+		root:                  0o750, filepath.Join(root, "yard"): 0o750, filepath.Dir(seg): 0o750, seg: 0o640,
 	}
 	err = runService(ctx, e, cfg, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)), func(*service) {
 		for p := range want {
