@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"vahti/registry"
@@ -88,7 +90,7 @@ func Reconcile(ctx context.Context, root string, db *registry.DB, now func() tim
 		row, ok := known[rel]
 		switch {
 		case !ok:
-			adopted, reason, err := adopt(ctx, root, rel, db)
+			adopted, reason, err := adopt(ctx, root, rel, db, foundByReconcile)
 			if err != nil {
 				return rep, err
 			}
@@ -102,9 +104,16 @@ func Reconcile(ctx context.Context, root string, db *registry.DB, now func() tim
 		case row.State == registry.SegmentMissing:
 			// The file came back (restored from a copy): take it back only
 			// if it is the same footage.
-			info, err := ProbeSegment(filepath.Join(root, filepath.FromSlash(rel)))
+			info, err := probeRegular(filepath.Join(root, filepath.FromSlash(rel)))
 			if err == nil && info.SHA256 == row.SHA256 {
-				if err := db.Update(ctx, func(tx *registry.Tx) error { return tx.SetSegmentState(row.ID, registry.SegmentOK) }); err != nil {
+				if err := db.Update(ctx, func(tx *registry.Tx) error {
+					if err := tx.SetSegmentState(row.ID, registry.SegmentOK); err != nil {
+						return err
+					}
+					_, err := tx.Audit(auditActor, auditSource, "segment.return", "segment:"+rel, map[string]any{
+						"camera": row.Camera, "path": rel, "sha256": row.SHA256, "bytes": row.Bytes, "found_by": foundByReconcile})
+					return err
+				}); err != nil {
 					return rep, err
 				}
 				rep.Returned = append(rep.Returned, rel)
@@ -121,7 +130,7 @@ func Reconcile(ctx context.Context, root string, db *registry.DB, now func() tim
 		if _, err := os.Lstat(filepath.Join(root, filepath.FromSlash(rel))); !errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		marked, err := markMissing(ctx, db, rel)
+		marked, err := markMissing(ctx, db, rel, foundByReconcile)
 		if err != nil {
 			return rep, err
 		}
@@ -134,14 +143,60 @@ func Reconcile(ctx context.Context, root string, db *registry.DB, now func() tim
 	return rep, nil
 }
 
-// adopt catalogues a valid segment file found on disk. It answers false
-// and the reason when the file is not one.
-func adopt(ctx context.Context, root, rel string, db *registry.DB) (bool, string, error) {
+// Files changed behind Vahti's back are audited, not only logged: who
+// would otherwise notice footage that appeared or vanished? The entries
+// say which part noticed.
+const (
+	auditActor       = "system"
+	auditSource      = "service"
+	foundByReconcile = "reconcile"
+	foundByWatcher   = "watcher"
+)
+
+// probeRegular probes a segment file, refusing anything but a regular
+// file: the file is opened without following a symbolic link and without
+// blocking on a fifo, and checked after opening, so a swap between a
+// check and the read cannot slip another file in.
+func probeRegular(path string) (SegmentInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return SegmentInfo{}, fmt.Errorf("segment %s: a symbolic link, not a regular file", path)
+		}
+		return SegmentInfo{}, fmt.Errorf("segment %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return SegmentInfo{}, fmt.Errorf("segment %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return SegmentInfo{}, fmt.Errorf("segment %s: not a regular file (%v)", path, fi.Mode().Type())
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return SegmentInfo{}, fmt.Errorf("segment %s: %w", path, err)
+	}
+	info, err := probeBytes(data)
+	if err != nil {
+		return info, fmt.Errorf("segment %s: %w", path, err)
+	}
+	if cam, start, ok := segmentNameOf(path); ok {
+		info.Camera, info.Start = cam, start
+		info.End = start.Add(info.Duration).Truncate(time.Microsecond)
+	}
+	return info, nil
+}
+
+// adopt catalogues a valid segment file found on disk and audits it
+// ("segment.adopt"). It answers false and the reason when the file is not
+// one (not a regular file, not a whole playable segment).
+func adopt(ctx context.Context, root, rel string, db *registry.DB, foundBy string) (bool, string, error) {
 	cam, start, _, err := registry.ParseSegmentPath(rel)
 	if err != nil {
 		return false, err.Error(), nil
 	}
-	info, err := ProbeSegment(filepath.Join(root, filepath.FromSlash(rel)))
+	info, err := probeRegular(filepath.Join(root, filepath.FromSlash(rel)))
 	if err != nil {
 		return false, err.Error(), nil
 	}
@@ -155,11 +210,18 @@ func adopt(ctx context.Context, root, rel string, db *registry.DB) (bool, string
 		Bytes: info.Bytes, Codecs: info.Codecs, Params: info.Params, SHA256: info.SHA256}
 	added := false
 	err = db.Update(ctx, func(tx *registry.Tx) error {
+		added = false
 		if _, err := tx.SegmentByPath(rel); err == nil {
 			return nil // catalogued meanwhile (the recorder's own segment)
 		}
-		added = true
-		return tx.AddSegment(&row)
+		if err := tx.AddSegment(&row); err != nil {
+			return err
+		}
+		_, err := tx.Audit(auditActor, auditSource, "segment.adopt", "segment:"+rel, map[string]any{
+			"camera": cam, "path": rel, "start": row.Start, "end": row.End, "bytes": row.Bytes,
+			"sha256": row.SHA256, "found_by": foundBy})
+		added = err == nil
+		return err
 	})
 	if err != nil {
 		return false, "", fmt.Errorf("adopt %s: %w", rel, err)
@@ -167,11 +229,13 @@ func adopt(ctx context.Context, root, rel string, db *registry.DB) (bool, string
 	return added, "", nil
 }
 
-// markMissing marks a catalogued segment missing; it reports whether it
-// did (rows already gone, doomed by retention or missing are left alone).
-func markMissing(ctx context.Context, db *registry.DB, rel string) (bool, error) {
+// markMissing marks a catalogued segment missing and audits it
+// ("segment.missing"); it reports whether it did (rows already gone,
+// doomed by retention or missing are left alone).
+func markMissing(ctx context.Context, db *registry.DB, rel, foundBy string) (bool, error) {
 	marked := false
 	err := db.Update(ctx, func(tx *registry.Tx) error {
+		marked = false
 		s, err := tx.SegmentByPath(rel)
 		if errors.Is(err, registry.ErrNotFound) || (err == nil && s.State != registry.SegmentOK) {
 			return nil
@@ -179,8 +243,14 @@ func markMissing(ctx context.Context, db *registry.DB, rel string) (bool, error)
 		if err != nil {
 			return err
 		}
-		marked = true
-		return tx.SetSegmentState(s.ID, registry.SegmentMissing)
+		if err := tx.SetSegmentState(s.ID, registry.SegmentMissing); err != nil {
+			return err
+		}
+		_, err = tx.Audit(auditActor, auditSource, "segment.missing", "segment:"+rel, map[string]any{
+			"camera": s.Camera, "path": rel, "start": s.Start, "end": s.End, "bytes": s.Bytes,
+			"sha256": s.SHA256, "found_by": foundBy})
+		marked = err == nil
+		return err
 	})
 	return marked, err
 }

@@ -21,8 +21,9 @@ import (
 const settle = 2 * time.Second
 
 // watcher follows storage.root while recording: a segment file removed
-// behind Vahti's back marks its row missing (with a warning); a valid
-// segment copied in is adopted. fsnotify is not recursive, so every new
+// behind Vahti's back marks its row missing; a valid segment copied in is
+// adopted; both are audited. Only regular files are looked at (Lstat):
+// symbolic links and fifos are ignored. fsnotify is not recursive, so every new
 // directory gets its own watch.
 type watcher struct {
 	root string
@@ -61,7 +62,7 @@ func (w *watcher) addTree(dir string, queue bool) {
 			}
 			return nil
 		}
-		if queue && strings.HasSuffix(p, registry.SegmentExt) {
+		if queue && d.Type().IsRegular() && strings.HasSuffix(p, registry.SegmentExt) {
 			w.pending[p] = time.Now()
 		}
 		return nil
@@ -94,11 +95,17 @@ func (w *watcher) run(ctx context.Context) {
 func (w *watcher) handle(ctx context.Context, ev fsnotify.Event) {
 	switch {
 	case ev.Has(fsnotify.Create):
-		if fi, err := os.Lstat(ev.Name); err == nil && fi.IsDir() {
+		fi, err := os.Lstat(ev.Name)
+		if err != nil {
+			return // gone already
+		}
+		if fi.IsDir() {
 			w.addTree(ev.Name, true)
 			return
 		}
-		if strings.HasSuffix(ev.Name, registry.SegmentExt) {
+		// Only regular files can be footage: a symbolic link (to footage
+		// elsewhere, or to /dev/zero) or a fifo is never opened.
+		if fi.Mode().IsRegular() && strings.HasSuffix(ev.Name, registry.SegmentExt) {
 			w.pending[ev.Name] = time.Now()
 		}
 	case ev.Has(fsnotify.Write):
@@ -117,7 +124,7 @@ func (w *watcher) handle(ctx context.Context, ev fsnotify.Event) {
 		rel = filepath.ToSlash(rel)
 		// Retention's own deletes are in state doomed (or their row is
 		// gone): markMissing leaves those alone.
-		marked, err := markMissing(ctx, w.db, rel)
+		marked, err := markMissing(ctx, w.db, rel, foundByWatcher)
 		if err != nil {
 			w.log.Error("watch: cannot mark segment missing", "path", rel, "error", err)
 		} else if marked {
@@ -139,8 +146,8 @@ func (w *watcher) adoptSettled(ctx context.Context) {
 			continue
 		}
 		rel = filepath.ToSlash(rel)
-		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
-			continue
+		if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
+			continue // gone, or replaced by a link or fifo: not footage
 		}
 		var row registry.Segment
 		err = w.db.View(ctx, func(tx *registry.Tx) error {
@@ -158,7 +165,7 @@ func (w *watcher) adoptSettled(ctx context.Context) {
 		if err == nil {
 			continue // missing or doomed rows: the next reconcile decides
 		}
-		adopted, reason, err := adopt(ctx, w.root, rel, w.db)
+		adopted, reason, err := adopt(ctx, w.root, rel, w.db, foundByWatcher)
 		switch {
 		case err != nil:
 			w.log.Error("watch: cannot adopt", "path", rel, "error", err)
