@@ -204,6 +204,16 @@ var catalogFI = map[string]string{
 	"audit.detail":    "Tiedot",
 	"audit.none":      "Ei merkintöjä.",
 	"audit.more":      "Lisää merkintöjä",
+	// The chain's anchor outside the database (audit checkpoints).
+	"audit.anchor.title":    "Ketjun ankkuri",
+	"audit.anchor.head":     "Uusin merkintä",
+	"audit.anchor.empty":    "Ketjussa ei ole vielä merkintöjä.",
+	"audit.anchor.cp":       "Uusin allekirjoitettu tarkistuspiste",
+	"audit.anchor.nocp":     "Tarkistuspistettä ei ole vielä tehty (palvelu tekee sen käynnistyessä, tunnin välein ja yöllisen poiston raportista).",
+	"audit.anchor.match":    "Ketju vastaa tarkistuspistettä.",
+	"audit.anchor.mismatch": "Ketju EI vastaa tarkistuspistettä: lokia on ehkä muokattu tai sen loppu poistettu!",
+	"audit.anchor.badcp":    "Tarkistuspisteeseen ei voi luottaa:",
+	"audit.anchor.help":     "Tulosta tai lähetä tarkistuspisteitä talteen laitteen ulkopuolelle: komento vahti audit verify tarkistaa ketjun niitä vasten.",
 
 	"users.title":          "Käyttäjät",
 	"users.roles":          "Roolit",
@@ -441,6 +451,16 @@ var catalogEN = map[string]string{
 	"audit.detail":    "Details",
 	"audit.none":      "No entries.",
 	"audit.more":      "More entries",
+	// The chain's anchor outside the database (audit checkpoints).
+	"audit.anchor.title":    "Chain anchor",
+	"audit.anchor.head":     "Newest entry",
+	"audit.anchor.empty":    "The chain has no entries yet.",
+	"audit.anchor.cp":       "Latest signed checkpoint",
+	"audit.anchor.nocp":     "No checkpoint yet (the service makes one at start, hourly and at the nightly purge report).",
+	"audit.anchor.match":    "The chain matches this checkpoint.",
+	"audit.anchor.mismatch": "The chain does NOT match this checkpoint: entries may have been edited or cut from the end!",
+	"audit.anchor.badcp":    "This checkpoint cannot be trusted:",
+	"audit.anchor.help":     "Print or mail checkpoints off the box: vahti audit verify checks the chain against them.",
 
 	"users.title":          "Users",
 	"users.roles":          "Roles",

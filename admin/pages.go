@@ -399,6 +399,7 @@ type auditPage struct {
 	Limit       int
 	NextAfter   int64
 	Kinds       []string
+	Anchor      auditAnchor
 }
 
 func (s *Server) pageAudit(c *gin.Context) { s.showAudit(c, auditPage{}) }
@@ -421,6 +422,11 @@ func (s *Server) showAudit(c *gin.Context, ap auditPage) {
 	}
 	if n := len(ap.Entries); n == f.Limit && n > 0 {
 		ap.NextAfter = ap.Entries[n-1].Seq
+	}
+	if ap.Anchor, err = s.auditAnchor(c.Request.Context()); err != nil {
+		s.cfg.Log.Error("admin: audit anchor", "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
 	}
 	s.render(c, http.StatusOK, "audit", "audit.title", p, ap, errMsg)
 }

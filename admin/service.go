@@ -647,10 +647,14 @@ func (s *Server) tokens(ctx context.Context, p *principal) ([]registry.Token, er
 func (s *Server) verifyAudit(ctx context.Context, p *principal, ip string) (int, error) {
 	var n int
 	var verr error
+	anchors, cerr := s.checkpointAnchors()
 	err := s.cfg.DB.Update(ctx, func(tx *registry.Tx) error {
 		var err error
-		n, verr = tx.VerifyAudit()
-		detail := map[string]any{"entries": n, "ok": verr == nil}
+		n, verr = tx.VerifyAuditWith(anchors)
+		if verr == nil {
+			verr = cerr
+		}
+		detail := map[string]any{"entries": n, "ok": verr == nil, "checkpoints": len(anchors)}
 		if verr != nil {
 			detail["error"] = verr.Error()
 		}
