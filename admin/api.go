@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"vahti/checkpoint"
 	"vahti/registry"
 )
 
@@ -559,9 +560,15 @@ func (s *Server) apiConfirmPurge(c *gin.Context) {
 func (s *Server) apiVerifyAudit(c *gin.Context) {
 	n, err := s.verifyAudit(c.Request.Context(), authOf(c), c.ClientIP())
 	var ce *registry.ChainError
+	var ae *registry.AnchorError
+	var cp checkpoint.Problem
 	switch {
 	case errors.As(err, &ce):
 		c.JSON(http.StatusOK, gin.H{"ok": false, "entries": n, "error": ce.Error(), "seq": ce.Seq})
+	case errors.As(err, &ae):
+		c.JSON(http.StatusOK, gin.H{"ok": false, "entries": n, "error": ae.Error(), "seq": ae.Anchor.Seq, "checkpoint": ae.Anchor.Name})
+	case errors.As(err, &cp):
+		c.JSON(http.StatusOK, gin.H{"ok": false, "entries": n, "error": err.Error(), "checkpoint": cp.File})
 	case err != nil:
 		s.apiFail(c, err)
 	default:

@@ -63,7 +63,7 @@ func (s *Server) checkpointAnchors() ([]registry.Anchor, error) {
 		return nil, err
 	}
 	if len(probs) > 0 {
-		return checkpoint.Anchors(cps), fmt.Errorf("%d checkpoint file(s) cannot be trusted: %v", len(probs), probs[0])
+		return checkpoint.Anchors(cps), fmt.Errorf("%d checkpoint file(s) cannot be trusted: %w", len(probs), probs[0])
 	}
 	return checkpoint.Anchors(cps), nil
 }

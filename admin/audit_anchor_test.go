@@ -50,7 +50,11 @@ func TestAuditPageShowsHeadAndLatestCheckpoint(t *testing.T) {
 	if !strings.Contains(string(body), `id="anchor-mismatch"`) {
 		t.Errorf("cut chain not shown as a mismatch")
 	}
-	res, body := d.do("POST", "/audit/verify", formBody("csrf="+url.QueryEscape(d.csrf)))
+	res, body := d.do("POST", "/api/v1/audit/verify", nil)
+	if res.StatusCode != 200 || !strings.Contains(string(body), `"ok":false`) || !strings.Contains(string(body), cp.File) {
+		t.Errorf("API verify after the cut: %d %s", res.StatusCode, body)
+	}
+	res, body = d.do("POST", "/audit/verify", formBody("csrf="+url.QueryEscape(d.csrf)))
 	if res.StatusCode != 200 || !strings.Contains(string(body), "Lokiketju on rikki") || !strings.Contains(string(body), cp.File) {
 		t.Errorf("verify after the cut: %d", res.StatusCode)
 	}
