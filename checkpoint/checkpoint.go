@@ -16,6 +16,7 @@ package checkpoint
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -308,4 +309,50 @@ func ParsePublicKey(line string) (ssh.PublicKey, error) {
 		return nil, fmt.Errorf("public key: %w", err)
 	}
 	return pub, nil
+}
+
+// SupersededPrefix starts the name of the folder that Supersede moves
+// checkpoints into.
+const SupersededPrefix = "superseded-"
+
+// Supersede is for a restore from a backup: the restored chain ends
+// earlier than checkpoints made since the backup, which would then report
+// it as cut. It moves every trusted checkpoint the chain in db does not
+// match (its seq beyond the chain's end, or another hash there) into
+// <dir>/superseded-<time>/ — kept, never deleted: they show what the
+// restore rolled back — and returns them for the restore's audit entry.
+// Checkpoints that cannot be trusted stay where they are, to be reported.
+func Supersede(ctx context.Context, db *registry.DB, stateDir string, now time.Time, trusted ssh.PublicKey) ([]Checkpoint, error) {
+	dir := Dir(stateDir)
+	cps, _, err := ReadAll(dir, trusted)
+	if err != nil || len(cps) == 0 {
+		return nil, err
+	}
+	var gone []Checkpoint
+	err = db.View(ctx, func(tx *registry.Tx) error {
+		for _, c := range cps {
+			h, err := tx.AuditHashAt(c.Seq)
+			if errors.Is(err, registry.ErrNotFound) || (err == nil && h != c.Hash) {
+				gone = append(gone, c)
+			} else if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil || len(gone) == 0 {
+		return nil, err
+	}
+	to := filepath.Join(dir, SupersededPrefix+now.UTC().Format("20060102T150405Z"))
+	if err := os.MkdirAll(to, 0o700); err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	for _, c := range gone {
+		for _, n := range []string{c.File, c.File + SigSuffix} {
+			if err := os.Rename(filepath.Join(dir, n), filepath.Join(to, n)); err != nil {
+				return nil, fmt.Errorf("checkpoints: %w", err)
+			}
+		}
+	}
+	return gone, nil
 }

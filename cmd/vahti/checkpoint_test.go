@@ -125,3 +125,36 @@ func TestExportManifestRecordsAuditHead(t *testing.T) {
 		t.Fatalf("manifest audit_head %+v, chain head before the export %+v", m.AuditHead, head)
 	}
 }
+
+// A restore rolls the chain back to the backup: checkpoints made since are
+// set aside (kept) and named in the restore's entry, and the restored
+// chain verifies against the checkpoints that still apply.
+func TestRestoreSetsAsideTheCheckpointsItRollsBack(t *testing.T) {
+	c := newCLI(t, "yard")
+	startStop(t, c)
+	before := checkpointFiles(t, c)
+	bk := filepath.Join(c.dir, "backup.db")
+	c.ok("backup", "--config", "$CONFIG", "--out", bk)
+	c.ok("hold", "add", "--config", "$CONFIG", "--camera", "yard", "--from", "2026-11-01T10:00:00Z", "--to", "2026-11-01T11:00:00Z", "--reason", "a")
+	startStop(t, c)
+	after := checkpointFiles(t, c)
+	if len(before) != 2 || len(after) != 4 {
+		t.Fatalf("checkpoints %v then %v", before, after)
+	}
+	c.ok("restore", "--config", "$CONFIG", "--from", bk)
+	if got := checkpointFiles(t, c); strings.Join(got, ",") != strings.Join(before, ",") {
+		t.Fatalf("left in place %v, want %v", got, before)
+	}
+	moved, _ := filepath.Glob(filepath.Join(c.dir, "state", checkpoint.DirName, checkpoint.SupersededPrefix+"*", "*.txt"))
+	if len(moved) != 2 {
+		t.Fatalf("set aside: %v", moved)
+	}
+	var res verifyResult
+	if err := json.Unmarshal([]byte(c.ok("audit", "verify", "--config", "$CONFIG", "--json")), &res); err != nil || !res.OK || res.Checkpoints != 2 {
+		t.Fatalf("restored chain: %v %+v", err, res)
+	}
+	es := auditKinds(t, registryOf(t, c), "registry.restore")
+	if len(es) != 1 || !strings.Contains(string(es[0].Detail), filepath.Base(moved[1])) || !strings.Contains(string(es[0].Detail), "rolled_back_head") {
+		t.Fatalf("restore entry: %+v", es)
+	}
+}

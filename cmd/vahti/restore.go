@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"vahti/checkpoint"
 	"vahti/registry"
 	"vahti/retention"
 )
@@ -40,7 +41,24 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	if err := auditCLI(ctx, e, db, "registry.restore", "registry", map[string]any{"file": *from}); err != nil {
+	// Checkpoints made after the backup no longer match the restored
+	// chain: set them aside (kept) and say so in the restore's entry.
+	key, _ := checkpoint.BoxKey(cfg.StateDir)
+	gone, err := checkpoint.Supersede(ctx, db, cfg.StateDir, e.now(), key)
+	if err != nil {
+		return err
+	}
+	detail := map[string]any{"file": *from}
+	if len(gone) > 0 {
+		names := make([]string, 0, len(gone))
+		for _, c := range gone {
+			names = append(names, c.File)
+		}
+		last := gone[len(gone)-1]
+		detail["superseded_checkpoints"] = names
+		detail["rolled_back_head"] = map[string]any{"seq": last.Seq, "hash": last.Hash}
+	}
+	if err := auditCLI(ctx, e, db, "registry.restore", "registry", detail); err != nil {
 		return err
 	}
 	// Holds placed after the backup was made are not in it: nothing is
