@@ -145,13 +145,10 @@ func (tx *Tx) AuditEntries(f AuditFilter) ([]Entry, error) {
 	defer rows.Close()
 	var out []Entry
 	for rows.Next() {
-		var e Entry
-		var t int64
-		var d string
-		if err := rows.Scan(&e.Seq, &t, &e.Actor, &e.Source, &e.Kind, &e.Object, &d, &e.PrevHash, &e.Hash); err != nil {
-			return nil, fmt.Errorf("audit: %w", err)
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, err
 		}
-		e.Time, e.Detail = fromNS(t), json.RawMessage(d)
 		out = append(out, e)
 	}
 	return out, rows.Err()
@@ -284,30 +281,40 @@ func short(h string) string {
 	return h
 }
 
-// auditBatch bounds how many entries one query of the streaming readers
-// holds in memory.
-const auditBatch = 1000
-
-// EachAuditEntry calls fn for every entry in chain order, reading in
-// batches so that a long chain is never held in memory at once. The
-// caller's transaction gives one consistent snapshot.
+// EachAuditEntry calls fn for every entry in chain order, one row at a
+// time: a chain of any length (or with huge junk rows) is never held in
+// memory at once. The caller's transaction gives one consistent snapshot;
+// fn must not use tx (the query is still open).
 func (tx *Tx) EachAuditEntry(fn func(Entry) error) error {
-	var after int64
-	for {
-		batch, err := tx.AuditEntries(AuditFilter{AfterSeq: after, Limit: auditBatch})
+	rows, err := tx.tx.Query(`SELECT seq, time_ns, actor, source, kind, object, detail, prev_hash, hash FROM audit ORDER BY seq`)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanEntry(rows)
 		if err != nil {
 			return err
 		}
-		for _, e := range batch {
-			if err := fn(e); err != nil {
-				return err
-			}
+		if err := fn(e); err != nil {
+			return err
 		}
-		if len(batch) < auditBatch {
-			return nil
-		}
-		after = batch[len(batch)-1].Seq
 	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
+func scanEntry(rows *sql.Rows) (Entry, error) {
+	var e Entry
+	var t int64
+	var d string
+	if err := rows.Scan(&e.Seq, &t, &e.Actor, &e.Source, &e.Kind, &e.Object, &d, &e.PrevHash, &e.Hash); err != nil {
+		return e, fmt.Errorf("audit: %w", err)
+	}
+	e.Time, e.Detail = fromNS(t), json.RawMessage(d)
+	return e, nil
 }
 
 // Head is the newest entry of the chain.
@@ -370,8 +377,8 @@ func (tx *Tx) stateRows() (map[string]int64, int64, error) {
 // VerifyAudit recomputes the whole chain in the database.
 func (tx *Tx) VerifyAudit() (n int, err error) { return tx.VerifyAuditWith(nil) }
 
-// VerifyAuditWith recomputes the whole chain in the database, in batches,
-// and checks it against anchors. An empty chain in a registry that holds
+// VerifyAuditWith recomputes the whole chain in the database, streaming
+// it row by row, and checks it against anchors. An empty chain in a registry that holds
 // segments, holds, requests, users, tokens or exports is an error: every
 // one of those was audited, so the chain was removed.
 func (tx *Tx) VerifyAuditWith(anchors []Anchor) (n int, err error) {
