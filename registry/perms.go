@@ -93,6 +93,12 @@ func secureTree(top, skip string, dirMax, fileMax fs.FileMode) error {
 	uid := uint32(os.Geteuid())
 	return filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
+			if d != nil && d.IsDir() && p != top && errors.Is(err, fs.ErrPermission) {
+				// A folder Vahti may not read (lost+found on a dedicated
+				// disk): its own mode was checked on the way in, and
+				// nothing Vahti wrote can be inside.
+				return filepath.SkipDir
+			}
 			return err
 		}
 		if skip != "" && p == skip && p != top {
