@@ -602,7 +602,10 @@ func (s *Server) pageTOTP(c *gin.Context) {
 			return
 		}
 		_, err := s.updateUser(c.Request.Context(), p, c.ClientIP(), p.user.Name, "user.totp", map[string]any{"enabled": true},
-			func(u *registry.User) error { u.TOTPSecret, u.TOTPLastStep = secret, max(step, u.TOTPLastStep); return nil })
+			func(u *registry.User) error {
+				u.TOTPSecret, u.TOTPLastStep = secret, max(step, u.TOTPLastStep)
+				return nil
+			})
 		if err != nil {
 			s.renderError(c, http.StatusInternalServerError, "error.internal")
 			return
