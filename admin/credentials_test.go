@@ -330,6 +330,10 @@ func TestTOTPCodeGoodOnce(t *testing.T) {
 	if s := try(code); s != 401 {
 		t.Errorf("same code again: %d, want 401", s)
 	}
+	// A replayed code counts as a failed attempt towards the lockout.
+	if f := h.user("keeper").Failed; f != 1 {
+		t.Errorf("failed-attempt count after a replay: %d, want 1", f)
+	}
 	h.clock.Add(20 * time.Second) // still inside the window for that code
 	if s := try(code); s != 401 {
 		t.Errorf("same code 20 s later: %d, want 401", s)
@@ -353,9 +357,15 @@ func TestTOTPCodeGoodOnce(t *testing.T) {
 func TestTOTPRaceOneCode(t *testing.T) {
 	h := newHarness(t)
 	secret, _ := NewTOTPSecret()
+	// A hash that takes a while makes the logins overlap: each reads the
+	// account before any has spent the code.
+	slow, err := HashPassword(testPassword, HashParams{Memory: 8 * 1024, Time: 8, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h.db.Update(context.Background(), func(tx *registry.Tx) error {
 		u, _ := tx.UserByName("keeper")
-		u.TOTPSecret = secret
+		u.TOTPSecret, u.PassHash = secret, slow
 		return tx.UpdateUser(u)
 	})
 	code, _ := TOTPCode(secret, h.clock.Now())
