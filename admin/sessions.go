@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -84,18 +83,6 @@ func (st *sessionStore) add(tx *registry.Tx, userID int64, now time.Time) (strin
 		return "", nil, err
 	}
 	return id, fromRow(r), nil
-}
-
-// create starts a session in a transaction of its own.
-func (st *sessionStore) create(ctx context.Context, userID int64, now time.Time) (string, *session, error) {
-	var id string
-	var s *session
-	err := st.db.Update(ctx, func(tx *registry.Tx) error {
-		var err error
-		id, s, err = st.add(tx, userID, now)
-		return err
-	})
-	return id, s, err
 }
 
 // get returns a live session and marks it used; an expired one is deleted.
@@ -197,9 +184,6 @@ func (st *sessionStore) takeFlash(ctx context.Context, s *session) string {
 	s.flash = ""
 	return msg
 }
-
-// errSessionStore wraps a registry failure while reading a session.
-func errSessionStore(err error) error { return fmt.Errorf("session: %w", err) }
 
 // ipThrottle counts failed logins per source address in a sliding window,
 // so one address cannot walk through many accounts.
