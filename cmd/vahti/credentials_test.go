@@ -5,14 +5,18 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"os/exec"
 	"os/user"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"vahti/configs"
 	"vahti/registry"
@@ -318,5 +322,75 @@ func TestCLINoSelfKeeperGrant(t *testing.T) {
 	}
 	if errs := c.fail("user", "roles", "--config", "$CONFIG", "anna"); !strings.Contains(errs, "--role") {
 		t.Errorf("roles without --role: %q", errs)
+	}
+}
+
+// TestCLIPasswdEndsBrowserSession: a real browser logged in to the running
+// service is sent to the login page once `vahti user passwd` has run; and
+// an account made with --temporary lands on the password change and
+// cannot leave it.
+func TestCLIPasswdEndsBrowserSession(t *testing.T) {
+	needTool(t, "chromium")
+	chrome, _ := exec.LookPath("chromium")
+	c := newCLI(t, "yard")
+	const pw, temp = "kolme iloista kilpikonnaa", "väliaikainen salasana"
+	if _, errs, code := c.run(pw+"\n", "user", "add", "--config", "$CONFIG", "--name", "liisa", "--role", "keeper"); code != 0 {
+		t.Fatal(errs)
+	}
+	if _, errs, code := c.run(temp+"\n", "user", "add", "--config", "$CONFIG", "--name", "bob", "--role", "keeper", "--temporary"); code != 0 {
+		t.Fatal(errs)
+	}
+	base := runningService(t, c)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:0:0],
+		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("ignore-certificate-errors", true), // the service's self-signed certificate
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-dev-shm-usage", true))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelA()
+	quiet := chromedp.WithErrorf(func(format string, args ...any) {
+		if msg := fmt.Sprintf(format, args...); !strings.Contains(msg, "could not unmarshal event") {
+			t.Logf("chromedp: %s", msg)
+		}
+	})
+	ctx, cancel := chromedp.NewContext(actx, quiet)
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
+	defer cancelT()
+	run := func(what string, acts ...chromedp.Action) {
+		t.Helper()
+		if err := chromedp.Run(ctx, acts...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	login := func(name, pw string) chromedp.Tasks {
+		return chromedp.Tasks{
+			chromedp.Navigate(base + "/login"),
+			chromedp.WaitVisible("#login-form", chromedp.ByQuery),
+			chromedp.SendKeys("#name", name, chromedp.ByQuery),
+			chromedp.SendKeys("#password", pw, chromedp.ByQuery),
+			chromedp.Click("#login-submit", chromedp.ByQuery),
+			chromedp.WaitVisible("#logout", chromedp.ByQuery),
+		}
+	}
+	run("login", login("liisa", pw), chromedp.Navigate(base+"/account"), chromedp.WaitVisible("#password", chromedp.ByQuery))
+	if _, errs, code := c.run("uusi pitkä salasana tähän\n", "user", "passwd", "--config", "$CONFIG", "liisa"); code != 0 {
+		t.Fatal(errs)
+	}
+	var loc string
+	run("after passwd", chromedp.Navigate(base+"/account"), chromedp.WaitVisible("#login-form", chromedp.ByQuery), chromedp.Location(&loc))
+	if !strings.Contains(loc, "/login") {
+		t.Errorf("after user passwd the browser shows %s, want the login page", loc)
+	}
+
+	// A one-time password: the browser is kept on the password change.
+	run("temporary login", login("bob", temp), chromedp.WaitVisible("#must-change", chromedp.ByQuery), chromedp.Location(&loc))
+	if !strings.HasSuffix(loc, "/account") {
+		t.Errorf("with a one-time password the browser lands on %s, want /account", loc)
+	}
+	run("try the day view", chromedp.Navigate(base+"/cameras/yard"), chromedp.WaitVisible("#must-change", chromedp.ByQuery), chromedp.Location(&loc))
+	if !strings.HasSuffix(loc, "/account") {
+		t.Errorf("the day view with a one-time password shows %s", loc)
 	}
 }
