@@ -22,10 +22,9 @@ const (
 
 // principal is who is asking: a session user, or a script with a token.
 type principal struct {
-	user    registry.User
-	sess    *session // nil for API tokens
-	token   bool
-	tokenID int64 // the token's id when token
+	user  registry.User
+	sess  *session // nil for API tokens
+	token bool
 }
 
 func (p *principal) has(roles ...string) bool {
@@ -97,14 +96,14 @@ func (s *Server) login(ctx context.Context, name, password, totp, ip string) (st
 		why = "account locked"
 	case !ok:
 		why = "wrong password"
-	case u.TOTPSecret != "" && !func() (ok bool) { totpStep, ok = freshTOTP(u, totp, now); return }():
-		why = "wrong, used or missing one-time code"
+	case u.TOTPSecret != "" && !acceptTOTP(u, totp, now, &totpStep):
+		why = "wrong or missing one-time code"
 	}
 	if why != "" {
 		s.throttle.fail(ip, now)
 		err := s.cfg.DB.Update(ctx, func(tx *registry.Tx) error {
 			detail := map[string]any{"why": why}
-			if known && (why == "wrong password" || why == "wrong, used or missing one-time code") {
+			if known && (why == "wrong password" || why == "wrong or missing one-time code") {
 				cur, err := tx.User(u.ID)
 				if err != nil {
 					return err
@@ -224,7 +223,7 @@ func (s *Server) identify(c *gin.Context, tokens bool) {
 				s.cfg.Log.Warn("admin: recording a token's use", "token", t.ID, "err", err)
 			}
 		}
-		c.Set(ctxAuth, &principal{user: u, token: true, tokenID: t.ID})
+		c.Set(ctxAuth, &principal{user: u, token: true})
 		return
 	}
 	id, err := c.Cookie(cookieName)

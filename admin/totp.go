@@ -86,6 +86,15 @@ func freshTOTP(u registry.User, code string, now time.Time) (int64, bool) {
 	return step, true
 }
 
+// acceptTOTP is freshTOTP for the login's checks: it stores the step in
+// *step, to be spent in the transaction that starts the session. A code
+// already used reads as a wrong one ("wrong or missing one-time code").
+func acceptTOTP(u registry.User, code string, now time.Time, step *int64) bool {
+	var ok bool
+	*step, ok = freshTOTP(u, code, now)
+	return ok
+}
+
 // TOTPURI is the otpauth:// URI an authenticator app enrols from.
 func TOTPURI(issuer, account, secret string) string {
 	label := url.PathEscape(issuer + ":" + account)
