@@ -394,3 +394,51 @@ func TestCLIPasswdEndsBrowserSession(t *testing.T) {
 		t.Errorf("the day view with a one-time password shows %s", loc)
 	}
 }
+
+// TestCLIPasswdByAnotherIsOneTime: `user passwd` run behind sudo by
+// another account holder sets a one-time password; run by the person
+// themselves (or by an operator without an account) it is theirs;
+// --temporary and --temporary=false say so explicitly.
+func TestCLIPasswdByAnotherIsOneTime(t *testing.T) {
+	c := newCLI(t, "yard")
+	for _, n := range []string{"anna", "liisa"} {
+		if _, errs, code := c.run("kolme iloista kilpikonnaa\n", "user", "add", "--config", "$CONFIG", "--name", n, "--role", "admin"); code != 0 {
+			t.Fatal(errs)
+		}
+	}
+	db := openTestDB(t, c)
+	oneTime := func() bool {
+		var u registry.User
+		db.View(context.Background(), func(tx *registry.Tx) (err error) { u, err = tx.UserByName("liisa"); return })
+		return u.MustChangePassword
+	}
+	passwd := func(extra ...string) string {
+		t.Helper()
+		out, errs, code := c.run("uusi pitkä salasana tähän\n", append([]string{"user", "passwd", "--config", "$CONFIG", "liisa"}, extra...)...)
+		if code != 0 {
+			t.Fatalf("passwd %v: %s", extra, errs)
+		}
+		return out
+	}
+	passwd() // the operator (not an account holder) at the box
+	if oneTime() {
+		t.Error("passwd by an operator without an account made a one-time password")
+	}
+	c.envs["SUDO_USER"] = "anna"
+	if out := passwd(); !oneTime() || !strings.Contains(out, "one-time") {
+		t.Errorf("passwd by anna for liisa: one-time %v, %q", oneTime(), out)
+	}
+	passwd("--temporary=false")
+	if oneTime() {
+		t.Error("--temporary=false still one-time")
+	}
+	c.envs["SUDO_USER"] = "liisa"
+	passwd("--temporary")
+	if !oneTime() {
+		t.Error("--temporary by liisa herself not one-time")
+	}
+	passwd()
+	if oneTime() {
+		t.Error("liisa's own passwd left a one-time password")
+	}
+}
