@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -247,16 +248,27 @@ func userChange(ctx context.Context, e *env, name string, args []string, kind st
 	return nil
 }
 
-// userPasswd sets a password typed on the box. By default it is the
-// person's own; --temporary makes it one-time (set for someone else), and
-// --revoke-tokens also revokes the account's API tokens. Either way every
-// session of the account ends.
+// userPasswd sets a password typed on the box. It is the person's own
+// when they set it (run behind sudo as themselves, or by an operator who is
+// not an account holder). When the CLI knows that someone else with an
+// account sets it (sudo as another account), it is one-time, as one an
+// admin sets in the UI; --temporary says so explicitly either way. Every
+// session of the account ends; --revoke-tokens also revokes its API tokens.
 func userPasswd(ctx context.Context, e *env, args []string) error {
 	var temporary, revoke *bool
+	var flags *flagSet
+	actor := cliActor(e)
 	return userChange(ctx, e, "passwd", args, "user.passwd", func(fs *flagSet) {
-		temporary = fs.Bool("temporary", false, "a password you set for the person: it works once, to choose their own at next login")
+		flags = fs
+		temporary = fs.Bool("temporary", false, "a password you set for the person: it works once, to choose their own at next login "+
+			"(the default when you run this behind sudo as another account holder; --temporary=false to override)")
 		revoke = fs.Bool("revoke-tokens", false, "also revoke the account's API tokens")
 	}, func(tx *registry.Tx, u *registry.User) (any, string, error) {
+		oneTime := *temporary
+		if !flagGiven(flags, "temporary") {
+			other, err := tx.UserByName(actor)
+			oneTime = err == nil && other.ID != u.ID
+		}
 		pw, err := readNewPassword(e, u.Name)
 		if err != nil {
 			return nil, "", err
@@ -265,10 +277,10 @@ func userPasswd(ctx context.Context, e *env, args []string) error {
 			return nil, "", err
 		}
 		u.Failed, u.LockedUntil = 0, time.Time{}
-		u.MustChangePassword = *temporary
+		u.MustChangePassword = oneTime
 		detail := map[string]any{}
 		msg := fmt.Sprintf("password of %s changed; its sessions have ended", u.Name)
-		if *temporary {
+		if oneTime {
 			detail["one_time_password"] = true
 			msg += "; the password is one-time: " + u.Name + " must choose their own at next login"
 		}
@@ -282,6 +294,13 @@ func userPasswd(ctx context.Context, e *env, args []string) error {
 		}
 		return detail, msg, nil
 	})
+}
+
+// flagGiven reports whether a flag was set on the command line.
+func flagGiven(fs *flagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // userRoles replaces an account's roles. Where the CLI knows who runs it
