@@ -67,7 +67,8 @@ func (s *Server) apiLogin(c *gin.Context) {
 	s.setSessionCookie(c, id)
 	u, _ := s.userByID(c, sess.userID)
 	c.JSON(http.StatusOK, gin.H{"name": u.Name, "roles": u.Roles, "lang": u.Lang, "csrf_token": sess.csrf,
-		"idle_timeout_s": int(s.sessions.idle.Seconds()), "expires": sess.created.Add(s.sessions.maxAge)})
+		"idle_timeout_s": int(s.sessions.idle.Seconds()), "expires": sess.created.Add(s.sessions.maxAge),
+		"password_change_required": u.MustChangePassword})
 }
 
 func (s *Server) userByID(c *gin.Context, id int64) (registry.User, error) {
@@ -91,14 +92,17 @@ func (s *Server) apiLogout(c *gin.Context) {
 }
 
 func (s *Server) logout(c *gin.Context, p *principal) {
-	s.sessions.delete(p.sess)
+	if err := s.sessions.delete(c.Request.Context(), p.sess); err != nil {
+		s.cfg.Log.Error("admin: logout", "err", err)
+	}
 	clearSessionCookie(c)
 	s.auditLog(c.Request.Context(), p.user.Name, c.ClientIP(), "logout", "user:"+p.user.Name, nil)
 }
 
 func (s *Server) apiMe(c *gin.Context) {
 	p := authOf(c)
-	out := gin.H{"name": p.user.Name, "roles": p.user.Roles, "lang": p.user.Lang, "totp": p.user.TOTPSecret != ""}
+	out := gin.H{"name": p.user.Name, "roles": p.user.Roles, "lang": p.user.Lang, "totp": p.user.TOTPSecret != "",
+		"password_change_required": p.user.MustChangePassword}
 	if p.sess != nil {
 		out["csrf_token"] = p.sess.csrf
 		out["viewing_reason"] = s.sessions.reasonOf(p.sess)
@@ -123,14 +127,15 @@ func (s *Server) apiSetLang(c *gin.Context) {
 
 func (s *Server) apiSetPassword(c *gin.Context) {
 	var in struct {
-		Old string `json:"old_password"`
-		New string `json:"new_password"`
+		Old          string `json:"old_password"`
+		New          string `json:"new_password"`
+		RevokeTokens bool   `json:"revoke_tokens"`
 	}
 	if c.ShouldBindJSON(&in) != nil {
-		jsonError(c, http.StatusBadRequest, `expected JSON {"old_password": ..., "new_password": ...}`)
+		jsonError(c, http.StatusBadRequest, `expected JSON {"old_password": ..., "new_password": ...[, "revoke_tokens": true]}`)
 		return
 	}
-	if err := s.setPassword(c.Request.Context(), authOf(c), c.ClientIP(), in.Old, in.New); err != nil {
+	if err := s.setPassword(c.Request.Context(), authOf(c), c.ClientIP(), in.Old, in.New, in.RevokeTokens); err != nil {
 		s.apiFail(c, err)
 		return
 	}
@@ -151,7 +156,10 @@ func (s *Server) apiSetReason(c *gin.Context) {
 		jsonError(c, http.StatusBadRequest, "API tokens pass ?reason= with each playback request")
 		return
 	}
-	s.sessions.setReason(p.sess, strings.TrimSpace(in.Reason))
+	if err := s.sessions.setReason(c.Request.Context(), p.sess, strings.TrimSpace(in.Reason)); err != nil {
+		s.apiFail(c, err)
+		return
+	}
 	c.Status(http.StatusNoContent)
 }
 
@@ -285,14 +293,14 @@ func (s *Server) apiPlayback(c *gin.Context) {
 		return
 	}
 	key := cam + "|" + from.Format(time.RFC3339Nano) + "|" + to.Format(time.RFC3339Nano) + "|" + reason
-	if p.sess == nil || s.sessions.firstPlay(p.sess, key) {
+	if p.sess == nil || s.sessions.firstPlay(c.Request.Context(), p.sess, key) {
 		err := s.audit(c.Request.Context(), p, c.ClientIP(), "footage.play", "camera:"+cam,
 			map[string]any{"camera": cam, "from": from, "to": to, "reason": reason})
 		if err != nil {
 			// No audit entry, no footage.
 			s.cfg.Log.Error("admin: playback audit failed", "err", err)
 			if p.sess != nil {
-				s.sessions.forgetPlay(p.sess, key)
+				s.sessions.forgetPlay(c.Request.Context(), p.sess, key)
 			}
 			jsonError(c, http.StatusInternalServerError, "could not record the viewing in the audit log")
 			return
@@ -584,6 +592,9 @@ type apiUser struct {
 	Disabled    bool       `json:"disabled"`
 	LockedUntil *time.Time `json:"locked_until,omitempty"`
 	Created     time.Time  `json:"created"`
+	// OneTimePassword: the password was set by an admin and must be
+	// changed at the next login before anything else.
+	OneTimePassword bool `json:"one_time_password"`
 }
 
 func (s *Server) users(c *gin.Context) ([]registry.User, error) {
@@ -605,7 +616,8 @@ func (s *Server) apiUsers(c *gin.Context) {
 	out := make([]apiUser, 0, len(us))
 	now := s.now()
 	for _, u := range us {
-		au := apiUser{Name: u.Name, Roles: u.Roles, Lang: u.Lang, TOTP: u.TOTPSecret != "", Disabled: u.Disabled, Created: u.Created}
+		au := apiUser{Name: u.Name, Roles: u.Roles, Lang: u.Lang, TOTP: u.TOTPSecret != "", Disabled: u.Disabled, Created: u.Created,
+			OneTimePassword: u.MustChangePassword}
 		if u.LockedUntil.After(now) {
 			au.LockedUntil = tp(u.LockedUntil)
 		}
@@ -630,7 +642,7 @@ func (s *Server) apiAddUser(c *gin.Context) {
 		s.apiFail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, apiUser{Name: u.Name, Roles: u.Roles, Lang: u.Lang, Created: u.Created})
+	c.JSON(http.StatusCreated, apiUser{Name: u.Name, Roles: u.Roles, Lang: u.Lang, Created: u.Created, OneTimePassword: u.MustChangePassword})
 }
 
 func (s *Server) apiSetRoles(c *gin.Context) {
@@ -660,11 +672,12 @@ func (s *Server) apiEnable(c *gin.Context, disabled bool) {
 }
 
 type apiToken struct {
-	ID      int64      `json:"id"`
-	Name    string     `json:"name"`
-	Created time.Time  `json:"created"`
-	Revoked *time.Time `json:"revoked,omitempty"`
-	Token   string     `json:"token,omitempty"`
+	ID       int64      `json:"id"`
+	Name     string     `json:"name"`
+	Created  time.Time  `json:"created"`
+	LastUsed *time.Time `json:"last_used,omitempty"`
+	Revoked  *time.Time `json:"revoked,omitempty"`
+	Token    string     `json:"token,omitempty"`
 }
 
 func (s *Server) apiTokens(c *gin.Context) {
@@ -675,7 +688,7 @@ func (s *Server) apiTokens(c *gin.Context) {
 	}
 	out := make([]apiToken, 0, len(ts))
 	for _, t := range ts {
-		out = append(out, apiToken{ID: t.ID, Name: t.Name, Created: t.Created, Revoked: tp(t.Revoked)})
+		out = append(out, apiToken{ID: t.ID, Name: t.Name, Created: t.Created, LastUsed: tp(t.LastUsed), Revoked: tp(t.Revoked)})
 	}
 	c.JSON(http.StatusOK, gin.H{"tokens": out})
 }
@@ -689,6 +702,10 @@ func (s *Server) apiCreateToken(c *gin.Context) {
 		return
 	}
 	t, secret, err := s.createToken(c.Request.Context(), authOf(c), c.ClientIP(), in.Name)
+	if errors.Is(err, errTokenMintsToken) {
+		jsonError(c, http.StatusForbidden, err.Error())
+		return
+	}
 	if err != nil {
 		s.apiFail(c, err)
 		return

@@ -68,6 +68,7 @@ func (s *Server) login(ctx context.Context, name, password, totp, ip string) (st
 		return "", nil, errThrottled
 	}
 	var u registry.User
+	var totpStep int64 // the step of an accepted one-time code, spent with the session
 	err := s.cfg.DB.View(ctx, func(tx *registry.Tx) error {
 		var err error
 		u, err = tx.UserByName(name)
@@ -95,7 +96,7 @@ func (s *Server) login(ctx context.Context, name, password, totp, ip string) (st
 		why = "account locked"
 	case !ok:
 		why = "wrong password"
-	case u.TOTPSecret != "" && !CheckTOTP(u.TOTPSecret, totp, now):
+	case u.TOTPSecret != "" && !acceptTOTP(u, totp, now, &totpStep):
 		why = "wrong or missing one-time code"
 	}
 	if why != "" {
@@ -141,8 +142,47 @@ func (s *Server) login(ctx context.Context, name, password, totp, ip string) (st
 	if err != nil {
 		return "", nil, err
 	}
-	id, sess := s.sessions.create(u.ID, u.Name, now)
+	id, sess, err := s.startSession(ctx, u, totpStep, ip, now)
+	if err != nil {
+		return "", nil, err
+	}
 	s.cfg.Log.Info("login", "user", u.Name, "source", ip)
+	return id, sess, nil
+}
+
+// startSession stores the session of a successful login. A one-time code's
+// step is spent in the same transaction, so two logins racing with one
+// code cannot both get a session: the loser is refused and audited.
+func (s *Server) startSession(ctx context.Context, u registry.User, totpStep int64, ip string, now time.Time) (string, *session, error) {
+	var id string
+	var sess *session
+	replayed := false
+	err := s.cfg.DB.Update(ctx, func(tx *registry.Tx) error {
+		if totpStep > 0 {
+			cur, err := tx.User(u.ID)
+			if err != nil {
+				return err
+			}
+			if totpStep <= cur.TOTPLastStep {
+				replayed = true
+				_, err := tx.Audit(u.Name, ip, "login.fail", "user:"+u.Name, map[string]any{"why": "one-time code already used"})
+				return err
+			}
+			cur.TOTPLastStep = totpStep
+			if err := tx.UpdateUser(cur); err != nil {
+				return err
+			}
+		}
+		var err error
+		id, sess, err = s.sessions.add(tx, u.ID, now)
+		return err
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	if replayed {
+		return "", nil, errLoginFailed
+	}
 	return id, sess, nil
 }
 
@@ -156,29 +196,46 @@ func clearSessionCookie(c *gin.Context) {
 		SameSite: http.SameSiteStrictMode, MaxAge: -1})
 }
 
-// identify finds the principal of a request, if any, and stores it.
-func (s *Server) identify(c *gin.Context) {
+// identify finds the principal of a request, if any, and stores it. A
+// bearer token counts only where tokens may be used (the JSON API); pages
+// know sessions only, whatever headers a request carries.
+func (s *Server) identify(c *gin.Context, tokens bool) {
 	ctx := c.Request.Context()
 	now := s.now()
-	if h := c.GetHeader("Authorization"); strings.HasPrefix(h, "Bearer ") {
+	if h := c.GetHeader("Authorization"); tokens && strings.HasPrefix(h, "Bearer ") {
 		tok := strings.TrimSpace(strings.TrimPrefix(h, "Bearer "))
+		if tok == "" {
+			return
+		}
+		var t registry.Token
 		var u registry.User
 		err := s.cfg.DB.View(ctx, func(tx *registry.Tx) error {
 			var err error
-			u, err = tx.TokenUser(hashToken(tok))
+			t, u, err = tx.TokenByHash(hashToken(tok))
 			return err
 		})
-		if err == nil && !u.Disabled && tok != "" {
-			c.Set(ctxAuth, &principal{user: u, token: true})
+		if err != nil || u.Disabled {
+			return
 		}
+		if now.Sub(t.LastUsed) >= registry.TokenTouchEvery {
+			err := s.cfg.DB.Update(ctx, func(tx *registry.Tx) error { return tx.TouchToken(t.ID, now) })
+			if err != nil {
+				s.cfg.Log.Warn("admin: recording a token's use", "token", t.ID, "err", err)
+			}
+		}
+		c.Set(ctxAuth, &principal{user: u, token: true})
 		return
 	}
 	id, err := c.Cookie(cookieName)
 	if err != nil {
 		return
 	}
-	sess, ok := s.sessions.get(id, now)
-	if !ok {
+	sess, err := s.sessions.get(ctx, id, now)
+	if err != nil {
+		s.cfg.Log.Error("admin: reading a session", "err", err)
+		return
+	}
+	if sess == nil {
 		return
 	}
 	var u registry.User
@@ -188,18 +245,47 @@ func (s *Server) identify(c *gin.Context) {
 		return err
 	})
 	if err != nil || u.Disabled {
-		s.sessions.delete(sess)
+		s.sessions.delete(ctx, sess)
 		return
 	}
 	c.Set(ctxAuth, &principal{user: u, sess: sess})
 }
 
+// passwordChangeRoutes are all an account with a one-time password may
+// use until it has chosen its own (see registry.User.MustChangePassword).
+var passwordChangeRoutes = map[string]bool{
+	"GET /api/v1/session":     true,
+	"DELETE /api/v1/session":  true,
+	"GET /api/v1/me":          true,
+	"PUT /api/v1/me/password": true,
+	"GET /account":            true,
+	"POST /account/password":  true,
+	"POST /logout":            true,
+}
+
+// errMustChangePassword is the API's answer while a one-time password is
+// still in use.
+const errMustChangePassword = "your password was set by someone else and works only to choose your own: " +
+	"PUT /api/v1/me/password with {\"old_password\", \"new_password\"}, then log in again"
+
 // requireAuth refuses anonymous requests: 401 JSON for the API, a
-// redirect to the login page for pages.
+// redirect to the login page for pages. An account whose password someone
+// else set gets only the password change (API: 403; pages: a redirect to
+// the account page, which then shows the change form alone).
 func (s *Server) requireAuth(api bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		s.identify(c)
-		if authOf(c) != nil {
+		s.identify(c, api)
+		if p := authOf(c); p != nil {
+			if p.user.MustChangePassword && !passwordChangeRoutes[c.Request.Method+" "+c.FullPath()] {
+				if api {
+					c.Header("Cache-Control", "no-store")
+					c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"error": errMustChangePassword, "password_change_required": true})
+					return
+				}
+				c.Redirect(http.StatusSeeOther, "/account")
+				c.Abort()
+				return
+			}
 			c.Next()
 			return
 		}

@@ -596,9 +596,20 @@ func TestTOTPEnrolment(t *testing.T) {
 	if res, _ := c.do("POST", "/api/v1/session", map[string]string{"name": "dpo", "password": testPassword}); res.StatusCode != 401 {
 		t.Errorf("login without code after enrolment: %d", res.StatusCode)
 	}
+	// The code that confirmed the enrolment is spent.
+	if res, _ := c.do("POST", "/api/v1/session", map[string]string{"name": "dpo", "password": testPassword, "totp": code}); res.StatusCode != 401 {
+		t.Errorf("login with the code that confirmed enrolment: %d, want 401", res.StatusCode)
+	}
+	h.clock.Add(30 * time.Second)
+	code, _ = TOTPCode(m[1], h.clock.Now())
 	if res, _ := c.do("POST", "/api/v1/session", map[string]string{"name": "dpo", "password": testPassword, "totp": code}); res.StatusCode != 200 {
 		t.Errorf("login with code: %d", res.StatusCode)
 	}
+	if s, _ := post(url.Values{"action": {"off"}, "code": {code}}); s != 400 {
+		t.Errorf("turn off with the code just used to log in: %d, want 400", s)
+	}
+	h.clock.Add(30 * time.Second)
+	code, _ = TOTPCode(m[1], h.clock.Now())
 	if s, _ := post(url.Values{"action": {"off"}, "code": {code}}); s != 303 {
 		t.Errorf("turn off: %d", s)
 	}

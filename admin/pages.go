@@ -36,7 +36,7 @@ type loginData struct {
 // and hidden field), so a foreign site cannot log a browser in as someone else.
 func (s *Server) pageLogin(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
-	if s.identify(c); authOf(c) != nil { // already logged in
+	if s.identify(c, false); authOf(c) != nil { // already logged in
 		c.Redirect(http.StatusSeeOther, safeNext(c.Query("next")))
 		return
 	}
@@ -263,8 +263,10 @@ func (s *Server) pageSetReason(c *gin.Context) {
 		s.flashRedirect(c, next, tr(p.lang(), "error.noreason"))
 		return
 	}
-	if p.sess != nil {
-		s.sessions.setReason(p.sess, r)
+	if err := s.sessions.setReason(c.Request.Context(), p.sess, r); err != nil {
+		s.cfg.Log.Error("admin: viewing reason", "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
 	}
 	c.Redirect(http.StatusSeeOther, next)
 }
@@ -400,6 +402,7 @@ type auditPage struct {
 	NextAfter   int64
 	Kinds       []string
 	Anchor      auditAnchor
+	Keepers     *keeperSummary // who can see footage, and recent keeper grants
 }
 
 func (s *Server) pageAudit(c *gin.Context) { s.showAudit(c, auditPage{}) }
@@ -415,7 +418,7 @@ func (s *Server) showAudit(c *gin.Context, ap auditPage) {
 	ap.From, ap.To, ap.Actor, ap.Kind, ap.Limit = c.Query("from"), c.Query("to"), f.Actor, f.Kind, f.Limit
 	// Kind prefixes as the parts write them (a prefix matches kind and kind.*).
 	ap.Kinds = []string{"login", "logout", "footage", "export", "hold", "request", "segments", "segment", "purge",
-		"retention", "service", "user", "token", "audit"}
+		"retention", "service", "user", registry.KindKeeperGrant, "token", "audit"}
 	if ap.Entries, err = s.auditEntries(c, f); err != nil {
 		s.renderError(c, http.StatusInternalServerError, "error.internal")
 		return
@@ -427,6 +430,11 @@ func (s *Server) showAudit(c *gin.Context, ap auditPage) {
 		s.cfg.Log.Error("admin: audit anchor", "err", err)
 		s.renderError(c, http.StatusInternalServerError, "error.internal")
 		return
+	}
+	if ks, err := s.keeperSummary(c.Request.Context()); err != nil {
+		s.cfg.Log.Error("admin: keeper summary", "err", err)
+	} else {
+		ap.Keepers = &ks
 	}
 	s.render(c, http.StatusOK, "audit", "audit.title", p, ap, errMsg)
 }
@@ -525,6 +533,9 @@ type accountPage struct {
 	TOTP       bool
 	TOTPSecret string // being enrolled
 	TOTPURI    string
+	// MustChange: the password is a one-time one set by an admin; the page
+	// shows the change form alone, as nothing else is allowed.
+	MustChange bool
 }
 
 func (s *Server) pageAccount(c *gin.Context) { s.showAccount(c, http.StatusOK, "", "") }
@@ -536,7 +547,8 @@ func (s *Server) showAccount(c *gin.Context, status int, newToken, errMsg string
 		s.renderError(c, http.StatusInternalServerError, "error.internal")
 		return
 	}
-	ap := accountPage{Tokens: ts, NewToken: newToken, Roles: p.user.Roles, TOTP: p.user.TOTPSecret != ""}
+	ap := accountPage{Tokens: ts, NewToken: newToken, Roles: p.user.Roles, TOTP: p.user.TOTPSecret != "",
+		MustChange: p.user.MustChangePassword}
 	if p.sess != nil && !ap.TOTP {
 		if ap.TOTPSecret = s.sessions.pendingTOTP(p.sess); ap.TOTPSecret != "" {
 			ap.TOTPURI = TOTPURI("Vahti", p.user.Name, ap.TOTPSecret)
@@ -560,7 +572,8 @@ func (s *Server) pageSetPassword(c *gin.Context) {
 		s.showAccount(c, http.StatusBadRequest, "", tr(p.lang(), "error.passwordmatch"))
 		return
 	}
-	if err := s.setPassword(c.Request.Context(), p, c.ClientIP(), c.PostForm("old"), c.PostForm("password")); err != nil {
+	revoke := c.PostForm("revoke_tokens") == "1"
+	if err := s.setPassword(c.Request.Context(), p, c.ClientIP(), c.PostForm("old"), c.PostForm("password"), revoke); err != nil {
 		s.showAccount(c, http.StatusBadRequest, "", errorText(p.lang(), err))
 		return
 	}
@@ -581,29 +594,48 @@ func (s *Server) pageTOTP(c *gin.Context) {
 			s.renderError(c, http.StatusInternalServerError, "error.internal")
 			return
 		}
-		s.sessions.setPendingTOTP(p.sess, secret)
+		if err := s.sessions.setPendingTOTP(c.Request.Context(), p.sess, secret); err != nil {
+			s.cfg.Log.Error("admin: totp enrolment", "err", err)
+			s.renderError(c, http.StatusInternalServerError, "error.internal")
+			return
+		}
 		s.showAccount(c, http.StatusOK, "", "")
 	case "confirm":
 		secret := s.sessions.pendingTOTP(p.sess)
-		if secret == "" || !CheckTOTP(secret, code, s.now()) {
+		step, ok := MatchTOTP(secret, code, s.now())
+		if secret == "" || !ok {
 			s.showAccount(c, http.StatusBadRequest, "", tr(p.lang(), "error.totp"))
 			return
 		}
 		_, err := s.updateUser(c.Request.Context(), p, c.ClientIP(), p.user.Name, "user.totp", map[string]any{"enabled": true},
-			func(u *registry.User) error { u.TOTPSecret = secret; return nil })
+			func(u *registry.User) error {
+				u.TOTPSecret, u.TOTPLastStep = secret, max(step, u.TOTPLastStep)
+				return nil
+			})
 		if err != nil {
 			s.renderError(c, http.StatusInternalServerError, "error.internal")
 			return
 		}
-		s.sessions.setPendingTOTP(p.sess, "")
+		s.sessions.setPendingTOTP(c.Request.Context(), p.sess, "")
 		s.flashRedirect(c, "/account", tr(p.lang(), "account.totpdone"))
 	case "off":
-		if !CheckTOTP(p.user.TOTPSecret, code, s.now()) {
+		step, ok := freshTOTP(p.user, code, s.now())
+		if p.user.TOTPSecret == "" || !ok {
 			s.showAccount(c, http.StatusBadRequest, "", tr(p.lang(), "error.totp"))
 			return
 		}
 		_, err := s.updateUser(c.Request.Context(), p, c.ClientIP(), p.user.Name, "user.totp", map[string]any{"enabled": false},
-			func(u *registry.User) error { u.TOTPSecret = ""; return nil })
+			func(u *registry.User) error {
+				if step <= u.TOTPLastStep { // spent by a request racing this one
+					return uerr("error.totp")
+				}
+				u.TOTPSecret, u.TOTPLastStep = "", step
+				return nil
+			})
+		if ue := (*userError)(nil); errors.As(err, &ue) {
+			s.showAccount(c, http.StatusBadRequest, "", tr(p.lang(), "error.totp"))
+			return
+		}
 		if err != nil {
 			s.renderError(c, http.StatusInternalServerError, "error.internal")
 			return

@@ -160,7 +160,7 @@ func (s *Server) render(c *gin.Context, status int, name, title string, p *princ
 		pg.Keeper, pg.DPO, pg.Admin = p.user.Has("keeper"), p.user.Has("dpo"), p.user.Has("admin")
 		if p.sess != nil {
 			pg.CSRF = p.sess.csrf
-			pg.Flash = s.sessions.takeFlash(p.sess)
+			pg.Flash = s.sessions.takeFlash(c.Request.Context(), p.sess)
 		}
 	}
 	t, ok := s.pages[name]
@@ -187,7 +187,9 @@ func (s *Server) renderError(c *gin.Context, status int, key string) {
 // flashRedirect shows msg on the next page (post/redirect/get).
 func (s *Server) flashRedirect(c *gin.Context, to, msg string) {
 	if p := authOf(c); p != nil && p.sess != nil && msg != "" {
-		s.sessions.setFlash(p.sess, msg)
+		if err := s.sessions.setFlash(c.Request.Context(), p.sess, msg); err != nil {
+			s.cfg.Log.Warn("admin: storing a page message", "err", err)
+		}
 	}
 	c.Redirect(http.StatusSeeOther, to)
 }

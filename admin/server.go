@@ -168,7 +168,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		loc:      cfg.Cfg.Location(),
-		sessions: newSessionStore(a.SessionIdle.D(), a.SessionMaxAge.D()),
+		sessions: newSessionStore(cfg.DB, a.SessionIdle.D(), a.SessionMaxAge.D()),
 		throttle: newIPThrottle(ipFailLimit(a.LoginFailLimit), a.LockoutPeriod.D()),
 	}
 	var err error

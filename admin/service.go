@@ -486,6 +486,9 @@ func (s *Server) holds(ctx context.Context, all bool) ([]registry.Hold, error) {
 
 var userNameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,63}$`)
 
+// addUser creates an account with a password the admin typed. That
+// password is someone else's knowledge, so it is one-time: the account can
+// do nothing but choose its own until it has.
 func (s *Server) addUser(ctx context.Context, p *principal, ip, name string, roles []string, password, lang string) (registry.User, error) {
 	name = strings.TrimSpace(name)
 	if !userNameRe.MatchString(name) {
@@ -505,18 +508,32 @@ func (s *Server) addUser(ctx context.Context, p *principal, ip, name string, rol
 	if err != nil {
 		return registry.User{}, err
 	}
-	u := registry.User{Name: name, Roles: rs, PassHash: hash, Lang: lang}
+	u := registry.User{Name: name, Roles: rs, PassHash: hash, Lang: lang, MustChangePassword: true}
 	err = s.cfg.DB.Update(ctx, func(tx *registry.Tx) error {
 		if err := tx.AddUser(&u); err != nil {
 			return err
 		}
-		_, err := tx.Audit(p.user.Name, ip, "user.add", "user:"+name, map[string]any{"roles": rs})
-		return err
+		if _, err := tx.Audit(p.user.Name, ip, "user.add", "user:"+name, map[string]any{"roles": rs, "one_time_password": true}); err != nil {
+			return err
+		}
+		return auditKeeperGrant(tx, p.user.Name, ip, registry.User{}, u)
 	})
 	return u, err
 }
 
-// updateUser applies fn to a named account and audits kind.
+// auditKeeperGrant writes the entry the data protection officer reviews
+// when an account gains the keeper role (footage access).
+func auditKeeperGrant(tx *registry.Tx, actor, ip string, before, after registry.User) error {
+	if before.Has(registry.RoleKeeper) || !after.Has(registry.RoleKeeper) {
+		return nil
+	}
+	_, err := tx.Audit(actor, ip, registry.KindKeeperGrant, "user:"+after.Name, map[string]any{"roles": after.Roles})
+	return err
+}
+
+// updateUser applies fn to a named account and audits kind. A credential
+// change ends the account's sessions (registry.Tx.UpdateUser); when the
+// account is the actor's own, the session making the change is kept.
 func (s *Server) updateUser(ctx context.Context, p *principal, ip, name, kind string, detail map[string]any, fn func(*registry.User) error) (registry.User, error) {
 	var u registry.User
 	err := s.cfg.DB.Update(ctx, func(tx *registry.Tx) error {
@@ -524,18 +541,27 @@ func (s *Server) updateUser(ctx context.Context, p *principal, ip, name, kind st
 		if u, err = tx.UserByName(name); err != nil {
 			return err
 		}
+		before := u
 		if err := fn(&u); err != nil {
 			return err
 		}
-		if err := tx.UpdateUser(u); err != nil {
+		keep := ""
+		if p.sess != nil && u.ID == p.user.ID {
+			keep = p.sess.key
+		}
+		if err := tx.UpdateUserKeeping(u, keep); err != nil {
 			return err
 		}
-		_, err = tx.Audit(p.user.Name, ip, kind, "user:"+name, detail)
-		return err
+		if _, err = tx.Audit(p.user.Name, ip, kind, "user:"+name, detail); err != nil {
+			return err
+		}
+		return auditKeeperGrant(tx, p.user.Name, ip, before, u)
 	})
 	return u, err
 }
 
+// setDisabled disables or enables an account; disabling ends its sessions
+// in the same transaction.
 func (s *Server) setDisabled(ctx context.Context, p *principal, ip, name string, disabled bool) error {
 	kind := "user.enable"
 	if disabled {
@@ -544,19 +570,19 @@ func (s *Server) setDisabled(ctx context.Context, p *principal, ip, name string,
 			return uerr("error.selfdisable")
 		}
 	}
-	u, err := s.updateUser(ctx, p, ip, name, kind, nil, func(u *registry.User) error {
+	_, err := s.updateUser(ctx, p, ip, name, kind, nil, func(u *registry.User) error {
 		u.Disabled = disabled
 		if !disabled { // enabling also lifts a lockout
 			u.Failed, u.LockedUntil = 0, time.Time{}
 		}
 		return nil
 	})
-	if err == nil && disabled {
-		s.sessions.deleteUser(u.ID)
-	}
 	return err
 }
 
+// setRoles replaces an account's roles. An admin cannot give themselves
+// the keeper role: "admin: no footage" would otherwise be one click away.
+// Another admin must do it, and the grant is audited for the DPO.
 func (s *Server) setRoles(ctx context.Context, p *principal, ip, name string, roles []string) error {
 	rs, ok := validRoles(roles)
 	if !ok {
@@ -566,6 +592,9 @@ func (s *Server) setRoles(ctx context.Context, p *principal, ip, name string, ro
 		return uerr("error.selfadmin")
 	}
 	_, err := s.updateUser(ctx, p, ip, name, "user.roles", map[string]any{"roles": rs}, func(u *registry.User) error {
+		if u.ID == p.user.ID && !u.Has(registry.RoleKeeper) && slices.Contains(rs, registry.RoleKeeper) {
+			return uerr("error.selfkeeper")
+		}
 		u.Roles = rs
 		return nil
 	})
@@ -583,9 +612,16 @@ func (s *Server) setLang(ctx context.Context, p *principal, ip, lang string) err
 	return err
 }
 
-func (s *Server) setPassword(ctx context.Context, p *principal, ip, old, pw string) error {
+// setPassword changes the actor's own password. It ends every session of
+// the account, this one included, and lifts a one-time password; a
+// one-time password cannot be "changed" to itself. revokeTokens also
+// revokes the account's API tokens.
+func (s *Server) setPassword(ctx context.Context, p *principal, ip, old, pw string, revokeTokens bool) error {
 	if ok, err := VerifyPassword(p.user.PassHash, old); err != nil || !ok {
 		return uerr("error.oldpassword")
+	}
+	if pw == old {
+		return uerr("error.samepassword")
 	}
 	if err := CheckPasswordPolicy(pw, p.user.Name); err != nil {
 		return uerr("error.password", strings.TrimPrefix(err.Error(), ErrWeakPassword.Error()+": "))
@@ -594,17 +630,34 @@ func (s *Server) setPassword(ctx context.Context, p *principal, ip, old, pw stri
 	if err != nil {
 		return err
 	}
-	u, err := s.updateUser(ctx, p, ip, p.user.Name, "user.passwd", nil, func(u *registry.User) error {
-		u.PassHash = hash
-		return nil
+	return s.cfg.DB.Update(ctx, func(tx *registry.Tx) error {
+		u, err := tx.User(p.user.ID)
+		if err != nil {
+			return err
+		}
+		u.PassHash, u.MustChangePassword = hash, false
+		if err := tx.UpdateUser(u); err != nil { // ends every session of the account
+			return err
+		}
+		detail := map[string]any{}
+		if revokeTokens {
+			n, err := tx.RevokeUserTokens(u.ID)
+			if err != nil {
+				return err
+			}
+			detail["tokens_revoked"] = n
+		}
+		_, err = tx.Audit(p.user.Name, ip, "user.passwd", "user:"+u.Name, detail)
+		return err
 	})
-	if err == nil {
-		s.sessions.deleteUser(u.ID) // every other browser must log in again
-	}
-	return err
 }
 
+// createToken makes an API token. Only a person in a session can: a token
+// that could mint tokens would outlive its own revocation.
 func (s *Server) createToken(ctx context.Context, p *principal, ip, name string) (registry.Token, string, error) {
+	if p.token {
+		return registry.Token{}, "", errTokenMintsToken
+	}
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 100 {
 		return registry.Token{}, "", uerr("error.tokenname")
@@ -620,6 +673,9 @@ func (s *Server) createToken(ctx context.Context, p *principal, ip, name string)
 	})
 	return t, secret, err
 }
+
+// errTokenMintsToken refuses a token's request for another token.
+var errTokenMintsToken = errors.New("an API token cannot create tokens: log in with your password to make one")
 
 func (s *Server) revokeToken(ctx context.Context, p *principal, ip string, id int64) error {
 	return s.cfg.DB.Update(ctx, func(tx *registry.Tx) error {
@@ -640,6 +696,48 @@ func (s *Server) tokens(ctx context.Context, p *principal) ([]registry.Token, er
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
 	return out, err
+}
+
+// keeperSummary is the data protection officer's view of who can see
+// footage: the keeper accounts now, and the grants of the keeper role in
+// the last keeperGrantWindow.
+type keeperSummary struct {
+	Keepers []string
+	Grants  []registry.Entry // newest first, at most maxKeeperGrants
+	Since   time.Time
+	More    int // grants in the window not listed
+}
+
+const (
+	keeperGrantWindow = 90 * 24 * time.Hour
+	maxKeeperGrants   = 50
+)
+
+func (s *Server) keeperSummary(ctx context.Context) (keeperSummary, error) {
+	ks := keeperSummary{Since: s.now().Add(-keeperGrantWindow)}
+	err := s.cfg.DB.View(ctx, func(tx *registry.Tx) error {
+		us, err := tx.Users()
+		if err != nil {
+			return err
+		}
+		for _, u := range us {
+			if u.Has(registry.RoleKeeper) && !u.Disabled {
+				ks.Keepers = append(ks.Keepers, u.Name)
+			}
+		}
+		es, err := tx.AuditEntries(registry.AuditFilter{Kind: registry.KindKeeperGrant, From: ks.Since})
+		if err != nil {
+			return err
+		}
+		slices.Reverse(es)
+		if len(es) > maxKeeperGrants {
+			ks.More = len(es) - maxKeeperGrants
+			es = es[:maxKeeperGrants]
+		}
+		ks.Grants = es
+		return nil
+	})
+	return ks, err
 }
 
 // --- audit ---

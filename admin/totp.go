@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"vahti/registry"
 )
 
 // TOTP is RFC 6238 with the parameters every authenticator app assumes:
@@ -47,19 +49,50 @@ func TOTPCode(secret string, t time.Time) (string, error) {
 // CheckTOTP accepts the code of the current step or one step either side,
 // for clocks that drift and people who type slowly.
 func CheckTOTP(secret, code string, now time.Time) bool {
+	_, ok := MatchTOTP(secret, code, now)
+	return ok
+}
+
+// MatchTOTP is CheckTOTP that also returns the step (Unix time / 30) whose
+// code matched, so the caller can refuse a code already used: a code seen
+// over a shoulder or in a proxy log must not log in a second time.
+func MatchTOTP(secret, code string, now time.Time) (int64, bool) {
 	code = strings.TrimSpace(code)
 	if len(code) != 6 {
-		return false
+		return 0, false
 	}
-	ok := 0
-	for _, d := range []time.Duration{-totpStep * time.Second, 0, totpStep * time.Second} {
-		want, err := TOTPCode(secret, now.Add(d))
+	var step int64
+	for _, d := range []int64{-1, 0, 1} {
+		at := now.Add(time.Duration(d*totpStep) * time.Second)
+		want, err := TOTPCode(secret, at)
 		if err != nil {
-			return false
+			return 0, false
 		}
-		ok |= subtle.ConstantTimeCompare([]byte(want), []byte(code))
+		if subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			step = at.Unix() / totpStep
+		}
 	}
-	return ok == 1
+	return step, step != 0
+}
+
+// freshTOTP accepts a code only for a step later than the last one the
+// account used; it returns that step, to be stored as TOTPLastStep in the
+// transaction that acts on the code.
+func freshTOTP(u registry.User, code string, now time.Time) (int64, bool) {
+	step, ok := MatchTOTP(u.TOTPSecret, code, now)
+	if !ok || step <= u.TOTPLastStep {
+		return 0, false
+	}
+	return step, true
+}
+
+// acceptTOTP is freshTOTP for the login's checks: it stores the step in
+// *step, to be spent in the transaction that starts the session. A code
+// already used reads as a wrong one ("wrong or missing one-time code").
+func acceptTOTP(u registry.User, code string, now time.Time, step *int64) bool {
+	var ok bool
+	*step, ok = freshTOTP(u, code, now)
+	return ok
 }
 
 // TOTPURI is the otpauth:// URI an authenticator app enrols from.

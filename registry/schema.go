@@ -113,6 +113,34 @@ var migrations = []string{
 		key TEXT PRIMARY KEY,
 		value TEXT NOT NULL
 	);`,
+
+	// Sessions live in the registry, so a restart does not log everyone out
+	// and a credential change made by another process (the CLI) ends them
+	// at once. key is the SHA-256 of the cookie value, never the value.
+	// session_plays remembers which playback ranges a session has had
+	// audited (by the SHA-256 of the range and reason). Users gain a flag
+	// for a one-time password set by someone else and the last TOTP step
+	// accepted (a code is good once); tokens record their last use.
+	`CREATE TABLE sessions (
+		key TEXT PRIMARY KEY,
+		user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+		created_ns INTEGER NOT NULL,
+		last_seen_ns INTEGER NOT NULL,
+		csrf TEXT NOT NULL,
+		reason TEXT NOT NULL DEFAULT '',
+		flash TEXT NOT NULL DEFAULT '',
+		pending_totp TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX sessions_user ON sessions(user_id);
+	CREATE INDEX sessions_last_seen ON sessions(last_seen_ns);
+	CREATE TABLE session_plays (
+		session TEXT NOT NULL REFERENCES sessions(key) ON DELETE CASCADE,
+		range_hash TEXT NOT NULL,
+		PRIMARY KEY (session, range_hash)
+	) WITHOUT ROWID;
+	ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE users ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE api_tokens ADD COLUMN last_used_ns INTEGER;`,
 }
 
 func (db *DB) migrate() error {

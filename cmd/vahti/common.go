@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/user"
 
 	"vahti/configs"
@@ -38,9 +39,15 @@ func openWithConfig(e *env, path string) (*registry.DB, []string, error) {
 }
 
 // cliActor names who runs a CLI command, for the audit chain: the login
-// behind sudo if any, else the process owner.
+// behind sudo if any, else the process owner. SUDO_USER is believed only
+// when the process runs as root, as it does under sudo: anyone else can
+// set it to any name and would write the audit chain as someone else.
 func cliActor(e *env) string {
-	if s := e.getenv("SUDO_USER"); s != "" {
+	euid := os.Geteuid()
+	if e.geteuid != nil {
+		euid = e.geteuid()
+	}
+	if s := e.getenv("SUDO_USER"); s != "" && euid == 0 {
 		return s
 	}
 	if u, err := user.Current(); err == nil {

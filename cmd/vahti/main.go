@@ -30,6 +30,9 @@ type env struct {
 	stderr io.Writer
 	now    func() time.Time
 	getenv func(string) string
+	// geteuid is the effective user id (cliActor believes SUDO_USER only
+	// for root); nil: os.Geteuid.
+	geteuid func() int
 }
 
 type command struct {

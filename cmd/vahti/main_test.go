@@ -18,6 +18,7 @@ type cli struct {
 	config string
 	now    func() time.Time
 	envs   map[string]string
+	euid   int // the effective uid commands see: 0 (root, as under sudo) unless a test says otherwise
 }
 
 // newCLI writes a minimal valid config with the given cameras (yard, lobby
@@ -48,7 +49,7 @@ func (c *cli) run(stdin string, args ...string) (string, string, int) {
 	c.t.Helper()
 	var out, errb bytes.Buffer
 	e := &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, now: c.now,
-		getenv: func(k string) string { return c.envs[k] }}
+		getenv: func(k string) string { return c.envs[k] }, geteuid: func() int { return c.euid }}
 	a := make([]string, len(args))
 	for i, s := range args {
 		a[i] = strings.ReplaceAll(s, "$CONFIG", c.config)

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,12 +19,13 @@ import (
 	"vahti/registry"
 )
 
-// runUser: vahti user add|list|passwd|disable|enable|totp.
+// runUser: vahti user add|list|passwd|roles|disable|enable|totp.
 func runUser(ctx context.Context, e *env, args []string) error {
 	return dispatch(ctx, e, "user", args,
 		subcommand{"add", userAdd},
 		subcommand{"list", userList},
 		subcommand{"passwd", userPasswd},
+		subcommand{"roles", userRoles},
 		subcommand{"disable", func(ctx context.Context, e *env, args []string) error { return userEnable(ctx, e, true, args) }},
 		subcommand{"enable", func(ctx context.Context, e *env, args []string) error { return userEnable(ctx, e, false, args) }},
 		subcommand{"totp", userTOTP},
@@ -35,6 +38,7 @@ func userAdd(ctx context.Context, e *env, args []string) error {
 	name := fs.String("name", "", "account name (a personal one: the audit log names people)")
 	role := fs.String("role", "", "keeper, dpo or admin; several as keeper,dpo")
 	lang := fs.String("lang", "fi", "UI language: fi or en")
+	temporary := fs.Bool("temporary", false, "the password is one you set for the person: it works once, to choose their own at first login")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := fs.parse(args)
 	if err != nil {
@@ -46,13 +50,9 @@ func userAdd(ctx context.Context, e *env, args []string) error {
 	if err := required("config", *cfgPath, "name", *name, "role", *role); err != nil {
 		return err
 	}
-	var roles []string
-	for _, r := range strings.Split(*role, ",") {
-		r = strings.TrimSpace(r)
-		if !registry.ValidRole(r) {
-			return usageErr("--role: unknown role %q (keeper, dpo or admin)", r)
-		}
-		roles = append(roles, r)
+	roles, err := parseRoles(*role)
+	if err != nil {
+		return err
 	}
 	if *lang != "fi" && *lang != "en" {
 		return usageErr("--lang: fi or en, got %q", *lang)
@@ -74,13 +74,20 @@ func userAdd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	u := registry.User{Name: *name, Roles: roles, PassHash: hash, Lang: *lang}
+	u := registry.User{Name: *name, Roles: roles, PassHash: hash, Lang: *lang, MustChangePassword: *temporary}
+	actor := cliActor(e)
 	err = db.Update(ctx, func(tx *registry.Tx) error {
 		if err := tx.AddUser(&u); err != nil {
 			return err
 		}
-		_, err := tx.Audit(cliActor(e), cliSource, "user.add", "user:"+u.Name, map[string]any{"roles": roles})
-		return err
+		detail := map[string]any{"roles": roles}
+		if *temporary {
+			detail["one_time_password"] = true
+		}
+		if _, err := tx.Audit(actor, cliSource, "user.add", "user:"+u.Name, detail); err != nil {
+			return err
+		}
+		return auditKeeperGrant(tx, actor, registry.User{}, u)
 	})
 	if err != nil {
 		return err
@@ -89,7 +96,35 @@ func userAdd(ctx context.Context, e *env, args []string) error {
 		return printJSON(e, userJSON(u, e.now()))
 	}
 	fmt.Fprintf(e.stdout, "user %s added (%s)\n", u.Name, strings.Join(roles, ","))
+	if *temporary {
+		fmt.Fprintf(e.stdout, "the password is one-time: %s must choose their own at first login\n", u.Name)
+	}
 	return nil
+}
+
+// parseRoles checks a --role list (keeper,dpo).
+func parseRoles(list string) ([]string, error) {
+	var roles []string
+	for _, r := range strings.Split(list, ",") {
+		r = strings.TrimSpace(r)
+		if !registry.ValidRole(r) {
+			return nil, usageErr("--role: unknown role %q (keeper, dpo or admin)", r)
+		}
+		if !slices.Contains(roles, r) {
+			roles = append(roles, r)
+		}
+	}
+	return roles, nil
+}
+
+// auditKeeperGrant writes the entry the data protection officer reviews
+// when an account gains the keeper role (as the admin UI does).
+func auditKeeperGrant(tx *registry.Tx, actor string, before, after registry.User) error {
+	if before.Has(registry.RoleKeeper) || !after.Has(registry.RoleKeeper) {
+		return nil
+	}
+	_, err := tx.Audit(actor, cliSource, registry.KindKeeperGrant, "user:"+after.Name, map[string]any{"roles": after.Roles})
+	return err
 }
 
 type userView struct {
@@ -100,10 +135,13 @@ type userView struct {
 	Disabled    bool       `json:"disabled"`
 	LockedUntil *time.Time `json:"locked_until,omitempty"`
 	Created     time.Time  `json:"created"`
+	// OneTimePassword: the password must be changed at the next login.
+	OneTimePassword bool `json:"one_time_password"`
 }
 
 func userJSON(u registry.User, now time.Time) userView {
-	v := userView{Name: u.Name, Roles: u.Roles, Lang: u.Lang, TOTP: u.TOTPSecret != "", Disabled: u.Disabled, Created: u.Created}
+	v := userView{Name: u.Name, Roles: u.Roles, Lang: u.Lang, TOTP: u.TOTPSecret != "", Disabled: u.Disabled, Created: u.Created,
+		OneTimePassword: u.MustChangePassword}
 	if u.LockedUntil.After(now) {
 		t := u.LockedUntil
 		v.LockedUntil = &t
@@ -147,6 +185,8 @@ func userList(ctx context.Context, e *env, args []string) error {
 			state = "disabled"
 		case v.LockedUntil != nil:
 			state = "locked until " + v.LockedUntil.Format(time.RFC3339)
+		case v.OneTimePassword:
+			state = "one-time password"
 		}
 		totp := "no"
 		if v.TOTP {
@@ -159,8 +199,11 @@ func userList(ctx context.Context, e *env, args []string) error {
 
 // userChange loads --config, takes NAME, and applies fn to the account in
 // one transaction with its audit entry. fn returns the audit detail and
-// what to print once the change has committed.
-func userChange(ctx context.Context, e *env, name string, args []string, kind string, pre func(*flagSet), fn func(*registry.User) (any, string, error)) error {
+// what to print once the change has committed. A change of credentials
+// ends the account's sessions in that transaction (registry.Tx.UpdateUser),
+// so a running service refuses them at their next request.
+func userChange(ctx context.Context, e *env, name string, args []string, kind string, pre func(*flagSet),
+	fn func(tx *registry.Tx, u *registry.User) (any, string, error)) error {
 	fs := newFlags(e, "user "+name)
 	cfgPath := fs.String("config", "", "config file")
 	if pre != nil {
@@ -179,20 +222,24 @@ func userChange(ctx context.Context, e *env, name string, args []string, kind st
 	}
 	defer db.Close()
 	var msg string
+	actor := cliActor(e)
 	err = db.Update(ctx, func(tx *registry.Tx) error {
 		u, err := tx.UserByName(pos[0])
 		if err != nil {
 			return err
 		}
+		before := u
 		var detail any
-		if detail, msg, err = fn(&u); err != nil {
+		if detail, msg, err = fn(tx, &u); err != nil {
 			return err
 		}
 		if err := tx.UpdateUser(u); err != nil {
 			return err
 		}
-		_, err = tx.Audit(cliActor(e), cliSource, kind, "user:"+u.Name, detail)
-		return err
+		if _, err = tx.Audit(actor, cliSource, kind, "user:"+u.Name, detail); err != nil {
+			return err
+		}
+		return auditKeeperGrant(tx, actor, before, u)
 	})
 	if err != nil {
 		return err
@@ -201,8 +248,27 @@ func userChange(ctx context.Context, e *env, name string, args []string, kind st
 	return nil
 }
 
+// userPasswd sets a password typed on the box. It is the person's own
+// when they set it (run behind sudo as themselves, or by an operator who is
+// not an account holder). When the CLI knows that someone else with an
+// account sets it (sudo as another account), it is one-time, as one an
+// admin sets in the UI; --temporary says so explicitly either way. Every
+// session of the account ends; --revoke-tokens also revokes its API tokens.
 func userPasswd(ctx context.Context, e *env, args []string) error {
-	return userChange(ctx, e, "passwd", args, "user.passwd", nil, func(u *registry.User) (any, string, error) {
+	var temporary, revoke *bool
+	var flags *flagSet
+	actor := cliActor(e)
+	return userChange(ctx, e, "passwd", args, "user.passwd", func(fs *flagSet) {
+		flags = fs
+		temporary = fs.Bool("temporary", false, "a password you set for the person: it works once, to choose their own at next login "+
+			"(the default when you run this behind sudo as another account holder; --temporary=false to override)")
+		revoke = fs.Bool("revoke-tokens", false, "also revoke the account's API tokens")
+	}, func(tx *registry.Tx, u *registry.User) (any, string, error) {
+		oneTime := *temporary
+		if !flagGiven(flags, "temporary") {
+			other, err := tx.UserByName(actor)
+			oneTime = err == nil && other.ID != u.ID
+		}
 		pw, err := readNewPassword(e, u.Name)
 		if err != nil {
 			return nil, "", err
@@ -211,16 +277,62 @@ func userPasswd(ctx context.Context, e *env, args []string) error {
 			return nil, "", err
 		}
 		u.Failed, u.LockedUntil = 0, time.Time{}
-		return nil, fmt.Sprintf("password of %s changed (sessions already open in a running service stay open until they expire)", u.Name), nil
+		u.MustChangePassword = oneTime
+		detail := map[string]any{}
+		msg := fmt.Sprintf("password of %s changed; its sessions have ended", u.Name)
+		if oneTime {
+			detail["one_time_password"] = true
+			msg += "; the password is one-time: " + u.Name + " must choose their own at next login"
+		}
+		if *revoke {
+			n, err := tx.RevokeUserTokens(u.ID)
+			if err != nil {
+				return nil, "", err
+			}
+			detail["tokens_revoked"] = n
+			msg += fmt.Sprintf("; %d API token(s) revoked", n)
+		}
+		return detail, msg, nil
+	})
+}
+
+// flagGiven reports whether a flag was set on the command line.
+func flagGiven(fs *flagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
+// userRoles replaces an account's roles. Where the CLI knows who runs it
+// (the login behind sudo, or the process owner) and that person is the
+// account, it refuses to add the keeper role: an admin does not grant
+// themselves footage access, on the box any more than in the UI.
+func userRoles(ctx context.Context, e *env, args []string) error {
+	var role *string
+	return userChange(ctx, e, "roles", args, "user.roles", func(fs *flagSet) {
+		role = fs.String("role", "", "the new roles: keeper, dpo or admin; several as keeper,dpo")
+	}, func(tx *registry.Tx, u *registry.User) (any, string, error) {
+		if strings.TrimSpace(*role) == "" {
+			return nil, "", usageErr("missing required flag(s): --role")
+		}
+		roles, err := parseRoles(*role)
+		if err != nil {
+			return nil, "", err
+		}
+		if u.Name == cliActor(e) && !u.Has(registry.RoleKeeper) && slices.Contains(roles, registry.RoleKeeper) {
+			return nil, "", fmt.Errorf("user %s: you cannot give yourself the keeper role; another administrator must", u.Name)
+		}
+		u.Roles = roles
+		return map[string]any{"roles": roles}, fmt.Sprintf("roles of %s set to %s; its sessions have ended", u.Name, strings.Join(roles, ",")), nil
 	})
 }
 
 func userEnable(ctx context.Context, e *env, disable bool, args []string) error {
 	kind, verb := "user.enable", "enabled"
 	if disable {
-		kind, verb = "user.disable", "disabled (its sessions end at its next request)"
+		kind, verb = "user.disable", "disabled; its sessions have ended"
 	}
-	return userChange(ctx, e, strings.TrimPrefix(kind, "user."), args, kind, nil, func(u *registry.User) (any, string, error) {
+	return userChange(ctx, e, strings.TrimPrefix(kind, "user."), args, kind, nil, func(_ *registry.Tx, u *registry.User) (any, string, error) {
 		u.Disabled = disable
 		if !disable {
 			u.Failed, u.LockedUntil = 0, time.Time{}
@@ -233,7 +345,7 @@ func userTOTP(ctx context.Context, e *env, args []string) error {
 	var off *bool
 	return userChange(ctx, e, "totp", args, "user.totp", func(fs *flagSet) {
 		off = fs.Bool("off", false, "remove the second factor")
-	}, func(u *registry.User) (any, string, error) {
+	}, func(_ *registry.Tx, u *registry.User) (any, string, error) {
 		if *off {
 			u.TOTPSecret = ""
 			return map[string]any{"enabled": false}, "one-time codes turned off for " + u.Name, nil

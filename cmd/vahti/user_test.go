@@ -84,7 +84,7 @@ func TestUserCommands(t *testing.T) {
 		}
 		return err
 	})
-	if got := strings.Join(kinds, " "); got != "user.add@cli user.disable@cli user.enable@cli user.totp@cli user.passwd@cli" {
+	if got := strings.Join(kinds, " "); got != "user.add@cli user.keeper.grant@cli user.disable@cli user.enable@cli user.totp@cli user.passwd@cli" {
 		t.Errorf("audit: %s", got)
 	}
 }
