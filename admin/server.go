@@ -90,6 +90,7 @@ type ExportRequest struct {
 	Reason        string
 	CaseRef       string
 	Actor, Source string
+	Request       *registry.RequestRef // the request the package is made for, named in the manifest
 }
 
 // ExportFunc writes an evidence package into <state_dir>/exports (and a

@@ -2,6 +2,8 @@ package export
 
 import (
 	"time"
+
+	"vahti/registry"
 )
 
 // ManifestFormat names the manifest layout; bump it when fields change meaning.
@@ -28,6 +30,9 @@ type Manifest struct {
 	Gaps         []Gap        `json:"gaps"`
 	Warnings     []string     `json:"warnings"`
 	Notes        []string     `json:"notes"`
+	// Request names the register entry (id, reference, authority, basis)
+	// the package was made for; absent for a package made on its own.
+	Request *registry.RequestRef `json:"request,omitempty"`
 }
 
 // Instant is one time in UTC and in the box's local time zone.
