@@ -116,6 +116,7 @@ type Config struct {
 	Cameras   func() []CameraState // nil: every camera shown as "unknown"
 	Holds     HoldService          // nil: holds are read-only
 	Export    ExportFunc           // nil: exports unavailable
+	Requests  RequestService       // nil: the request register is read-only
 	Playback  PlaybackFunc         // nil: playback unavailable
 	Retention func() RetentionState
 	// ConfirmPurge runs one retention pass that overrides the interlocks,

@@ -29,6 +29,9 @@ func (e *userError) Error() string { return trf("en", e.key, e.args...) }
 
 // errorText renders any error for a page in the user's language.
 func errorText(lang string, err error) string {
+	if msg, ok := requestErrorText(lang, err); ok {
+		return msg
+	}
 	var ue *userError
 	if errors.As(err, &ue) {
 		return trf(lang, ue.key, ue.args...)
