@@ -323,7 +323,7 @@ func requestErrorText(lang string, err error) (string, bool) {
 	var te *registry.TransitionError
 	if errors.As(err, &te) {
 		if te.Closed {
-			return trf(lang, "req.err.closed", te.ID, tr(lang, "req.state."+te.From)), true
+			return trf(lang, "req.err.closed", te.ID, stateText(lang, te.From)), true
 		}
 		hint := tr(lang, "req.hint.default")
 		switch {
@@ -332,7 +332,7 @@ func requestErrorText(lang string, err error) (string, bool) {
 		case te.From == registry.StateDelivered:
 			hint = tr(lang, "req.hint.delivered")
 		}
-		return trf(lang, "req.err.transition", te.ID, tr(lang, "req.state."+te.From), tr(lang, "req.state."+te.To), hint), true
+		return trf(lang, "req.err.transition", te.ID, stateText(lang, te.From), stateText(lang, te.To), hint), true
 	}
 	var he *registry.HoldOfOpenRequestError
 	if errors.As(err, &he) {
@@ -365,3 +365,6 @@ func (s *Server) openRequestIDs(ctx context.Context) (map[int64]bool, error) {
 	}
 	return out, err
 }
+
+// stateText names a request state in the user's language.
+func stateText(lang, state string) string { return tr(lang, "req.state"+"."+state) }
