@@ -18,7 +18,9 @@ func withRequests(h **harness) harnessOpt {
 	return func(c *Config) {
 		db := c.DB
 		c.Holds = HoldFuncs{
-			Add: func(ctx context.Context, hd *registry.Hold, a, s string) error { return retention.AddHold(ctx, db, hd, a, s) },
+			Add: func(ctx context.Context, hd *registry.Hold, a, s string) error {
+				return retention.AddHold(ctx, db, hd, a, s)
+			},
 			Release: func(ctx context.Context, id int64, a, s, r string) (registry.Hold, error) {
 				return retention.ReleaseHold(ctx, db, id, a, s, r)
 			},
