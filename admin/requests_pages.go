@@ -60,6 +60,9 @@ func (s *Server) showRequests(c *gin.Context, status int, rp requestsPage, errMs
 	}
 	rp.Now, rp.AllCams, rp.Bases, rp.States = s.now(), s.cameraOpts(), registry.BasisCodes, registry.RequestStates
 	rp.CanChange = p.user.Has(registry.RoleKeeper)
+	if rp.In.Handler == "" {
+		rp.In.Handler = p.user.Name
+	}
 	if rp.CanChange {
 		if rp.Keepers, err = s.keepers(c.Request.Context()); err != nil {
 			s.renderError(c, http.StatusInternalServerError, "error.internal")
