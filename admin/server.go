@@ -54,6 +54,7 @@ type RetentionState struct {
 	WritingAllowed bool
 	Paused         bool     // an interlock refuses deletions
 	Alarms         []string // messages an operator must read
+	AlarmKinds     []string // retention's kind of each alarm (clock-jump, …), for the UI's translated text
 	HoldsForReview []int64
 }
 

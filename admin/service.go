@@ -43,6 +43,9 @@ func errorText(lang string, err error) string {
 	if errors.Is(err, ErrNoSuchLocalTime) {
 		return trf(lang, "error.nosuchtime")
 	}
+	if msg, ok := translateMessage(lang, err.Error()); ok {
+		return msg
+	}
 	return err.Error()
 }
 
@@ -114,6 +117,7 @@ type diskView struct {
 	WritingAllowed    bool
 	Paused            bool
 	Alarms            []string
+	AlarmViews        []alarmView // Alarms with their catalog texts
 	HoldsForReview    []int64
 	ActiveHolds       int
 }
@@ -173,6 +177,7 @@ func (s *Server) cameraViews(ctx context.Context) ([]cameraView, diskView, error
 		rs = s.cfg.Retention()
 		disk.WritingAllowed, disk.LastPurge, disk.LastDeleted = rs.WritingAllowed, rs.LastPurge, rs.LastDeleted
 		disk.Paused, disk.Alarms, disk.HoldsForReview = rs.Paused, rs.Alarms, rs.HoldsForReview
+		disk.AlarmViews = alarmViews(rs.AlarmKinds, rs.Alarms)
 	} else {
 		disk.WritingAllowed = true
 	}

@@ -212,6 +212,7 @@ func (s *service) retentionState() admin.RetentionState {
 		HoldsForReview: st.HoldsForReview}
 	for _, a := range st.Alarms {
 		rs.Alarms = append(rs.Alarms, a.Message)
+		rs.AlarmKinds = append(rs.AlarmKinds, a.Kind)
 	}
 	return rs
 }
