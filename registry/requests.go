@@ -260,8 +260,8 @@ func scanRequest(r interface{ Scan(...any) error }) (Request, error) {
 }
 
 // AddRequest stores a request in state received, with its first history
-// event, and sets q.ID.
-func (tx *Tx) AddRequest(q *Request) error {
+// event (by q.CreatedBy from source), and sets q.ID.
+func (tx *Tx) AddRequest(q *Request, source string) error {
 	q.Created, q.Status, q.State = tx.Now(), "open", StateReceived
 	if q.Received.IsZero() {
 		q.Received = q.Created
@@ -285,7 +285,7 @@ func (tx *Tx) AddRequest(q *Request) error {
 	if q.ID, err = res.LastInsertId(); err != nil {
 		return err
 	}
-	return tx.addEvent(q.ID, StateReceived, q.CreatedBy, "",
+	return tx.addEvent(q.ID, StateReceived, q.CreatedBy, source,
 		"received "+q.Received.Format(time.RFC3339))
 }
 

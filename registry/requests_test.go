@@ -25,7 +25,7 @@ func TestDisclosureLogIsAppendOnly(t *testing.T) {
 		if err := ValidateRequest(&q, now); err != nil {
 			return err
 		}
-		if err := tx.AddRequest(&q); err != nil {
+		if err := tx.AddRequest(&q, "cli"); err != nil {
 			return err
 		}
 		if _, err := tx.TransitionRequest(q.ID, StateHeld, "k", "cli", ""); err != nil {

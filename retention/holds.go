@@ -141,7 +141,7 @@ func OpenRequest(ctx context.Context, db *registry.DB, q *registry.Request, acto
 				return fmt.Errorf("request: handler %q is not an active registry keeper", q.Handler)
 			}
 		}
-		if err := tx.AddRequest(q); err != nil {
+		if err := tx.AddRequest(q, source); err != nil {
 			return err
 		}
 		h.RequestID = q.ID
