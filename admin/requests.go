@@ -368,3 +368,13 @@ func (s *Server) openRequestIDs(ctx context.Context) (map[int64]bool, error) {
 
 // stateText names a request state in the user's language.
 func stateText(lang, state string) string { return tr(lang, "req.state"+"."+state) }
+
+func (s *Server) updateRequest(ctx context.Context, p *principal, ip string, id int64, handler, notes string) (registry.Request, error) {
+	var q registry.Request
+	err := s.cfg.DB.Update(ctx, func(tx *registry.Tx) error {
+		var err error
+		q, err = tx.SetRequestNotes(id, strings.TrimSpace(handler), strings.TrimSpace(notes), p.user.Name, ip)
+		return err
+	})
+	return q, err
+}

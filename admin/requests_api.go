@@ -274,3 +274,24 @@ func (s *Server) apiDisclosures(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, gin.H{"disclosures": out})
 }
+
+func (s *Server) apiUpdateRequest(c *gin.Context) {
+	id, ok := s.apiRequestID(c)
+	if !ok {
+		return
+	}
+	var in struct {
+		Handler string `json:"handler"`
+		Notes   string `json:"notes"`
+	}
+	if c.ShouldBindJSON(&in) != nil {
+		jsonError(c, http.StatusBadRequest, `expected JSON {"handler", "notes"}`)
+		return
+	}
+	q, err := s.updateRequest(c.Request.Context(), authOf(c), c.ClientIP(), id, in.Handler, in.Notes)
+	if err != nil {
+		s.apiFail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, requestJSON(q, s.now()))
+}

@@ -102,6 +102,7 @@ type requestPage struct {
 	NewPackage  string
 	Deliver     deliveryInput
 	DeliverOpen bool
+	Keepers     []string
 }
 
 func (s *Server) requestID(c *gin.Context) (int64, bool) {
@@ -135,6 +136,12 @@ func (s *Server) showRequest(c *gin.Context, status int, id int64, rp requestPag
 	}
 	rp.requestDetail, rp.Now, rp.Channels, rp.Grounds = d, s.now(), registry.DisclosureChannels, registry.RefusalGrounds
 	rp.CanChange = p.user.Has(registry.RoleKeeper)
+	if rp.CanChange {
+		if rp.Keepers, err = s.keepers(c.Request.Context()); err != nil {
+			s.renderError(c, http.StatusInternalServerError, "error.internal")
+			return
+		}
+	}
 	if rp.Deliver.Channel == "" {
 		rp.Deliver.Channel = "usb"
 		rp.Deliver.Authority = d.Authority
@@ -447,3 +454,16 @@ func (s *Server) serveReportCSV(c *gin.Context, which string, api bool) {
 
 func (s *Server) pageDisclosuresCSV(c *gin.Context) { s.serveReportCSV(c, "log", false) }
 func (s *Server) pageRegisterCSV(c *gin.Context)    { s.serveReportCSV(c, "register", false) }
+
+func (s *Server) pageUpdateRequest(c *gin.Context) {
+	p := authOf(c)
+	id, ok := s.requestID(c)
+	if !ok {
+		return
+	}
+	if _, err := s.updateRequest(c.Request.Context(), p, c.ClientIP(), id, c.PostForm("handler"), c.PostForm("notes")); err != nil {
+		s.showRequest(c, http.StatusBadRequest, id, requestPage{}, errorText(p.lang(), err))
+		return
+	}
+	s.flashRedirect(c, fmt.Sprintf("/requests/%d", id), tr(p.lang(), "users.saved"))
+}

@@ -183,6 +183,16 @@ func TestRequestsEndToEndAPIAndPages(t *testing.T) {
 		t.Errorf("%d report audits, want 3", n)
 	}
 
+	// Handler and notes change later; the handler must be a keeper.
+	if res, body := keeper.do("PUT", base, map[string]string{"handler": "dpo", "notes": "x"}); res.StatusCode != 400 ||
+		!strings.Contains(string(body), "not an active registry keeper") {
+		t.Errorf("handler who is no keeper: %d %s", res.StatusCode, body)
+	}
+	if res, body := keeper.do("PUT", base, map[string]string{"handler": "boss", "notes": "soitettu tutkijalle"}); res.StatusCode != 200 ||
+		!strings.Contains(string(body), `"handler":"boss"`) {
+		t.Errorf("update: %d %s", res.StatusCode, body)
+	}
+
 	// Close keeping the hold; then it may be released like any other.
 	res, body = keeper.do("POST", base+"/close", map[string]string{"outcome": "delivered", "hold": "keep", "reason": "poliisi pyysi säilyttämään"})
 	if res.StatusCode != 200 || !strings.Contains(string(body), `"released_hold":null`) {
@@ -195,7 +205,7 @@ func TestRequestsEndToEndAPIAndPages(t *testing.T) {
 	for _, k := range h.auditKinds() {
 		kinds[k] = true
 	}
-	for _, k := range []string{"request.add", "request.state", "request.export", "disclosure.add", "request.close", "receipt.print", "disclosures.report"} {
+	for _, k := range []string{"request.add", "request.state", "request.export", "disclosure.add", "request.close", "receipt.print", "disclosures.report", "request.update"} {
 		if !kinds[k] {
 			t.Errorf("no %s audited", k)
 		}

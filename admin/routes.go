@@ -88,6 +88,7 @@ func (s *Server) routes() *gin.Engine {
 	k.POST("/requests/:id/export", s.apiExportRequest)
 	k.POST("/requests/:id/deliveries", s.apiDeliverRequest)
 	k.POST("/requests/:id/close", s.apiCloseRequest)
+	k.PUT("/requests/:id", s.apiUpdateRequest)
 
 	d := a.Group("", s.requireRole(true, registry.RoleDPO))
 	d.GET("/audit", s.apiAudit)
@@ -136,6 +137,7 @@ func (s *Server) routes() *gin.Engine {
 	pk.POST("/requests/:id/export", s.pageExportRequest)
 	pk.POST("/requests/:id/deliver", s.pageDeliverRequest)
 	pk.POST("/requests/:id/close", s.pageCloseRequest)
+	pk.POST("/requests/:id/notes", s.pageUpdateRequest)
 
 	pd := p.Group("", s.requireRole(false, registry.RoleDPO))
 	pd.GET("/audit", s.pageAudit)

@@ -85,6 +85,8 @@ var routeRoles = map[string]string{
 	"POST /requests/:id/export":            registry.RoleKeeper,
 	"POST /requests/:id/deliver":           registry.RoleKeeper,
 	"POST /requests/:id/close":             registry.RoleKeeper,
+	"POST /requests/:id/notes":             registry.RoleKeeper,
+	"PUT /api/v1/requests/:id":             registry.RoleKeeper,
 }
 
 // keeperOrDPO: a route either role may use (roles in routeRoles are a

@@ -496,20 +496,28 @@ func (tx *Tx) RequestExported(id int64, e Export, actor, source string) error {
 	return err
 }
 
-// SetRequestNotes replaces a request's handler and notes (audited).
+// SetRequestNotes replaces a request's handler (an active keeper) and
+// notes, with a history event, audited as "request.update". Closed
+// requests keep their notes open: the DPO may ask later what happened.
 func (tx *Tx) SetRequestNotes(id int64, handler, notes, actor, source string) (Request, error) {
 	q, err := tx.Request(id)
 	if err != nil {
 		return q, err
 	}
-	if len(handler) > 200 || len(notes) > 4000 {
-		return q, fmt.Errorf("request %d: handler or notes too long", id)
+	if len(notes) > 4000 {
+		return q, fmt.Errorf("request %d: notes is longer than 4000 characters", id)
+	}
+	if handler != "" {
+		u, err := tx.UserByName(handler)
+		if err != nil || !u.Has(RoleKeeper) || u.Disabled {
+			return q, fmt.Errorf("request %d: handler %q is not an active registry keeper", id, handler)
+		}
 	}
 	if _, err := tx.tx.Exec(`UPDATE requests SET handler = ?, notes = ? WHERE id = ?`, handler, notes, id); err != nil {
 		return q, fmt.Errorf("request %d: %w", id, err)
 	}
 	q.Handler, q.Notes = handler, notes
-	if err := tx.addEvent(id, "note", actor, source, "handler "+handler); err != nil {
+	if err := tx.addEvent(id, "note", actor, source, "handler: "+handler); err != nil {
 		return q, err
 	}
 	_, err = tx.Audit(actor, source, "request.update", fmt.Sprintf("request:%d", id), map[string]any{"handler": handler, "notes": notes})
