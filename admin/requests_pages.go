@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -350,8 +351,8 @@ func (s *Server) pageDisclosures(c *gin.Context) {
 	s.render(c, http.StatusOK, "disclosures", "disc.title", p, rp, "")
 }
 
-// DisclosureCSVHeader is the CSV layout of the disclosure log; the CLI's
-// `vahti disclosures list --csv` writes the same columns.
+// disclosureCSVHeader is the CSV layout of the disclosure log; the CLI's
+// `vahti disclosures list --csv` writes the same (WriteDisclosuresCSV).
 var disclosureCSVHeader = []string{"id", "request", "reference", "at_utc", "recipient", "authority", "basis", "channel",
 	"package", "sha256", "handed_by", "acknowledged", "ack_note", "corrects", "note", "recorded_by", "recorded_utc"}
 
@@ -363,6 +364,19 @@ func disclosureCSVRow(d registry.Disclosure, ref string) []string {
 	return []string{strconv.FormatInt(d.ID, 10), strconv.FormatInt(d.RequestID, 10), ref, d.At.UTC().Format(time.RFC3339),
 		d.Recipient, d.RecipientAuthority, d.Basis, d.Channel, d.PackageID, d.PackageSHA256, d.HandedBy,
 		strconv.FormatBool(d.Acknowledged), d.AckNote, corr, d.Note, d.RecordedBy, d.Recorded.UTC().Format(time.RFC3339)}
+}
+
+// WriteDisclosuresCSV writes the disclosure log as CSV (a header, one row
+// per entry; refs maps request ids to their references), with cells that
+// a spreadsheet would run as formulas defused.
+func WriteDisclosuresCSV(w io.Writer, ds []registry.Disclosure, refs map[int64]string) error {
+	cw := csv.NewWriter(w)
+	cw.Write(disclosureCSVHeader)
+	for _, d := range ds {
+		cw.Write(csvSafe(disclosureCSVRow(d, refs[d.RequestID])))
+	}
+	cw.Flush()
+	return cw.Error()
 }
 
 var requestCSVHeader = []string{"id", "kind", "status", "state", "reference", "authority", "officer", "basis", "cameras",
@@ -413,22 +427,19 @@ func (s *Server) serveReportCSV(c *gin.Context, which string, api bool) {
 	}
 	var buf bytes.Buffer
 	buf.WriteString("\ufeff") // so spreadsheet programs read UTF-8 (ä, ö)
-	w := csv.NewWriter(&buf)
 	n := 0
 	if which == "register" {
+		w := csv.NewWriter(&buf)
 		w.Write(requestCSVHeader)
 		for _, q := range rp.Requests {
 			w.Write(csvSafe(requestCSVRow(q)))
 		}
+		w.Flush()
 		n = len(rp.Requests)
 	} else {
-		w.Write(disclosureCSVHeader)
-		for _, d := range rp.Disclosures {
-			w.Write(csvSafe(disclosureCSVRow(d, rp.Refs[d.RequestID])))
-		}
+		WriteDisclosuresCSV(&buf, rp.Disclosures, rp.Refs)
 		n = len(rp.Disclosures)
 	}
-	w.Flush()
 	if err := s.auditPrint(c.Request.Context(), p, c.ClientIP(), "disclosures.report", "disclosures",
 		map[string]any{"from": rp.From, "to": rp.To, "format": "csv", "table": which, "rows": n}); err != nil {
 		if api {

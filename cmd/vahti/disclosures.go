@@ -2,11 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
-	"strconv"
 	"time"
 
+	"vahti/admin"
 	"vahti/registry"
 )
 
@@ -41,10 +40,6 @@ func viewDisclosure(d registry.Disclosure) disclosureView {
 		HandedBy: d.HandedBy, Acknowledged: d.Acknowledged, AckNote: d.AckNote, At: d.At, RecordedBy: d.RecordedBy,
 		Recorded: d.Recorded, Corrects: d.Corrects, Note: d.Note}
 }
-
-// DisclosureCSVHeader is the CSV layout of the disclosure log (CLI and UI).
-var disclosureCSVHeader = []string{"id", "request", "reference", "at_utc", "recipient", "authority", "basis", "channel",
-	"package", "sha256", "handed_by", "acknowledged", "ack_note", "corrects", "note", "recorded_by", "recorded_utc"}
 
 func disclosuresList(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "disclosures list")
@@ -120,13 +115,7 @@ func disclosuresList(ctx context.Context, e *env, args []string) error {
 		}
 		return printJSON(e, out)
 	case *asCSV:
-		w := csv.NewWriter(e.stdout)
-		w.Write(disclosureCSVHeader)
-		for _, d := range ds {
-			w.Write(disclosureCSVRow(d, refs[d.RequestID]))
-		}
-		w.Flush()
-		return w.Error()
+		return admin.WriteDisclosuresCSV(e.stdout, ds, refs)
 	}
 	if len(ds) == 0 {
 		fmt.Fprintln(e.stdout, "no disclosures")
@@ -141,14 +130,4 @@ func disclosuresList(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	return nil
-}
-
-func disclosureCSVRow(d registry.Disclosure, ref string) []string {
-	corr := ""
-	if d.Corrects != 0 {
-		corr = strconv.FormatInt(d.Corrects, 10)
-	}
-	return []string{strconv.FormatInt(d.ID, 10), strconv.FormatInt(d.RequestID, 10), ref, d.At.UTC().Format(time.RFC3339),
-		d.Recipient, d.RecipientAuthority, d.Basis, d.Channel, d.PackageID, d.PackageSHA256, d.HandedBy,
-		strconv.FormatBool(d.Acknowledged), d.AckNote, corr, d.Note, d.RecordedBy, d.Recorded.UTC().Format(time.RFC3339)}
 }
