@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -108,4 +109,44 @@ func TestValidateRequestDates(t *testing.T) {
 	if err := ValidateRequest(&q, now); err == nil || !strings.Contains(err.Error(), "future") {
 		t.Errorf("future received: %v", err)
 	}
+}
+
+// A register written before the status flow existed keeps its requests:
+// open ones with a hold read as held, closed ones as their outcome, each
+// with a first history step.
+func TestRequestsMigrateIntoTheStatusFlow(t *testing.T) {
+	path := t.TempDir() + "/registry.db"
+	raw, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{migrations[0],
+		`CREATE TABLE schema_version (version INTEGER NOT NULL)`, `INSERT INTO schema_version(version) VALUES (1)`,
+		`INSERT INTO requests(kind, cameras, from_ns, to_ns, reference, basis, created_by, created_ns, hold_id)
+			VALUES ('police', 'yard', 1, 2, 'R-1', 'b', 'k', 1000, 1)`,
+		`INSERT INTO requests(kind, cameras, from_ns, to_ns, reference, basis, created_by, created_ns, hold_id, status, outcome)
+			VALUES ('access', 'all', 1, 2, 'S-1', 'b', 'k', 2000, 2, 'closed', 'refused')`} {
+		if _, err := raw.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	raw.Close()
+	db, err := OpenFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.View(context.Background(), func(tx *Tx) error {
+		for id, want := range map[int64]string{1: StateHeld, 2: StateRefused} {
+			q, err := tx.Request(id)
+			if err != nil || q.State != want || !q.Received.Equal(q.Created) || q.BasisCode != BasisOther {
+				t.Errorf("request %d: %v %+v", id, err, q)
+			}
+			ev, err := tx.RequestEvents(id)
+			if err != nil || len(ev) != 1 || ev[0].State != StateReceived {
+				t.Errorf("request %d history: %v %+v", id, err, ev)
+			}
+		}
+		return nil
+	})
 }
