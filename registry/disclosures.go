@@ -141,13 +141,13 @@ func (tx *Tx) RecordDelivery(d *Disclosure, actor, source string) error {
 		return fmt.Errorf("request %d: delivery: %s", d.RequestID, strings.Join(probs, "; "))
 	}
 	// A correction records what really happened; it does not move the flow.
-	what := fmt.Sprintf("package %s to %s (%s)", d.PackageID, d.Recipient, d.Channel)
+	what := fmt.Sprintf("%s → %s (%s)", d.PackageID, d.Recipient, d.Channel) // names and codes only: shown in any language
 	if d.Corrects == 0 || q.State != StateDelivered {
 		if _, err := tx.TransitionRequest(d.RequestID, StateDelivered, actor, source, what); err != nil {
 			return err
 		}
 	} else if err := tx.addEvent(d.RequestID, "correction", actor, source,
-		fmt.Sprintf("corrects disclosure %d: %s; %s", d.Corrects, what, d.Note)); err != nil {
+		fmt.Sprintf("#%d: %s; %s", d.Corrects, what, d.Note)); err != nil {
 		return err
 	}
 	d.RecordedBy, d.Recorded = actor, now

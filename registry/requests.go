@@ -422,7 +422,7 @@ func (tx *Tx) CloseRequest(id int64, outcome, by, source, reason, ground string)
 		if q.State != StateDelivered {
 			return q, CheckTransition(q, StateDelivered)
 		}
-		if err := tx.addEvent(id, "closed", by, source, "delivered: "+reason); err != nil {
+		if err := tx.addEvent(id, "closed", by, source, reason); err != nil {
 			return q, err
 		}
 	case OutcomeRefused, OutcomeWithdrawn:
@@ -485,7 +485,7 @@ func prefixCols(p, cols string) string {
 // RequestExported links a package made for an open request to it, moves
 // the request to exported and audits "request.export", all in tx.
 func (tx *Tx) RequestExported(id int64, e Export, actor, source string) error {
-	if _, err := tx.TransitionRequest(id, StateExported, actor, source, "package "+e.ID); err != nil {
+	if _, err := tx.TransitionRequest(id, StateExported, actor, source, e.ID); err != nil {
 		return err
 	}
 	if err := tx.LinkRequestExport(id, e.ID); err != nil {
@@ -517,7 +517,7 @@ func (tx *Tx) SetRequestNotes(id int64, handler, notes, actor, source string) (R
 		return q, fmt.Errorf("request %d: %w", id, err)
 	}
 	q.Handler, q.Notes = handler, notes
-	if err := tx.addEvent(id, "note", actor, source, "handler: "+handler); err != nil {
+	if err := tx.addEvent(id, "note", actor, source, handler); err != nil {
 		return q, err
 	}
 	_, err = tx.Audit(actor, source, "request.update", fmt.Sprintf("request:%d", id), map[string]any{"handler": handler, "notes": notes})

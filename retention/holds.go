@@ -159,7 +159,7 @@ func OpenRequest(ctx context.Context, db *registry.DB, q *registry.Request, acto
 			"hold": h.ID}); err != nil {
 			return err
 		}
-		got, err := tx.TransitionRequest(q.ID, registry.StateHeld, actor, source, fmt.Sprintf("hold %d", h.ID))
+		got, err := tx.TransitionRequest(q.ID, registry.StateHeld, actor, source, fmt.Sprintf("#%d", h.ID))
 		q.State = got.State
 		return err
 	})
