@@ -89,6 +89,8 @@ type dashData struct {
 	MaxAge  time.Duration
 	Now     time.Time
 	Today   string
+	// Deadlines: open requests overdue or due within three days (keepers, DPO).
+	Deadlines []deadlineItem
 }
 
 func (s *Server) pageDashboard(c *gin.Context) {
@@ -99,8 +101,14 @@ func (s *Server) pageDashboard(c *gin.Context) {
 		s.renderError(c, http.StatusInternalServerError, "error.internal")
 		return
 	}
+	var due []deadlineItem
+	if p.has(registry.RoleKeeper, registry.RoleDPO) {
+		if due, err = s.deadlines(c.Request.Context()); err != nil {
+			s.cfg.Log.Error("admin: dashboard deadlines", "err", err)
+		}
+	}
 	s.render(c, http.StatusOK, "dashboard", "dash.title", p, dashData{Cameras: cams, Disk: disk,
-		MaxAge: s.cfg.Cfg.Retention.MaxAge.D(), Now: s.now(), Today: s.now().In(s.loc).Format("2006-01-02")}, "")
+		MaxAge: s.cfg.Cfg.Retention.MaxAge.D(), Now: s.now(), Today: s.now().In(s.loc).Format("2006-01-02"), Deadlines: due}, "")
 }
 
 // timeline is the day view's SVG, positions precomputed in viewBox units
@@ -281,6 +289,7 @@ type rangeForm struct {
 	AllCams   []cameraOpt
 	Exports   []registry.Export
 	Holds     []registry.Hold
+	OpenReqs  map[int64]bool // requests still open: their holds go only by closing them
 	ShowAll   bool
 	NewExport string
 }
@@ -360,6 +369,10 @@ func (s *Server) showHolds(c *gin.Context, status int, f rangeForm, errMsg strin
 		return
 	}
 	f.AllCams = s.cameraOpts()
+	if f.OpenReqs, err = s.openRequestIDs(c.Request.Context()); err != nil {
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
 	s.render(c, status, "holds", "holds.title", p, f, errMsg)
 }
 

@@ -79,6 +79,17 @@ func (s *Server) routes() *gin.Engine {
 	k.POST("/exports", s.apiCreateExport)
 	k.GET("/exports/:id/download", s.apiDownloadExport)
 
+	// The request register: keepers handle requests; the DPO reads them.
+	kd := a.Group("", s.requireRole(true, registry.RoleKeeper, registry.RoleDPO))
+	kd.GET("/requests", s.apiRequests)
+	kd.GET("/requests/:id", s.apiRequest)
+	kd.GET("/disclosures", s.apiDisclosures)
+	k.POST("/requests", s.apiAddRequest)
+	k.POST("/requests/:id/export", s.apiExportRequest)
+	k.POST("/requests/:id/deliveries", s.apiDeliverRequest)
+	k.POST("/requests/:id/close", s.apiCloseRequest)
+	k.PUT("/requests/:id", s.apiUpdateRequest)
+
 	d := a.Group("", s.requireRole(true, registry.RoleDPO))
 	d.GET("/audit", s.apiAudit)
 	d.POST("/audit/verify", s.apiVerifyAudit)
@@ -114,6 +125,19 @@ func (s *Server) routes() *gin.Engine {
 	pk.GET("/exports", s.pageExports)
 	pk.POST("/exports", s.pageCreateExport)
 	pk.GET("/exports/:id/download", s.pageDownloadExport)
+
+	pkd := p.Group("", s.requireRole(false, registry.RoleKeeper, registry.RoleDPO))
+	pkd.GET("/requests", s.pageRequests)
+	pkd.GET("/requests/:id", s.pageRequest)
+	pkd.GET("/requests/:id/receipt/:did", s.pageReceipt)
+	pkd.GET("/disclosures", s.pageDisclosures)
+	pkd.GET("/disclosures/log.csv", s.pageDisclosuresCSV)
+	pkd.GET("/disclosures/register.csv", s.pageRegisterCSV)
+	pk.POST("/requests", s.pageAddRequest)
+	pk.POST("/requests/:id/export", s.pageExportRequest)
+	pk.POST("/requests/:id/deliver", s.pageDeliverRequest)
+	pk.POST("/requests/:id/close", s.pageCloseRequest)
+	pk.POST("/requests/:id/notes", s.pageUpdateRequest)
 
 	pd := p.Group("", s.requireRole(false, registry.RoleDPO))
 	pd.GET("/audit", s.pageAudit)

@@ -54,6 +54,7 @@ type RetentionState struct {
 	WritingAllowed bool
 	Paused         bool     // an interlock refuses deletions
 	Alarms         []string // messages an operator must read
+	AlarmKinds     []string // retention's kind of each alarm (clock-jump, …), for the UI's translated text
 	HoldsForReview []int64
 }
 
@@ -90,6 +91,7 @@ type ExportRequest struct {
 	Reason        string
 	CaseRef       string
 	Actor, Source string
+	Request       *registry.RequestRef // the request the package is made for, named in the manifest
 }
 
 // ExportFunc writes an evidence package into <state_dir>/exports (and a
@@ -115,6 +117,7 @@ type Config struct {
 	Cameras   func() []CameraState // nil: every camera shown as "unknown"
 	Holds     HoldService          // nil: holds are read-only
 	Export    ExportFunc           // nil: exports unavailable
+	Requests  RequestService       // nil: the request register is read-only
 	Playback  PlaybackFunc         // nil: playback unavailable
 	Retention func() RetentionState
 	// ConfirmPurge runs one retention pass that overrides the interlocks,

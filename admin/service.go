@@ -29,6 +29,9 @@ func (e *userError) Error() string { return trf("en", e.key, e.args...) }
 
 // errorText renders any error for a page in the user's language.
 func errorText(lang string, err error) string {
+	if msg, ok := requestErrorText(lang, err); ok {
+		return msg
+	}
 	var ue *userError
 	if errors.As(err, &ue) {
 		return trf(lang, ue.key, ue.args...)
@@ -39,6 +42,9 @@ func errorText(lang string, err error) string {
 	}
 	if errors.Is(err, ErrNoSuchLocalTime) {
 		return trf(lang, "error.nosuchtime")
+	}
+	if msg, ok := translateMessage(lang, err.Error()); ok {
+		return msg
 	}
 	return err.Error()
 }
@@ -111,6 +117,7 @@ type diskView struct {
 	WritingAllowed    bool
 	Paused            bool
 	Alarms            []string
+	AlarmViews        []alarmView // Alarms with their catalog texts
 	HoldsForReview    []int64
 	ActiveHolds       int
 }
@@ -170,6 +177,7 @@ func (s *Server) cameraViews(ctx context.Context) ([]cameraView, diskView, error
 		rs = s.cfg.Retention()
 		disk.WritingAllowed, disk.LastPurge, disk.LastDeleted = rs.WritingAllowed, rs.LastPurge, rs.LastDeleted
 		disk.Paused, disk.Alarms, disk.HoldsForReview = rs.Paused, rs.Alarms, rs.HoldsForReview
+		disk.AlarmViews = alarmViews(rs.AlarmKinds, rs.Alarms)
 	} else {
 		disk.WritingAllowed = true
 	}

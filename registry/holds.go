@@ -118,7 +118,24 @@ func (tx *Tx) Holds(activeOnly bool) ([]Hold, error) {
 	return out, rows.Err()
 }
 
-// ReleaseHold ends a hold. Releasing twice is an error.
+// ErrHoldOfOpenRequest: the hold belongs to a request still being handled.
+var ErrHoldOfOpenRequest = errors.New("the hold of an open request is released only by closing the request")
+
+// HoldOfOpenRequestError refuses releasing an open request's hold on its
+// own: one keeper must not be able to let a police request's footage go
+// at the next sweep. Closing the request (with its outcome, a reason and
+// the choice to release) is the only way.
+type HoldOfOpenRequestError struct{ HoldID, RequestID int64 }
+
+func (e *HoldOfOpenRequestError) Error() string {
+	return fmt.Sprintf("hold %d belongs to open request %d: it is released only by closing the request "+
+		"(vahti request close %d --outcome delivered|refused|withdrawn --reason TEXT --release-hold)", e.HoldID, e.RequestID, e.RequestID)
+}
+
+func (e *HoldOfOpenRequestError) Unwrap() error { return ErrHoldOfOpenRequest }
+
+// ReleaseHold ends a hold. Releasing twice is an error, and so is
+// releasing the hold of an open request (HoldOfOpenRequestError).
 func (tx *Tx) ReleaseHold(id int64, by, reason string) (Hold, error) {
 	h, err := tx.Hold(id)
 	if err != nil {
@@ -129,6 +146,15 @@ func (tx *Tx) ReleaseHold(id int64, by, reason string) (Hold, error) {
 	}
 	if strings.TrimSpace(reason) == "" {
 		return h, fmt.Errorf("hold %d: a reason is required to release", id)
+	}
+	if h.RequestID != 0 {
+		q, err := tx.Request(h.RequestID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return h, err
+		}
+		if err == nil && q.Open() {
+			return h, &HoldOfOpenRequestError{HoldID: id, RequestID: q.ID}
+		}
 	}
 	h.Released, h.ReleasedBy, h.ReleaseReason = tx.Now(), by, reason
 	_, err = tx.tx.Exec(`UPDATE holds SET released_by = ?, released_ns = ?, release_reason = ? WHERE id = ?`,

@@ -141,6 +141,67 @@ var migrations = []string{
 	ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE users ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE api_tokens ADD COLUMN last_used_ns INTEGER;`,
+	// Requests end to end: the fuller register, the status flow with its
+	// history, the packages made for a request, and the append-only
+	// disclosure log (triggers refuse UPDATE and DELETE).
+	`ALTER TABLE requests ADD COLUMN received_ns INTEGER;
+	ALTER TABLE requests ADD COLUMN deadline_ns INTEGER;
+	ALTER TABLE requests ADD COLUMN officer TEXT NOT NULL DEFAULT '';
+	ALTER TABLE requests ADD COLUMN contact TEXT NOT NULL DEFAULT '';
+	ALTER TABLE requests ADD COLUMN identity TEXT NOT NULL DEFAULT '';
+	ALTER TABLE requests ADD COLUMN description TEXT NOT NULL DEFAULT '';
+	ALTER TABLE requests ADD COLUMN basis_code TEXT NOT NULL DEFAULT 'other';
+	ALTER TABLE requests ADD COLUMN handler TEXT NOT NULL DEFAULT '';
+	ALTER TABLE requests ADD COLUMN notes TEXT NOT NULL DEFAULT '';
+	ALTER TABLE requests ADD COLUMN state TEXT NOT NULL DEFAULT 'received';
+	ALTER TABLE requests ADD COLUMN ground TEXT NOT NULL DEFAULT '';
+	UPDATE requests SET received_ns = created_ns,
+		state = CASE WHEN status = 'closed' AND outcome != '' THEN outcome WHEN hold_id IS NOT NULL THEN 'held' ELSE 'received' END;
+	CREATE INDEX requests_deadline ON requests(deadline_ns);
+
+	CREATE TABLE request_events (
+		id INTEGER PRIMARY KEY,
+		request_id INTEGER NOT NULL REFERENCES requests(id),
+		state TEXT NOT NULL,
+		actor TEXT NOT NULL,
+		source TEXT NOT NULL,
+		time_ns INTEGER NOT NULL,
+		note TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX request_events_request ON request_events(request_id, id);
+	INSERT INTO request_events(request_id, state, actor, source, time_ns, note)
+		SELECT id, 'received', created_by, '', created_ns, 'registered before the status flow existed' FROM requests;
+
+	CREATE TABLE request_exports (
+		request_id INTEGER NOT NULL REFERENCES requests(id),
+		export_id TEXT NOT NULL,
+		created_ns INTEGER NOT NULL,
+		PRIMARY KEY (request_id, export_id)
+	);
+
+	CREATE TABLE disclosures (
+		id INTEGER PRIMARY KEY,
+		request_id INTEGER NOT NULL REFERENCES requests(id),
+		package_id TEXT NOT NULL,
+		package_sha256 TEXT NOT NULL,
+		recipient TEXT NOT NULL,
+		recipient_authority TEXT NOT NULL DEFAULT '',
+		basis TEXT NOT NULL,
+		channel TEXT NOT NULL,
+		handed_by TEXT NOT NULL,
+		acknowledged INTEGER NOT NULL DEFAULT 0,
+		ack_note TEXT NOT NULL DEFAULT '',
+		at_ns INTEGER NOT NULL,
+		recorded_by TEXT NOT NULL,
+		recorded_ns INTEGER NOT NULL,
+		corrects INTEGER REFERENCES disclosures(id),
+		note TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX disclosures_at ON disclosures(at_ns);
+	CREATE TRIGGER disclosures_no_update BEFORE UPDATE ON disclosures
+		BEGIN SELECT RAISE(ABORT, 'the disclosure log is append-only: record a correction instead'); END;
+	CREATE TRIGGER disclosures_no_delete BEFORE DELETE ON disclosures
+		BEGIN SELECT RAISE(ABORT, 'the disclosure log is append-only: record a correction instead'); END;`,
 }
 
 func (db *DB) migrate() error {

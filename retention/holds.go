@@ -117,29 +117,31 @@ var (
 // OpenRequest registers a police or access request and places its legal
 // hold in one transaction (both audited), so footage asked for is safe
 // from the moment the request exists. It sets q.ID and q.HoldID and
-// returns the hold.
+// returns the hold. The history shows received, then held.
 func OpenRequest(ctx context.Context, db *registry.DB, q *registry.Request, actor, source string) (registry.Hold, error) {
-	var probs []string
-	if !oneOf(q.Kind, requestKinds) {
-		probs = append(probs, fmt.Sprintf("kind must be police or access, got %q", q.Kind))
-	}
-	if strings.TrimSpace(q.Reference) == "" {
-		probs = append(probs, "a reference is required")
-	}
-	if strings.TrimSpace(q.Basis) == "" {
-		probs = append(probs, "a basis is required")
-	}
-	h := registry.Hold{Cameras: q.Cameras, From: q.From.UTC(), To: q.To.UTC(),
-		Reason: fmt.Sprintf("%s request %s", q.Kind, q.Reference), CaseRef: q.Reference, Basis: q.Basis, CreatedBy: actor}
-	if err := ValidateHold(&h); err != nil {
-		probs = append(probs, strings.TrimPrefix(err.Error(), "hold: "))
-	}
-	if len(probs) > 0 {
-		return h, fmt.Errorf("request: %s", strings.Join(probs, "; "))
-	}
-	q.From, q.To, q.CreatedBy = h.From, h.To, actor
+	var h registry.Hold
 	err := db.Update(ctx, func(tx *registry.Tx) error {
-		if err := tx.AddRequest(q); err != nil {
+		// Validated against the registry's clock: received is never in the future.
+		var probs []string
+		if err := registry.ValidateRequest(q, tx.Now()); err != nil {
+			probs = append(probs, strings.TrimPrefix(err.Error(), "request: "))
+		}
+		h = registry.Hold{Cameras: q.Cameras, From: q.From.UTC(), To: q.To.UTC(),
+			Reason: fmt.Sprintf("%s request %s", q.Kind, q.Reference), CaseRef: q.Reference, Basis: q.Basis, CreatedBy: actor}
+		if err := ValidateHold(&h); err != nil {
+			probs = append(probs, strings.TrimPrefix(err.Error(), "hold: "))
+		}
+		if len(probs) > 0 {
+			return fmt.Errorf("request: %s", strings.Join(probs, "; "))
+		}
+		q.From, q.To, q.CreatedBy = h.From, h.To, actor
+		if q.Handler != "" {
+			u, err := tx.UserByName(q.Handler)
+			if err != nil || !u.Has(registry.RoleKeeper) || u.Disabled {
+				return fmt.Errorf("request: handler %q is not an active registry keeper", q.Handler)
+			}
+		}
+		if err := tx.AddRequest(q, source); err != nil {
 			return err
 		}
 		h.RequestID = q.ID
@@ -150,37 +152,81 @@ func OpenRequest(ctx context.Context, db *registry.DB, q *registry.Request, acto
 			return fmt.Errorf("request %d: %w", q.ID, err)
 		}
 		q.HoldID = h.ID
-		_, err := tx.Audit(actor, source, "request.add", fmt.Sprintf("request:%d", q.ID), map[string]any{
+		if _, err := tx.Audit(actor, source, "request.add", fmt.Sprintf("request:%d", q.ID), map[string]any{
 			"kind": q.Kind, "cameras": q.Cameras, "from": q.From, "to": q.To, "reference": q.Reference,
-			"basis": q.Basis, "authority": q.Authority, "requester": q.Requester, "hold": h.ID})
+			"basis_code": q.BasisCode, "basis": q.Basis, "authority": q.Authority, "officer": q.Officer,
+			"requester": q.Requester, "received": q.Received, "deadline": optTime(q.Deadline), "handler": q.Handler,
+			"hold": h.ID}); err != nil {
+			return err
+		}
+		got, err := tx.TransitionRequest(q.ID, registry.StateHeld, actor, source, fmt.Sprintf("#%d", h.ID))
+		q.State = got.State
 		return err
 	})
 	return h, err
 }
 
+func optTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+// CloseInput is how a request is closed: the outcome, the reason (always
+// required, whether the hold goes or stays), whether to release the hold,
+// and a refusal's ground.
+type CloseInput struct {
+	Outcome     string
+	Reason      string
+	ReleaseHold bool
+	Ground      string // refused only; default "other"
+}
+
 // CloseRequest closes a request with an outcome and a reason, audited as
 // "request.close"; with releaseHold its hold is released in the same
-// transaction (if still active).
+// transaction (if still active). This is the only way an open request's
+// hold ends.
 func CloseRequest(ctx context.Context, db *registry.DB, id int64, outcome, reason string, releaseHold bool,
 	actor, source string) (registry.Request, *registry.Hold, error) {
+	return CloseRequestWith(ctx, db, id, CloseInput{Outcome: outcome, Reason: reason, ReleaseHold: releaseHold}, actor, source)
+}
+
+// CloseRequestWith is CloseRequest with every choice of CloseInput.
+func CloseRequestWith(ctx context.Context, db *registry.DB, id int64, in CloseInput, actor, source string) (registry.Request, *registry.Hold, error) {
+	outcome, reason := in.Outcome, strings.TrimSpace(in.Reason)
 	if !oneOf(outcome, requestOutcomes) {
 		return registry.Request{}, nil, fmt.Errorf("request %d: outcome must be delivered, refused or withdrawn, got %q", id, outcome)
 	}
-	if strings.TrimSpace(reason) == "" {
+	if reason == "" {
 		return registry.Request{}, nil, fmt.Errorf("request %d: a reason is required to close", id)
+	}
+	ground := in.Ground
+	if outcome == registry.OutcomeRefused && ground == "" {
+		ground = "other"
+	}
+	if ground != "" && outcome != registry.OutcomeRefused {
+		return registry.Request{}, nil, fmt.Errorf("request %d: a ground is given only for a refusal", id)
+	}
+	if ground != "" && !oneOf(ground, registry.RefusalGrounds) {
+		return registry.Request{}, nil, fmt.Errorf("request %d: ground must be one of %s, got %q", id,
+			strings.Join(registry.RefusalGrounds, ", "), ground)
 	}
 	var q registry.Request
 	var released *registry.Hold
 	err := db.Update(ctx, func(tx *registry.Tx) error {
 		var err error
-		if q, err = tx.CloseRequest(id, outcome, actor, reason); err != nil {
+		if q, err = tx.CloseRequest(id, outcome, actor, source, reason, ground); err != nil {
 			return err
 		}
-		if _, err := tx.Audit(actor, source, "request.close", fmt.Sprintf("request:%d", id), map[string]any{
-			"outcome": outcome, "reason": reason, "release_hold": releaseHold}); err != nil {
+		detail := map[string]any{"outcome": outcome, "reason": reason, "release_hold": in.ReleaseHold}
+		if ground != "" {
+			detail["ground"] = ground
+		}
+		if _, err := tx.Audit(actor, source, "request.close", fmt.Sprintf("request:%d", id), detail); err != nil {
 			return err
 		}
-		if !releaseHold || q.HoldID == 0 {
+		if !in.ReleaseHold || q.HoldID == 0 {
 			return nil
 		}
 		h, err := tx.Hold(q.HoldID)

@@ -3,6 +3,7 @@ package retention
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -254,11 +255,14 @@ func TestRequestPlacesHoldInOneTransaction(t *testing.T) {
 	if _, err := OpenRequest(ctx, f.db, &bad, "k", "test"); err == nil {
 		t.Fatal("bad kind accepted")
 	}
-	got, rel, err := CloseRequest(ctx, f.db, q.ID, "delivered", "handed over", true, "keeper", "test")
+	if _, err := ReleaseHold(ctx, f.db, h.ID, "keeper", "test", "not needed"); !errors.Is(err, registry.ErrHoldOfOpenRequest) {
+		t.Fatalf("release of an open request's hold: %v", err)
+	}
+	got, rel, err := CloseRequest(ctx, f.db, q.ID, "withdrawn", "poliisi peruutti", true, "keeper", "test")
 	if err != nil || got.Status != "closed" || rel == nil || rel.Active() {
 		t.Fatalf("close: %v %+v %+v", err, got, rel)
 	}
-	if _, _, err := CloseRequest(ctx, f.db, q.ID, "delivered", "again", false, "keeper", "test"); err == nil {
+	if _, _, err := CloseRequest(ctx, f.db, q.ID, "refused", "again", false, "keeper", "test"); err == nil {
 		t.Fatal("closed twice")
 	}
 }

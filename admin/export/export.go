@@ -49,6 +49,9 @@ type Request struct {
 	CaseRef  string
 	Actor    string // who asks (account name); audited and in the manifest
 	Source   string // "cli" or the client address
+	// Request is the register entry the package is made for (nil: none);
+	// the manifest names it.
+	Request *registry.RequestRef
 }
 
 // Result is a written package.
@@ -336,7 +339,7 @@ func (e *Exporter) manifest(id string, created time.Time, req Request, plans []*
 	m := &Manifest{Format: ManifestFormat, PackageID: id, Created: mkInstant(created, loc), VahtiVersion: e.Version,
 		Exporter: req.Actor, Source: req.Source, Reason: req.Reason, CaseRef: req.CaseRef, TimeZone: loc.String(),
 		Cameras: req.Cameras, Requested: rng(req.From, req.To), Actual: []CamRange{}, Clips: []ClipInfo{},
-		Sources: []SourceInfo{}, Gaps: []Gap{}, Warnings: []string{},
+		Sources: []SourceInfo{}, Gaps: []Gap{}, Warnings: []string{}, Request: req.Request,
 		Notes: []string{
 			"Clips are the recorded H.264/H.265 and audio samples, unmodified (no re-encoding), stitched into progressive MP4.",
 			"Each clip begins at the keyframe at or before the requested start; those earlier frames are shown, not hidden. Clip start times are wall-clock UTC of the first frame.",

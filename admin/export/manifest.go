@@ -35,6 +35,9 @@ type Manifest struct {
 	// AuditHead is the audit chain's newest entry when the package was
 	// made: signed with the manifest, it anchors the chain outside the box.
 	AuditHead *AuditHead `json:"audit_head,omitempty"`
+	// Request names the register entry (id, reference, authority, basis)
+	// the package was made for; absent for a package made on its own.
+	Request *registry.RequestRef `json:"request,omitempty"`
 }
 
 // AuditHead is the head of the audit chain (see `vahti audit verify`).

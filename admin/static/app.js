@@ -9,6 +9,11 @@
     });
   });
 
+  // Print buttons on receipts and reports (no inline script under the CSP).
+  document.querySelectorAll("[data-print]").forEach(function (b) {
+    b.addEventListener("click", function () { window.print(); });
+  });
+
   // Exports take a while: show it and prevent double submission.
   var ex = document.getElementById("export-form");
   if (ex) {

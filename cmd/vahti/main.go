@@ -55,6 +55,7 @@ func commands() map[string]command {
 		"pubkey":        {runPubkey, "print the box's export signing public key"},
 		"user":          {runUser, "personal accounts: add, list"},
 		"request":       {runRequest, "register of police and access requests"},
+		"disclosures":   {runDisclosures, "the disclosure log: what was handed to whom"},
 		"backup":        {runBackup, "consistent copy of the registry database"},
 		"restore":       {runRestore, "restore the registry database from a backup"},
 		"audit":         {runAudit, "verify or export the audit chain"},

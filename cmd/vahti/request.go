@@ -7,50 +7,89 @@ import (
 	"strings"
 	"time"
 
+	"vahti/admin/export"
 	"vahti/registry"
 	"vahti/retention"
 )
 
-// runRequest: vahti request add|list|show|close.
+// runRequest: vahti request add|list|show|close|export|deliver.
 func runRequest(ctx context.Context, e *env, args []string) error {
 	return dispatch(ctx, e, "request", args,
 		subcommand{"add", requestAdd},
 		subcommand{"list", requestList},
 		subcommand{"show", requestShow},
 		subcommand{"close", requestClose},
+		subcommand{"export", requestExport},
+		subcommand{"deliver", requestDeliver},
 	)
 }
 
 // requestView is a request as the CLI prints it in JSON.
 type requestView struct {
-	ID          int64      `json:"id"`
-	Kind        string     `json:"kind"`
-	Status      string     `json:"status"`
-	Cameras     []string   `json:"cameras"`
-	From        time.Time  `json:"from"`
-	To          time.Time  `json:"to"`
-	Reference   string     `json:"reference"`
-	Basis       string     `json:"basis"`
-	Authority   string     `json:"authority"`
-	Requester   string     `json:"requester"`
-	CreatedBy   string     `json:"created_by"`
-	Created     time.Time  `json:"created"`
-	HoldID      int64      `json:"hold"`
-	Outcome     string     `json:"outcome,omitempty"`
-	ClosedBy    string     `json:"closed_by,omitempty"`
-	Closed      *time.Time `json:"closed,omitempty"`
-	CloseReason string     `json:"close_reason,omitempty"`
+	ID          int64              `json:"id"`
+	Kind        string             `json:"kind"`
+	Status      string             `json:"status"`
+	State       string             `json:"state"`
+	Cameras     []string           `json:"cameras"`
+	From        time.Time          `json:"from"`
+	To          time.Time          `json:"to"`
+	Reference   string             `json:"reference"`
+	BasisCode   string             `json:"basis_code"`
+	Basis       string             `json:"basis"`
+	Authority   string             `json:"authority"`
+	Officer     string             `json:"officer"`
+	Contact     string             `json:"contact"`
+	Requester   string             `json:"requester"`
+	Identity    string             `json:"identity,omitempty"`
+	Description string             `json:"description,omitempty"`
+	Handler     string             `json:"handler"`
+	Notes       string             `json:"notes,omitempty"`
+	Received    time.Time          `json:"received"`
+	Deadline    *time.Time         `json:"deadline"`
+	CreatedBy   string             `json:"created_by"`
+	Created     time.Time          `json:"created"`
+	HoldID      int64              `json:"hold"`
+	Outcome     string             `json:"outcome,omitempty"`
+	Ground      string             `json:"ground,omitempty"`
+	ClosedBy    string             `json:"closed_by,omitempty"`
+	Closed      *time.Time         `json:"closed,omitempty"`
+	CloseReason string             `json:"close_reason,omitempty"`
+	History     []requestEventView `json:"history,omitempty"`
+	Packages    []requestPackage   `json:"packages,omitempty"`
+	Disclosures []disclosureView   `json:"disclosures,omitempty"`
+}
+
+type requestEventView struct {
+	State  string    `json:"state"`
+	Actor  string    `json:"actor"`
+	Source string    `json:"source"`
+	Time   time.Time `json:"time"`
+	Note   string    `json:"note,omitempty"`
+}
+
+type requestPackage struct {
+	ID      string     `json:"id"`
+	SHA256  string     `json:"sha256"`
+	Bytes   int64      `json:"bytes"`
+	Created time.Time  `json:"created"`
+	By      string     `json:"created_by"`
+	Deleted *time.Time `json:"deleted,omitempty"`
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 func viewRequest(q registry.Request) requestView {
-	v := requestView{ID: q.ID, Kind: q.Kind, Status: q.Status, Cameras: q.Cameras, From: q.From, To: q.To,
-		Reference: q.Reference, Basis: q.Basis, Authority: q.Authority, Requester: q.Requester, CreatedBy: q.CreatedBy,
-		Created: q.Created, HoldID: q.HoldID, Outcome: q.Outcome, ClosedBy: q.ClosedBy, CloseReason: q.CloseReason}
-	if !q.Closed.IsZero() {
-		t := q.Closed
-		v.Closed = &t
-	}
-	return v
+	return requestView{ID: q.ID, Kind: q.Kind, Status: q.Status, State: q.State, Cameras: q.Cameras, From: q.From, To: q.To,
+		Reference: q.Reference, BasisCode: q.BasisCode, Basis: q.Basis, Authority: q.Authority, Officer: q.Officer,
+		Contact: q.Contact, Requester: q.Requester, Identity: q.Identity, Description: q.Description, Handler: q.Handler,
+		Notes: q.Notes, Received: q.Received, Deadline: optTime(q.Deadline), CreatedBy: q.CreatedBy, Created: q.Created,
+		HoldID: q.HoldID, Outcome: q.Outcome, Ground: q.Ground, ClosedBy: q.ClosedBy, Closed: optTime(q.Closed),
+		CloseReason: q.CloseReason}
 }
 
 func requestAdd(ctx context.Context, e *env, args []string) error {
@@ -61,9 +100,17 @@ func requestAdd(ctx context.Context, e *env, args []string) error {
 	from := fs.String("from", "", "start of the footage asked for (RFC 3339)")
 	to := fs.String("to", "", "end of the footage asked for (RFC 3339)")
 	ref := fs.String("reference", "", "the request's reference (e.g. police case number)")
-	basis := fs.String("basis", "", "legal basis of the request")
+	basis := fs.String("basis", "", "legal basis: "+strings.Join(registry.BasisCodes[:4], ", ")+", or free text")
 	authority := fs.String("authority", "", "requesting authority")
+	officer := fs.String("officer", "", "the authority's officer in charge")
+	contact := fs.String("contact", "", "how to reach the officer or requester")
 	requester := fs.String("requester", "", "person who asked")
+	identity := fs.String("identity", "", "how a data subject's identity was verified")
+	description := fs.String("description", "", "what is asked for")
+	handler := fs.String("handler", "", "the registry keeper handling it (an account name)")
+	notes := fs.String("notes", "", "notes")
+	received := fs.String("received", "", "when the request arrived (RFC 3339; default now; never in the future)")
+	deadline := fs.String("deadline", "", "answer due by (RFC 3339; an access request defaults to one month after received)")
 	asJSON := fs.Bool("json", false, "print the request and its hold as JSON")
 	pos, err := fs.parse(args)
 	if err != nil {
@@ -83,13 +130,26 @@ func requestAdd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	q := registry.Request{Kind: *kind, From: f, To: t, Reference: strings.TrimSpace(*ref), Authority: strings.TrimSpace(*authority),
+		Officer: strings.TrimSpace(*officer), Contact: strings.TrimSpace(*contact), Requester: strings.TrimSpace(*requester),
+		Identity: strings.TrimSpace(*identity), Description: strings.TrimSpace(*description), Handler: strings.TrimSpace(*handler),
+		Notes: strings.TrimSpace(*notes)}
+	q.BasisCode, q.Basis = basisFlag(*basis)
+	if *received != "" {
+		if q.Received, err = parseTime("received", *received); err != nil {
+			return err
+		}
+	}
+	if *deadline != "" {
+		if q.Deadline, err = parseTime("deadline", *deadline); err != nil {
+			return err
+		}
+	}
 	db, known, err := openWithConfig(e, *path)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	q := registry.Request{Kind: *kind, From: f, To: t, Reference: strings.TrimSpace(*ref), Basis: strings.TrimSpace(*basis),
-		Authority: *authority, Requester: *requester}
 	if q.Cameras, err = parseCameras(*cams, known); err != nil {
 		return err
 	}
@@ -107,9 +167,24 @@ func requestAdd(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// basisFlag reads --basis: a pick-list code (esitutkintalaki, poliisilaki,
+// court-order, gdpr-15) stands for its canonical text; anything else is
+// free text with code "other".
+func basisFlag(v string) (code, text string) {
+	v = strings.TrimSpace(v)
+	if label, ok := registry.BasisLabels[strings.ToLower(v)]; ok {
+		return strings.ToLower(v), label
+	}
+	return registry.BasisOther, v
+}
+
 func requestList(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "request list")
 	path := fs.String("config", "", "config file")
+	status := fs.String("status", "", "open or closed")
+	kind := fs.String("kind", "", "police or access")
+	state := fs.String("state", "", "one of "+strings.Join(registry.RequestStates, ", "))
+	text := fs.String("search", "", "text in the reference, authority, officer, requester or handler")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := fs.parse(args)
 	if err != nil {
@@ -118,6 +193,15 @@ func requestList(ctx context.Context, e *env, args []string) error {
 	if err := fs.need(pos, 0, "no arguments"); err != nil {
 		return err
 	}
+	if *status != "" && *status != "open" && *status != "closed" {
+		return usageErr("--status: must be open or closed, got %q", *status)
+	}
+	if *kind != "" && *kind != registry.RequestPolice && *kind != registry.RequestAccess {
+		return usageErr("--kind: must be police or access, got %q", *kind)
+	}
+	if *state != "" && !contains(registry.RequestStates, *state) {
+		return usageErr("--state: must be one of %s, got %q", strings.Join(registry.RequestStates, ", "), *state)
+	}
 	db, _, err := openWithConfig(e, *path)
 	if err != nil {
 		return err
@@ -125,7 +209,7 @@ func requestList(ctx context.Context, e *env, args []string) error {
 	defer db.Close()
 	var qs []registry.Request
 	if err := db.View(ctx, func(tx *registry.Tx) error {
-		qs, err = tx.Requests()
+		qs, err = tx.RequestsWhere(registry.RequestFilter{Status: *status, Kind: *kind, State: *state, Text: *text})
 		return err
 	}); err != nil {
 		return err
@@ -141,32 +225,103 @@ func requestList(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stdout, "no requests")
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "%-5s %-7s %-7s %-6s %-20s %-20s %s\n", "ID", "KIND", "STATUS", "HOLD", "FROM", "TO", "REFERENCE")
+	fmt.Fprintf(e.stdout, "%-5s %-7s %-7s %-10s %-6s %-20s %-20s %-20s %s\n", "ID", "KIND", "STATUS", "STATE", "HOLD", "DEADLINE",
+		"FROM", "TO", "REFERENCE")
 	for _, q := range qs {
-		fmt.Fprintf(e.stdout, "%-5d %-7s %-7s %-6d %-20s %-20s %s\n", q.ID, q.Kind, q.Status, q.HoldID,
+		dl := "-"
+		if !q.Deadline.IsZero() {
+			dl = q.Deadline.Format(time.RFC3339)
+		}
+		fmt.Fprintf(e.stdout, "%-5d %-7s %-7s %-10s %-6d %-20s %-20s %-20s %s\n", q.ID, q.Kind, q.Status, q.State, q.HoldID, dl,
 			q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), q.Reference)
 	}
 	return nil
 }
 
-func requestShow(ctx context.Context, e *env, args []string) error {
-	return showByID(ctx, e, args, "request", (*registry.Tx).Request,
-		func(q registry.Request) any { return viewRequest(q) }, printRequest)
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
-func printRequest(e *env, q registry.Request) {
-	w := e.stdout
-	fmt.Fprintf(w, "request %d (%s, %s)\n  cameras:   %s\n  from:      %s\n  to:        %s\n  reference: %s\n  basis:     %s\n",
-		q.ID, q.Kind, q.Status, strings.Join(q.Cameras, ","), q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), q.Reference, q.Basis)
-	if q.Authority != "" {
-		fmt.Fprintf(w, "  authority: %s\n", q.Authority)
+// requestFull is a request with its history, packages and deliveries.
+type requestFull struct {
+	registry.Request
+	Events      []registry.RequestEvent
+	Packages    []registry.Export
+	Disclosures []registry.Disclosure
+}
+
+func loadRequestFull(tx *registry.Tx, id int64) (requestFull, error) {
+	var f requestFull
+	var err error
+	if f.Request, err = tx.Request(id); err != nil {
+		return f, err
 	}
-	if q.Requester != "" {
-		fmt.Fprintf(w, "  requester: %s\n", q.Requester)
+	if f.Events, err = tx.RequestEvents(id); err != nil {
+		return f, err
+	}
+	if f.Packages, err = tx.RequestExports(id); err != nil {
+		return f, err
+	}
+	f.Disclosures, err = tx.Disclosures(registry.DisclosureFilter{RequestID: id})
+	return f, err
+}
+
+func viewRequestFull(f requestFull) any {
+	v := viewRequest(f.Request)
+	for _, ev := range f.Events {
+		v.History = append(v.History, requestEventView{State: ev.State, Actor: ev.Actor, Source: ev.Source, Time: ev.Time, Note: ev.Note})
+	}
+	for _, p := range f.Packages {
+		v.Packages = append(v.Packages, requestPackage{ID: p.ID, SHA256: p.SHA256, Bytes: p.Bytes, Created: p.Created, By: p.CreatedBy,
+			Deleted: optTime(p.Deleted)})
+	}
+	for _, d := range f.Disclosures {
+		v.Disclosures = append(v.Disclosures, viewDisclosure(d))
+	}
+	return v
+}
+
+func requestShow(ctx context.Context, e *env, args []string) error {
+	return showByID(ctx, e, args, "request", loadRequestFull, viewRequestFull, printRequest)
+}
+
+func printRequest(e *env, f requestFull) {
+	w, q := e.stdout, f.Request
+	fmt.Fprintf(w, "request %d (%s, %s, %s)\n  cameras:   %s\n  from:      %s\n  to:        %s\n  reference: %s\n  basis:     %s\n",
+		q.ID, q.Kind, q.Status, q.State, strings.Join(q.Cameras, ","), q.From.Format(time.RFC3339), q.To.Format(time.RFC3339),
+		q.Reference, q.Basis)
+	for _, l := range []struct{ k, v string }{{"authority", q.Authority}, {"officer", q.Officer}, {"contact", q.Contact},
+		{"requester", q.Requester}, {"identity", q.Identity}, {"asked for", q.Description}, {"handler", q.Handler}, {"notes", q.Notes}} {
+		if l.v != "" {
+			fmt.Fprintf(w, "  %-10s %s\n", l.k+":", l.v)
+		}
+	}
+	fmt.Fprintf(w, "  received:  %s\n", q.Received.Format(time.RFC3339))
+	if !q.Deadline.IsZero() {
+		fmt.Fprintf(w, "  deadline:  %s\n", q.Deadline.Format(time.RFC3339))
 	}
 	fmt.Fprintf(w, "  hold:      %d\n  created:   %s by %s\n", q.HoldID, q.Created.Format(time.RFC3339), q.CreatedBy)
 	if q.Status == "closed" {
 		fmt.Fprintf(w, "  closed:    %s by %s: %s (%s)\n", q.Closed.Format(time.RFC3339), q.ClosedBy, q.Outcome, q.CloseReason)
+		if q.Ground != "" {
+			fmt.Fprintf(w, "  ground:    %s\n", q.Ground)
+		}
+	}
+	fmt.Fprintln(w, "  history:")
+	for _, ev := range f.Events {
+		fmt.Fprintf(w, "    %s  %-10s %s (%s)  %s\n", ev.Time.Format(time.RFC3339), ev.State, ev.Actor, ev.Source, ev.Note)
+	}
+	for _, p := range f.Packages {
+		fmt.Fprintf(w, "  package:   %s sha256 %s (%d bytes)\n", p.ID, p.SHA256, p.Bytes)
+	}
+	for _, d := range f.Disclosures {
+		fmt.Fprintf(w, "  delivered: #%d %s to %s (%s) via %s, package %s\n", d.ID, d.At.Format(time.RFC3339), d.Recipient,
+			d.RecipientAuthority, d.Channel, d.PackageID)
 	}
 }
 
@@ -174,8 +329,9 @@ func requestClose(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "request close")
 	path := fs.String("config", "", "config file")
 	outcome := fs.String("outcome", "", "delivered, refused or withdrawn")
-	reason := fs.String("reason", "", "why the request is closed")
-	release := fs.Bool("release-hold", false, "also release the request's legal hold")
+	reason := fs.String("reason", "", "why the request is closed (and why its hold goes or stays)")
+	release := fs.Bool("release-hold", false, "also release the request's legal hold (without it the hold stays, e.g. when the police asked for preservation)")
+	ground := fs.String("ground", "", "a refusal's ground: "+strings.Join(registry.RefusalGrounds, ", ")+" (default other)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := fs.parse(args)
 	if err != nil {
@@ -193,12 +349,19 @@ func requestClose(ctx context.Context, e *env, args []string) error {
 	default:
 		return usageErr("--outcome: must be delivered, refused or withdrawn, got %q", *outcome)
 	}
+	if *ground != "" && *outcome != registry.OutcomeRefused {
+		return usageErr("--ground: only with --outcome refused")
+	}
+	if *ground != "" && !contains(registry.RefusalGrounds, *ground) {
+		return usageErr("--ground: must be one of %s, got %q", strings.Join(registry.RefusalGrounds, ", "), *ground)
+	}
 	db, _, err := openWithConfig(e, *path)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	q, h, err := retention.CloseRequest(ctx, db, id, *outcome, strings.TrimSpace(*reason), *release, cliActor(e), cliSource)
+	q, h, err := retention.CloseRequestWith(ctx, db, id, retention.CloseInput{Outcome: *outcome, Reason: *reason,
+		ReleaseHold: *release, Ground: *ground}, cliActor(e), cliSource)
 	if err != nil {
 		if errors.Is(err, registry.ErrNotFound) {
 			return fmt.Errorf("no request with id %d", id)
@@ -220,7 +383,147 @@ func requestClose(ctx context.Context, e *env, args []string) error {
 	if h != nil {
 		fmt.Fprintf(e.stdout, "hold %d released\n", h.ID)
 	} else if q.HoldID != 0 {
-		fmt.Fprintf(e.stdout, "hold %d stays in force (release it with --release-hold or `vahti hold release`)\n", q.HoldID)
+		fmt.Fprintf(e.stdout, "hold %d stays in force (release it later with `vahti hold release %d --reason …`)\n", q.HoldID, q.HoldID)
 	}
+	return nil
+}
+
+// requestExport makes the request's package: its cameras and range, the
+// manifest naming the request. The request moves to exported.
+func requestExport(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "request export")
+	path := fs.String("config", "", "config file")
+	out := fs.String("out", "", "where to write the package (.zip)")
+	redact := fs.String("redact", "", "regions file for a redacted package (not available in this version)")
+	fs.Bool("keep-audio", false, "with --redact: keep the audio (not available in this version)")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	id, err := idArg(fs, pos, "request")
+	if err != nil {
+		return err
+	}
+	if err := required("config", *path, "out", *out); err != nil {
+		return err
+	}
+	if *redact != "" {
+		return usageErr("--redact: redacted packages are not available in this version of Vahti")
+	}
+	ex, closeDB, err := newExporter(e, *path)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	res, err := exportForRequest(ctx, ex, id, cliActor(e), cliSource, *out)
+	if errors.Is(err, registry.ErrNotFound) {
+		return fmt.Errorf("no request with id %d", id)
+	}
+	if errors.Is(err, export.ErrBadRequest) {
+		return usageErr("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		m := res.Manifest
+		return printJSON(e, map[string]any{"request": id, "id": res.Export.ID, "path": res.Path, "out": *out,
+			"sha256": res.Export.SHA256, "bytes": res.Export.Bytes, "clips": m.Clips, "gaps": m.Gaps, "warnings": m.Warnings})
+	}
+	fmt.Fprintf(e.stdout, "request %d: export %s written to %s (%d bytes, sha256 %s)\nstored as %s\n", id, res.Export.ID, *out,
+		res.Export.Bytes, res.Export.SHA256, res.Path)
+	for _, w := range res.Manifest.Warnings {
+		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+	}
+	if n := countTampered(res.Manifest); n > 0 {
+		fmt.Fprintf(e.stderr, "WARNING: %d source segment(s) failed their SHA-256 check and were excluded; see manifest.json and the audit log\n", n)
+	}
+	return nil
+}
+
+// exportForRequest builds the package of an open request and links it.
+// The transition is checked before the (long) build and again after it.
+func exportForRequest(ctx context.Context, ex *export.Exporter, id int64, actor, source, out string) (*export.Result, error) {
+	var q registry.Request
+	if err := ex.DB.View(ctx, func(tx *registry.Tx) error {
+		var err error
+		if q, err = tx.Request(id); err != nil {
+			return err
+		}
+		return registry.CheckTransition(q, registry.StateExported)
+	}); err != nil {
+		return nil, err
+	}
+	cams := q.Cameras
+	if len(cams) == 1 && cams[0] == registry.AllCameras {
+		cams = ex.Cameras
+	}
+	res, err := ex.Build(ctx, export.Request{Cameras: cams, From: q.From, To: q.To,
+		Reason: fmt.Sprintf("%s request %d: %s", q.Kind, q.ID, q.Reference), CaseRef: q.Reference,
+		Actor: actor, Source: source, Request: q.Ref()}, out)
+	if err != nil {
+		return nil, err
+	}
+	if err := ex.DB.Update(ctx, func(tx *registry.Tx) error {
+		return tx.RequestExported(id, res.Export, actor, source)
+	}); err != nil {
+		return res, fmt.Errorf("package %s was written but not linked to request %d: %w", res.Export.ID, id, err)
+	}
+	return res, nil
+}
+
+func requestDeliver(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "request deliver")
+	path := fs.String("config", "", "config file")
+	pkg := fs.String("package", "", "the package id (made with `vahti request export`)")
+	recipient := fs.String("recipient", "", "who received it (name)")
+	authority := fs.String("authority", "", "the recipient's authority (default: the request's)")
+	channel := fs.String("channel", "", "usb, in-person, secure-email, post or other")
+	at := fs.String("at", "", "when it was handed over (RFC 3339; default now; never in the future)")
+	handedBy := fs.String("handed-by", "", "who handed it over (default: you)")
+	basis := fs.String("basis", "", "legal basis of the disclosure (default: the request's)")
+	ack := fs.Bool("acknowledged", false, "the recipient acknowledged receipt (signed the receipt)")
+	ackNote := fs.String("ack-note", "", "about the acknowledgement (e.g. where the signed receipt is filed)")
+	corrects := fs.Int64("corrects", 0, "id of a disclosure-log entry this one corrects")
+	note := fs.String("note", "", "note (required for a correction: what was wrong)")
+	asJSON := fs.Bool("json", false, "print the entry as JSON")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	id, err := idArg(fs, pos, "request")
+	if err != nil {
+		return err
+	}
+	if err := required("config", *path, "package", *pkg, "recipient", *recipient, "channel", *channel); err != nil {
+		return err
+	}
+	if !contains(registry.DisclosureChannels, *channel) {
+		return usageErr("--channel: must be one of %s, got %q", strings.Join(registry.DisclosureChannels, ", "), *channel)
+	}
+	d := registry.Disclosure{RequestID: id, PackageID: *pkg, Recipient: *recipient, RecipientAuthority: strings.TrimSpace(*authority),
+		Channel: *channel, HandedBy: *handedBy, Basis: strings.TrimSpace(*basis), Acknowledged: *ack, AckNote: strings.TrimSpace(*ackNote),
+		Corrects: *corrects, Note: strings.TrimSpace(*note)}
+	if *at != "" {
+		if d.At, err = parseTime("at", *at); err != nil {
+			return err
+		}
+	}
+	db, _, err := openWithConfig(e, *path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Update(ctx, func(tx *registry.Tx) error { return tx.RecordDelivery(&d, cliActor(e), cliSource) }); err != nil {
+		if errors.Is(err, registry.ErrNotFound) {
+			return fmt.Errorf("no request with id %d", id)
+		}
+		return err
+	}
+	if *asJSON {
+		return printJSON(e, viewDisclosure(d))
+	}
+	fmt.Fprintf(e.stdout, "disclosure %d: package %s (sha256 %s) to %s via %s\n", d.ID, d.PackageID, d.PackageSHA256, d.Recipient, d.Channel)
 	return nil
 }

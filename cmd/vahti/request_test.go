@@ -34,7 +34,7 @@ func TestRequestCommands(t *testing.T) {
 		t.Fatalf("request show: %s", out)
 	}
 	// Close without releasing: the hold stays.
-	out = c.ok("request", "close", "1", "--config", "$CONFIG", "--outcome", "delivered", "--reason", "handed over on USB")
+	out = c.ok("request", "close", "1", "--config", "$CONFIG", "--outcome", "refused", "--reason", "no legal basis given")
 	if !strings.Contains(out, "hold 1 stays") {
 		t.Fatalf("close: %s", out)
 	}

@@ -179,6 +179,14 @@ func (s *service) build() error {
 				return retention.ReleaseHold(ctx, db, id, actor, source, reason)
 			},
 		},
+		Requests: admin.RequestFuncs{
+			Open: func(ctx context.Context, q *registry.Request, actor, source string) (registry.Hold, error) {
+				return retention.OpenRequest(ctx, db, q, actor, source)
+			},
+			Close: func(ctx context.Context, id int64, in admin.RequestClose, actor, source string) (registry.Request, *registry.Hold, error) {
+				return retention.CloseRequestWith(ctx, db, id, retention.CloseInput(in), actor, source)
+			},
+		},
 		Export: func(ctx context.Context, r admin.ExportRequest, out string) (registry.Export, error) {
 			return s.exp.Export(ctx, export.Request(r), out)
 		},
@@ -225,6 +233,7 @@ func (s *service) retentionState() admin.RetentionState {
 		HoldsForReview: st.HoldsForReview}
 	for _, a := range st.Alarms {
 		rs.Alarms = append(rs.Alarms, a.Message)
+		rs.AlarmKinds = append(rs.AlarmKinds, a.Kind)
 	}
 	return rs
 }

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"vahti/admin"
+	"vahti/registry"
+)
+
+// runDisclosures: vahti disclosures list.
+func runDisclosures(ctx context.Context, e *env, args []string) error {
+	return dispatch(ctx, e, "disclosures", args, subcommand{"list", disclosuresList})
+}
+
+// disclosureView is a disclosure-log entry as the CLI and API print it.
+type disclosureView struct {
+	ID                 int64     `json:"id"`
+	RequestID          int64     `json:"request"`
+	PackageID          string    `json:"package"`
+	PackageSHA256      string    `json:"sha256"`
+	Recipient          string    `json:"recipient"`
+	RecipientAuthority string    `json:"authority"`
+	Basis              string    `json:"basis"`
+	Channel            string    `json:"channel"`
+	HandedBy           string    `json:"handed_by"`
+	Acknowledged       bool      `json:"acknowledged"`
+	AckNote            string    `json:"ack_note,omitempty"`
+	At                 time.Time `json:"at"`
+	RecordedBy         string    `json:"recorded_by"`
+	Recorded           time.Time `json:"recorded"`
+	Corrects           int64     `json:"corrects,omitempty"`
+	Note               string    `json:"note,omitempty"`
+}
+
+func viewDisclosure(d registry.Disclosure) disclosureView {
+	return disclosureView{ID: d.ID, RequestID: d.RequestID, PackageID: d.PackageID, PackageSHA256: d.PackageSHA256,
+		Recipient: d.Recipient, RecipientAuthority: d.RecipientAuthority, Basis: d.Basis, Channel: d.Channel,
+		HandedBy: d.HandedBy, Acknowledged: d.Acknowledged, AckNote: d.AckNote, At: d.At, RecordedBy: d.RecordedBy,
+		Recorded: d.Recorded, Corrects: d.Corrects, Note: d.Note}
+}
+
+func disclosuresList(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "disclosures list")
+	path := fs.String("config", "", "config file")
+	from := fs.String("from", "", "handed over at or after (RFC 3339)")
+	to := fs.String("to", "", "handed over before (RFC 3339)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	asCSV := fs.Bool("csv", false, "print CSV")
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.need(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	if *asJSON && *asCSV {
+		return usageErr("disclosures list: --json and --csv exclude each other")
+	}
+	var f registry.DisclosureFilter
+	if *from != "" {
+		if f.From, err = parseTime("from", *from); err != nil {
+			return err
+		}
+	}
+	if *to != "" {
+		if f.To, err = parseTime("to", *to); err != nil {
+			return err
+		}
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.To.After(f.From) {
+		return usageErr("--to must be after --from")
+	}
+	db, _, err := openWithConfig(e, *path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var ds []registry.Disclosure
+	refs := map[int64]string{}
+	if err := db.View(ctx, func(tx *registry.Tx) error {
+		if ds, err = tx.Disclosures(f); err != nil {
+			return err
+		}
+		for _, d := range ds {
+			if _, ok := refs[d.RequestID]; !ok {
+				q, err := tx.Request(d.RequestID)
+				if err != nil {
+					return err
+				}
+				refs[d.RequestID] = q.Reference
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	// Reading the log is itself a use of personal data: audited.
+	format := "text"
+	if *asJSON {
+		format = "json"
+	} else if *asCSV {
+		format = "csv"
+	}
+	if err := auditCLI(ctx, e, db, "disclosures.report", "disclosures", map[string]any{"from": f.From, "to": f.To,
+		"entries": len(ds), "format": format}); err != nil {
+		return err
+	}
+	switch {
+	case *asJSON:
+		out := make([]disclosureView, 0, len(ds))
+		for _, d := range ds {
+			out = append(out, viewDisclosure(d))
+		}
+		return printJSON(e, out)
+	case *asCSV:
+		return admin.WriteDisclosuresCSV(e.stdout, ds, refs)
+	}
+	if len(ds) == 0 {
+		fmt.Fprintln(e.stdout, "no disclosures")
+		return nil
+	}
+	for _, d := range ds {
+		fmt.Fprintf(e.stdout, "#%d  %s  request %d (%s)  to %s (%s)  via %s  package %s sha256 %s  by %s\n", d.ID,
+			d.At.Format(time.RFC3339), d.RequestID, refs[d.RequestID], d.Recipient, d.RecipientAuthority, d.Channel,
+			d.PackageID, d.PackageSHA256, d.HandedBy)
+		if d.Corrects != 0 {
+			fmt.Fprintf(e.stdout, "     corrects #%d: %s\n", d.Corrects, d.Note)
+		}
+	}
+	return nil
+}
