@@ -63,6 +63,8 @@ type loginLimits struct {
 
 	hashes   chan struct{} // the argon2 semaphore
 	hashRuns atomic.Int64  // argon2 runs started, for tests
+	hashing  atomic.Int64  // argon2 runs now
+	peak     atomic.Int64  // most argon2 runs at once, for tests
 
 	tagKey []byte // keys the hash naming unknown login names; new per process
 }
@@ -262,13 +264,19 @@ func (l *loginLimits) tryHash() bool {
 	select {
 	case l.hashes <- struct{}{}:
 		l.hashRuns.Add(1)
+		n := l.hashing.Add(1)
+		for p := l.peak.Load(); n > p && !l.peak.CompareAndSwap(p, n); p = l.peak.Load() {
+		}
 		return true
 	default:
 		return false
 	}
 }
 
-func (l *loginLimits) hashDone() { <-l.hashes }
+func (l *loginLimits) hashDone() {
+	l.hashing.Add(-1)
+	<-l.hashes
+}
 
 // gc forgets what no longer counts, once the maps have doubled since the
 // last time, so a flood of sources costs amortised constant work.
