@@ -96,8 +96,25 @@ func (s *Server) login(ctx context.Context, name, password, totp, ip string) (st
 	} else {
 		account = who
 	}
-	lifted := func(until time.Time) bool { return known && u.LockedUntil.Before(until) }
-	att, ref, _ := s.limits.admit(account, source, now, lifted)
+	att, ref, until, recorded := s.limits.admit(account, source, now)
+	if ref == locked && known && recorded {
+		// An administrator may have lifted it (`user enable`, also from
+		// the CLI): read the account again, now that the lock is known to
+		// be in the table, and forget the lock if it is gone there.
+		var cur registry.User
+		err := s.cfg.DB.View(ctx, func(tx *registry.Tx) error {
+			var err error
+			cur, err = tx.User(u.ID)
+			return err
+		})
+		if err != nil {
+			return "", nil, err
+		}
+		if cur.LockedUntil.Before(until) {
+			s.limits.lift(account, source, until)
+			att, ref, _, _ = s.limits.admit(account, source, now)
+		}
+	}
 	if ref != admitted {
 		why, answer := "account locked", errLoginFailed
 		if ref == throttled {
@@ -164,6 +181,9 @@ func (s *Server) login(ctx context.Context, name, password, totp, ip string) (st
 		})
 		if err != nil {
 			return "", nil, err
+		}
+		if known && !lockedUntil.IsZero() {
+			s.limits.recorded(account, source, lockedUntil)
 		}
 		s.cfg.Log.Info("login failed", "user", who, "source", ip, "why", why)
 		return "", nil, errLoginFailed

@@ -82,6 +82,7 @@ type pairState struct {
 	fails       []time.Time
 	inflight    int
 	lockedUntil time.Time
+	recorded    bool // the lock is in the users table, where `user enable` can lift it
 }
 
 func newLoginLimits(perPair int, window time.Duration) *loginLimits {
@@ -150,17 +151,16 @@ type loginAttempt struct {
 }
 
 // admit reserves slots for one attempt at account from source, or says
-// why not. lifted is the account's lock as the users table shows it: a
-// lock in memory that ends after it was lifted by an administrator
-// (`user enable`) and is forgotten.
-func (l *loginLimits) admit(account, source string, now time.Time, lifted func(lockedUntil time.Time) bool) (*loginAttempt, refusal, time.Time) {
+// why not. A lock comes with its end and whether it is recorded in the
+// users table yet (only a recorded lock can have been lifted there).
+func (l *loginLimits) admit(account, source string, now time.Time) (*loginAttempt, refusal, time.Time, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.gc(now)
 	src := l.sources[source]
 	if src == nil {
 		if len(l.sources) >= maxTrackedSources {
-			return nil, throttled, time.Time{}
+			return nil, throttled, time.Time{}, false
 		}
 		src = &sourceState{}
 		l.sources[source] = src
@@ -169,14 +169,10 @@ func (l *loginLimits) admit(account, source string, now time.Time, lifted func(l
 	key := pairKey{account, source}
 	pr := l.pairs[key]
 	if pr != nil && now.Before(pr.lockedUntil) {
-		if lifted != nil && lifted(pr.lockedUntil) {
-			pr.lockedUntil, pr.fails = time.Time{}, nil
-		} else {
-			return nil, locked, pr.lockedUntil
-		}
+		return nil, locked, pr.lockedUntil, pr.recorded
 	}
 	if len(src.fails)+src.inflight >= l.perSource {
-		return nil, throttled, time.Time{}
+		return nil, throttled, time.Time{}, false
 	}
 	if pr == nil {
 		pr = &pairState{}
@@ -186,11 +182,30 @@ func (l *loginLimits) admit(account, source string, now time.Time, lifted func(l
 	if len(pr.fails)+pr.inflight >= l.perPair {
 		// Enough guesses are already in flight to lock the account if
 		// they fail: this one waits for their outcome by trying again.
-		return nil, locked, time.Time{}
+		return nil, locked, time.Time{}, false
 	}
 	src.inflight++
 	pr.inflight++
-	return &loginAttempt{l: l, key: key}, admitted, time.Time{}
+	return &loginAttempt{l: l, key: key}, admitted, time.Time{}, false
+}
+
+// recorded notes that the lock ending at until is in the users table.
+func (l *loginLimits) recorded(account, source string, until time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if pr := l.pairs[pairKey{account, source}]; pr != nil && pr.lockedUntil.Equal(until) {
+		pr.recorded = true
+	}
+}
+
+// lift forgets the lock ending at until: the users table, read after the
+// lock was recorded there, no longer has it (`user enable`).
+func (l *loginLimits) lift(account, source string, until time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if pr := l.pairs[pairKey{account, source}]; pr != nil && pr.lockedUntil.Equal(until) {
+		pr.lockedUntil, pr.fails, pr.recorded = time.Time{}, nil, false
+	}
 }
 
 // release gives back the reserved slots.
@@ -217,7 +232,7 @@ func (a *loginAttempt) failed(now time.Time) time.Time {
 	src.fails = append(src.fails, now)
 	pr.fails = append(pr.fails, now)
 	if len(pr.fails) >= a.l.perPair {
-		pr.fails, pr.lockedUntil = nil, now.Add(a.l.window)
+		pr.fails, pr.lockedUntil, pr.recorded = nil, now.Add(a.l.window), false
 		return pr.lockedUntil
 	}
 	return time.Time{}
