@@ -178,7 +178,7 @@ func TestLoginFloodDoesNotGrowState(t *testing.T) {
 
 	floodStart := time.Now()
 	huge := strings.Repeat("a", 1<<20-200) // with the rest of the body, 1 MiB
-	near := strings.Repeat("x", 3900)  // the body stays under the limit
+	near := strings.Repeat("x", 3900)      // the body stays under the limit
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	codes := map[string]int{}
