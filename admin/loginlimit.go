@@ -18,9 +18,9 @@ import (
 // What an unauthenticated client can make the service do is bounded here:
 // how many argon2 runs happen at once (each takes 64 MiB), how many guesses
 // one source gets at one account and in all, and how many audit entries a
-// refused source writes. Everything is in memory: a restart lifts the
-// throttles (it does not lift a lockout an administrator can see: that is
-// also in the users table).
+// refused source writes. The counts are in memory, so a restart lifts
+// throttles and lockouts; the users table keeps the latest lock of each
+// account for an administrator to see (`locked_until`) and to lift.
 const (
 	// maxLoginName is the user-name rule's length; a longer name is no
 	// account and is never looked up.
