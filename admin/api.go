@@ -48,12 +48,18 @@ func (s *Server) apiLogin(c *gin.Context) {
 		return
 	}
 	if err := c.ShouldBindJSON(&in); err != nil {
+		var big *http.MaxBytesError
+		if errors.As(err, &big) {
+			jsonError(c, http.StatusRequestEntityTooLarge, loginTooLarge)
+			return
+		}
 		jsonError(c, http.StatusBadRequest, "expected JSON {\"name\": ..., \"password\": ...}")
 		return
 	}
 	id, sess, err := s.login(c.Request.Context(), in.Name, in.Password, in.TOTP, c.ClientIP())
 	switch {
-	case errors.Is(err, errThrottled):
+	case errors.Is(err, errThrottled), errors.Is(err, errBusy):
+		s.retryAfter(c, err)
 		jsonError(c, http.StatusTooManyRequests, err.Error())
 		return
 	case errors.Is(err, errLoginFailed):

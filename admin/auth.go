@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -57,26 +58,83 @@ var errLoginFailed = errors.New("wrong name or password")
 // errThrottled is returned while a source address is throttled.
 var errThrottled = errors.New("too many failed logins from this address; wait and try again")
 
+// errBusy is returned when as many password checks as the box affords are
+// already running: the client tries again in a moment (429, no queueing,
+// so a flood cannot pile up argon2's memory).
+var errBusy = errors.New("too many logins at once; try again in a moment")
+
 // login checks a name and password (and TOTP code when enrolled), applies
-// per-account lockout and per-address throttling, audits the outcome, and
-// starts a session.
+// per-account-and-source lockout and per-address throttling, audits the
+// outcome, and starts a session.
+//
+// The order is what bounds an attacker: the name is capped and looked up,
+// the attempt's throttle and lockout slots are reserved, and only then is
+// one of the few argon2 slots taken. A refused attempt costs no hash and
+// at most one audit entry per address per window.
 func (s *Server) login(ctx context.Context, name, password, totp, ip string) (string, *session, error) {
 	now := s.now()
 	name = strings.TrimSpace(name)
-	if s.throttle.blocked(ip, now) {
-		s.auditLog(ctx, name, ip, "login.fail", "user:"+name, map[string]any{"why": "address throttled"})
-		return "", nil, errThrottled
-	}
+	source := sourceOf(ip)
 	var u registry.User
 	var totpStep int64 // the step of an accepted one-time code, spent with the session
-	err := s.cfg.DB.View(ctx, func(tx *registry.Tx) error {
-		var err error
-		u, err = tx.UserByName(name)
-		return err
-	})
-	known := err == nil
-	if err != nil && !errors.Is(err, registry.ErrNotFound) {
-		return "", nil, err
+	known := false
+	if name != "" && utf8.RuneCountInString(name) <= maxLoginName {
+		err := s.cfg.DB.View(ctx, func(tx *registry.Tx) error {
+			var err error
+			u, err = tx.UserByName(name)
+			return err
+		})
+		if err != nil && !errors.Is(err, registry.ErrNotFound) {
+			return "", nil, err
+		}
+		known = err == nil
+	}
+	// who names the attempt in the logs: an account's name, or a keyed
+	// hash of what was typed, which may be a password in the wrong field.
+	who, account := s.limits.unknownLabel(name), ""
+	if known {
+		who, account = u.Name, "user:"+u.Name
+	} else {
+		account = who
+	}
+	att, ref, until, recorded := s.limits.admit(account, source, now)
+	if ref == locked && known && recorded {
+		// An administrator may have lifted it (`user enable`, also from
+		// the CLI): read the account again, now that the lock is known to
+		// be in the table, and forget the lock if it is gone there.
+		var cur registry.User
+		err := s.cfg.DB.View(ctx, func(tx *registry.Tx) error {
+			var err error
+			cur, err = tx.User(u.ID)
+			return err
+		})
+		if err != nil {
+			return "", nil, err
+		}
+		if cur.LockedUntil.Before(until) {
+			s.limits.lift(account, source, until)
+			att, ref, _, _ = s.limits.admit(account, source, now)
+		}
+	}
+	if ref != admitted {
+		why, answer := "account locked", errLoginFailed
+		if ref == throttled {
+			why, answer = "address throttled", errThrottled
+		}
+		if write, suppressed := s.limits.auditRefusal(source, now); write {
+			detail := map[string]any{"why": why, "window_s": int(s.limits.window / time.Second)}
+			if suppressed > 0 {
+				detail["refused_unrecorded"] = suppressed
+			}
+			s.auditLog(ctx, who, ip, "login.fail", "user:"+who, detail)
+			s.cfg.Log.Info("login refused; further refusals from this address are not recorded in this window",
+				"user", who, "source", ip, "why", why)
+		}
+		return "", nil, answer
+	}
+	if !s.limits.tryHash() {
+		att.cancel()
+		return "", nil, errBusy
 	}
 	hash := s.dummyHash
 	if known {
@@ -84,6 +142,7 @@ func (s *Server) login(ctx context.Context, name, password, totp, ip string) (st
 	}
 	// Always pay for one argon2 run, whatever the outcome.
 	ok, herr := VerifyPassword(hash, password)
+	s.limits.hashDone()
 	why := ""
 	switch {
 	case !known:
@@ -92,51 +151,47 @@ func (s *Server) login(ctx context.Context, name, password, totp, ip string) (st
 		why = "stored hash unreadable"
 	case u.Disabled:
 		why = "account disabled"
-	case !u.LockedUntil.IsZero() && now.Before(u.LockedUntil):
-		why = "account locked"
 	case !ok:
 		why = "wrong password"
 	case u.TOTPSecret != "" && !acceptTOTP(u, totp, now, &totpStep):
 		why = "wrong or missing one-time code"
 	}
 	if why != "" {
-		s.throttle.fail(ip, now)
+		lockedUntil := att.failed(now)
 		err := s.cfg.DB.Update(ctx, func(tx *registry.Tx) error {
 			detail := map[string]any{"why": why}
-			if known && (why == "wrong password" || why == "wrong or missing one-time code") {
-				cur, err := tx.User(u.ID)
-				if err != nil {
-					return err
-				}
-				cur.Failed++
-				if lim := s.cfg.Cfg.Admin.LoginFailLimit; lim > 0 && cur.Failed >= lim {
-					cur.Failed = 0
-					cur.LockedUntil = now.Add(s.cfg.Cfg.Admin.LockoutPeriod.D())
-					detail["locked_until"] = cur.LockedUntil
-				}
-				if err := tx.UpdateUser(cur); err != nil {
-					return err
+			if !lockedUntil.IsZero() {
+				detail["locked_until"] = lockedUntil
+				if known {
+					// The users list shows the latest lock of any source;
+					// `user enable` clears it, which lifts them all.
+					cur, err := tx.User(u.ID)
+					if err != nil {
+						return err
+					}
+					if cur.LockedUntil.Before(lockedUntil) {
+						cur.LockedUntil = lockedUntil
+						if err := tx.UpdateUser(cur); err != nil {
+							return err
+						}
+					}
 				}
 			}
-			_, err := tx.Audit(name, ip, "login.fail", "user:"+name, detail)
+			_, err := tx.Audit(who, ip, "login.fail", "user:"+who, detail)
 			return err
 		})
 		if err != nil {
 			return "", nil, err
 		}
-		s.cfg.Log.Info("login failed", "user", name, "source", ip, "why", why)
+		if known && !lockedUntil.IsZero() {
+			s.limits.recorded(account, source, lockedUntil)
+		}
+		s.cfg.Log.Info("login failed", "user", who, "source", ip, "why", why)
 		return "", nil, errLoginFailed
 	}
-	err = s.cfg.DB.Update(ctx, func(tx *registry.Tx) error {
-		cur, err := tx.User(u.ID)
-		if err != nil {
-			return err
-		}
-		cur.Failed, cur.LockedUntil = 0, time.Time{}
-		if err := tx.UpdateUser(cur); err != nil {
-			return err
-		}
-		_, err = tx.Audit(u.Name, ip, "login.ok", "user:"+u.Name, map[string]any{"roles": u.Roles})
+	att.succeeded()
+	err := s.cfg.DB.Update(ctx, func(tx *registry.Tx) error {
+		_, err := tx.Audit(u.Name, ip, "login.ok", "user:"+u.Name, map[string]any{"roles": u.Roles})
 		return err
 	})
 	if err != nil {
@@ -375,4 +430,59 @@ func validRoles(in []string) ([]string, bool) {
 		}
 	}
 	return out, len(out) > 0
+}
+
+// safeNext keeps the post-login redirect on this host: n must be a path
+// with a single leading "/", printable ASCII only (browsers drop tabs and
+// newlines and read "\\" as "/", so "/\t/evil.example" and "/\\evil"
+// would leave the site), with no scheme, host or user part, and none of
+// that may appear after percent-decoding either. Anything else goes to
+// the overview.
+func safeNext(n string) string {
+	if !localPath(n) {
+		return "/"
+	}
+	return n
+}
+
+func localPath(n string) bool {
+	if len(n) > 2048 || !strings.HasPrefix(n, "/") {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		if b := n[i]; b <= ' ' || b >= 0x7f || b == '\\' {
+			return false
+		}
+	}
+	u, err := url.Parse(n)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return false
+	}
+	// The path, also once, twice and three times percent-decoded, must
+	// start with exactly one slash and hold no backslash or control
+	// character. The query cannot move the host and is left as it is.
+	p := n
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	for range 4 {
+		if len(p) < 1 || p[0] != '/' || (len(p) > 1 && (p[1] == '/' || p[1] == '\\')) {
+			return false
+		}
+		if strings.ContainsFunc(p, func(r rune) bool { return r < ' ' || r == 0x7f || r == '\\' }) {
+			return false
+		}
+		if p == "/api" || strings.HasPrefix(p, "/api/") {
+			return false // after a login, a page; never a JSON answer
+		}
+		dec, err := url.PathUnescape(p)
+		if err != nil {
+			return false
+		}
+		if dec == p {
+			return true
+		}
+		p = dec
+	}
+	return false // still encoded after three rounds: no page of ours looks like that
 }

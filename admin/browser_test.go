@@ -60,7 +60,6 @@ func makeClip(t *testing.T) string {
 // seeks), export and download the package, log out; then the DPO finds
 // all of it in the audit view and verifies the chain.
 func TestBrowserKeeperAndDPO(t *testing.T) {
-	chrome := needBinary(t, "chromium", "chromium-browser", "google-chrome")
 	clip := makeClip(t)
 	shots := artifactDir(t)
 
@@ -78,43 +77,10 @@ func TestBrowserKeeperAndDPO(t *testing.T) {
 	h.addSegments("yard", time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC), 20, 30*time.Second)
 	h.addSegments("yard", time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), 40, 30*time.Second)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:0:0],
-		chromedp.ExecPath(chrome),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 1000),
-		chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
+	ctx := startChromium(t,
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.Flag("mute-audio", true),
-		chromedp.Flag("lang", "fi-FI"), // date inputs as a Finnish keeper sees them
 	)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	// cdproto lags Chromium's protocol; events it cannot decode are noise here.
-	quiet := chromedp.WithErrorf(func(format string, args ...any) {
-		if msg := fmt.Sprintf(format, args...); !strings.Contains(msg, "could not unmarshal event") {
-			t.Logf("chromedp: %s", msg)
-		}
-	})
-	ctx, cancel := chromedp.NewContext(actx, quiet)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 120*time.Second)
-	defer cancelT()
-
-	// Start the browser on the long-lived context; steps then run with
-	// their own timeouts without closing the tab when a step's ends.
-	if err := chromedp.Run(ctx); err != nil {
-		t.Fatalf("starting %s: %v", chrome, err)
-	}
 	shot := func(name string) chromedp.Action {
 		return chromedp.ActionFunc(func(ctx context.Context) error {
 			var buf []byte

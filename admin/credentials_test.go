@@ -330,9 +330,11 @@ func TestTOTPCodeGoodOnce(t *testing.T) {
 	if s := try(code); s != 401 {
 		t.Errorf("same code again: %d, want 401", s)
 	}
-	// A replayed code counts as a failed attempt towards the lockout.
-	if f := h.user("keeper").Failed; f != 1 {
-		t.Errorf("failed-attempt count after a replay: %d, want 1", f)
+	// A replayed code is a failed login, audited as such, and counts
+	// towards the lockout like a wrong password.
+	fails := h.auditEntries("login.fail")
+	if len(fails) != 1 || !strings.Contains(string(fails[0].Detail), "one-time code") {
+		t.Errorf("after a replay, login.fail entries = %+v, want one naming the one-time code", fails)
 	}
 	h.clock.Add(20 * time.Second) // still inside the window for that code
 	if s := try(code); s != 401 {

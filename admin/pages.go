@@ -18,14 +18,6 @@ import (
 
 const loginCookie = "vahti_login"
 
-// safeNext keeps the post-login redirect on this site.
-func safeNext(n string) string {
-	if !strings.HasPrefix(n, "/") || strings.HasPrefix(n, "//") || strings.HasPrefix(n, "/\\") || strings.HasPrefix(n, "/api/") {
-		return "/"
-	}
-	return n
-}
-
 type loginData struct {
 	Next  string
 	Token string
@@ -63,6 +55,10 @@ func (s *Server) pageLoginPost(c *gin.Context) {
 		switch {
 		case errors.Is(err, errThrottled):
 			key, code = "login.throttled", http.StatusTooManyRequests
+			s.retryAfter(c, err)
+		case errors.Is(err, errBusy):
+			key, code = "login.busy", http.StatusTooManyRequests
+			s.retryAfter(c, err)
 		case !errors.Is(err, errLoginFailed):
 			s.cfg.Log.Error("admin: login", "err", err)
 			key, code = "error.internal", http.StatusInternalServerError

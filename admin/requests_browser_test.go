@@ -3,7 +3,6 @@ package admin
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,44 +21,12 @@ import (
 // holds page; the DPO sees the delivery in the disclosure log and
 // downloads the CSV.
 func TestBrowserPoliceRequest(t *testing.T) {
-	chrome := needBinary(t, "chromium", "chromium-browser", "google-chrome")
 	shots := artifactDir(t)
 	var h *harness
 	h = newHarness(t, withRequests(&h))
 	h.addSegments("yard", time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC), 40, 30*time.Second)
 
-	// Chromium's helpers may still write to their profile for a moment
-	// after the browser is gone: remove it ourselves, forgivingly.
-	profile, err := os.MkdirTemp("", "vahti-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		for i := 0; i < 20 && os.RemoveAll(profile) != nil; i++ {
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:0:0],
-		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 1000),
-		chromedp.Flag("ignore-certificate-errors", true), chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("lang", "fi-FI"),
-	)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	quiet := chromedp.WithErrorf(func(format string, args ...any) {
-		if msg := fmt.Sprintf(format, args...); !strings.Contains(msg, "could not unmarshal event") {
-			t.Logf("chromedp: %s", msg)
-		}
-	})
-	ctx, cancel := chromedp.NewContext(actx, quiet)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 120*time.Second)
-	defer cancelT()
-	if err := chromedp.Run(ctx); err != nil {
-		t.Fatalf("starting %s: %v", chrome, err)
-	}
+	ctx := startChromium(t)
 	shot := func(name string) chromedp.Action {
 		return chromedp.ActionFunc(func(ctx context.Context) error {
 			var buf []byte

@@ -55,7 +55,7 @@ func (s *Server) routes() *gin.Engine {
 
 	// JSON API.
 	api := r.Group("/api/v1", noStore)
-	api.POST("/session", s.apiLogin)
+	api.POST("/session", s.limitLoginBody(true), s.apiLogin)
 	a := api.Group("", s.requireAuth(true), s.requireCSRF(true))
 	a.DELETE("/session", s.apiLogout)
 	a.GET("/session", s.apiMe)
@@ -104,7 +104,7 @@ func (s *Server) routes() *gin.Engine {
 
 	// Pages.
 	r.GET("/login", s.pageLogin)
-	r.POST("/login", s.pageLoginPost)
+	r.POST("/login", s.limitLoginBody(false), s.pageLoginPost)
 	p := r.Group("", noStore, s.requireAuth(false), s.requireCSRF(false))
 	p.POST("/logout", s.pageLogout)
 	p.GET("/", s.pageDashboard)

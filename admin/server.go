@@ -139,7 +139,7 @@ type Server struct {
 	loc         *time.Location
 	engine      *gin.Engine
 	sessions    *sessionStore
-	throttle    *ipThrottle
+	limits      *loginLimits
 	cert        tls.Certificate
 	fingerprint string
 	pages       map[string]*template.Template
@@ -172,7 +172,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:      cfg,
 		loc:      cfg.Cfg.Location(),
 		sessions: newSessionStore(cfg.DB, a.SessionIdle.D(), a.SessionMaxAge.D()),
-		throttle: newIPThrottle(ipFailLimit(a.LoginFailLimit), a.LockoutPeriod.D()),
+		limits:   newLoginLimits(a.LoginFailLimit, a.LockoutPeriod.D()),
 	}
 	var err error
 	if s.dummyHash, err = unmatchableHash(cfg.HashParams); err != nil {
@@ -243,10 +243,3 @@ func (s *Server) now() time.Time { return s.cfg.Now().UTC() }
 
 // exportsDir is where packages made through the UI are written.
 func (s *Server) exportsDir() string { return s.cfg.StateDir + string(os.PathSeparator) + "exports" }
-
-func ipFailLimit(perAccount int) int {
-	if perAccount <= 0 {
-		perAccount = 5
-	}
-	return 4 * perAccount
-}

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"sync"
 	"time"
 
 	"vahti/registry"
@@ -183,47 +182,4 @@ func (st *sessionStore) takeFlash(ctx context.Context, s *session) string {
 	}
 	s.flash = ""
 	return msg
-}
-
-// ipThrottle counts failed logins per source address in a sliding window,
-// so one address cannot walk through many accounts.
-type ipThrottle struct {
-	mu     sync.Mutex
-	limit  int
-	window time.Duration
-	fails  map[string][]time.Time
-}
-
-func newIPThrottle(limit int, window time.Duration) *ipThrottle {
-	if window <= 0 {
-		window = 15 * time.Minute
-	}
-	return &ipThrottle{limit: limit, window: window, fails: map[string][]time.Time{}}
-}
-
-func (t *ipThrottle) recent(ip string, now time.Time) []time.Time {
-	var keep []time.Time
-	for _, f := range t.fails[ip] {
-		if now.Sub(f) < t.window {
-			keep = append(keep, f)
-		}
-	}
-	if len(keep) == 0 {
-		delete(t.fails, ip)
-	} else {
-		t.fails[ip] = keep
-	}
-	return keep
-}
-
-func (t *ipThrottle) blocked(ip string, now time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.recent(ip, now)) >= t.limit
-}
-
-func (t *ipThrottle) fail(ip string, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.fails[ip] = append(t.recent(ip, now), now)
 }

@@ -136,6 +136,10 @@ func (c *Config) validate(p *Problems) {
 	if a.LoginFailLimit < 1 {
 		p.add("admin.login_fail_limit", "must be at least 1")
 	}
+	if a.LockoutPeriod.D() < time.Minute {
+		// Shorter, and the lockout no longer slows a guesser down.
+		p.add("admin.lockout", "must be at least 1m, got %s", a.LockoutPeriod.D())
+	}
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
 			p.add("metrics.listen", "must be host:port, got %q", c.Metrics.Listen)
