@@ -69,3 +69,188 @@ func TestPanicInCallbackIsContained(t *testing.T) {
 		ffmpegDecode(t, abs(s.Path, r.root))
 	}
 }
+
+// feedWall writes loops of the clip with the clock running on steadily
+// while the camera's timestamps are shifted by jump(loop) ticks, and
+// returns when each segment's first frame arrived.
+func (h *writerHarness) feedWall(t *testing.T, aus []clipAU, length int64, loops int, jump func(loop int) int64) map[time.Time]time.Time {
+	t.Helper()
+	arrived := map[time.Time]time.Time{}
+	for loop := range loops {
+		off := int64(loop) * length
+		for _, a := range aus {
+			h.clock.t = h.base.Add(ticksToDur(a.dts+off, videoTimeScale))
+			d := a.dts + off + jump(loop)
+			if err := h.w.writeVideo(a.au, a.pts-a.dts+d, d); err != nil {
+				t.Fatal(err)
+			}
+			if h.w.seg != nil && h.w.seg.startDTS == d {
+				arrived[h.w.seg.start] = h.clock.t
+			}
+		}
+	}
+	if err := h.w.close(); err != nil {
+		t.Fatal(err)
+	}
+	return arrived
+}
+
+func (h *writerHarness) countDrops() *[3]int {
+	var n [3]int
+	h.w.cfg.onDrop = func(r dropReason) { n[r]++ }
+	return &n
+}
+
+// A camera whose timestamps jump back an hour, then forward two: every
+// file is named within a second of when its first frame arrived, files
+// never overlap, and segmentation continues at the configured duration.
+func TestWriterTimestampJumpIsDiscontinuity(t *testing.T) {
+	requireFFprobe(t)
+	aus, length := loadClip(t, "h264.mp4")
+	h := newWriterHarness(t)
+	drops := h.countDrops()
+	hour := durToTicks(time.Hour, videoTimeScale)
+	shifts := []int64{0, -hour, hour, hour, 0}
+	arrived := h.feedWall(t, aus, length, len(shifts), func(loop int) int64 { return shifts[loop] })
+	if drops[dropTimeJump] < 3 {
+		t.Errorf("%d discontinuities counted, want 3", drops[dropTimeJump])
+	}
+	total := ticksToDur(int64(len(shifts))*length, videoTimeScale)
+	if want := int(total / (testSegment + time.Second)); len(h.rows) < want {
+		t.Errorf("%d segments in %s of footage at %s segments", len(h.rows), total, testSegment)
+	}
+	for i, s := range h.rows {
+		a, ok := arrived[s.Start]
+		if !ok {
+			t.Fatalf("segment %s: no arrival recorded", s.Path)
+		}
+		if d := s.Start.Sub(a); d.Abs() > time.Second {
+			t.Errorf("segment %d (%s) named %s away from its first frame's arrival", i, s.Path, d)
+		}
+		if d := s.End.Sub(s.Start); d <= 0 || d > testSegment+1100*time.Millisecond {
+			t.Errorf("segment %d lasts %s", i, d)
+		}
+		if i > 0 && s.Start.Before(h.rows[i-1].End) {
+			t.Errorf("segment %d overlaps the previous by %s", i, h.rows[i-1].End.Sub(s.Start))
+		}
+		ffmpegDecode(t, abs(s.Path, h.root))
+	}
+}
+
+// Drift correction is gradual: a camera clock that suddenly lags by 1.5 s
+// (within the jump bound) moves the mapping by at most a second per cut.
+func TestWriterDriftCorrectionIsBounded(t *testing.T) {
+	aus, length := loadClip(t, "h264.mp4")
+	h := newWriterHarness(t)
+	h.feedWall(t, aus, length, 2, func(loop int) int64 {
+		return int64(loop) * -durToTicks(1500*time.Millisecond, videoTimeScale)
+	})
+	for i, s := range h.rows[1:] {
+		if d := s.Start.Sub(h.rows[i].End); d > maxClockDrift+time.Millisecond {
+			t.Errorf("segment %d: a %s correction at one cut", i+1, d)
+		}
+	}
+}
+
+// A giant frame is dropped and counted, never buffered or written.
+func TestWriterDropsOversizeFrame(t *testing.T) {
+	requireFFprobe(t)
+	aus, _ := loadClip(t, "h264.mp4")
+	h := newWriterHarness(t)
+	drops := h.countDrops()
+	giant := make([]byte, defaultMaxFrameBytes+1)
+	giant[0] = 0x41 // non-IDR slice
+	for i, a := range aus {
+		h.clock.t = h.base.Add(ticksToDur(a.dts, videoTimeScale))
+		au := a.au
+		if i == 10 {
+			au = [][]byte{giant}
+		}
+		if err := h.w.writeVideo(au, a.pts, a.dts); err != nil {
+			t.Fatal(err)
+		}
+		if h.w.bufferedBytes() > defaultMaxPartBytes {
+			t.Fatalf("%d bytes buffered", h.w.bufferedBytes())
+		}
+	}
+	h.w.close()
+	if drops[dropOversize] != 1 {
+		t.Errorf("%d oversize drops, want 1", drops[dropOversize])
+	}
+	for _, s := range h.rows {
+		if s.Bytes > defaultMaxFrameBytes {
+			t.Errorf("%s: %d bytes: the giant frame was written", s.Path, s.Bytes)
+		}
+		ffmpegDecode(t, abs(s.Path, h.root))
+	}
+}
+
+// A camera whose timestamps crawl (one tick a frame) still has its parts
+// written every part duration of wall clock and its segments cut.
+func TestWriterFlushesOnWallClockAndBytes(t *testing.T) {
+	aus, _ := loadClip(t, "h264.mp4")
+	h := newWriterHarness(t)
+	h.w.cfg.maxPartBytes = 30000
+	maxFrames, maxBytes := 0, 0
+	for i, a := range aus {
+		h.clock.t = h.base.Add(time.Duration(i) * 40 * time.Millisecond)
+		if err := h.w.writeVideo(a.au, int64(i), int64(i)); err != nil {
+			t.Fatal(err)
+		}
+		maxFrames = max(maxFrames, len(h.w.video.samples))
+		maxBytes = max(maxBytes, h.w.bufferedBytes())
+	}
+	h.w.close()
+	if limit := int(testPart/(40*time.Millisecond)) + 1; maxFrames > limit {
+		t.Errorf("%d frames buffered in one part; the wall-clock bound allows %d", maxFrames, limit)
+	}
+	if maxBytes > 30000+defaultMaxFrameBytes/64 {
+		t.Errorf("%d bytes buffered; the bound is 30000", maxBytes)
+	}
+	wall := time.Duration(len(aus)) * 40 * time.Millisecond
+	if want := int(wall / (testSegment + 2*time.Second)); len(h.rows) < want {
+		t.Errorf("%d segments in %s of wall clock", len(h.rows), wall)
+	}
+}
+
+// SPS changing at every keyframe: a few changes are followed (each cuts a
+// segment), the rest are dropped and counted; no file per keyframe.
+func TestWriterRefusesParameterChurn(t *testing.T) {
+	requireFFprobe(t)
+	aus, length := loadClip(t, "h264.mp4")
+	h := newWriterHarness(t)
+	drops := h.countDrops()
+	keys := 0
+	for loop := int64(0); loop < 3; loop++ {
+		for _, a := range aus {
+			au := a.au
+			if a.key {
+				keys++
+				au = append([][]byte(nil), a.au...)
+				for k, n := range au {
+					if n[0]&0x1f == 7 {
+						sps := append([]byte(nil), n...)
+						sps[3] = byte(30 + keys%20) // level_idc
+						au[k] = sps
+					}
+				}
+			}
+			h.clock.t = h.base.Add(ticksToDur(a.dts+loop*length, videoTimeScale))
+			if err := h.w.writeVideo(au, a.pts+loop*length, a.dts+loop*length); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	h.w.close()
+	params := map[string]bool{}
+	for _, s := range h.rows {
+		params[s.Params] = true
+		ffmpegDecode(t, abs(s.Path, h.root))
+	}
+	if len(params) > maxParamChanges+1 || len(h.rows) > maxParamChanges+1+int(ticksToDur(3*length, videoTimeScale)/testSegment) {
+		t.Errorf("%d segments with %d parameter sets from %d keyframes: churn followed", len(h.rows), len(params), keys)
+	}
+	if drops[dropParamChurn] == 0 {
+		t.Error("churn not counted")
+	}
+}
