@@ -254,3 +254,59 @@ func TestWriterRefusesParameterChurn(t *testing.T) {
 		t.Error("churn not counted")
 	}
 }
+
+// hostileWant says what a user sees in status for each hostile mode.
+var hostileWant = map[string]func(CameraStatus) bool{
+	fakecam.HostileGarbage:      func(s CameraStatus) bool { return s.Dropped.BadRTP > 0 },
+	fakecam.HostileGiant:        func(s CameraStatus) bool { return s.Dropped.Oversize > 0 },
+	fakecam.HostileJump:         func(s CameraStatus) bool { return s.Dropped.TimeJumps >= 2 },
+	fakecam.HostileSPSChurn:     func(s CameraStatus) bool { return s.Dropped.ParamChurn > 0 },
+	fakecam.HostileStopMidFrame: func(s CameraStatus) bool { return s.Reconnects > 0 },
+	fakecam.HostileEndlessFUA:   func(s CameraStatus) bool { return s.Dropped.BadRTP > 0 },
+}
+
+// Every hostile mode beside a good camera, one recorder: the hostile
+// camera's trouble is counted in its status, and the good camera's
+// segments stay contiguous and playable.
+func TestHostileCamerasAreContained(t *testing.T) {
+	t.Parallel()
+	requireFFprobe(t)
+	good := startCam(t, fakecam.Config{Cameras: []string{"good"}})
+	cams := []configs.Camera{{ID: "good", URL: good.URL("good"), Transport: "tcp"}}
+	for _, mode := range fakecam.HostileModes {
+		srv := startCam(t, fakecam.Config{Cameras: []string{mode}, Hostile: mode})
+		cams = append(cams, configs.Camera{ID: mode, URL: srv.URL(mode), Transport: "tcp"})
+	}
+	r := startRecorder(t, cams, nil)
+	pending := func() []string {
+		var out []string
+		for _, mode := range fakecam.HostileModes {
+			if !hostileWant[mode](camStatus(r, mode)) {
+				out = append(out, mode)
+			}
+		}
+		return out
+	}
+	deadline := time.Now().Add(40 * time.Second)
+	for len(pending()) > 0 {
+		if time.Now().After(deadline) {
+			for _, mode := range pending() {
+				t.Errorf("%s: status %+v does not show it", mode, camStatus(r, mode))
+			}
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.stop(t)
+	segs := segments(t, r.db, "good")
+	if len(segs) < 5 {
+		t.Fatalf("good camera: %d segments", len(segs))
+	}
+	checkSegments(t, r, "good", segs, "h264")
+	if st := camStatus(r, "good"); st.Dropped.Total() != 0 || st.Reconnects != 0 {
+		t.Errorf("good camera disturbed: %+v", st)
+	}
+	for _, mode := range fakecam.HostileModes {
+		t.Logf("%s: %+v, %d segments", mode, camStatus(r, mode).Dropped, len(segments(t, r.db, mode)))
+	}
+}

@@ -39,6 +39,11 @@ const (
 	// stableAfter is how long a connection must have recorded before the
 	// backoff starts again from backoffMin.
 	stableAfter = 10 * time.Second
+	// stallAfter is how long a playing connection may go without a video
+	// packet before it is dropped: RTCP alone keeps the client's read
+	// timeout happy, so a camera that stops mid-frame would otherwise hold
+	// its half-written segment open for ever.
+	stallAfter = 10 * time.Second
 )
 
 // session is the supervised ingest of one camera: it connects, records
@@ -72,6 +77,9 @@ var errAuth = errors.New("authentication failed (check the camera's user and pas
 
 // errPanic marks a connection ended by a recovered panic.
 var errPanic = errors.New("panic while handling the camera's stream")
+
+// errStalled marks a connection that stopped sending video.
+var errStalled = fmt.Errorf("no video for %s", stallAfter)
 
 func (s *session) run(ctx context.Context) {
 	if s.cam.Disabled {
@@ -229,11 +237,12 @@ func (s *session) connect(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	s.log.Info("camera connected", "codecs", strings.Join(in.codecs, ","), "unsupported", strings.Join(in.unsupported, ","))
+	go in.watchStall(done)
 	err = c.Wait()
 	c.Close()
 	in.finish()
-	if perr := in.panicErr.Load(); perr != nil {
-		err = *perr
+	if eerr := in.endErr.Load(); eerr != nil {
+		err = *eerr
 	}
 	var rec time.Duration
 	if !in.firstAt.IsZero() {
@@ -279,8 +288,41 @@ type ingest struct {
 	firstAt   time.Time
 	recording bool // state "recording" was reported and still holds
 
-	failed   chan<- error // a recovered panic ends the connection
-	panicErr atomic.Pointer[error]
+	failed     chan<- error          // a recovered panic or a stall ends the connection
+	endErr     atomic.Pointer[error] // why, when it was not the network
+	lastPacket atomic.Int64          // cfg.Now of the last video packet, Unix ns
+}
+
+// end ends the connection for err, unless something ended it first.
+func (in *ingest) end(err error) bool {
+	if !in.endErr.CompareAndSwap(nil, &err) {
+		return false
+	}
+	select {
+	case in.failed <- err:
+	default:
+	}
+	return true
+}
+
+// watchStall ends the connection when no video packet came for
+// stallAfter, until done is closed.
+func (in *ingest) watchStall(done <-chan struct{}) {
+	in.lastPacket.Store(in.s.cfg.Now().UnixNano())
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		if in.s.cfg.Now().Sub(time.Unix(0, in.lastPacket.Load())) >= stallAfter {
+			in.s.log.Warn("camera stopped sending video; dropping the connection", "after", stallAfter.String())
+			in.end(errStalled)
+			return
+		}
+	}
 }
 
 // recoverPanic, deferred in every RTP callback, turns a panic into the end
@@ -292,12 +334,8 @@ func (in *ingest) recoverPanic() {
 		return
 	}
 	err := in.s.panicked(r, debug.Stack())
-	if in.panicErr.CompareAndSwap(nil, &err) {
+	if in.end(err) {
 		in.s.st.setState(StateError, in.s.cfg.Now().UTC(), in.s.redact(err))
-		select {
-		case in.failed <- err:
-		default:
-		}
 	}
 }
 
@@ -326,8 +364,11 @@ func (in *ingest) badRTP(err error) {
 		errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) || errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
 		return // normal
 	}
-	in.s.log.Debug("rtp packet refused", "error", err)
-	in.s.st.update(func(st *CameraStatus) { st.Dropped.BadRTP++ })
+	var n int64
+	in.s.st.update(func(st *CameraStatus) { st.Dropped.BadRTP++; n = st.Dropped.BadRTP })
+	if n&(n-1) == 0 { // 1, 2, 4, 8…: a flood of bad packets is not a flood of log lines
+		in.s.log.Debug("rtp packet refused", "error", err, "count", n)
+	}
 	in.dts = nil
 	in.resync()
 }
@@ -499,9 +540,10 @@ func videoFormat(in *ingest) format.Format {
 
 func (in *ingest) onVideo(pkt *rtp.Packet) {
 	defer in.recoverPanic()
-	if in.panicErr.Load() != nil {
+	if in.endErr.Load() != nil {
 		return // this connection is ending
 	}
+	in.lastPacket.Store(in.s.cfg.Now().UnixNano())
 	if h := in.s.cfg.rtpHook; h != nil {
 		h(in.s.cam.ID)
 	}
