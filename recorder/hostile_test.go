@@ -310,3 +310,30 @@ func TestHostileCamerasAreContained(t *testing.T) {
 		t.Logf("%s: %+v, %d segments", mode, camStatus(r, mode).Dropped, len(segments(t, r.db, mode)))
 	}
 }
+
+// A camera that goes quiet mid-part: what it sent reaches the file at
+// part duration of wall clock, without waiting for the next frame.
+func TestWriterFlushesQuietPart(t *testing.T) {
+	aus, _ := loadClip(t, "h264.mp4")
+	h := newWriterHarness(t)
+	h.feed(t, aus[:3], 0, nil)
+	if h.w.seg.parts != 0 {
+		t.Fatalf("%d parts before the part duration", h.w.seg.parts)
+	}
+	h.clock.t = h.clock.t.Add(testPart / 2)
+	h.w.flushIfDue()
+	if h.w.seg.parts != 0 {
+		t.Fatal("flushed before the part duration")
+	}
+	h.clock.t = h.clock.t.Add(testPart)
+	if err := h.w.flushIfDue(); err != nil {
+		t.Fatal(err)
+	}
+	if h.w.seg.parts != 1 || h.w.seg.size == 0 {
+		t.Fatalf("quiet part not written: %d parts", h.w.seg.parts)
+	}
+	h.w.close()
+	if len(h.rows) != 1 {
+		t.Fatalf("%d segments", len(h.rows))
+	}
+}

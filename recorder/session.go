@@ -317,6 +317,7 @@ func (in *ingest) watchStall(done <-chan struct{}) {
 			return
 		case <-t.C:
 		}
+		in.flushIfDue()
 		if in.s.cfg.Now().Sub(time.Unix(0, in.lastPacket.Load())) >= stallAfter {
 			in.s.log.Warn("camera stopped sending video; dropping the connection", "after", stallAfter.String())
 			in.end(errStalled)
@@ -336,6 +337,16 @@ func (in *ingest) recoverPanic() {
 	err := in.s.panicked(r, debug.Stack())
 	if in.end(err) {
 		in.s.st.setState(StateError, in.s.cfg.Now().UTC(), in.s.redact(err))
+	}
+}
+
+// flushIfDue writes a part that waited too long for the next frame.
+func (in *ingest) flushIfDue() {
+	defer in.recoverPanic()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if err := in.w.flushIfDue(); err != nil {
+		in.s.log.Error("writing segment", "error", err)
 	}
 }
 

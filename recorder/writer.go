@@ -437,6 +437,17 @@ func (w *writer) writeAudio(payload []byte, dts int64, dur uint32) error {
 	return err
 }
 
+// flushIfDue writes the part being built when it has waited partDuration
+// of wall clock: a camera that goes quiet mid-part still has its footage
+// on disk (the session calls it every second).
+func (w *writer) flushIfDue() error {
+	w.now = w.cfg.now()
+	if w.seg == nil || len(w.video.samples) == 0 || w.now.Sub(w.partWall) < w.cfg.partDuration {
+		return nil
+	}
+	return w.flushPart()
+}
+
 func (w *writer) flushPart() error {
 	vEnd, hasVideo := w.video.nextDTS, len(w.video.samples) > 0
 	frag, err := w.parts.build(w.tracks)
