@@ -265,7 +265,7 @@ func (w *writer) writeVideo(au [][]byte, pts, dts int64) error {
 			return errors.Join(err, w.close())
 		}
 		cut := key && (dts-w.seg.startDTS >= w.segTicks ||
-			now.Sub(w.segWall) >= w.cfg.segmentDuration+maxClockDrift ||
+			now.Sub(w.segWall) >= ticksToDur(w.segTicks, videoTimeScale)+maxClockDrift ||
 			written > w.cfg.maxSegmentBytes ||
 			!w.params.equal(w.initParams))
 		// The disk guard is asked at keyframes and once per part.
