@@ -157,3 +157,27 @@ func TestMarshalRoundTrip(t *testing.T) {
 		t.Errorf("round trip changed the config:\n%+v\n%+v", c, c2)
 	}
 }
+
+// UDP from the LAN is spoofable: a camera without a transport uses TCP,
+// and auto and udp stay available when chosen.
+func TestTransportDefaultsToTCP(t *testing.T) {
+	c, err := Parse(base(""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cam := range c.Cameras {
+		if cam.Transport != "tcp" {
+			t.Errorf("camera %s: default transport %q, want tcp", cam.ID, cam.Transport)
+		}
+	}
+	for _, tr := range []string{"auto", "udp", "tcp"} {
+		b := []byte(strings.Replace(string(base("")), "purpose: safety,", "purpose: safety, transport: "+tr+",", 1))
+		c, err := Parse(b, nil)
+		if err != nil {
+			t.Fatalf("transport %s: %v", tr, err)
+		}
+		if c.Cameras[0].Transport != tr {
+			t.Errorf("transport %s read as %q", tr, c.Cameras[0].Transport)
+		}
+	}
+}

@@ -108,7 +108,9 @@ func (c *Config) validate(p *Problems) {
 		}
 		switch cam.Transport {
 		case "":
-			c.Cameras[i].Transport = "auto"
+			// TCP: interleaved RTP rides the one (authenticated) RTSP
+			// connection; UDP packets from the LAN are trivially spoofed.
+			c.Cameras[i].Transport = "tcp"
 		case "auto", "tcp", "udp":
 		default:
 			p.add(k+".transport", "must be auto, tcp or udp, got %q", cam.Transport)

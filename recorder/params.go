@@ -112,3 +112,39 @@ func withParams(au [][]byte, p videoParams, isH265 bool, buf [][]byte) [][]byte 
 	}
 	return append(buf, au...)
 }
+
+// carriesOtherParams reports whether au holds a parameter set that differs
+// from those in p.
+func carriesOtherParams(au [][]byte, p videoParams, isH265 bool) bool {
+	for _, n := range au {
+		if len(n) == 0 {
+			continue
+		}
+		var cur []byte
+		if isH265 {
+			switch h265.NALUType((n[0] >> 1) & 0b111111) {
+			case h265.NALUType_VPS_NUT:
+				cur = p.vps
+			case h265.NALUType_SPS_NUT:
+				cur = p.sps
+			case h265.NALUType_PPS_NUT:
+				cur = p.pps
+			default:
+				continue
+			}
+		} else {
+			switch h264.NALUType(n[0] & 0x1f) {
+			case h264.NALUTypeSPS:
+				cur = p.sps
+			case h264.NALUTypePPS:
+				cur = p.pps
+			default:
+				continue
+			}
+		}
+		if !bytes.Equal(cur, n) {
+			return true
+		}
+	}
+	return false
+}

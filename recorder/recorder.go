@@ -52,6 +52,9 @@ type Config struct {
 	// loseRTP, when set, makes the session ignore video RTP packets it
 	// answers true for, as if the network had lost them (tests).
 	loseRTP func() bool
+	// rtpHook, when set, is called with the camera ID for every video RTP
+	// packet inside the callback's panic guard (tests inject panics).
+	rtpHook func(camera string)
 }
 
 // Camera states reported by Status.
@@ -62,7 +65,24 @@ const (
 	StateOffline    = "offline"
 	StatePaused     = "paused (disk full)"
 	StateDisabled   = "disabled"
+	// StateError: the camera's stream made its session fail (a panic while
+	// handling it); the connection is dropped and retried with backoff.
+	StateError = "error"
 )
+
+// DropCounts counts what a camera sent that was refused, since start.
+type DropCounts struct {
+	BadRTP     int64 `json:"bad_rtp"`     // packets the depacketiser refused (garbage, endless fragments, too big)
+	Oversize   int64 `json:"oversize"`    // frames over the frame bound, or cuts at the segment byte bound without a keyframe
+	TimeJumps  int64 `json:"time_jumps"`  // timestamp discontinuities: the segment was cut and time re-anchored
+	ParamChurn int64 `json:"param_churn"` // frames dropped for parameter sets changing too often
+	Panics     int64 `json:"panics"`      // sessions ended by a recovered panic
+}
+
+// Total is the sum of all counters.
+func (d DropCounts) Total() int64 {
+	return d.BadRTP + d.Oversize + d.TimeJumps + d.ParamChurn + d.Panics
+}
 
 // CameraStatus is one camera's live state.
 type CameraStatus struct {
@@ -79,6 +99,8 @@ type CameraStatus struct {
 	// Unsupported lists tracks the camera sends that cannot go into MP4;
 	// they are not recorded.
 	Unsupported []string `json:"unsupported,omitempty"`
+	// Dropped counts refused input: a camera that misbehaves shows here.
+	Dropped DropCounts `json:"dropped"`
 }
 
 // Recorder records every enabled camera.

@@ -7,14 +7,18 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
@@ -35,6 +39,11 @@ const (
 	// stableAfter is how long a connection must have recorded before the
 	// backoff starts again from backoffMin.
 	stableAfter = 10 * time.Second
+	// stallAfter is how long a playing connection may go without a video
+	// packet before it is dropped: RTCP alone keeps the client's read
+	// timeout happy, so a camera that stops mid-frame would otherwise hold
+	// its half-written segment open for ever.
+	stallAfter = 10 * time.Second
 )
 
 // session is the supervised ingest of one camera: it connects, records
@@ -66,6 +75,12 @@ func (s *session) status() CameraStatus { return s.st.get() }
 // errAuth marks a refused password.
 var errAuth = errors.New("authentication failed (check the camera's user and password)")
 
+// errPanic marks a connection ended by a recovered panic.
+var errPanic = errors.New("panic while handling the camera's stream")
+
+// errStalled marks a connection that stopped sending video.
+var errStalled = fmt.Errorf("no video for %s", stallAfter)
+
 func (s *session) run(ctx context.Context) {
 	if s.cam.Disabled {
 		<-ctx.Done()
@@ -78,7 +93,7 @@ func (s *session) run(ctx context.Context) {
 			s.st.update(func(st *CameraStatus) { st.Reconnects++ })
 		}
 		s.st.setState(StateConnecting, s.cfg.Now().UTC(), s.st.get().Error)
-		recorded, err := s.connect(ctx)
+		recorded, err := s.connectGuarded(ctx)
 		if ctx.Err() != nil {
 			return
 		}
@@ -87,11 +102,17 @@ func (s *session) run(ctx context.Context) {
 		}
 		var wait time.Duration
 		msg := s.redact(err)
-		if errors.Is(err, errAuth) {
+		switch {
+		case errors.Is(err, errAuth):
 			s.st.setState(StateAuthFailed, s.cfg.Now().UTC(), msg)
 			wait = s.authRetry
 			s.log.Warn("camera refused the credentials; retrying slowly", "error", msg, "retry_in", wait.String())
-		} else {
+		case errors.Is(err, errPanic):
+			s.st.setState(StateError, s.cfg.Now().UTC(), msg)
+			wait = s.backoff(attempt)
+			attempt++
+			s.log.Error("camera session failed; reconnecting", "error", msg, "retry_in", wait.String())
+		default:
 			s.st.setState(StateOffline, s.cfg.Now().UTC(), msg)
 			wait = s.backoff(attempt)
 			attempt++
@@ -133,6 +154,26 @@ func (s *session) redact(err error) string {
 	return msg
 }
 
+// connectGuarded is connect with a panic turned into errPanic: whatever a
+// camera sends, it can end only its own connection, never the process.
+func (s *session) connectGuarded(ctx context.Context) (rec time.Duration, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.panicked(r, debug.Stack())
+		}
+	}()
+	return s.connect(ctx)
+}
+
+// panicked logs a recovered panic and counts it; the error it returns
+// wraps errPanic.
+func (s *session) panicked(r any, stack []byte) error {
+	err := fmt.Errorf("%w: %v", errPanic, r)
+	s.log.Error("recovered panic in camera session", "error", s.redact(err), "stack", string(stack))
+	s.st.update(func(st *CameraStatus) { st.Dropped.Panics++ })
+	return err
+}
+
 // connect records one connection until it fails or ctx ends. It returns
 // how long it recorded.
 func (s *session) connect(ctx context.Context) (time.Duration, error) {
@@ -149,16 +190,24 @@ func (s *session) connect(ctx context.Context) (time.Duration, error) {
 		v := gortsplib.TransportUDP
 		c.Transport = &v
 	}
-	c.OnDecodeError = func(err error) { s.log.Debug("rtp decode error", "error", s.redact(err)) }
+	c.OnDecodeError = func(err error) {
+		s.log.Debug("rtp decode error", "error", s.redact(err))
+		s.st.update(func(st *CameraStatus) { st.Dropped.BadRTP++ })
+	}
 	c.OnPacketsLost = func(n uint64) { s.log.Debug("rtp packets lost", "count", n) }
 	if err := c.Start2(); err != nil {
 		return 0, err
 	}
 	done := make(chan struct{})
 	defer close(done)
+	// A callback that panicked reports here; the client cannot be closed
+	// from inside its own callback.
+	failed := make(chan error, 1)
 	go func() {
 		select {
 		case <-ctx.Done():
+			c.Close()
+		case <-failed:
 			c.Close()
 		case <-done:
 		}
@@ -177,6 +226,7 @@ func (s *session) connect(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	in.failed = failed
 	for _, m := range in.medias {
 		if _, err := c.Setup(desc.BaseURL, m, 0, 0); err != nil {
 			return 0, err
@@ -187,9 +237,13 @@ func (s *session) connect(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	s.log.Info("camera connected", "codecs", strings.Join(in.codecs, ","), "unsupported", strings.Join(in.unsupported, ","))
+	go in.watchStall(done)
 	err = c.Wait()
 	c.Close()
 	in.finish()
+	if eerr := in.endErr.Load(); eerr != nil {
+		err = *eerr
+	}
 	var rec time.Duration
 	if !in.firstAt.IsZero() {
 		rec = s.cfg.Now().Sub(in.firstAt)
@@ -233,6 +287,101 @@ type ingest struct {
 
 	firstAt   time.Time
 	recording bool // state "recording" was reported and still holds
+
+	failed     chan<- error          // a recovered panic or a stall ends the connection
+	endErr     atomic.Pointer[error] // why, when it was not the network
+	lastPacket atomic.Int64          // cfg.Now of the last video packet, Unix ns
+}
+
+// end ends the connection for err, unless something ended it first.
+func (in *ingest) end(err error) bool {
+	if !in.endErr.CompareAndSwap(nil, &err) {
+		return false
+	}
+	select {
+	case in.failed <- err:
+	default:
+	}
+	return true
+}
+
+// watchStall ends the connection when no video packet came for
+// stallAfter, until done is closed.
+func (in *ingest) watchStall(done <-chan struct{}) {
+	in.lastPacket.Store(in.s.cfg.Now().UnixNano())
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		in.flushIfDue()
+		if in.s.cfg.Now().Sub(time.Unix(0, in.lastPacket.Load())) >= stallAfter {
+			in.s.log.Warn("camera stopped sending video; dropping the connection", "after", stallAfter.String())
+			in.end(errStalled)
+			return
+		}
+	}
+}
+
+// recoverPanic, deferred in every RTP callback, turns a panic into the end
+// of this connection: logged, counted, the camera marked "error" and
+// reconnected by run. Other cameras go on.
+func (in *ingest) recoverPanic() {
+	r := recover()
+	if r == nil {
+		return
+	}
+	err := in.s.panicked(r, debug.Stack())
+	if in.end(err) {
+		in.s.st.setState(StateError, in.s.cfg.Now().UTC(), in.s.redact(err))
+	}
+}
+
+// flushIfDue writes a part that waited too long for the next frame.
+func (in *ingest) flushIfDue() {
+	defer in.recoverPanic()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if err := in.w.flushIfDue(); err != nil {
+		in.s.log.Error("writing segment", "error", err)
+	}
+}
+
+// resync makes the writer wait for the next keyframe.
+func (in *ingest) resync() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.w.resync()
+}
+
+// writeVideo hands one access unit to the writer under the lock (a
+// deferred unlock, so a panic cannot leave it held).
+func (in *ingest) writeVideo(au [][]byte, pts, dts int64) (err error, recording bool, audioBytes int) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	err = in.w.writeVideo(au, pts, dts)
+	audioBytes = in.audioBytes
+	in.audioBytes = 0
+	return err, in.w.seg != nil, audioBytes
+}
+
+// badRTP counts a packet the depacketiser refused; the frame it belonged
+// to is lost, so the writer waits for the next keyframe.
+func (in *ingest) badRTP(err error) {
+	if errors.Is(err, rtph264.ErrMorePacketsNeeded) || errors.Is(err, rtph265.ErrMorePacketsNeeded) ||
+		errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) || errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
+		return // normal
+	}
+	var n int64
+	in.s.st.update(func(st *CameraStatus) { st.Dropped.BadRTP++; n = st.Dropped.BadRTP })
+	if n&(n-1) == 0 { // 1, 2, 4, 8…: a flood of bad packets is not a flood of log lines
+		in.s.log.Debug("rtp packet refused", "error", err, "count", n)
+	}
+	in.dts = nil
+	in.resync()
 }
 
 type dtsExtractor interface {
@@ -311,6 +460,7 @@ func (s *session) newIngest(c *gortsplib.Client, desc *description.Session) (*in
 		canWrite:        s.cfg.CanWrite,
 		log:             s.log,
 		onSegment:       s.catalog,
+		onDrop:          s.dropped,
 		onPaused: func(p bool) {
 			if p {
 				s.log.Warn("disk guard: recording paused")
@@ -321,6 +471,20 @@ func (s *session) newIngest(c *gortsplib.Client, desc *description.Session) (*in
 		},
 	}, in.isH265, spec)
 	return in, nil
+}
+
+// dropped counts input the writer refused.
+func (s *session) dropped(r dropReason) {
+	s.st.update(func(st *CameraStatus) {
+		switch r {
+		case dropOversize:
+			st.Dropped.Oversize++
+		case dropTimeJump:
+			st.Dropped.TimeJumps++
+		case dropParamChurn:
+			st.Dropped.ParamChurn++
+		}
+	})
 }
 
 func describeFormats(desc *description.Session) string {
@@ -361,13 +525,19 @@ func (in *ingest) register() {
 	if in.aacf != nil {
 		dec, err := in.aacf.CreateDecoder()
 		if err == nil {
-			in.c.OnPacketRTP(in.audio, in.aacf, func(pkt *rtp.Packet) { in.onAAC(dec.Decode, pkt) })
+			in.c.OnPacketRTP(in.audio, in.aacf, func(pkt *rtp.Packet) {
+				defer in.recoverPanic()
+				in.onAAC(dec.Decode, pkt)
+			})
 		}
 	}
 	if in.g711f != nil {
 		dec, err := in.g711f.CreateDecoder()
 		if err == nil {
-			in.c.OnPacketRTP(in.audio, in.g711f, func(pkt *rtp.Packet) { in.onG711(dec.Decode, pkt) })
+			in.c.OnPacketRTP(in.audio, in.g711f, func(pkt *rtp.Packet) {
+				defer in.recoverPanic()
+				in.onG711(dec.Decode, pkt)
+			})
 		}
 	}
 }
@@ -380,6 +550,14 @@ func videoFormat(in *ingest) format.Format {
 }
 
 func (in *ingest) onVideo(pkt *rtp.Packet) {
+	defer in.recoverPanic()
+	if in.endErr.Load() != nil {
+		return // this connection is ending
+	}
+	in.lastPacket.Store(in.s.cfg.Now().UnixNano())
+	if h := in.s.cfg.rtpHook; h != nil {
+		h(in.s.cam.ID)
+	}
 	if in.s.cfg.loseRTP != nil && in.s.cfg.loseRTP() {
 		return
 	}
@@ -388,9 +566,7 @@ func (in *ingest) onVideo(pkt *rtp.Packet) {
 	if in.haveSeq && pkt.SequenceNumber != in.lastSeq+1 {
 		in.drop = true
 		in.dts = nil
-		in.mu.Lock()
-		in.w.resync()
-		in.mu.Unlock()
+		in.resync()
 	}
 	in.lastSeq, in.haveSeq = pkt.SequenceNumber, true
 
@@ -399,7 +575,8 @@ func (in *ingest) onVideo(pkt *rtp.Packet) {
 	pts, ok := in.c.PacketPTS2(in.video, pkt)
 	au, err := in.decode(pkt)
 	if err != nil {
-		return // more packets needed, or a fragment without its start
+		in.badRTP(err)
+		return
 	}
 	if in.drop {
 		in.drop = false
@@ -434,9 +611,7 @@ func (in *ingest) onVideo(pkt *rtp.Packet) {
 	if err != nil {
 		in.s.log.Debug("dts extraction failed; waiting for keyframe", "error", err)
 		in.dts = nil
-		in.mu.Lock()
-		in.w.resync()
-		in.mu.Unlock()
+		in.resync()
 		return
 	}
 	now := in.s.cfg.Now().UTC()
@@ -444,12 +619,7 @@ func (in *ingest) onVideo(pkt *rtp.Packet) {
 	for _, n := range au {
 		size += len(n)
 	}
-	in.mu.Lock()
-	err = in.w.writeVideo(au, pts, dts)
-	recording := in.w.seg != nil
-	audioBytes := in.audioBytes
-	in.audioBytes = 0
-	in.mu.Unlock()
+	err, recording, audioBytes := in.writeVideo(au, pts, dts)
 	if err != nil {
 		in.s.log.Error("writing segment", "error", err)
 	}
@@ -501,10 +671,17 @@ func (in *ingest) onG711(decode func(*rtp.Packet) ([]byte, error), pkt *rtp.Pack
 	}
 }
 
-// finish closes the writer at the end of a connection.
+// finish closes the writer at the end of a connection. After a panic the
+// writer may be inconsistent: a second panic here leaves the unfinished
+// file to Recover at the next start.
 func (in *ingest) finish() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			in.s.log.Error("recovered panic finishing the segment; Recover finishes it at next start", "error", fmt.Sprint(r))
+		}
+	}()
 	if err := in.w.close(); err != nil {
 		in.s.log.Error("finishing segment", "error", err)
 	}

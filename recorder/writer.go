@@ -17,8 +17,24 @@ import (
 const (
 	videoTimeScale = 90000
 	// maxClockDrift is how far the PTS-derived wall clock may drift from
-	// the injected clock before a new segment is re-anchored.
+	// the injected clock before it is corrected at the next cut, and the
+	// most one correction moves it: drift is slow, so correcting it is
+	// small and gradual.
 	maxClockDrift = time.Second
+	// maxTimeJump is the largest disagreement between the camera's
+	// timestamps and the injected clock that is still taken for drift or
+	// network delay. Beyond it the camera's clock jumped (a reboot, an NTP
+	// step, a hostile stream): a discontinuity. The segment is cut and the
+	// mapping re-anchored on the injected clock at the next keyframe.
+	maxTimeJump = 2 * time.Second
+	// Default memory and file bounds (writerConfig overrides them).
+	defaultMaxFrameBytes   = 4 << 20   // one access unit; 4K I-frames are far smaller
+	defaultMaxPartBytes    = 8 << 20   // one fragment buffered in memory
+	defaultMaxSegmentBytes = 512 << 20 // one file
+	// A parameter-set change cuts a segment; more than maxParamChanges in
+	// paramWindow is churn, and the refused keyframes are dropped.
+	maxParamChanges = 4
+	paramWindow     = time.Minute
 	// defaultFrameTicks is the duration given to the last frame of a
 	// stream when no earlier frame tells (25 fps).
 	defaultFrameTicks = videoTimeScale / 25
@@ -45,7 +61,23 @@ type writerConfig struct {
 	onSegment func(registry.Segment) error
 	// onPaused is called when writing stops or resumes for CanWrite.
 	onPaused func(paused bool)
+	// onDrop is called for every frame dropped as hostile or broken, and
+	// for every timestamp discontinuity (status counters).
+	onDrop func(dropReason)
+
+	// Bounds; zero means the default.
+	maxFrameBytes, maxPartBytes int
+	maxSegmentBytes             int64
 }
+
+// dropReason says why the writer refused input.
+type dropReason int
+
+const (
+	dropOversize   dropReason = iota // a frame over maxFrameBytes
+	dropTimeJump                     // a timestamp discontinuity
+	dropParamChurn                   // parameter sets changing too often
+)
 
 // writer turns the access units of one connection into segments. It is
 // not safe for concurrent use; the session serialises calls.
@@ -61,7 +93,16 @@ type writerConfig struct {
 // Drift: minOff, the smallest (arrival − mapped time) seen since the last
 // correction, is the camera clock's drift with network delay filtered out
 // (delay only ever adds), so a one-off stall moves nothing. When it
-// exceeds maxClockDrift the mapping is shifted at the next segment cut.
+// exceeds maxClockDrift the mapping is shifted at the next segment cut, by
+// at most maxClockDrift.
+//
+// Jumps: a camera whose timestamps step (forward: a frame maps to more
+// than maxTimeJump after it arrived, which delay can never cause; back: a
+// dts more than maxTimeJump before the previous one; or a drift beyond
+// maxTimeJump at a cut) is not drifting. The segment is finished where its
+// footage ends and the mapping is anchored afresh on the injected clock at
+// the next keyframe, so a file's name is always close to when its first
+// frame arrived, whatever the camera's clock does.
 // A camera clock running slow leaves a gap of about a second between two
 // segments; one running fast ends the earlier segment's catalogued End at
 // the next one's Start, so segments never overlap (that End is then up to
@@ -79,6 +120,13 @@ type writer struct {
 	anchorDTS  int64
 	minOff     time.Duration // smallest arrival − wallAt(dts) since the segment started
 	lastEnd    time.Time     // end of the previous segment of this connection
+	lastDTS    int64         // dts of the last frame seen (written or not)
+	haveDTS    bool
+	now        time.Time                  // injected clock at the current frame
+	partWall   time.Time                  // injected clock when the part being built got its first frame
+	segWall    time.Time                  // injected clock when the segment got its first frame
+	paramTimes [maxParamChanges]time.Time // the last accepted parameter changes, a ring
+	paramNext  int
 
 	params     videoParams // newest seen in the stream
 	initParams videoParams // those in initBytes
@@ -117,6 +165,15 @@ func newWriter(cfg writerConfig, isH265 bool, audio *audioSpec) *writer {
 		w.audio = &track{id: 2, name: audio.name, timeScale: audio.timeScale, codec: audio.codec}
 		w.tracks = append(w.tracks, w.audio)
 	}
+	if w.cfg.maxFrameBytes <= 0 {
+		w.cfg.maxFrameBytes = defaultMaxFrameBytes
+	}
+	if w.cfg.maxPartBytes <= 0 {
+		w.cfg.maxPartBytes = defaultMaxPartBytes
+	}
+	if w.cfg.maxSegmentBytes <= 0 {
+		w.cfg.maxSegmentBytes = defaultMaxSegmentBytes
+	}
 	w.partTicks = durToTicks(cfg.partDuration, videoTimeScale)
 	w.segTicks = durToTicks(cfg.segmentDuration, videoTimeScale)
 	w.lastDur = defaultFrameTicks
@@ -146,35 +203,77 @@ func (w *writer) resync() {
 // writeVideo takes one access unit (Annex-B NAL units; keyframes carry
 // their parameter sets) with its pts and dts in 90 kHz ticks.
 func (w *writer) writeVideo(au [][]byte, pts, dts int64) error {
+	now := w.cfg.now()
+	w.now = now
 	key := isKeyframe(au, w.isH265)
+	var err error
+	if w.timeJump(now, dts) {
+		w.cfg.log.Warn("camera timestamps jumped; cutting the segment and re-anchoring on the system clock",
+			"jump", (ticksToDur(dts-w.lastDTS, videoTimeScale) - now.Sub(w.wallAt(w.lastDTS))).Round(time.Millisecond).String())
+		w.dropped(dropTimeJump)
+		err = w.discontinuity()
+	}
+	w.lastDTS, w.haveDTS = dts, true
 	if w.waitKey && !key {
-		return nil
+		return err
+	}
+	size := avccSize(au)
+	if size > w.cfg.maxFrameBytes {
+		// Frames after it reference it: drop up to the next keyframe.
+		w.cfg.log.Debug("frame over the size bound dropped", "bytes", size, "max", w.cfg.maxFrameBytes)
+		w.dropped(dropOversize)
+		w.waitKey = true
+		return err
 	}
 	if w.pend.valid && dts <= w.pend.dts {
 		// Non-increasing DTS: a broken camera clock or a reordering the
 		// extractor missed. Frames after this one may need it: resync.
 		w.cfg.log.Debug("non-increasing dts, waiting for keyframe", "dts", dts, "prev", w.pend.dts)
 		w.waitKey = true
-		return nil
+		return err
 	}
 	if key {
 		w.params.setFrom(au, w.isH265)
+		if w.initBytes != nil && !w.params.equal(w.initParams) && !w.allowParamsChange(now) {
+			// Parameter sets changing faster than any camera reconfigures:
+			// refuse them rather than cut a file per keyframe.
+			w.dropped(dropParamChurn)
+			w.waitKey = true
+			return errors.Join(err, w.close())
+		}
+	} else if w.seg != nil && carriesOtherParams(au, w.initParams, w.isH265) {
+		// Parameter sets change only at a keyframe; a frame bringing new
+		// ones cannot be decoded against the file's.
+		w.dropped(dropParamChurn)
+		w.waitKey = true
+		return err
 	}
 	if w.anchored {
-		if off := w.cfg.now().Sub(w.wallAt(dts)); off < w.minOff {
+		if off := now.Sub(w.wallAt(dts)); off < w.minOff {
 			w.minOff = off
 		}
 	}
-	var err error
 	if w.seg != nil {
 		dur := dts - w.pend.dts
-		cut := key && (dts-w.seg.startDTS >= w.segTicks || !w.params.equal(w.initParams))
+		written := w.seg.size + int64(w.bufferedBytes()+len(w.pend.buf)+size)
+		if !key && written > w.cfg.maxSegmentBytes+w.cfg.maxSegmentBytes/4 {
+			// No keyframe to cut at and the file far over its bound: end it
+			// here and wait for a keyframe.
+			w.cfg.log.Warn("segment over its byte bound without a keyframe; cutting", "bytes", written)
+			w.dropped(dropOversize)
+			w.waitKey = true
+			return errors.Join(err, w.close())
+		}
+		cut := key && (dts-w.seg.startDTS >= w.segTicks ||
+			now.Sub(w.segWall) >= ticksToDur(w.segTicks, videoTimeScale)+maxClockDrift ||
+			written > w.cfg.maxSegmentBytes ||
+			!w.params.equal(w.initParams))
 		// The disk guard is asked at keyframes and once per part.
 		pause := false
 		if !cut && (key || (len(w.video.samples) > 0 && w.pend.dts-w.seg.startDTS-w.video.baseTime >= w.partTicks)) && !w.cfg.canWrite() {
 			cut, pause = true, true
 		}
-		err = w.appendPending(dur)
+		err = errors.Join(err, w.appendPending(dur))
 		if cut || err != nil {
 			w.correctDrift()
 			err = errors.Join(err, w.finishSegment(dts))
@@ -205,6 +304,64 @@ func (w *writer) writeVideo(au [][]byte, pts, dts int64) error {
 	return err
 }
 
+// timeJump reports whether dts, arriving at now, is a discontinuity of
+// the camera's clock rather than drift or network delay.
+func (w *writer) timeJump(now time.Time, dts int64) bool {
+	if !w.anchored || !w.haveDTS {
+		return false
+	}
+	if dts < w.lastDTS-durToTicks(maxTimeJump, videoTimeScale) {
+		return true // back
+	}
+	// Forward: delay makes frames late, never early.
+	return now.Sub(w.wallAt(dts)) < -maxTimeJump
+}
+
+// discontinuity finishes the segment where its footage ends and makes the
+// next keyframe anchor the mapping afresh.
+func (w *writer) discontinuity() error {
+	err := w.close()
+	w.anchored = false
+	w.minOff = noOffset
+	w.waitKey = true
+	return err
+}
+
+// allowParamsChange answers whether a parameter-set change at now is
+// within maxParamChanges per paramWindow, and if so counts it.
+func (w *writer) allowParamsChange(now time.Time) bool {
+	oldest := w.paramTimes[w.paramNext]
+	if !oldest.IsZero() && now.Sub(oldest) < paramWindow {
+		return false
+	}
+	w.paramTimes[w.paramNext] = now
+	w.paramNext = (w.paramNext + 1) % maxParamChanges
+	return true
+}
+
+func (w *writer) dropped(r dropReason) {
+	if w.cfg.onDrop != nil {
+		w.cfg.onDrop(r)
+	}
+}
+
+// bufferedBytes is the payload of the part being built.
+func (w *writer) bufferedBytes() int {
+	n := 0
+	for _, t := range w.tracks {
+		n += len(t.arena)
+	}
+	return n
+}
+
+func avccSize(au [][]byte) int {
+	n := 0
+	for _, u := range au {
+		n += 4 + len(u)
+	}
+	return n
+}
+
 func appendAVCC(dst []byte, au [][]byte) []byte {
 	for _, n := range au {
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(n)))
@@ -226,8 +383,16 @@ func (w *writer) appendPending(dur int64) error {
 	w.lastDur = dur
 	rel := w.pend.dts - w.seg.startDTS
 	var err error
-	if len(w.video.samples) > 0 && rel-w.video.baseTime >= w.partTicks {
+	// A part is written at partDuration of media time or of wall clock,
+	// or at maxPartBytes, whichever comes first: a camera whose
+	// timestamps crawl cannot make the writer buffer without bound.
+	if len(w.video.samples) > 0 && (rel-w.video.baseTime >= w.partTicks ||
+		w.now.Sub(w.partWall) >= w.cfg.partDuration ||
+		w.bufferedBytes()+len(w.pend.buf) > w.cfg.maxPartBytes) {
 		err = w.flushPart()
+	}
+	if len(w.video.samples) == 0 {
+		w.partWall = w.now
 	}
 	start := len(w.video.arena)
 	w.video.arena = append(w.video.arena, w.pend.buf...)
@@ -248,7 +413,13 @@ func (w *writer) writeAudio(payload []byte, dts int64, dur uint32) error {
 	if rel < 0 {
 		return nil // belongs to the previous segment, which is closed
 	}
+	if w.pend.valid && rel > (w.pend.dts-w.seg.startDTS+durToTicks(maxTimeJump, videoTimeScale))*int64(at.timeScale)/videoTimeScale {
+		return nil // far ahead of the video: a jump, or video stopped
+	}
 	var err error
+	if len(at.arena)+len(payload) > w.cfg.maxPartBytes && len(at.samples) > 0 {
+		err = w.flushPart()
+	}
 	if at.nextDTS >= 0 {
 		diff := rel - at.nextDTS
 		switch {
@@ -257,13 +428,24 @@ func (w *writer) writeAudio(payload []byte, dts int64, dur uint32) error {
 		case diff > int64(dur)/2 && len(at.samples) > 0:
 			// a gap (lost packets): the samples of a fragment run back to
 			// back, so start a new fragment at the right time.
-			err = w.flushPart()
+			err = errors.Join(err, w.flushPart())
 		}
 	}
 	start := len(at.arena)
 	at.arena = append(at.arena, payload...)
 	at.add(rel, dur, 0, false, start)
 	return err
+}
+
+// flushIfDue writes the part being built when it has waited partDuration
+// of wall clock: a camera that goes quiet mid-part still has its footage
+// on disk (the session calls it every second).
+func (w *writer) flushIfDue() error {
+	w.now = w.cfg.now()
+	if w.seg == nil || len(w.video.samples) == 0 || w.now.Sub(w.partWall) < w.cfg.partDuration {
+		return nil
+	}
+	return w.flushPart()
 }
 
 func (w *writer) flushPart() error {
@@ -281,19 +463,30 @@ func (w *writer) flushPart() error {
 	return nil
 }
 
-// correctDrift shifts the wall-clock mapping by the measured drift when it
-// is larger than maxClockDrift.
+// correctDrift applies the drift measured since the last correction: up
+// to maxClockDrift it is noise, up to maxTimeJump the mapping moves by at
+// most maxClockDrift, beyond that it is a jump and the next segment is
+// anchored afresh.
 func (w *writer) correctDrift() {
-	if w.minOff != noOffset && (w.minOff > maxClockDrift || w.minOff < -maxClockDrift) {
-		w.cfg.log.Info("camera clock drifted from the system clock; correcting segment times", "drift", w.minOff.String())
-		w.anchorWall = w.anchorWall.Add(w.minOff)
-	}
+	off := w.minOff
 	w.minOff = noOffset
+	switch {
+	case off == noOffset:
+	case off > maxTimeJump || off < -maxTimeJump:
+		w.cfg.log.Warn("camera timestamps far from the system clock; re-anchoring the next segment", "off", off.Round(time.Millisecond).String())
+		w.dropped(dropTimeJump)
+		w.anchored = false
+	case off > maxClockDrift || off < -maxClockDrift:
+		corr := max(min(off, maxClockDrift), -maxClockDrift)
+		w.cfg.log.Info("camera clock drifted from the system clock; correcting segment times",
+			"drift", off.Round(time.Millisecond).String(), "correction", corr.String())
+		w.anchorWall = w.anchorWall.Add(corr)
+	}
 }
 
 func (w *writer) startSegment(dts int64) error {
 	if !w.anchored {
-		w.anchored, w.anchorWall, w.anchorDTS = true, w.cfg.now(), dts
+		w.anchored, w.anchorWall, w.anchorDTS = true, w.now, dts
 		w.minOff = noOffset
 	} else {
 		w.correctDrift()
@@ -316,6 +509,7 @@ func (w *writer) startSegment(dts int64) error {
 		codecs += "," + w.audio.name
 	}
 	w.seg = newSegment(w.cfg.root, w.cfg.camera, w.wallAt(dts), dts, w.initBytes, w.initHash, codecs)
+	w.segWall = w.now
 	w.parts.seqNo = 0
 	for _, t := range w.tracks {
 		t.reset()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ func runFakecam(ctx context.Context, e *env, args []string) error {
 	bframes := fs.Bool("bframes", false, "use the built-in H.264 clip with B-frames")
 	alternate := fs.Bool("alternate", false, "alternate every loop between 320x240 and 352x288 (a resolution change mid-stream)")
 	loop := fs.Duration("loop", 0, "loop only this much of the clip, cut at a keyframe (0: whole clip)")
+	hostile := fs.String("hostile", "", "misbehave, for testing a recorder: "+strings.Join(fakecam.HostileModes, ", ")+" (H.264 only)")
 	verbose := fs.Bool("v", false, "log connections to stderr")
 	pos, err := fs.parse(args)
 	if err != nil {
@@ -36,7 +38,7 @@ func runFakecam(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
-	cfg := fakecam.Config{Listen: *listen, Codec: *codec, Clip: *clip, BFrames: *bframes, Alternate: *alternate, Loop: *loop}
+	cfg := fakecam.Config{Listen: *listen, Codec: *codec, Clip: *clip, BFrames: *bframes, Alternate: *alternate, Loop: *loop, Hostile: *hostile}
 	for _, c := range strings.Split(*cameras, ",") {
 		if c = strings.TrimSpace(c); c != "" {
 			cfg.Cameras = append(cfg.Cameras, c)
@@ -79,6 +81,9 @@ func runFakecam(ctx context.Context, e *env, args []string) error {
 	if *loop < 0 {
 		return usageErr("--loop: must not be negative")
 	}
+	if *hostile != "" && !slices.Contains(fakecam.HostileModes, *hostile) {
+		return usageErr("--hostile: %q is not one of %s", *hostile, strings.Join(fakecam.HostileModes, ", "))
+	}
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
@@ -94,8 +99,8 @@ func runFakecam(ctx context.Context, e *env, args []string) error {
 		// The password came from a file; do not echo it.
 		fmt.Fprintln(e.stdout, configs.RedactURL(srv.URL(c)))
 	}
-	fmt.Fprintf(e.stderr, "fakecam: %d camera(s) on %s (%s%s); Ctrl-C stops\n",
-		len(cfg.Cameras), srv.Addr(), cfg.Codec, audioNote(cfg.Audio))
+	fmt.Fprintf(e.stderr, "fakecam: %d camera(s) on %s (%s%s%s); Ctrl-C stops\n",
+		len(cfg.Cameras), srv.Addr(), cfg.Codec, audioNote(cfg.Audio), hostileNote(cfg.Hostile))
 	<-ctx.Done()
 	closed := make(chan struct{})
 	go func() { srv.Close(); close(closed) }()
@@ -104,6 +109,13 @@ func runFakecam(ctx context.Context, e *env, args []string) error {
 	case <-time.After(5 * time.Second):
 	}
 	return nil
+}
+
+func hostileNote(h string) string {
+	if h == "" {
+		return ""
+	}
+	return ", HOSTILE " + h
 }
 
 func audioNote(a string) string {

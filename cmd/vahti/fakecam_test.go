@@ -28,6 +28,7 @@ func TestFakecamBadFlags(t *testing.T) {
 		{"fakecam", "--user", "u", "--password-file", "/nonexistent/pw"},
 		{"fakecam", "--cameras", ","},
 		{"fakecam", "--loop", "-1s"},
+		{"fakecam", "--hostile", "evil"},
 		{"fakecam", "--nosuchflag"},
 		{"fakecam", "stray"},
 	} {

@@ -221,7 +221,9 @@ func (s *service) cameraStates() []admin.CameraState {
 	st := s.rec.Status()
 	out := make([]admin.CameraState, 0, len(st))
 	for _, c := range st {
-		out = append(out, admin.CameraState(c))
+		out = append(out, admin.CameraState{ID: c.ID, Name: c.Name, State: c.State, Since: c.Since,
+			LastFrame: c.LastFrame, BitrateBps: c.BitrateBps, Segments: c.Segments, Reconnects: c.Reconnects,
+			Error: c.Error, Codecs: c.Codecs, Unsupported: c.Unsupported})
 	}
 	return out
 }

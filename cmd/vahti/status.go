@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -119,12 +120,31 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "active legal holds: %d\n\n", rep.ActiveHolds)
 	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CAMERA\tSTATE\tLAST FRAME\tSEGMENTS\tRECONNECTS\tOLDEST\tNEWEST\tERROR")
+	fmt.Fprintln(tw, "CAMERA\tSTATE\tLAST FRAME\tSEGMENTS\tRECONNECTS\tDROPPED\tOLDEST\tNEWEST\tERROR")
 	for _, c := range rep.Cameras {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", c.ID, c.State, fmtLocal(c.LastFrame, loc),
-			c.CatalogSegments, c.Reconnects, fmtLocal(c.Oldest, loc), fmtLocal(c.Newest, loc), c.Error)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", c.ID, c.State, fmtLocal(c.LastFrame, loc),
+			c.CatalogSegments, c.Reconnects, fmtDropped(c.Dropped), fmtLocal(c.Oldest, loc), fmtLocal(c.Newest, loc), c.Error)
 	}
 	return tw.Flush()
+}
+
+// fmtDropped names the non-zero drop counters: a camera that misbehaves
+// shows here ("-" when none).
+func fmtDropped(d recorder.DropCounts) string {
+	var parts []string
+	for _, c := range []struct {
+		name string
+		n    int64
+	}{{"bad_rtp", d.BadRTP}, {"oversize", d.Oversize}, {"time_jumps", d.TimeJumps},
+		{"param_churn", d.ParamChurn}, {"panics", d.Panics}} {
+		if c.n > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", c.name, c.n))
+		}
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ",")
 }
 
 func fmtLocal(t time.Time, loc *time.Location) string {

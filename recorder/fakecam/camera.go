@@ -75,12 +75,14 @@ func newTrackState() trackState {
 // timestamp 0; every loop begins exactly where the previous one ended.
 func (c *camera) run(start time.Time, done <-chan struct{}) {
 	video, audio := newTrackState(), newTrackState()
+	hostile := &hostileState{mode: c.srv.cfg.Hostile, start: time.Now()}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
 	var offset90 int64 // start of the current loop, 90 kHz since start
 	for n := 0; ; n++ {
-		l := c.prog.clips[n%len(c.prog.clips)]
+		ci := n % len(c.prog.clips)
+		l := c.prog.clips[ci]
 		for i := range l.events {
 			ev := &l.events[i]
 			due := start.Add(dur90(offset90 + ev.at))
@@ -97,14 +99,29 @@ func (c *camera) run(start time.Time, done <-chan struct{}) {
 					return
 				default:
 				}
+				if hostile.mode != "" && wait < -500*time.Millisecond {
+					continue // after a hostile pause: skip, do not burst
+				}
 			}
+			now := time.Now()
+			if hostile.silent(now) {
+				continue
+			}
+			shift := hostile.tsOffset(now)
 			ntp := start.Add(dur90(offset90 + ev.pts90))
 			if ev.audio {
-				ts := uint32(int64(audio.base) + c.audioOffset(offset90) + ev.ts)
+				ts := uint32(int64(audio.base) + c.audioOffset(offset90+shift) + ev.ts)
 				c.write(1, ev.pkts, &audio.seq, ts, ntp)
 			} else {
-				ts := uint32(int64(video.base) + offset90 + ev.ts)
-				c.write(0, ev.pkts, &video.seq, ts, ntp)
+				ts := uint32(int64(video.base) + offset90 + shift + ev.ts)
+				if c.endlessFUA(hostile, &video.seq, ts, done) {
+					continue
+				}
+				pkts := ev.pkts
+				if hostile.mode != "" {
+					pkts = hostile.videoPackets(c.prog, ci, i, ev, now)
+				}
+				c.write(0, pkts, &video.seq, ts, ntp)
 			}
 		}
 		offset90 += l.length

@@ -28,6 +28,8 @@ type program struct {
 	// change parameter sets in-band.
 	video format.Format
 	audio format.Format // nil: no audio
+
+	hostile hostileProgram
 }
 
 // loop is one pass over a clip.

@@ -55,6 +55,9 @@ type Config struct {
 	// keyframe), so tests see a loop boundary quickly. The embedded clips
 	// have a keyframe every second.
 	Loop time.Duration
+	// Hostile, when set, makes every camera misbehave in one of the
+	// HostileModes (H.264 only).
+	Hostile string
 	// Log receives connection events at debug level; nil discards them.
 	Log *slog.Logger
 }
@@ -92,6 +95,11 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Hostile != "" {
+		if err := prog.addHostile(cfg.Hostile, clips); err != nil {
+			return nil, err
+		}
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -114,7 +122,9 @@ func Start(cfg Config) (*Server, error) {
 		rtcpConn.LocalAddr().String(): rtcpConn,
 	}
 	s.rtsp = &gortsplib.Server{
-		Handler:        &handler{s: s},
+		Handler: &handler{s: s},
+		// A giant hostile frame is thousands of packets written at once.
+		WriteQueueSize: writeQueueSize(cfg.Hostile),
 		RTSPAddress:    s.addr,
 		UDPRTPAddress:  rtpConn.LocalAddr().String(),
 		UDPRTCPAddress: rtcpConn.LocalAddr().String(),
@@ -204,6 +214,12 @@ func (cfg *Config) normalise() error {
 	if cfg.Loop < 0 {
 		return errors.New("fakecam: Loop must not be negative")
 	}
+	if err := validHostile(cfg.Hostile); err != nil {
+		return err
+	}
+	if cfg.Hostile != "" && cfg.Codec != "h264" {
+		return errors.New("fakecam: hostile modes need codec h264")
+	}
 	return nil
 }
 
@@ -241,6 +257,13 @@ func (cfg *Config) loadClips() ([]*clip, error) {
 		}
 	}
 	return clips, nil
+}
+
+func writeQueueSize(hostile string) int {
+	if hostile == HostileGiant {
+		return 8192
+	}
+	return 0 // gortsplib's default
 }
 
 // udpPair binds a free even RTP port and the RTCP port after it, as RTSP
