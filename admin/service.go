@@ -90,7 +90,7 @@ type cameraView struct {
 // StateKey is the catalog key and CSS class of the recorder's state word.
 func (v cameraView) StateKey() string {
 	switch v.State {
-	case "recording", "connecting", "offline", "disabled", "unknown":
+	case "recording", "connecting", "offline", "disabled", "unknown", "error":
 		return v.State
 	case "auth failed":
 		return "authfailed"
