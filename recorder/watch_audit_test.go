@@ -45,10 +45,13 @@ func wantAudited(t *testing.T, db *registry.DB, kind, rel, foundBy string) {
 // link or a fifo named like a segment is never opened or adopted (a fifo
 // would block the watcher for good).
 func TestWatcherAuditsChangesAndIgnoresLinksAndFifos(t *testing.T) {
-	r := startRecorder(t, nil, nil)
 	day := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	// The segment to be removed is on disk before the recorder starts, so
+	// the watcher watches its folder from the start: a folder made while
+	// running is watched only once its create event has been handled.
+	var a registry.Segment
+	r := startRecorder(t, nil, func(c *Config) { a = catalog(t, c.DB, makeSegment(t, c.Root, day)) })
 	<-r.rec.started
-	a := catalog(t, r.db, makeSegment(t, r.root, day))
 
 	src := t.TempDir()
 	linked := makeSegment(t, src, day.Add(2*time.Hour))
