@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"vahti/configs"
 	"vahti/registry"
@@ -128,6 +129,9 @@ type Config struct {
 	// HashParams is the argon2id cost for passwords set through the UI;
 	// zero: DefaultHashParams. Tests lower it.
 	HashParams HashParams
+	// Metrics receives the HTTP request counters (admin/metrics.go); nil:
+	// none are kept.
+	Metrics prometheus.Registerer
 }
 
 // Server is the admin UI.
@@ -140,7 +144,8 @@ type Server struct {
 	cert        tls.Certificate
 	fingerprint string
 	pages       map[string]*template.Template
-	dummyHash   string // verified against for unknown names, so timing does not tell
+	dummyHash   string          // verified against for unknown names, so timing does not tell
+	httpMetrics gin.HandlerFunc // nil: no metrics
 }
 
 // New checks the config, loads or creates the TLS certificate and builds
@@ -181,6 +186,11 @@ func New(cfg Config) (*Server, error) {
 	s.fingerprint = certFingerprint(s.cert)
 	if s.pages, err = s.parseTemplates(); err != nil {
 		return nil, err
+	}
+	if cfg.Metrics != nil {
+		if s.httpMetrics, err = httpMetrics(cfg.Metrics); err != nil {
+			return nil, fmt.Errorf("admin: metrics: %w", err)
+		}
 	}
 	s.engine = s.routes()
 	return s, nil

@@ -177,6 +177,17 @@ func (r *Recorder) Run(ctx context.Context) error {
 	return nil
 }
 
+// Started reports whether recovery, reconcile and the storage watch are
+// done and the cameras are being recorded (read-only; for readiness).
+func (r *Recorder) Started() bool {
+	select {
+	case <-r.started:
+		return true
+	default:
+		return false
+	}
+}
+
 // Status returns every camera's live state, in config order.
 func (r *Recorder) Status() []CameraStatus {
 	out := make([]CameraStatus, 0, len(r.sessions))

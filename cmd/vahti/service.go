@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"vahti/admin"
@@ -35,6 +36,11 @@ type service struct {
 	adm *admin.Server
 	// adminURL is where the admin UI listens, known once its socket is open.
 	adminURL string
+	// Operations (metrics.go, health.go): the Prometheus registry, the
+	// heartbeat's view of health, and metrics.listen's URL once open.
+	metrics    *prometheus.Registry
+	health     health
+	metricsURL string
 }
 
 // newLogger returns a structured logger writing to w.
@@ -66,7 +72,12 @@ func runService(ctx context.Context, e *env, cfg *configs.Config, log *slog.Logg
 	defer db.Close()
 
 	s := &service{cfg: cfg, db: db, log: log, now: e.now}
+	s.metrics = s.newMetricsRegistry()
 	if err := s.build(); err != nil {
+		return err
+	}
+	ops, err := s.openOps()
+	if err != nil {
 		return err
 	}
 	adminLn, err := net.Listen("tcp", cfg.Admin.Listen)
@@ -102,9 +113,7 @@ func runService(ctx context.Context, e *env, cfg *configs.Config, log *slog.Logg
 	g.Go(func() error { return s.ret.Run(gctx) })
 	g.Go(func() error { return s.adm.Serve(gctx, adminLn) })
 	g.Go(func() error { return s.writeStatus(gctx) })
-	if cfg.Metrics.Listen != "" {
-		g.Go(func() error { return s.serveMetrics(gctx, cfg.Metrics.Listen) })
-	}
+	g.Go(func() error { return ops.run(gctx) })
 	if ready != nil {
 		ready(s)
 	}
@@ -148,7 +157,7 @@ func (s *service) build() error {
 	}
 	s.exp = exporterFor(cfg, db, s.now, s.log)
 	s.adm, err = admin.New(admin.Config{
-		DB: db, Cfg: cfg, Now: s.now, Log: s.log.With("part", "admin"), Version: version,
+		DB: db, Cfg: cfg, Now: s.now, Log: s.log.With("part", "admin"), Version: version, Metrics: s.metrics,
 		Cameras: s.cameraStates,
 		Holds: admin.HoldFuncs{
 			Add: func(ctx context.Context, h *registry.Hold, actor, source string) error {
