@@ -132,6 +132,9 @@ type Config struct {
 	// Metrics receives the HTTP request counters (admin/metrics.go); nil:
 	// none are kept.
 	Metrics prometheus.Registerer
+	// Alarms are the service's raised alarms, shown on the dashboard (nil:
+	// none).
+	Alarms func() []Alarm
 }
 
 // Server is the admin UI.

@@ -111,6 +111,7 @@ type diskView struct {
 	WritingAllowed    bool
 	Paused            bool
 	Alarms            []string
+	OpsAlarms         []Alarm // the service's alarms (alarms.go), translated by kind
 	HoldsForReview    []int64
 	ActiveHolds       int
 }
@@ -165,6 +166,7 @@ func (s *Server) cameraViews(ctx context.Context) ([]cameraView, diskView, error
 		out = append(out, v)
 	}
 	disk.ActiveHolds = len(holds)
+	disk.OpsAlarms = s.alarms()
 	var rs RetentionState
 	if s.cfg.Retention != nil {
 		rs = s.cfg.Retention()

@@ -11,6 +11,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"vahti/admin"
 	"vahti/registry"
 )
 
@@ -48,9 +49,26 @@ type opsParts struct {
 	notify func(state string) (bool, error)
 }
 
+// initOps makes the metrics registry and the alarms, before the admin UI
+// (which shows and counts them) is built.
+func (s *service) initOps() {
+	s.alarms = newAlarms()
+	s.metrics = s.newMetricsRegistry()
+}
+
+// adminAlarms are the alarms for the dashboard.
+func (s *service) adminAlarms() []admin.Alarm {
+	var out []admin.Alarm
+	for _, a := range s.alarms.Active() {
+		out = append(out, admin.Alarm{Kind: a.Kind, Subject: a.Subject, Since: a.Since})
+	}
+	return out
+}
+
 // openOps opens metrics.listen (if set) so a port in use fails the start.
 func (s *service) openOps() (*opsParts, error) {
 	o := &opsParts{s: s, notify: func(st string) (bool, error) { return daemon.SdNotify(false, st) }}
+	s.alarms.certNotAfter = s.adm.CertNotAfter
 	if s.cfg.Metrics.Listen != "" {
 		ln, err := net.Listen("tcp", s.cfg.Metrics.Listen)
 		if err != nil {
@@ -70,8 +88,11 @@ func (o *opsParts) run(ctx context.Context) error {
 	} else {
 		errc <- nil
 	}
+	alarmsDone := make(chan struct{})
+	go func() { defer close(alarmsDone); o.s.runAlarms(ctx) }()
 	o.heartbeat(ctx)
 	o.notify(daemon.SdNotifyStopping)
+	<-alarmsDone
 	return <-errc
 }
 

@@ -36,6 +36,7 @@ func (s *service) newMetricsRegistry() *prometheus.Registry {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newVahtiCollector(s),
 		readyCollector{s},
+		alarmCollector{s},
 	)
 	return reg
 }

@@ -41,6 +41,7 @@ type service struct {
 	metrics    *prometheus.Registry
 	health     health
 	metricsURL string
+	alarms     *alarms
 }
 
 // newLogger returns a structured logger writing to w.
@@ -72,7 +73,7 @@ func runService(ctx context.Context, e *env, cfg *configs.Config, log *slog.Logg
 	defer db.Close()
 
 	s := &service{cfg: cfg, db: db, log: log, now: e.now}
-	s.metrics = s.newMetricsRegistry()
+	s.initOps()
 	if err := s.build(); err != nil {
 		return err
 	}
@@ -158,6 +159,7 @@ func (s *service) build() error {
 	s.exp = exporterFor(cfg, db, s.now, s.log)
 	s.adm, err = admin.New(admin.Config{
 		DB: db, Cfg: cfg, Now: s.now, Log: s.log.With("part", "admin"), Version: version, Metrics: s.metrics,
+		Alarms:  s.adminAlarms,
 		Cameras: s.cameraStates,
 		Holds: admin.HoldFuncs{
 			Add: func(ctx context.Context, h *registry.Hold, actor, source string) error {
@@ -263,11 +265,13 @@ type liveStatus struct {
 	TLSSHA256 string                  `json:"admin_tls_sha256"`
 	Cameras   []recorder.CameraStatus `json:"cameras"`
 	Retention retention.Status        `json:"retention"`
+	Alarms    []Alarm                 `json:"alarms"`
 }
 
 func (s *service) snapshot() liveStatus {
 	return liveStatus{Written: s.now().UTC(), PID: os.Getpid(), Version: version, AdminURL: s.adminURL,
-		TLSSHA256: s.adm.Fingerprint(), Cameras: s.rec.Status(), Retention: s.ret.Status()}
+		TLSSHA256: s.adm.Fingerprint(), Cameras: s.rec.Status(), Retention: s.ret.Status(),
+		Alarms: s.alarms.Active()}
 }
 
 func (s *service) writeStatus(ctx context.Context) error {
