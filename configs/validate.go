@@ -143,8 +143,8 @@ func (c *Config) validate(p *Problems) {
 		}
 	}
 	al := c.Alarms
-	if al.CameraOffline.D() < 10*time.Second {
-		p.add("alarms.camera_offline", "must be at least 10s")
+	if al.CameraOffline.D() < time.Second {
+		p.add("alarms.camera_offline", "must be at least 1s")
 	}
 	if len(al.Command) > 0 && !filepath.IsAbs(al.Command[0]) {
 		p.add("alarms.command", "the program must be an absolute path, got %q", al.Command[0])

@@ -171,7 +171,10 @@ func (s *service) evaluateAlarms(ctx context.Context, now time.Time) []Alarm {
 	if len(stepped) > 0 {
 		add(AlarmClockStepped, "", "clock stepped: %s", strings.Join(stepped, "; "))
 	}
-	if synced, err := a.adjtimex(); err != nil {
+	a.mu.Lock()
+	adjtimex := a.adjtimex
+	a.mu.Unlock()
+	if synced, err := adjtimex(); err != nil {
 		add(AlarmClockUnsync, "", "clock state unknown: %v", err)
 	} else if !synced {
 		add(AlarmClockUnsync, "", "the kernel reports the clock is not synchronised (NTP)")
@@ -411,7 +414,10 @@ func (c alarmCollector) Collect(ch chan<- prometheus.Metric) {
 			g(descAlarm, 0, k, "")
 		}
 	}
-	if synced, err := a.adjtimex(); err == nil {
+	a.mu.Lock()
+	adjtimex := a.adjtimex
+	a.mu.Unlock()
+	if synced, err := adjtimex(); err == nil {
 		g(descClockSynced, b2f(synced))
 	}
 	if a.certNotAfter != nil {
