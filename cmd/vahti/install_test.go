@@ -15,7 +15,6 @@ import (
 
 const repoRoot = "../.."
 
-
 func runScript(t *testing.T, env []string, script string, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command("bash", append([]string{filepath.Join(repoRoot, "scripts", script)}, args...)...)
@@ -32,7 +31,6 @@ func mode(t *testing.T, p string) os.FileMode {
 	}
 	return fi.Mode().Perm()
 }
-
 
 // The unit passes systemd's own checks. verify insists that ExecStart
 // exists, so a copy points it at a built binary; nothing else changes.
