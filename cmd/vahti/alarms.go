@@ -10,11 +10,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
+	"vahti/configs"
 	"vahti/recorder"
 	"vahti/registry"
 	"vahti/retention"
@@ -84,11 +86,21 @@ type alarms struct {
 	certNotAfter func() time.Time
 	// commands receives changes for alarms.command, latest wins.
 	commands chan alarmChange
+	// conf is the alarms config: it changes on a config reload.
+	conf atomic.Pointer[configs.Alarms]
 }
 
-func newAlarms() *alarms {
-	return &alarms{active: map[string]Alarm{}, lastUp: map[string]time.Time{}, adjtimex: kernelClockSynced,
+func newAlarms(conf configs.Alarms) *alarms {
+	a := &alarms{active: map[string]Alarm{}, lastUp: map[string]time.Time{}, adjtimex: kernelClockSynced,
 		commands: make(chan alarmChange, 1)}
+	a.setConfig(conf)
+	return a
+}
+
+// setConfig applies alarms.* (at start and on a reload).
+func (a *alarms) setConfig(c configs.Alarms) {
+	c.Command = append([]string(nil), c.Command...)
+	a.conf.Store(&c)
 }
 
 // kernelClockSynced asks the kernel (adjtimex with no modes: read only)
@@ -123,6 +135,7 @@ func (a *alarms) setConfigError(msg string) {
 // evaluate finds the alarms that hold now from the running parts.
 func (s *service) evaluateAlarms(ctx context.Context, now time.Time) []Alarm {
 	a, cfg := s.alarms, s.cfg
+	conf := a.conf.Load()
 	var out []Alarm
 	add := func(kind, subject, format string, args ...any) {
 		out = append(out, Alarm{Kind: kind, Subject: subject, Message: fmt.Sprintf(format, args...), Since: now})
@@ -139,7 +152,7 @@ func (s *service) evaluateAlarms(ctx context.Context, now time.Time) []Alarm {
 			up = now
 			a.lastUp[cs.ID] = now
 		}
-		if away := now.Sub(up); away >= cfg.Alarms.CameraOffline.D() {
+		if away := now.Sub(up); away >= conf.CameraOffline.D() {
 			add(AlarmCameraOffline, cs.ID, "camera %s not recording for %s (%s)", cs.ID, away.Round(time.Second), cs.State)
 		}
 	}
@@ -208,7 +221,7 @@ func (s *service) evaluateAlarms(ctx context.Context, now time.Time) []Alarm {
 		add(AlarmAuditBroken, "", "audit chain verification failed: %s", auditErr)
 	}
 	if a.certNotAfter != nil {
-		if na := a.certNotAfter(); !na.IsZero() && na.Sub(now) < cfg.Alarms.CertWarn.D() {
+		if na := a.certNotAfter(); !na.IsZero() && na.Sub(now) < conf.CertWarn.D() {
 			add(AlarmCertExpiring, "", "admin TLS certificate expires %s", na.UTC().Format(time.RFC3339))
 		}
 	}
@@ -255,7 +268,7 @@ func (s *service) updateAlarms(ctx context.Context) {
 		s.log.Info("alarm cleared", "kind", al.Kind, "subject", al.Subject)
 		notify = notify || al.Kind != AlarmCommandFailed
 	}
-	if !notify || len(s.cfg.Alarms.Command) == 0 {
+	if !notify || len(a.conf.Load().Command) == 0 {
 		return
 	}
 	host, _ := os.Hostname()
@@ -314,7 +327,7 @@ func (s *service) checkAuditPeriodically(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(s.cfg.Alarms.AuditCheckEvery.D()):
+		case <-time.After(s.alarms.conf.Load().AuditCheckEvery.D()):
 		}
 	}
 }
@@ -341,8 +354,12 @@ func (s *service) runAlarmCommands(ctx context.Context) {
 
 // runAlarmCommand runs alarms.command once with the change on stdin.
 func (s *service) runAlarmCommand(ctx context.Context, ch alarmChange) error {
-	argv := s.cfg.Alarms.Command
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Alarms.CommandTimeout.D())
+	conf := s.alarms.conf.Load()
+	argv := conf.Command
+	if len(argv) == 0 {
+		return nil // removed by a reload since the change was queued
+	}
+	ctx, cancel := context.WithTimeout(ctx, conf.CommandTimeout.D())
 	defer cancel()
 	b, _ := json.MarshalIndent(ch, "", "  ")
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
@@ -352,7 +369,7 @@ func (s *service) runAlarmCommand(ctx context.Context, ch alarmChange) error {
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {
-		return fmt.Errorf("%s: timed out after %s", argv[0], s.cfg.Alarms.CommandTimeout)
+		return fmt.Errorf("%s: timed out after %s", argv[0], conf.CommandTimeout)
 	}
 	if err != nil {
 		msg := strings.TrimSpace(out.String())

@@ -51,9 +51,10 @@ type opsParts struct {
 
 // initOps makes the metrics registry and the alarms, before the admin UI
 // (which shows and counts them) is built.
-func (s *service) initOps() {
-	s.alarms = newAlarms()
+func (s *service) initOps(getenv func(string) string) {
+	s.alarms = newAlarms(s.cfg.Alarms)
 	s.metrics = s.newMetricsRegistry()
+	s.reloader = s.newReloader(getenv)
 }
 
 // adminAlarms are the alarms for the dashboard.
@@ -88,11 +89,13 @@ func (o *opsParts) run(ctx context.Context) error {
 	} else {
 		errc <- nil
 	}
-	alarmsDone := make(chan struct{})
+	alarmsDone, reloadDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(alarmsDone); o.s.runAlarms(ctx) }()
+	go func() { defer close(reloadDone); o.s.reloader.run(ctx) }()
 	o.heartbeat(ctx)
 	o.notify(daemon.SdNotifyStopping)
 	<-alarmsDone
+	<-reloadDone
 	return <-errc
 }
 

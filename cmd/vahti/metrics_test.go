@@ -43,7 +43,7 @@ func startService(t *testing.T, c *cli, extra string) *service {
 	got := make(chan *service, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- runService(ctx, e, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), func(s *service) { got <- s })
+		done <- runService(ctx, e, cfg, slog.New(slog.NewTextHandler(testLogOut(), &slog.HandlerOptions{Level: slog.LevelDebug})), func(s *service) { got <- s })
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -238,4 +238,12 @@ func TestMetricsScrape(t *testing.T) {
 			t.Errorf("metrics carry %q", bad)
 		}
 	}
+}
+
+// testLogOut is where started services log: stderr with VAHTI_TEST_LOG=1.
+func testLogOut() io.Writer {
+	if os.Getenv("VAHTI_TEST_LOG") == "1" {
+		return os.Stderr
+	}
+	return io.Discard
 }

@@ -42,6 +42,7 @@ type service struct {
 	health     health
 	metricsURL string
 	alarms     *alarms
+	reloader   *reloader
 }
 
 // newLogger returns a structured logger writing to w.
@@ -73,7 +74,7 @@ func runService(ctx context.Context, e *env, cfg *configs.Config, log *slog.Logg
 	defer db.Close()
 
 	s := &service{cfg: cfg, db: db, log: log, now: e.now}
-	s.initOps()
+	s.initOps(e.getenv)
 	if err := s.build(); err != nil {
 		return err
 	}
