@@ -33,6 +33,7 @@ type Config struct {
 	Admin       Admin     `yaml:"admin"`
 	Metrics     Metrics   `yaml:"metrics"`
 	Alarms      Alarms    `yaml:"alarms"`
+	Backup      Backup    `yaml:"backup"`
 
 	// Path is the file the config was read from ("" when embedded).
 	Path string `yaml:"-"`
@@ -106,6 +107,14 @@ type Alarms struct {
 	CertWarn Duration `yaml:"cert_warn"`
 }
 
+// Backup is the nightly copy of the registry.
+type Backup struct {
+	// Path is a folder on another disk or mount; empty: no nightly copy.
+	Path string `yaml:"path"`
+	// Keep is how many copies are kept (the oldest go first).
+	Keep int `yaml:"keep"`
+}
+
 // Defaults returns a Config with every default filled in and no cameras.
 func Defaults() Config {
 	return Config{
@@ -137,6 +146,7 @@ func Defaults() Config {
 			AuditCheckEvery: Duration(time.Hour),
 			CertWarn:        Duration(30 * 24 * time.Hour),
 		},
+		Backup: Backup{Keep: 7},
 	}
 }
 

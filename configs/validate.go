@@ -158,6 +158,12 @@ func (c *Config) validate(p *Problems) {
 	if al.CertWarn.D() < 24*time.Hour {
 		p.add("alarms.cert_warn", "must be at least 1d")
 	}
+	if b := c.Backup; b.Path != "" && !filepath.IsAbs(b.Path) {
+		p.add("backup.path", "must be an absolute path, got %q", b.Path)
+	}
+	if c.Backup.Keep < 1 || c.Backup.Keep > 365 {
+		p.add("backup.keep", "must be between 1 and 365")
+	}
 }
 
 // ParseClock parses "HH:MM" as minutes after local midnight.

@@ -40,7 +40,7 @@ const (
 
 // alarmKinds lists every kind, so the metrics show each as 0 or 1.
 var alarmKinds = []string{AlarmCameraOffline, AlarmDiskGuard, AlarmInterlock, AlarmFootageOverdue, AlarmClockUnsync,
-	AlarmClockStepped, AlarmAuditBroken, AlarmCertExpiring, AlarmCommandFailed, AlarmConfigInvalid}
+	AlarmClockStepped, AlarmAuditBroken, AlarmCertExpiring, AlarmCommandFailed, AlarmConfigInvalid, AlarmBackup}
 
 // alarmEvery is how often the alarms are evaluated.
 const alarmEvery = 2 * time.Second
@@ -224,6 +224,9 @@ func (s *service) evaluateAlarms(ctx context.Context, now time.Time) []Alarm {
 		if na := a.certNotAfter(); !na.IsZero() && na.Sub(now) < conf.CertWarn.D() {
 			add(AlarmCertExpiring, "", "admin TLS certificate expires %s", na.UTC().Format(time.RFC3339))
 		}
+	}
+	if msg := s.backupAlarm(now); msg != "" {
+		add(AlarmBackup, "", "%s", msg)
 	}
 	if cmdErr != "" {
 		add(AlarmCommandFailed, "", "alarms.command failed: %s", cmdErr)

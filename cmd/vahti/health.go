@@ -89,13 +89,15 @@ func (o *opsParts) run(ctx context.Context) error {
 	} else {
 		errc <- nil
 	}
-	alarmsDone, reloadDone := make(chan struct{}), make(chan struct{})
+	alarmsDone, reloadDone, backupDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() { defer close(alarmsDone); o.s.runAlarms(ctx) }()
 	go func() { defer close(reloadDone); o.s.reloader.run(ctx) }()
+	go func() { defer close(backupDone); o.s.runBackups(ctx) }()
 	o.heartbeat(ctx)
 	o.notify(daemon.SdNotifyStopping)
 	<-alarmsDone
 	<-reloadDone
+	<-backupDone
 	return <-errc
 }
 

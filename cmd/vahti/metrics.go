@@ -37,6 +37,7 @@ func (s *service) newMetricsRegistry() *prometheus.Registry {
 		newVahtiCollector(s),
 		readyCollector{s},
 		alarmCollector{s},
+		backupCollector{s},
 	)
 	return reg
 }

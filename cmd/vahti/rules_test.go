@@ -48,7 +48,7 @@ func TestRulesUseExportedMetrics(t *testing.T) {
 	ch := make(chan *prometheus.Desc, 100)
 	go func() {
 		s := &service{}
-		for _, c := range []prometheus.Collector{newVahtiCollector(s), readyCollector{s}, alarmCollector{s}} {
+		for _, c := range []prometheus.Collector{newVahtiCollector(s), readyCollector{s}, alarmCollector{s}, backupCollector{s}} {
 			c.Describe(ch)
 		}
 		close(ch)

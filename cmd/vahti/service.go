@@ -43,6 +43,7 @@ type service struct {
 	metricsURL string
 	alarms     *alarms
 	reloader   *reloader
+	backups    backupState
 }
 
 // newLogger returns a structured logger writing to w.
