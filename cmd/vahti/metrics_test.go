@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,15 @@ import (
 // startService runs the service of c's config (with extra YAML appended)
 // until the test ends and returns it once every part is started.
 func startService(t *testing.T, c *cli, extra string) *service {
+	t.Helper()
+	s, stop := runServiceUntil(t, c, extra)
+	t.Cleanup(stop)
+	return s
+}
+
+// runServiceUntil is startService with a stop function (idempotent) for
+// tests that stop the service midway.
+func runServiceUntil(t *testing.T, c *cli, extra string) (*service, func()) {
 	t.Helper()
 	if extra != "" {
 		f, err := os.OpenFile(c.config, os.O_APPEND|os.O_WRONLY, 0)
@@ -45,21 +55,25 @@ func startService(t *testing.T, c *cli, extra string) *service {
 	go func() {
 		done <- runService(ctx, e, cfg, slog.New(slog.NewTextHandler(testLogOut(), &slog.HandlerOptions{Level: slog.LevelDebug})), func(s *service) { got <- s })
 	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("service: %v", err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("service: %v", err)
+			}
+		})
+	}
 	select {
 	case s := <-got:
-		return s
+		return s, stop
 	case err := <-done:
 		t.Fatalf("service ended: %v", err)
 	case <-time.After(30 * time.Second):
+		cancel()
 		t.Fatal("service did not start")
 	}
-	return nil
+	return nil, stop
 }
 
 func httpGet(t *testing.T, url string) (int, string) {
