@@ -196,23 +196,13 @@ func (s *service) evaluateAlarms(ctx context.Context, now time.Time) []Alarm {
 	// Footage past max_age that no hold keeps: allow one segment and one
 	// sweep, as the gate deletes by segment end.
 	grace := cfg.Storage.SegmentDuration.D() + cfg.Retention.SweepInterval.D()
-	err := s.db.View(ctx, func(tx *registry.Tx) error {
-		holds, err := tx.Holds(true)
-		if err != nil {
-			return err
+	oldest, err := s.oldestUnheldByCamera(ctx)
+	for _, cam := range cfg.CameraIDs() {
+		if o, ok := oldest[cam]; ok && now.Sub(o) > cfg.MaxAgeFor(cam)+grace {
+			add(AlarmFootageOverdue, cam, "camera %s keeps unheld footage from %s, older than max_age %s",
+				cam, o.UTC().Format(time.RFC3339), cfg.MaxAgeFor(cam))
 		}
-		for _, cam := range cfg.CameraIDs() {
-			oldest, ok, err := oldestUnheld(tx, cam, holds)
-			if err != nil {
-				return err
-			}
-			if max := cfg.MaxAgeFor(cam); ok && now.Sub(oldest) > max+grace {
-				add(AlarmFootageOverdue, cam, "camera %s keeps unheld footage from %s, older than max_age %s",
-					cam, oldest.UTC().Format(time.RFC3339), max)
-			}
-		}
-		return nil
-	})
+	}
 	if err != nil && ctx.Err() == nil {
 		s.log.Warn("alarms: registry not read", "err", err)
 	}

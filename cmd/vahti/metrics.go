@@ -245,13 +245,6 @@ func (c *vahtiCollector) fromRegistry(ctx context.Context, now time.Time) (regis
 		if f.heldBytes, err = heldBytes(tx, holds, c.s.cfg.CameraIDs()); err != nil {
 			return err
 		}
-		for _, cam := range c.s.cfg.CameraIDs() {
-			if t, ok, err := oldestUnheld(tx, cam, holds); err != nil {
-				return err
-			} else if ok {
-				f.oldestUnheld[cam] = t
-			}
-		}
 		reqs, err := tx.Requests()
 		if err != nil {
 			return err
@@ -276,6 +269,9 @@ func (c *vahtiCollector) fromRegistry(ctx context.Context, now time.Time) (regis
 		}
 	})
 	if err != nil {
+		return f, err
+	}
+	if f.oldestUnheld, err = c.s.oldestUnheldByCamera(ctx); err != nil {
 		return f, err
 	}
 	c.auditSeq = seq
@@ -349,6 +345,48 @@ func heldBytes(tx *registry.Tx, holds []registry.Hold, cameras []string) (int64,
 		}
 	}
 	return n, nil
+}
+
+// unheldCacheFor is how long the oldest unheld footage is reused: finding
+// it pages through every held segment before it, and both the alarms
+// (every 2 s) and each scrape ask.
+const unheldCacheFor = 30 * time.Second
+
+type unheldCache struct {
+	mu sync.Mutex
+	at time.Time // monotonic
+	v  map[string]time.Time
+}
+
+// oldestUnheldByCamera is oldestUnheld for every configured camera, reused
+// for unheldCacheFor.
+func (s *service) oldestUnheldByCamera(ctx context.Context) (map[string]time.Time, error) {
+	c := &s.unheld
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.v != nil && time.Since(c.at) < unheldCacheFor {
+		return c.v, nil
+	}
+	out := map[string]time.Time{}
+	err := s.db.View(ctx, func(tx *registry.Tx) error {
+		holds, err := tx.Holds(true)
+		if err != nil {
+			return err
+		}
+		for _, cam := range s.cfg.CameraIDs() {
+			if t, ok, err := oldestUnheld(tx, cam, holds); err != nil {
+				return err
+			} else if ok {
+				out[cam] = t
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.v, c.at = out, time.Now()
+	return out, nil
 }
 
 // oldestUnheld is the start of the camera's oldest catalogued segment no

@@ -44,6 +44,7 @@ type service struct {
 	alarms     *alarms
 	reloader   *reloader
 	backups    backupState
+	unheld     unheldCache
 }
 
 // newLogger returns a structured logger writing to w.
