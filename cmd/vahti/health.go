@@ -81,6 +81,16 @@ func (s *service) openOps() (*opsParts, error) {
 	return o, nil
 }
 
+// close releases what openOps and initOps took (the listener, the SIGHUP
+// registration, the config watch) when the service ends, or fails before
+// run.
+func (o *opsParts) close() {
+	if o.ln != nil {
+		o.ln.Close()
+	}
+	o.s.reloader.close()
+}
+
 // run serves metrics and runs the heartbeat until ctx ends.
 func (o *opsParts) run(ctx context.Context) error {
 	errc := make(chan error, 1)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -36,11 +37,12 @@ const reloadDebounce = 300 * time.Millisecond
 var liveKeyPrefixes = []string{"alarms."}
 
 type reloader struct {
-	s      *service
-	path   string
-	getenv func(string) string
-	hup    chan os.Signal
-	w      *fsnotify.Watcher // nil: the file is not watched
+	s         *service
+	path      string
+	getenv    func(string) string
+	hup       chan os.Signal
+	w         *fsnotify.Watcher // nil: the file is not watched
+	closeOnce sync.Once
 	// last is the flattened last valid config seen; reloads diff against it.
 	last map[string]string
 }
@@ -67,12 +69,21 @@ func (s *service) newReloader(getenv func(string) string) *reloader {
 	return r
 }
 
+// close stops the SIGHUP registration and the watch (idempotent).
+func (r *reloader) close() {
+	r.closeOnce.Do(func() {
+		signal.Stop(r.hup)
+		if r.w != nil {
+			r.w.Close()
+		}
+	})
+}
+
 func (r *reloader) run(ctx context.Context) {
-	defer signal.Stop(r.hup)
+	defer r.close()
 	var events <-chan fsnotify.Event
 	var errs <-chan error
 	if r.w != nil {
-		defer r.w.Close()
 		events, errs = r.w.Events, r.w.Errors
 	}
 	var debounce <-chan time.Time
@@ -83,11 +94,19 @@ func (r *reloader) run(ctx context.Context) {
 		case <-r.hup:
 			r.s.log.Info("SIGHUP: reloading the config")
 			r.reload(ctx)
-		case ev := <-events:
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
 			if filepath.Clean(ev.Name) == filepath.Clean(r.path) && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0 {
 				debounce = time.After(reloadDebounce)
 			}
-		case err := <-errs:
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
 			r.s.log.Warn("config watch", "err", err)
 		case <-debounce:
 			debounce = nil

@@ -84,6 +84,7 @@ func runService(ctx context.Context, e *env, cfg *configs.Config, log *slog.Logg
 	if err != nil {
 		return err
 	}
+	defer ops.close()
 	adminLn, err := net.Listen("tcp", cfg.Admin.Listen)
 	if err != nil {
 		return fmt.Errorf("admin.listen: %w", err)
