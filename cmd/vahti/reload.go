@@ -26,9 +26,12 @@ import (
 //     valid file is seen; the running config stays;
 //   - valid: the keys that differ are audited (config.reload: key names
 //     only, never values, so no password ever reaches the chain). The
-//     alarms.* keys apply at once; every other key needs a restart and is
-//     reported so (cameras too, for now: the recorder has no way yet to
-//     start or stop one camera while the others keep recording).
+//     alarms.* keys apply at once; cameras.* too (a new camera starts, a
+//     removed one finishes its segment and stops, a changed one restarts,
+//     the others are not touched), unless a camera's max_age is involved;
+//     every other key needs a restart and is reported so. The admin UI and
+//     the per-camera footage metrics keep the start-up camera list until
+//     the next restart.
 
 // reloadDebounce gathers the burst of events one save makes.
 const reloadDebounce = 300 * time.Millisecond
@@ -120,6 +123,10 @@ type reloadResult struct {
 	Changed      []string `json:"changed"`
 	Applied      []string `json:"applied"`
 	NeedsRestart []string `json:"needs_restart"`
+	// Cameras the recorder started, stopped and restarted.
+	Started   []string `json:"cameras_started,omitempty"`
+	Stopped   []string `json:"cameras_stopped,omitempty"`
+	Restarted []string `json:"cameras_restarted,omitempty"`
 }
 
 func (r *reloader) reload(ctx context.Context) (reloadResult, error) {
@@ -146,16 +153,39 @@ func (r *reloader) reload(ctx context.Context) (reloadResult, error) {
 	if len(res.Changed) == 0 {
 		return res, nil
 	}
+	// Cameras apply live unless a camera's effective max_age would differ
+	// from the one retention runs with (the config it started with): footage
+	// could otherwise be kept longer than the new config says.
+	var camKeys []string
 	for _, k := range res.Changed {
-		if isLiveKey(k) {
+		if strings.HasPrefix(k, "cameras.") {
+			camKeys = append(camKeys, k)
+		}
+	}
+	camsLive := true
+	for _, cam := range cfg.Cameras {
+		// s.cfg is what retention runs with (a camera it does not know
+		// gets the global max_age).
+		camsLive = camsLive && s.cfg.MaxAgeFor(cam.ID) == cfg.MaxAgeFor(cam.ID)
+	}
+	if len(camKeys) > 0 && camsLive {
+		rc, err := s.rec.Reconfigure(cfg.Cameras)
+		if err != nil {
+			s.log.Error("cameras not reconfigured", "err", err)
+			camsLive = false
+		} else {
+			res.Started, res.Stopped, res.Restarted = rc.Started, rc.Stopped, rc.Restarted
+			s.log.Info("cameras reconfigured", "started", rc.Started, "stopped", rc.Stopped, "restarted", rc.Restarted)
+		}
+	}
+	for _, k := range res.Changed {
+		if isLiveKey(k) || (camsLive && strings.HasPrefix(k, "cameras.")) {
 			res.Applied = append(res.Applied, k)
 		} else {
 			res.NeedsRestart = append(res.NeedsRestart, k)
 		}
 	}
-	if len(res.Applied) > 0 {
-		s.alarms.setConfig(cfg.Alarms)
-	}
+	s.alarms.setConfig(cfg.Alarms)
 	r.last = next
 	err = s.db.Update(ctx, func(tx *registry.Tx) error {
 		_, err := tx.Audit("system", "service", "config.reload", "config", res)
