@@ -197,7 +197,7 @@ func (s *service) evaluateAlarms(ctx context.Context, now time.Time) []Alarm {
 	// sweep, as the gate deletes by segment end.
 	grace := cfg.Storage.SegmentDuration.D() + cfg.Retention.SweepInterval.D()
 	oldest, err := s.oldestUnheldByCamera(ctx)
-	for _, cam := range cfg.CameraIDs() {
+	for _, cam := range s.cameraIDsNow() {
 		if o, ok := oldest[cam]; ok && now.Sub(o) > cfg.MaxAgeFor(cam)+grace {
 			add(AlarmFootageOverdue, cam, "camera %s keeps unheld footage from %s, older than max_age %s",
 				cam, o.UTC().Format(time.RFC3339), cfg.MaxAgeFor(cam))

@@ -163,8 +163,9 @@ func (c *vahtiCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descCamLastFrame, unixSeconds(cs.LastFrame), cs.ID)
 		}
 	}
-	for _, cam := range s.cfg.Cameras {
-		gauge(descCamMaxAge, s.cfg.MaxAgeFor(cam.ID).Seconds(), cam.ID)
+	cams := s.cameraIDsNow()
+	for _, id := range cams {
+		gauge(descCamMaxAge, s.cfg.MaxAgeFor(id).Seconds(), id)
 	}
 
 	rs := s.ret.Status()
@@ -193,10 +194,10 @@ func (c *vahtiCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	gauge(descRegistryUp, 1)
-	for _, cam := range s.cfg.Cameras {
-		gauge(descCamBytes, float64(db.bytes[cam.ID]), cam.ID)
-		if o, ok := db.oldestUnheld[cam.ID]; ok {
-			gauge(descCamOldest, now.Sub(o).Seconds(), cam.ID)
+	for _, id := range cams {
+		gauge(descCamBytes, float64(db.bytes[id]), id)
+		if o, ok := db.oldestUnheld[id]; ok {
+			gauge(descCamOldest, now.Sub(o).Seconds(), id)
 		}
 	}
 	gauge(descHolds, float64(db.holds))
@@ -242,7 +243,7 @@ func (c *vahtiCollector) fromRegistry(ctx context.Context, now time.Time) (regis
 			return err
 		}
 		f.holds = len(holds)
-		if f.heldBytes, err = heldBytes(tx, holds, c.s.cfg.CameraIDs()); err != nil {
+		if f.heldBytes, err = heldBytes(tx, holds, c.s.cameraIDsNow()); err != nil {
 			return err
 		}
 		reqs, err := tx.Requests()
@@ -373,7 +374,7 @@ func (s *service) oldestUnheldByCamera(ctx context.Context) (map[string]time.Tim
 		if err != nil {
 			return err
 		}
-		for _, cam := range s.cfg.CameraIDs() {
+		for _, cam := range s.cameraIDsNow() {
 			if t, ok, err := oldestUnheld(tx, cam, holds); err != nil {
 				return err
 			} else if ok {
@@ -431,6 +432,27 @@ func newestCheckpoint(stateDir string) (time.Time, bool) {
 		}
 	}
 	return newest, !newest.IsZero()
+}
+
+// cameraIDsNow is the cameras of the config the service started with and
+// those the recorder runs now (a reload may have added some), in that order.
+// (MaxAgeFor gives a camera the start-up config does not name the global
+// max_age, which is what retention applies to it.)
+func (s *service) cameraIDsNow() []string {
+	ids := s.cfg.CameraIDs()
+	seen := map[string]bool{}
+	for _, id := range ids {
+		seen[id] = true
+	}
+	if s.rec != nil {
+		for _, st := range s.rec.Status() {
+			if !seen[st.ID] {
+				seen[st.ID] = true
+				ids = append(ids, st.ID)
+			}
+		}
+	}
+	return ids
 }
 
 func b2f(b bool) float64 {

@@ -176,6 +176,9 @@ func (r *reloader) reload(ctx context.Context) (reloadResult, error) {
 		} else {
 			res.Started, res.Stopped, res.Restarted = rc.Started, rc.Stopped, rc.Restarted
 			s.log.Info("cameras reconfigured", "started", rc.Started, "stopped", rc.Stopped, "restarted", rc.Restarted)
+			if len(rc.Started) > 0 {
+				s.log.Warn("new cameras record now; the admin UI shows them after the next restart", "cameras", rc.Started)
+			}
 		}
 	}
 	for _, k := range res.Changed {
