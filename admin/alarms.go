@@ -12,6 +12,9 @@ type Alarm struct {
 	Kind    string
 	Subject string
 	Since   time.Time
+	// Detail is shown as it is, after the translated text: the problems
+	// of a refused config file, by key (English, like check-config).
+	Detail string
 }
 
 // CertNotAfter is when the admin UI's TLS certificate expires.

@@ -11,7 +11,8 @@ func TestDashboardShowsAlarmsInBothLanguages(t *testing.T) {
 	since := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	h := newHarness(t, func(c *Config) {
 		c.Alarms = func() []Alarm {
-			return []Alarm{{Kind: "camera-offline", Subject: "yard", Since: since}, {Kind: "audit-chain-broken", Since: since}}
+			return []Alarm{{Kind: "camera-offline", Subject: "yard", Since: since}, {Kind: "audit-chain-broken", Since: since},
+				{Kind: "config-invalid", Since: since, Detail: "alarms.camera_offline: invalid duration <b>"}}
 		}
 	})
 	k := h.login("keeper")
@@ -25,7 +26,8 @@ func TestDashboardShowsAlarmsInBothLanguages(t *testing.T) {
 		t.Fatalf("set lang: %d", res.StatusCode)
 	}
 	_, body = k.do("GET", "/", nil)
-	for _, want := range []string{"Alarm: camera yard is not recording.", "Alarm: the audit chain check failed."} {
+	for _, want := range []string{"Alarm: camera yard is not recording.", "Alarm: the audit chain check failed.",
+		"alarms.camera_offline: invalid duration &lt;b&gt;"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("English dashboard lacks %q", want)
 		}

@@ -61,7 +61,11 @@ func (s *service) initOps(getenv func(string) string) {
 func (s *service) adminAlarms() []admin.Alarm {
 	var out []admin.Alarm
 	for _, a := range s.alarms.Active() {
-		out = append(out, admin.Alarm{Kind: a.Kind, Subject: a.Subject, Since: a.Since})
+		al := admin.Alarm{Kind: a.Kind, Subject: a.Subject, Since: a.Since}
+		if a.Kind == AlarmConfigInvalid {
+			al.Detail = a.Message // the problems by key, so the fix can be made from the dashboard's words
+		}
+		out = append(out, al)
 	}
 	return out
 }

@@ -69,6 +69,13 @@ func TestConfigReloadWatchedFile(t *testing.T) {
 	if !strings.Contains(a.Message, "alarms.camera_offline") {
 		t.Errorf("refusal does not name the key: %q", a.Message)
 	}
+	shown := false
+	for _, al := range s.adminAlarms() {
+		shown = shown || (al.Kind == AlarmConfigInvalid && strings.Contains(al.Detail, "alarms.camera_offline"))
+	}
+	if !shown {
+		t.Errorf("the dashboard does not show the problem: %+v", s.adminAlarms())
+	}
 	if _, ok := alarmOf(s, AlarmCameraOffline, "yard"); !ok {
 		t.Error("the running config changed after a refused reload")
 	}
