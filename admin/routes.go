@@ -37,6 +37,9 @@ func (s *Server) routes() *gin.Engine {
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = false
 	_ = r.SetTrustedProxies(nil) // the client address is the peer; X-Forwarded-For is not believed
+	if s.httpMetrics != nil {
+		r.Use(s.httpMetrics) // outermost: it sees the final status
+	}
 	r.Use(s.recoverer, s.logRequests, securityHeaders, limitBody)
 
 	static, _ := fs.Sub(staticFS, "static")

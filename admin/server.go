@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"vahti/configs"
 	"vahti/registry"
@@ -131,6 +132,12 @@ type Config struct {
 	// HashParams is the argon2id cost for passwords set through the UI;
 	// zero: DefaultHashParams. Tests lower it.
 	HashParams HashParams
+	// Metrics receives the HTTP request counters (admin/metrics.go); nil:
+	// none are kept.
+	Metrics prometheus.Registerer
+	// Alarms are the service's raised alarms, shown on the dashboard (nil:
+	// none).
+	Alarms func() []Alarm
 }
 
 // Server is the admin UI.
@@ -143,7 +150,8 @@ type Server struct {
 	cert        tls.Certificate
 	fingerprint string
 	pages       map[string]*template.Template
-	dummyHash   string // verified against for unknown names, so timing does not tell
+	dummyHash   string          // verified against for unknown names, so timing does not tell
+	httpMetrics gin.HandlerFunc // nil: no metrics
 }
 
 // New checks the config, loads or creates the TLS certificate and builds
@@ -184,6 +192,11 @@ func New(cfg Config) (*Server, error) {
 	s.fingerprint = certFingerprint(s.cert)
 	if s.pages, err = s.parseTemplates(); err != nil {
 		return nil, err
+	}
+	if cfg.Metrics != nil {
+		if s.httpMetrics, err = httpMetrics(cfg.Metrics); err != nil {
+			return nil, fmt.Errorf("admin: metrics: %w", err)
+		}
 	}
 	s.engine = s.routes()
 	return s, nil

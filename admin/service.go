@@ -118,6 +118,7 @@ type diskView struct {
 	Paused            bool
 	Alarms            []string
 	AlarmViews        []alarmView // Alarms with their catalog texts
+	OpsAlarms         []Alarm // the service's alarms (alarms.go), translated by kind
 	HoldsForReview    []int64
 	ActiveHolds       int
 }
@@ -172,6 +173,7 @@ func (s *Server) cameraViews(ctx context.Context) ([]cameraView, diskView, error
 		out = append(out, v)
 	}
 	disk.ActiveHolds = len(holds)
+	disk.OpsAlarms = s.alarms()
 	var rs RetentionState
 	if s.cfg.Retention != nil {
 		rs = s.cfg.Retention()

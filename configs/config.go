@@ -32,6 +32,8 @@ type Config struct {
 	Cameras     []Camera  `yaml:"cameras"`
 	Admin       Admin     `yaml:"admin"`
 	Metrics     Metrics   `yaml:"metrics"`
+	Alarms      Alarms    `yaml:"alarms"`
+	Backup      Backup    `yaml:"backup"`
 
 	// Path is the file the config was read from ("" when embedded).
 	Path string `yaml:"-"`
@@ -89,6 +91,30 @@ type Metrics struct {
 	Listen string `yaml:"listen"`
 }
 
+// Alarms are the conditions that need a person, and how they reach one.
+type Alarms struct {
+	// CameraOffline is how long a camera may be away before it is an alarm.
+	CameraOffline Duration `yaml:"camera_offline"`
+	// Command is run (no shell) on every change of the alarms, with the
+	// alarms as JSON on stdin; empty: none.
+	Command []string `yaml:"command"`
+	// CommandTimeout bounds one run of Command.
+	CommandTimeout Duration `yaml:"command_timeout"`
+	// AuditCheckEvery is how often the whole audit chain is verified.
+	AuditCheckEvery Duration `yaml:"audit_check_every"`
+	// CertWarn is how long before the admin TLS certificate expires the
+	// alarm is raised.
+	CertWarn Duration `yaml:"cert_warn"`
+}
+
+// Backup is the nightly copy of the registry.
+type Backup struct {
+	// Path is a folder on another disk or mount; empty: no nightly copy.
+	Path string `yaml:"path"`
+	// Keep is how many copies are kept (the oldest go first).
+	Keep int `yaml:"keep"`
+}
+
 // Defaults returns a Config with every default filled in and no cameras.
 func Defaults() Config {
 	return Config{
@@ -114,6 +140,13 @@ func Defaults() Config {
 			LoginFailLimit: 5,
 			LockoutPeriod:  Duration(15 * time.Minute),
 		},
+		Alarms: Alarms{
+			CameraOffline:   Duration(5 * time.Minute),
+			CommandTimeout:  Duration(30 * time.Second),
+			AuditCheckEvery: Duration(time.Hour),
+			CertWarn:        Duration(30 * 24 * time.Hour),
+		},
+		Backup: Backup{Keep: 7},
 	}
 }
 

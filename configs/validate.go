@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -146,6 +147,28 @@ func (c *Config) validate(p *Problems) {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
 			p.add("metrics.listen", "must be host:port, got %q", c.Metrics.Listen)
 		}
+	}
+	al := c.Alarms
+	if al.CameraOffline.D() < time.Second {
+		p.add("alarms.camera_offline", "must be at least 1s")
+	}
+	if len(al.Command) > 0 && !filepath.IsAbs(al.Command[0]) {
+		p.add("alarms.command", "the program must be an absolute path, got %q", al.Command[0])
+	}
+	if al.CommandTimeout.D() < time.Second || al.CommandTimeout.D() > 10*time.Minute {
+		p.add("alarms.command_timeout", "must be between 1s and 10m")
+	}
+	if al.AuditCheckEvery.D() < time.Minute {
+		p.add("alarms.audit_check_every", "must be at least 1m")
+	}
+	if al.CertWarn.D() < 24*time.Hour {
+		p.add("alarms.cert_warn", "must be at least 1d")
+	}
+	if b := c.Backup; b.Path != "" && !filepath.IsAbs(b.Path) {
+		p.add("backup.path", "must be an absolute path, got %q", b.Path)
+	}
+	if c.Backup.Keep < 1 || c.Backup.Keep > 365 {
+		p.add("backup.keep", "must be between 1 and 365")
 	}
 }
 

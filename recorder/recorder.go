@@ -110,6 +110,7 @@ type Recorder struct {
 	mu       sync.Mutex // guards running
 	running  bool
 	started  chan struct{} // closed once recovery, reconcile and the watch are done (tests wait on it)
+	live     liveSessions  // the running sessions (reconfigure.go)
 }
 
 // New checks the config and prepares one session per camera.
@@ -188,21 +189,28 @@ func (r *Recorder) Run(ctx context.Context) error {
 		defer wg.Done()
 		w.run(ctx)
 	}()
-	for _, s := range r.sessions {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.run(ctx)
-		}()
-	}
+	r.live.start(ctx, r.sessions)
 	wg.Wait()
+	r.live.wait()
 	return nil
+}
+
+// Started reports whether recovery, reconcile and the storage watch are
+// done and the cameras are being recorded (read-only; for readiness).
+func (r *Recorder) Started() bool {
+	select {
+	case <-r.started:
+		return true
+	default:
+		return false
+	}
 }
 
 // Status returns every camera's live state, in config order.
 func (r *Recorder) Status() []CameraStatus {
-	out := make([]CameraStatus, 0, len(r.sessions))
-	for _, s := range r.sessions {
+	ss := r.live.list(r.sessions)
+	out := make([]CameraStatus, 0, len(ss))
+	for _, s := range ss {
 		out = append(out, s.status())
 	}
 	return out

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"vahti/admin"
@@ -37,6 +38,15 @@ type service struct {
 	cp  *checkpoint.Writer
 	// adminURL is where the admin UI listens, known once its socket is open.
 	adminURL string
+	// Operations (metrics.go, health.go): the Prometheus registry, the
+	// heartbeat's view of health, and metrics.listen's URL once open.
+	metrics    *prometheus.Registry
+	health     health
+	metricsURL string
+	alarms     *alarms
+	reloader   *reloader
+	backups    backupState
+	unheld     unheldCache
 }
 
 // newLogger returns a structured logger writing to w.
@@ -73,9 +83,15 @@ func runService(ctx context.Context, e *env, cfg *configs.Config, log *slog.Logg
 	defer db.Close()
 
 	s := &service{cfg: cfg, db: db, log: log, now: e.now}
+	s.initOps(e.getenv)
 	if err := s.build(); err != nil {
 		return err
 	}
+	ops, err := s.openOps()
+	if err != nil {
+		return err
+	}
+	defer ops.close()
 	adminLn, err := net.Listen("tcp", cfg.Admin.Listen)
 	if err != nil {
 		return fmt.Errorf("admin.listen: %w", err)
@@ -111,9 +127,7 @@ func runService(ctx context.Context, e *env, cfg *configs.Config, log *slog.Logg
 	g.Go(func() error { return s.adm.Serve(gctx, adminLn) })
 	g.Go(func() error { return s.writeStatus(gctx) })
 	g.Go(func() error { return s.cp.Run(gctx) })
-	if cfg.Metrics.Listen != "" {
-		g.Go(func() error { return s.serveMetrics(gctx, cfg.Metrics.Listen) })
-	}
+	g.Go(func() error { return ops.run(gctx) })
 	if ready != nil {
 		ready(s)
 	}
@@ -169,7 +183,8 @@ func (s *service) build() error {
 	}
 	s.exp = exporterFor(cfg, db, s.now, s.log)
 	s.adm, err = admin.New(admin.Config{
-		DB: db, Cfg: cfg, Now: s.now, Log: s.log.With("part", "admin"), Version: version,
+		DB: db, Cfg: cfg, Now: s.now, Log: s.log.With("part", "admin"), Version: version, Metrics: s.metrics,
+		Alarms:  s.adminAlarms,
 		Cameras: s.cameraStates,
 		Holds: admin.HoldFuncs{
 			Add: func(ctx context.Context, h *registry.Hold, actor, source string) error {
@@ -286,11 +301,13 @@ type liveStatus struct {
 	TLSSHA256 string                  `json:"admin_tls_sha256"`
 	Cameras   []recorder.CameraStatus `json:"cameras"`
 	Retention retention.Status        `json:"retention"`
+	Alarms    []Alarm                 `json:"alarms"`
 }
 
 func (s *service) snapshot() liveStatus {
 	return liveStatus{Written: s.now().UTC(), PID: os.Getpid(), Version: version, AdminURL: s.adminURL,
-		TLSSHA256: s.adm.Fingerprint(), Cameras: s.rec.Status(), Retention: s.ret.Status()}
+		TLSSHA256: s.adm.Fingerprint(), Cameras: s.rec.Status(), Retention: s.ret.Status(),
+		Alarms: s.alarms.Active()}
 }
 
 func (s *service) writeStatus(ctx context.Context) error {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -80,33 +79,5 @@ func TestSecondServiceRefused(t *testing.T) {
 	}
 	if msg := c.fail("restore", "--config", "$CONFIG", "--from", c.config); !strings.Contains(msg, "stop the service") {
 		t.Errorf("restore beside a service: %q", msg)
-	}
-}
-
-func TestMetricsExposition(t *testing.T) {
-	c := newCLI(t, "yard", "lobby")
-	cfg, err := configs.Load(c.config, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	e := &env{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, now: time.Now,
-		getenv: func(string) string { return "" }}
-	var body string
-	err = runService(ctx, e, cfg, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)), func(s *service) {
-		rec := httptest.NewRecorder()
-		s.metricsHandler(rec, httptest.NewRequest("GET", "/metrics", nil))
-		body = rec.Body.String()
-		cancel()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{`vahti_camera_recording{camera="yard"} 0`, `vahti_camera_recording{camera="lobby"} 0`,
-		`vahti_footage_bytes{camera="yard"} 0`, "# TYPE vahti_camera_reconnects_total counter"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("metrics lack %q:\n%s", want, body)
-		}
 	}
 }

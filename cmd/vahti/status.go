@@ -37,6 +37,7 @@ type statusReport struct {
 	Cameras        []cameraReport    `json:"cameras"`
 	Retention      *retention.Status `json:"retention,omitempty"`
 	ActiveHolds    int               `json:"active_holds"`
+	Alarms         []Alarm           `json:"alarms"`
 }
 
 func runStatus(ctx context.Context, e *env, args []string) error {
@@ -79,6 +80,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		rep.ServiceRunning = e.now().Sub(live.Written) < statusStale
 		if rep.ServiceRunning {
 			rep.AdminURL, rep.TLSSHA256, rep.Retention = live.AdminURL, live.TLSSHA256, &live.Retention
+			rep.Alarms = live.Alarms
 		}
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("status: %w", err)
@@ -115,6 +117,9 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "retention: max_age %s, next nightly purge %s, writing allowed: %v\n",
 			cfg.Retention.MaxAge, fmtLocal(r.NextNightly, loc), r.WritingAllowed)
 		for _, a := range r.Alarms {
+			fmt.Fprintf(e.stdout, "ALARM %s since %s: %s\n", a.Kind, fmtLocal(a.Since, loc), a.Message)
+		}
+		for _, a := range rep.Alarms {
 			fmt.Fprintf(e.stdout, "ALARM %s since %s: %s\n", a.Kind, fmtLocal(a.Since, loc), a.Message)
 		}
 	}
