@@ -118,7 +118,7 @@ type diskView struct {
 	Paused            bool
 	Alarms            []string
 	AlarmViews        []alarmView // Alarms with their catalog texts
-	OpsAlarms         []Alarm // the service's alarms (alarms.go), translated by kind
+	OpsAlarms         []Alarm     // the service's alarms (alarms.go), translated by kind
 	HoldsForReview    []int64
 	ActiveHolds       int
 }

@@ -115,6 +115,7 @@ var (
 	descHolds        = desc("vahti_holds_active", "Active legal holds.")
 	descHeldBytes    = desc("vahti_held_bytes", "Bytes of catalogued footage an active hold covers.")
 	descRequestsOpen = desc("vahti_requests_open", "Open police and access requests.")
+	descRequestsLate = desc("vahti_requests_overdue", "Open requests whose deadline has passed.")
 	descAuditLen     = desc("vahti_audit_chain_length", "Entries in the audit chain (the last sequence number).")
 	descCheckpoint   = desc("vahti_audit_checkpoint_age_seconds",
 		"Time since the newest audit checkpoint file was written; absent when there is none.")
@@ -138,7 +139,7 @@ func newVahtiCollector(s *service) *vahtiCollector {
 // Describe lists every metric up front (Collect needs the running parts,
 // so it cannot stand in for Describe at registration).
 func (c *vahtiCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descBuild, descRegistryUp, descCamUp, descCamBitrate, descCamReconnects, descCamSegments, descCamLastFrame, descCamBytes, descCamMaxAge, descCamOldest, descPurgeSegs, descPurgeBytes, descHolds, descHeldBytes, descRequestsOpen, descAuditLen, descCheckpoint, descDiskFree, descDiskTotal, descDiskFloor, descWriting, descPaused, descRetentionAlarm, descLastNightly} {
+	for _, d := range []*prometheus.Desc{descBuild, descRegistryUp, descCamUp, descCamBitrate, descCamReconnects, descCamSegments, descCamLastFrame, descCamBytes, descCamMaxAge, descCamOldest, descPurgeSegs, descPurgeBytes, descHolds, descHeldBytes, descRequestsOpen, descRequestsLate, descAuditLen, descCheckpoint, descDiskFree, descDiskTotal, descDiskFloor, descWriting, descPaused, descRetentionAlarm, descLastNightly} {
 		ch <- d
 	}
 }
@@ -203,6 +204,7 @@ func (c *vahtiCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descHolds, float64(db.holds))
 	gauge(descHeldBytes, float64(db.heldBytes))
 	gauge(descRequestsOpen, float64(db.openRequests))
+	gauge(descRequestsLate, float64(db.overdueRequests))
 	gauge(descAuditLen, float64(db.auditLen))
 	for _, p := range append(sortedValues(purgePaths), pathExportExpiry) {
 		d := db.deleted[p]
@@ -218,8 +220,11 @@ type registryFacts struct {
 	holds        int
 	heldBytes    int64
 	openRequests int
-	auditLen     int64
-	deleted      map[string]deletion
+	// overdueRequests are open past their deadline (an access request's
+	// is one month after receipt, GDPR art. 12(3)).
+	overdueRequests int
+	auditLen        int64
+	deleted         map[string]deletion
 }
 
 func (c *vahtiCollector) fromRegistry(ctx context.Context, now time.Time) (registryFacts, error) {
@@ -251,8 +256,11 @@ func (c *vahtiCollector) fromRegistry(ctx context.Context, now time.Time) (regis
 			return err
 		}
 		for _, q := range reqs {
-			if q.Status == "open" {
+			if q.Open() {
 				f.openRequests++
+				if !q.Deadline.IsZero() && now.After(q.Deadline) {
+					f.overdueRequests++
+				}
 			}
 		}
 		for {

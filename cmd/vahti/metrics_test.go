@@ -166,6 +166,12 @@ func TestMetricsScrape(t *testing.T) {
 	if _, err := retention.OpenRequest(context.Background(), db, &q, "keeper", "cli"); err != nil {
 		t.Fatal(err)
 	}
+	// An access request received 40 days ago is past its one-month deadline.
+	late := registry.Request{Kind: "access", Cameras: []string{"yard"}, From: fresh[0].Start, To: fresh[9].End,
+		Reference: "SAR-7", Basis: "GDPR 15", Received: now.Add(-40 * 24 * time.Hour)}
+	if _, err := retention.OpenRequest(context.Background(), db, &late, "keeper", "cli"); err != nil {
+		t.Fatal(err)
+	}
 	cp := filepath.Join(c.dir, "state", checkpointDir, "0001.json")
 	os.MkdirAll(filepath.Dir(cp), 0o700)
 	os.WriteFile(cp, []byte("{}"), 0o600)
@@ -211,8 +217,11 @@ func TestMetricsScrape(t *testing.T) {
 	if v := mustSample(t, fams, "vahti_held_bytes", G); v != 44 {
 		t.Errorf("held bytes %v, want 44", v)
 	}
-	if v := mustSample(t, fams, "vahti_requests_open", G); v != 1 {
-		t.Errorf("open requests %v", v)
+	if v := mustSample(t, fams, "vahti_requests_open", G); v != 2 {
+		t.Errorf("open requests %v, want 2", v)
+	}
+	if v := mustSample(t, fams, "vahti_requests_overdue", G); v != 1 {
+		t.Errorf("overdue requests %v, want 1", v)
 	}
 	// Oldest unheld footage: segment 11 (the hold ends at 9's end, 10's start).
 	age := mustSample(t, fams, "vahti_footage_oldest_unheld_age_seconds", G, "camera", "yard")
