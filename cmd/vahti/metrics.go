@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -17,14 +15,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"vahti/checkpoint"
 	"vahti/recorder"
 	"vahti/registry"
 	"vahti/retention"
 )
-
-// checkpointDir is where audit checkpoints are written (by the audit
-// checkpoint feature); the metrics only read the newest file's mtime.
-const checkpointDir = "audit-checkpoints"
 
 // newMetricsRegistry is the service's own Prometheus registry (never the
 // global default one): Go runtime and process metrics plus Vahti's
@@ -423,23 +418,22 @@ func oldestUnheld(tx *registry.Tx, camera string, holds []registry.Hold) (time.T
 	}
 }
 
-// newestCheckpoint is the mtime of the newest file in
-// state_dir/audit-checkpoints, if any.
+// newestCheckpoint is when the newest audit checkpoint was signed, read
+// from the checkpoint itself (its signature checked with the box key), so
+// a file merely touched or copied in does not make the anchor look fresh.
 func newestCheckpoint(stateDir string) (time.Time, bool) {
-	es, err := os.ReadDir(filepath.Join(stateDir, checkpointDir))
+	c, ok := latestCheckpoint(stateDir)
+	return c.Time, ok
+}
+
+// latestCheckpoint is the newest checkpoint whose signature holds.
+func latestCheckpoint(stateDir string) (checkpoint.Checkpoint, bool) {
+	key, err := checkpoint.BoxKey(stateDir)
 	if err != nil {
-		return time.Time{}, false
+		return checkpoint.Checkpoint{}, false
 	}
-	var newest time.Time
-	for _, e := range es {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		if fi, err := e.Info(); err == nil && fi.ModTime().After(newest) {
-			newest = fi.ModTime()
-		}
-	}
-	return newest, !newest.IsZero()
+	c, ok, err := checkpoint.Latest(checkpoint.Dir(stateDir), key)
+	return c, ok && err == nil
 }
 
 // cameraIDsNow is the cameras of the config the service started with and

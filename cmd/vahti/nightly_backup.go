@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"vahti/admin/export"
+	"vahti/checkpoint"
 	"vahti/registry"
 )
 
@@ -26,7 +27,7 @@ import (
 //	vahti-registry-20261122T030512Z/
 //	  registry.db        consistent online copy (VACUUM INTO, checked)
 //	  signing-key.pub    the public half of the export signing key
-//	  audit-checkpoint-* the newest audit checkpoint, if any
+//	  NNN…-T.txt(.sig)   the newest signed audit checkpoint, if any
 //	  SHA256SUMS         `sha256sum -c` format
 //
 // It is written under a ".partial" name and renamed when complete; the
@@ -131,9 +132,15 @@ func (s *service) writeBackup(ctx context.Context, now time.Time) (string, error
 	if err := os.WriteFile(filepath.Join(tmp, "signing-key.pub"), []byte(pub+"\n"), 0o600); err != nil {
 		return fail(err)
 	}
-	if cp, ok := newestCheckpointFile(s.cfg.StateDir); ok {
-		if err := copyFile(cp, filepath.Join(tmp, "audit-checkpoint-"+filepath.Base(cp))); err != nil {
-			return fail(err)
+	if cp, ok := latestCheckpoint(s.cfg.StateDir); ok {
+		// The checkpoint and its signature under their own names, so
+		// `vahti audit verify --checkpoints COPY --pubkey
+		// COPY/signing-key.pub` reads them straight from the copy.
+		for _, name := range []string{cp.File, cp.File + checkpoint.SigSuffix} {
+			src := filepath.Join(checkpoint.Dir(s.cfg.StateDir), name)
+			if err := copyFile(src, filepath.Join(tmp, name)); err != nil {
+				return fail(err)
+			}
 		}
 	}
 	sums, err := sha256Sums(tmp)
@@ -211,22 +218,6 @@ func newestBackup(root string) (time.Time, bool) {
 		}
 	}
 	return newest, !newest.IsZero()
-}
-
-func newestCheckpointFile(stateDir string) (string, bool) {
-	dir := filepath.Join(stateDir, checkpointDir)
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		return "", false
-	}
-	var best string
-	var bestT time.Time
-	for _, e := range es {
-		if fi, err := e.Info(); err == nil && e.Type().IsRegular() && fi.ModTime().After(bestT) {
-			best, bestT = filepath.Join(dir, e.Name()), fi.ModTime()
-		}
-	}
-	return best, best != ""
 }
 
 func copyFile(src, dst string) error {

@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"vahti/checkpoint"
 	"vahti/registry"
 	"vahti/retention"
+
+	"golang.org/x/crypto/ssh"
 )
 
 func TestNightlyBackupWritesVerifiableCopiesAndRotates(t *testing.T) {
@@ -21,9 +24,6 @@ func TestNightlyBackupWritesVerifiableCopiesAndRotates(t *testing.T) {
 	if err := retention.AddHold(context.Background(), db, &h, "keeper", "cli"); err != nil {
 		t.Fatal(err)
 	}
-	cp := filepath.Join(c.dir, "state", checkpointDir, "0001.json")
-	os.MkdirAll(filepath.Dir(cp), 0o700)
-	os.WriteFile(cp, []byte(`{"seq":1}`), 0o600)
 	s := startService(t, c, "backup:\n  path: "+dst+"\n  keep: 2\n")
 
 	// No copy yet: one is written at start.
@@ -36,10 +36,16 @@ func TestNightlyBackupWritesVerifiableCopiesAndRotates(t *testing.T) {
 		}
 		return false
 	})
-	for _, f := range []string{registry.FileName, "signing-key.pub", "audit-checkpoint-0001.json", "SHA256SUMS"} {
+	for _, f := range []string{registry.FileName, "signing-key.pub", "SHA256SUMS"} {
 		if _, err := os.Stat(filepath.Join(first, f)); err != nil {
 			t.Errorf("backup lacks %s", f)
 		}
+	}
+	// The service signed a checkpoint at start; the copy carries it, and
+	// its signature checks against the public key in the same copy.
+	cps, probs, err := checkpoint.ReadAll(first, mustPublicKey(t, filepath.Join(first, "signing-key.pub")))
+	if err != nil || len(probs) > 0 || len(cps) != 1 {
+		t.Errorf("checkpoints in the backup: %v, problems %v, err %v; want one that verifies", cps, probs, err)
 	}
 	// sha256sum itself checks the sums.
 	cmd := exec.Command("sha256sum", "-c", "SHA256SUMS")
@@ -168,4 +174,17 @@ func TestRestoreDrillFromNightlyBackup(t *testing.T) {
 	if _, errs, code := c.run("", "purge", "--config", "$CONFIG"); code == 0 || !strings.Contains(errs, "refused by interlock") {
 		t.Errorf("purge after restore: exit %d: %s", code, errs)
 	}
+}
+
+func mustPublicKey(t *testing.T, path string) ssh.PublicKey {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := checkpoint.ParsePublicKey(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
