@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"vahti/mp4read"
 	"vahti/registry"
 )
 
@@ -131,6 +132,9 @@ func (r *Retention) unlinkDoomed(ctx context.Context, doomed map[int64]registry.
 				s := doomed[id]
 				full := filepath.Join(root, filepath.FromSlash(s.Path))
 				err := os.Remove(full)
+				if err == nil || errors.Is(err, fs.ErrNotExist) {
+					err = removeIndex(full)
+				}
 				mu.Lock()
 				if err != nil && !errors.Is(err, fs.ErrNotExist) {
 					failed = append(failed, id)
@@ -306,7 +310,11 @@ func (r *Retention) removeStrays(ctx context.Context, now time.Time, rels []stri
 	var firstErr error
 	for _, s := range allowed {
 		full := filepath.Join(r.cfg.Storage.Root, filepath.FromSlash(s.Path))
-		if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		err := os.Remove(full)
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			err = removeIndex(full)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			if firstErr == nil {
 				firstErr = fmt.Errorf("stray %s: %w", s.Path, err)
 			}
@@ -411,6 +419,17 @@ func (r *Retention) exportMaxAge(e registry.Export) time.Duration {
 		m = min(m, r.cfg.MaxAgeFor(c))
 	}
 	return m
+}
+
+// removeIndex unlinks the sidecar index (mp4read) of a segment being
+// deleted: it describes the footage and goes with it, here, in the one
+// place that deletes. None is fine.
+func removeIndex(segFull string) error {
+	err := os.Remove(mp4read.IndexPath(segFull))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 // DiscardTorn removes an unfinished segment (<path>.mp4.tmp) that recovery
