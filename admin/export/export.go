@@ -186,6 +186,7 @@ func (e *Exporter) Build(ctx context.Context, req Request, outPath string) (*Res
 
 	began := time.Now() // durations for the log line only, not decisions
 	tampered := map[int64]exclusion{}
+	noIndex := map[int64]bool{}
 	var man *Manifest
 	var zsum string
 	var zsize int64
@@ -193,7 +194,7 @@ func (e *Exporter) Build(ctx context.Context, req Request, outPath string) (*Res
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		plans, err := e.plans(ctx, req, planOpts{splitOnGap: true, exclude: tampered,
+		plans, err := e.plans(ctx, req, planOpts{splitOnGap: true, exclude: tampered, noIndex: noIndex,
 			maxDuration: e.MaxClipDuration, maxBytes: e.MaxClipBytes})
 		if err != nil {
 			return nil, err
@@ -210,6 +211,16 @@ func (e *Exporter) Build(ctx context.Context, req Request, outPath string) (*Res
 		}
 		if terr == nil {
 			break
+		}
+		if terr.status == statusIndex {
+			// The index the plan came from does not describe the segment:
+			// plan that segment again from its own boxes.
+			if noIndex[terr.seg.ID] {
+				return nil, fmt.Errorf("export: segment %s: table differs from its own bytes", terr.seg.Path)
+			}
+			noIndex[terr.seg.ID] = true
+			e.log().Warn("export: segment index does not match the segment; planned from the file instead", "segment", terr.seg.Path, "export", id)
+			continue
 		}
 		// A source no longer matches the hash it was catalogued with: start
 		// over without it, so no tampered byte enters the package.
