@@ -363,6 +363,11 @@ func readTrun(b []byte, base, prevEnd int64, dts *int64, def trex, fileSize int6
 	if uint64(len(b)-p) < uint64(count)*uint64(per) {
 		return 0, fmt.Errorf("trun: %d samples do not fit in %d bytes", count, len(b)-p)
 	}
+	if per == 0 && def.size == 0 && count > 1 {
+		// Samples that cost no byte of table or data: a hostile file
+		// could make millions from a few bytes.
+		return 0, fmt.Errorf("trun: %d samples without size", count)
+	}
 	if count > maxTrunSamples || len(t.Samples)+int(count) > maxTrackSamples {
 		return 0, fmt.Errorf("trun: %d samples: more than a segment holds", count)
 	}

@@ -8,7 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-		"io"
+	"io"
 	"os"
 	"sync"
 
