@@ -167,3 +167,37 @@ func TestBadIndexRebuilt(t *testing.T) {
 		})
 	}
 }
+
+// --out on the stored package's filesystem is the stored package itself
+// (a hard link: no second write); on another filesystem, an equal copy.
+func TestOutIsALinkOrOneCopy(t *testing.T) {
+	e := newEnv(t)
+	e.addSegments("yard", fixedStream(t, "h264", false), 0, 1)
+	res, out := e.export([]string{"yard"}, 0, 4*time.Second)
+	a, err1 := os.Stat(res.Path)
+	b, err2 := os.Stat(out)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if !os.SameFile(a, b) {
+		t.Errorf("--out on the same filesystem is a second copy, not a link")
+	}
+	shm, err := os.MkdirTemp("/dev/shm", "vahti-out-")
+	if err != nil {
+		t.Skip("no /dev/shm for a second filesystem")
+	}
+	defer os.RemoveAll(shm)
+	other := filepath.Join(shm, "case.zip")
+	if err := deliver(res.Path, other); err != nil {
+		t.Fatal(err)
+	}
+	x, _ := os.ReadFile(res.Path)
+	y, _ := os.ReadFile(other)
+	c, _ := os.Stat(other)
+	if !bytes.Equal(x, y) || os.SameFile(a, c) || c.Mode().Perm() != 0o600 {
+		t.Errorf("copy to another filesystem: equal %v, mode %v", bytes.Equal(x, y), c.Mode())
+	}
+	if left, _ := filepath.Glob(filepath.Join(shm, ".*")); len(left) > 0 {
+		t.Errorf("temp files left: %v", left)
+	}
+}

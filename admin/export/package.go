@@ -43,7 +43,7 @@ func (e *Exporter) writeZip(ctx context.Context, path string, plans []*plan, man
 		}
 	}
 	preallocate(f, est)
-	sink := newHashingWriter(f)
+	sink := newHashingWriter(&writeback{f: f})
 	defer sink.sum() // stops the hashing goroutine on early returns
 	zw := zip.NewWriter(sink)
 	created := man.Created.UTC
@@ -103,6 +103,26 @@ func (e *Exporter) writeZip(ctx context.Context, path string, plans []*plan, man
 		return "", 0, nil, fmt.Errorf("export: %w", err)
 	}
 	return sink.sum(), sink.n, nil, f.Close()
+}
+
+// writeback writes to f and has the kernel start writing each 32 MiB to
+// disk as soon as it is written (see startWriteback), so the disk writes
+// while the exporter hashes and the final fsync waits for little.
+type writeback struct {
+	f          *os.File
+	n, started int64
+}
+
+const writebackChunk = 32 << 20
+
+func (w *writeback) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.n += int64(n)
+	if w.n-w.started >= writebackChunk {
+		startWriteback(w.f, w.started, w.n-w.started)
+		w.started = w.n
+	}
+	return n, err
 }
 
 // hashingWriter writes to w and hashes what it wrote in its own goroutine:
