@@ -153,32 +153,11 @@ func DecodeIndex(b []byte, ic *InitCache) (*Index, error) {
 		if n == 0 || n > maxTrackSamples || int(n) > len(d.b) {
 			return nil, badIndex("track %d: %d samples", id, n)
 		}
-		t.Samples = make([]Sample, 0, n)
-		var prev Sample
-		for i := uint32(0); i < n && d.err == nil; i++ {
-			f := d.u8()
-			s := Sample{NonSync: f&fNonSync != 0, Dur: prev.Dur, DTS: prev.DTS + int64(prev.Dur), Off: prev.Off + int64(prev.Size), Size: prev.Size}
-			if f&fDur != 0 {
-				s.Dur = uint32(d.uvarint(1<<32 - 1))
-			}
-			if f&fPTSOff != 0 {
-				s.PTSOff = int32(d.varint(1<<31 - 1))
-			}
-			if f&fDTS != 0 {
-				s.DTS += d.varint(1 << 62)
-			}
-			if f&fOff != 0 {
-				s.Off += d.varint(1 << 62)
-			}
-			if f&fSize != 0 {
-				s.Size = uint32(d.uvarint(1<<32 - 1))
-			}
-			if s.Off < 0 || s.Off+int64(s.Size) > size {
-				return nil, badIndex("track %d sample %d outside the file", id, i)
-			}
-			t.Samples = append(t.Samples, s)
-			prev = s
+		samples, rest, ok := decodeSamples(d.b, n, size)
+		if !ok {
+			return nil, badIndex("track %d: malformed sample table", id)
 		}
+		t.Samples, d.b = samples, rest
 		seg.Tracks = append(seg.Tracks, t)
 	}
 	if d.err != nil || len(d.b) != 0 {
@@ -194,6 +173,63 @@ func DecodeIndex(b []byte, ic *InitCache) (*Index, error) {
 	}
 	ix.Segment = seg
 	return &ix, nil
+}
+
+// decodeSamples decodes n samples from b (the hot loop of planning from
+// indexes: an hour is some 260 000 samples), each inside a file of size
+// bytes. It returns the rest of b.
+func decodeSamples(b []byte, n uint32, size int64) ([]Sample, []byte, bool) {
+	out := make([]Sample, n)
+	var prev Sample
+	for i := range out {
+		if len(b) == 0 {
+			return nil, nil, false
+		}
+		f := b[0]
+		b = b[1:]
+		s := Sample{NonSync: f&fNonSync != 0, Dur: prev.Dur, DTS: prev.DTS + int64(prev.Dur), Off: prev.Off + int64(prev.Size), Size: prev.Size}
+		if f&fDur != 0 {
+			v, k := binary.Uvarint(b)
+			if k <= 0 || v > 1<<32-1 {
+				return nil, nil, false
+			}
+			s.Dur, b = uint32(v), b[k:]
+		}
+		if f&fPTSOff != 0 {
+			v, k := binary.Varint(b)
+			if k <= 0 || v > 1<<31-1 || v < -(1<<31) {
+				return nil, nil, false
+			}
+			s.PTSOff, b = int32(v), b[k:]
+		}
+		if f&fDTS != 0 {
+			v, k := binary.Varint(b)
+			if k <= 0 || v > 1<<62 || v < -(1<<62) {
+				return nil, nil, false
+			}
+			s.DTS, b = s.DTS+v, b[k:]
+		}
+		if f&fOff != 0 {
+			v, k := binary.Varint(b)
+			if k <= 0 || v > 1<<62 || v < -(1<<62) {
+				return nil, nil, false
+			}
+			s.Off, b = s.Off+v, b[k:]
+		}
+		if f&fSize != 0 {
+			v, k := binary.Uvarint(b)
+			if k <= 0 || v > 1<<32-1 {
+				return nil, nil, false
+			}
+			s.Size, b = uint32(v), b[k:]
+		}
+		if s.Off < 0 || s.Off+int64(s.Size) > size {
+			return nil, nil, false
+		}
+		out[i] = s
+		prev = s
+	}
+	return out, b, true
 }
 
 type decoder struct {
@@ -235,26 +271,6 @@ func (d *decoder) u64() uint64 {
 		return be64(b)
 	}
 	return 0
-}
-
-func (d *decoder) uvarint(max uint64) uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 || v > max {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint(max int64) int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 || v > max || v < -max {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
 }
 
 // Load is how export and playback get a segment's table. The sidecar

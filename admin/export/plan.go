@@ -136,12 +136,14 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 		o.maxBytes = DefaultMaxClipBytes
 	}
 	p := &plan{camera: camera, from: from, to: to}
-	// Segments are parsed a batch at a time on all cores, and each parsed
-	// table is dropped once its samples are in the clip, so memory follows
-	// one clip's sample table, not the whole range.
-	const batch = 64
+	// Segments are loaded on all cores, at most parseAhead ahead of the
+	// stitching, and each table is dropped once its samples are in the
+	// clip, so memory follows one clip's sample table, not the whole range;
+	// loading overlaps stitching (planning an hour is playback's first
+	// byte).
 	ic := &mp4read.InitCache{}
-	var parsed []parseResult
+	ld := startLoading(root, segs, o.exclude, o.noIndex, ic)
+	defer ld.stop()
 	var hint []int
 	var cur *clipPlan
 	flush := func() error {
@@ -178,14 +180,10 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 			}
 			continue
 		}
-		if k%batch == 0 {
-			parsed = parseAll(root, segs[k:min(k+batch, len(segs))], o.exclude, o.noIndex, ic)
-			if hint == nil {
-				hint = sampleHint(parsed, to.Sub(from), o.maxDuration)
-			}
+		ps, err := ld.get(k)
+		if hint == nil && err == nil {
+			hint = sampleHint(ps, to.Sub(from), o.maxDuration)
 		}
-		ps, err := parsed[k%batch].p, parsed[k%batch].err
-		parsed[k%batch] = parseResult{}
 		if err != nil {
 			s.status, s.detail = SourceDamaged, err.Error()
 			if err := flush(); err != nil {
@@ -253,30 +251,18 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 }
 
 // sampleHint estimates each track's samples in one clip from the first
-// parsed batch (growing the tables was a third of planning an hour).
-func sampleHint(parsed []parseResult, span, maxClip time.Duration) []int {
-	var hint []int
-	var covered time.Duration
-	for _, r := range parsed {
-		if r.p == nil {
-			continue
-		}
-		v := r.p.video()
-		last := v.Samples[len(v.Samples)-1]
-		covered += ticksToDur(last.DTS+int64(last.Dur)-v.Samples[0].DTS, v.TimeScale)
-		for i, t := range r.p.tracks {
-			if i >= len(hint) {
-				hint = append(hint, 0)
-			}
-			hint[i] += len(t.Samples)
-		}
-	}
+// loaded segment (growing the tables was a third of planning an hour).
+func sampleHint(p *parsedSeg, span, maxClip time.Duration) []int {
+	v := p.video()
+	last := v.Samples[len(v.Samples)-1]
+	covered := ticksToDur(last.DTS+int64(last.Dur)-v.Samples[0].DTS, v.TimeScale)
 	if covered <= 0 {
 		return []int{}
 	}
 	want := min(span, maxClip) + time.Minute
-	for i := range hint {
-		hint[i] = int(float64(hint[i]) * want.Seconds() / covered.Seconds())
+	hint := make([]int, len(p.tracks))
+	for i, t := range p.tracks {
+		hint[i] = int(float64(len(t.Samples)) * want.Seconds() / covered.Seconds())
 	}
 	return hint
 }
@@ -286,30 +272,73 @@ type parseResult struct {
 	err error
 }
 
-// parseAll loads the segments' tables on all cores, from their indexes
-// where valid: planning an hour is the first-byte latency of playback.
-func parseAll(root string, segs []registry.Segment, exclude map[int64]exclusion, noIndex map[int64]bool, ic *mp4read.InitCache) []parseResult {
-	out := make([]parseResult, len(segs))
+// parseAhead bounds how many loaded tables wait for the stitching.
+const parseAhead = 64
+
+// loading loads segment tables on all cores, in order, from their indexes
+// where valid, at most parseAhead ahead of get.
+type loading struct {
+	out   []parseResult
+	ready []chan struct{}
+	sem   chan struct{}
+	done  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func startLoading(root string, segs []registry.Segment, exclude map[int64]exclusion, noIndex map[int64]bool, ic *mp4read.InitCache) *loading {
+	ld := &loading{out: make([]parseResult, len(segs)), ready: make([]chan struct{}, len(segs)),
+		sem: make(chan struct{}, parseAhead), done: make(chan struct{})}
+	for k := range ld.ready {
+		ld.ready[k] = make(chan struct{})
+	}
 	next := make(chan int)
-	var wg sync.WaitGroup
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
+		ld.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer ld.wg.Done()
 			for k := range next {
 				s := segs[k]
-				out[k].p, out[k].err = loadSegment(filepath.Join(root, filepath.FromSlash(s.Path)), s.SHA256, ic, !noIndex[s.ID])
+				ld.out[k].p, ld.out[k].err = loadSegment(filepath.Join(root, filepath.FromSlash(s.Path)), s.SHA256, ic, !noIndex[s.ID])
+				close(ld.ready[k])
 			}
 		}()
 	}
-	for k, s := range segs {
-		if _, skip := exclude[s.ID]; !skip {
-			next <- k
+	ld.wg.Add(1)
+	go func() {
+		defer ld.wg.Done()
+		defer close(next)
+		for k, s := range segs {
+			if _, skip := exclude[s.ID]; skip {
+				continue
+			}
+			select {
+			case ld.sem <- struct{}{}:
+			case <-ld.done:
+				return
+			}
+			select {
+			case next <- k:
+			case <-ld.done:
+				return
+			}
 		}
-	}
-	close(next)
-	wg.Wait()
-	return out
+	}()
+	return ld
+}
+
+// get waits for segment k's table and hands it over (it is not kept).
+func (ld *loading) get(k int) (*parsedSeg, error) {
+	<-ld.ready[k]
+	r := ld.out[k]
+	ld.out[k] = parseResult{}
+	<-ld.sem
+	return r.p, r.err
+}
+
+// stop ends the loading early (a failed plan) and waits for the workers.
+func (ld *loading) stop() {
+	close(ld.done)
+	ld.wg.Wait()
 }
 
 // add appends the samples of a parsed source that fall in [from, to).
