@@ -13,15 +13,16 @@
 // # The fragment index
 //
 // At finish the recorder writes each segment's sample table, compactly
-// (two to four bytes a sample, about 0.1 % of the footage), to a sidecar
+// (three to four bytes a sample, about 0.1 % of the footage), to a sidecar
 // beside it: 14-05-00.123456.mp4.idx next to 14-05-00.123456.mp4. Export
 // and playback plan a window from these indexes, one small read per
 // segment, instead of one read per moof box and parsing every trun.
 //
 // Why a sidecar, not a registry blob: the tables grow with the footage
-// (a month of 32 cameras is about 40 GB of samples' worth of tables at
-// 25 fps with audio), which belongs on the footage disk, not in the
-// SQLite file that every transaction, backup and restore touches; and a
+// (about 14 KB per minute of 25 fps video with AAC, 20 MB per camera-day,
+// 19 GB for 32 cameras over 28 days), which belongs on the footage disk,
+// not in the SQLite file that every transaction, backup and restore
+// touches; and a
 // sidecar lives and dies with its segment (retention/remove.go unlinks
 // both, reconcile looks only at .mp4 files, so it is never reported as
 // garbage). It is not part of the on-disk contract: deleting every .idx
