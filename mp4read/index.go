@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // IndexSuffix names a segment's index: yard/2026/11/22/14-05-00.123456.mp4.idx
@@ -363,4 +364,11 @@ func IndexFile(segPath, segSHA256 string, ic *InitCache) error {
 		return err
 	}
 	return WriteIndex(segPath, b)
+}
+
+// IsIndexName tells whether a file name is a segment's index or a temp
+// file of one being written (WriteIndex), not footage.
+func IsIndexName(name string) bool {
+	name = filepath.Base(name)
+	return strings.HasSuffix(name, IndexSuffix) || (strings.Contains(name, IndexSuffix+".") && strings.HasSuffix(name, ".tmp"))
 }

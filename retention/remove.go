@@ -432,6 +432,29 @@ func removeIndex(segFull string) error {
 	return err
 }
 
+// removeOrphanIndexes deletes, in an old day folder, the fragment indexes
+// whose segment is gone (deleted behind Vahti's back) and temp indexes a
+// crash left: an index describes footage and must not outlive it, nor keep
+// an emptied folder. Only old days come here, so no index is being written.
+func removeOrphanIndexes(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !mp4read.IsIndexName(name) {
+			continue
+		}
+		if strings.HasSuffix(name, mp4read.IndexSuffix) {
+			if _, err := os.Lstat(filepath.Join(dir, strings.TrimSuffix(name, mp4read.IndexSuffix))); !errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+		}
+		os.Remove(filepath.Join(dir, name))
+	}
+}
+
 // DiscardTorn removes an unfinished segment (<path>.mp4.tmp) that recovery
 // found unrecoverable, unless an active hold covers its camera and time,
 // and audits it. It is the recorder's way to delete footage that never
@@ -505,6 +528,7 @@ func (r *Retention) removeEmptyDirs(dirs map[string]bool, now time.Time) {
 			{filepath.Dir(d), time.Date(day.Year(), day.Month()+1, 1, 0, 0, 0, 0, time.UTC)},
 			{filepath.Dir(filepath.Dir(d)), time.Date(day.Year()+1, 1, 1, 0, 0, 0, 0, time.UTC)},
 		}
+		removeOrphanIndexes(d)
 		for _, l := range levels {
 			if tried[l.dir] || !l.end.Before(limit) {
 				break
