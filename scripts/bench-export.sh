@@ -91,7 +91,7 @@ for c in "1 5m" "1 1h" "$CAMERAS 1h"; do
 		fi
 	done
 	run vx >/dev/null
-	"$DIR/vahti" verify-export "$DIR/out.zip" | head -1
+	v=$("$DIR/vahti" verify-export "$DIR/out.zip") && echo "${v%%$'\n'*}"
 	clean
 done
 echo
