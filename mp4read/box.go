@@ -132,3 +132,23 @@ func SegmentLayout(r io.ReaderAt, size int64) (Layout, error) {
 	}
 	return l, nil
 }
+
+// Raw is one child box as bytes: its type, the whole box and its body.
+type Raw struct {
+	Type      string
+	Box, Body []byte
+}
+
+// ChildBoxes lists the child boxes in body, stopping where Children stops.
+func ChildBoxes(body []byte) []Raw {
+	var out []Raw
+	for len(body) >= 8 {
+		bx, ok := header(body, 0, int64(len(body)))
+		if !ok {
+			break
+		}
+		out = append(out, Raw{Type: bx.Type, Box: body[:bx.Size], Body: body[bx.Header:bx.Size]})
+		body = body[bx.Size:]
+	}
+	return out
+}

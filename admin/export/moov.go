@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/pmp4"
+
+	"vahti/mp4read"
 )
 
 // The progressive MP4 header (ftyp, moov, mdat header) is written here
@@ -24,38 +26,16 @@ import (
 // then its audio run), so the mdat is the sources' mdat payloads in
 // sequence and a clip is copied in a few large reads per segment.
 
-type rawBox struct {
-	typ  string
-	raw  []byte // header and body
-	body []byte
-}
+// boxes lists the child boxes of a box body (mp4read walks them).
+func boxes(b []byte) []mp4read.Raw { return mp4read.ChildBoxes(b) }
 
-func boxes(b []byte) []rawBox {
-	var out []rawBox
-	for len(b) >= 8 {
-		size := uint64(be32(b))
-		h := uint64(8)
-		if size == 1 && len(b) >= 16 {
-			size, h = be64(b[8:]), 16
-		} else if size == 0 {
-			size = uint64(len(b))
-		}
-		if size < h || size > uint64(len(b)) {
-			break
-		}
-		out = append(out, rawBox{typ: string(b[4:8]), raw: b[:size], body: b[h:size]})
-		b = b[size:]
-	}
-	return out
-}
-
-func find(bs []rawBox, typ string) rawBox {
+func find(bs []mp4read.Raw, typ string) mp4read.Raw {
 	for _, b := range bs {
-		if b.typ == typ {
+		if b.Type == typ {
 			return b
 		}
 	}
-	return rawBox{}
+	return mp4read.Raw{}
 }
 
 // trackBoxes are the boxes of one track copied from pmp4's output.
@@ -80,20 +60,20 @@ func (c *clipPlan) codecBoxes(tracks []*clipTrack) ([]trackBoxes, error) {
 	}
 	moov := find(boxes(w.Bytes()), "moov")
 	var out []trackBoxes
-	for _, trak := range boxes(moov.body) {
-		if trak.typ != "trak" {
+	for _, trak := range boxes(moov.Body) {
+		if trak.Type != "trak" {
 			continue
 		}
-		tb := boxes(trak.body)
-		mdia := boxes(find(tb, "mdia").body)
-		minf := boxes(find(mdia, "minf").body)
-		stbl := boxes(find(minf, "stbl").body)
-		x := trackBoxes{tkhd: find(tb, "tkhd").raw, hdlr: find(mdia, "hdlr").raw, dinf: find(minf, "dinf").raw,
-			stsd: find(stbl, "stsd").raw}
-		if v := find(minf, "vmhd"); v.raw != nil {
-			x.mhd, x.video = v.raw, true
+		tb := boxes(trak.Body)
+		mdia := boxes(find(tb, "mdia").Body)
+		minf := boxes(find(mdia, "minf").Body)
+		stbl := boxes(find(minf, "stbl").Body)
+		x := trackBoxes{tkhd: find(tb, "tkhd").Box, hdlr: find(mdia, "hdlr").Box, dinf: find(minf, "dinf").Box,
+			stsd: find(stbl, "stsd").Box}
+		if v := find(minf, "vmhd"); v.Box != nil {
+			x.mhd, x.video = v.Box, true
 		} else {
-			x.mhd = find(minf, "smhd").raw
+			x.mhd = find(minf, "smhd").Box
 		}
 		if x.tkhd == nil || x.hdlr == nil || x.dinf == nil || x.stsd == nil || x.mhd == nil || len(x.tkhd) < 32 {
 			return nil, errors.New("codec description: unexpected pmp4 output")
