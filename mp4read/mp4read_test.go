@@ -269,3 +269,23 @@ func TestWriteSeedCorpus(t *testing.T) {
 	b, _ := EncodeIndex(seg, sha(two))
 	write("FuzzIndex", "recorder-2-fragments", b[:len(b)-32])
 }
+
+// Each streams a track's samples with their payloads, in decode order.
+func TestEachStreamsPayloads(t *testing.T) {
+	data := smallSegment(t, 2)
+	seg, err := Read(bytes.NewReader(data), int64(len(data)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int
+	err = seg.Each(bytes.NewReader(data), seg.Tracks[1], func(s Sample, p []byte) error {
+		if len(p) != int(s.Size) || !bytes.Equal(p, data[s.Off:s.Off+int64(s.Size)]) {
+			t.Errorf("sample at %d: wrong payload", s.Off)
+		}
+		total += len(p)
+		return nil
+	})
+	if err != nil || total != 2*4*40 {
+		t.Errorf("streamed %d bytes, err %v", total, err)
+	}
+}

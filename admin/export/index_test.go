@@ -201,3 +201,19 @@ func TestOutIsALinkOrOneCopy(t *testing.T) {
 		t.Errorf("temp files left: %v", left)
 	}
 }
+
+// Playback planned from the recorder's indexes serves the golden bytes.
+func TestPlaybackFromIndexMatchesGolden(t *testing.T) {
+	e := newEnv(t)
+	segs := e.addSegments("yard", fixedStream(t, "h264", false), 0, 1, 1)
+	indexAll(t, e, segs)
+	if p, err := loadSegment(e.abs(segs[0]), segs[0].SHA256, nil, true); err != nil || p.index == nil {
+		t.Fatalf("index not used: %v", err)
+	}
+	rec := httptest.NewRecorder()
+	e.ex.Playback(rec, httptest.NewRequest("GET", "/", nil), "yard", e.base.Add(300*time.Millisecond), e.base.Add(4*time.Second))
+	sum := sha256.Sum256(rec.Body.Bytes())
+	if want := goldenWant(t, "playback-gap"); hex.EncodeToString(sum[:]) != want.PlaybackSHA256 {
+		t.Errorf("playback from indexes differs from golden (%d bytes, want %d)", rec.Body.Len(), want.PlaybackBytes)
+	}
+}
