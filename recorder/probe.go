@@ -3,7 +3,6 @@ package recorder
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,55 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 
+	"vahti/mp4read"
 	"vahti/registry"
 )
-
-// box is one top-level MP4 box.
-type box struct {
-	typ       string
-	off, size int64
-}
-
-// layout reads the top-level boxes of a segment: ftyp, moov, then moof+mdat
-// pairs. initEnd is where the init section ends, complete where the last
-// whole fragment ends (a torn tail starts there) and frags how many whole
-// fragments there are. A file whose start is not an fMP4 init section is
-// an error.
-func layout(data []byte) (initEnd, complete int64, frags int, err error) {
-	var boxes []box
-	for off := int64(0); off+8 <= int64(len(data)); {
-		size := int64(binary.BigEndian.Uint32(data[off:]))
-		typ := string(data[off+4 : off+8])
-		hdr := int64(8)
-		if size == 1 {
-			if off+16 > int64(len(data)) {
-				break
-			}
-			size, hdr = int64(binary.BigEndian.Uint64(data[off+8:])), 16
-		}
-		if size < hdr || off+size > int64(len(data)) {
-			break // size 0 (to end), zero-filled or cut short: a torn tail
-		}
-		boxes = append(boxes, box{typ, off, size})
-		off += size
-	}
-	if len(boxes) < 2 || boxes[0].typ != "ftyp" || boxes[1].typ != "moov" {
-		return 0, 0, 0, errors.New("not an fMP4 segment (no ftyp+moov at the start)")
-	}
-	initEnd = boxes[1].off + boxes[1].size
-	complete = initEnd
-	for i := 2; i+1 < len(boxes); i += 2 {
-		if boxes[i].typ != "moof" || boxes[i+1].typ != "mdat" {
-			break
-		}
-		complete = boxes[i+1].off + boxes[i+1].size
-		frags++
-	}
-	return initEnd, complete, frags, nil
-}
 
 // ProbeSegment reads a finished fMP4 segment: camera and start from its
 // path (when the path follows the storage layout), duration from the
@@ -98,60 +53,35 @@ func segmentNameOf(p string) (string, time.Time, bool) {
 
 func probeBytes(data []byte) (SegmentInfo, error) {
 	info := SegmentInfo{Bytes: int64(len(data))}
-	initEnd, complete, frags, err := layout(data)
+	r := bytes.NewReader(data)
+	l, err := mp4read.SegmentLayout(r, int64(len(data)))
 	if err != nil {
 		return info, err
 	}
-	if frags == 0 {
+	if l.Fragments == 0 {
 		return info, errors.New("no complete fragment")
 	}
-	if complete != int64(len(data)) {
-		return info, fmt.Errorf("torn or trailing data after byte %d of %d", complete, len(data))
+	if l.Complete != int64(len(data)) {
+		return info, fmt.Errorf("torn or trailing data after byte %d of %d", l.Complete, len(data))
 	}
-	var init fmp4.Init
-	if err := init.Unmarshal(bytes.NewReader(data[:initEnd])); err != nil {
-		return info, fmt.Errorf("init section: %w", err)
+	seg, err := mp4read.Read(r, int64(len(data)), nil)
+	if err != nil {
+		return info, err
 	}
 	var names []string
-	var video *fmp4.InitTrack
-	for _, t := range init.Tracks {
+	for _, t := range seg.Init.Tracks {
 		names = append(names, codecName(t.Codec))
-		if video == nil && t.Codec.IsVideo() {
-			video = t
-		}
 	}
-	if video == nil {
-		return info, errors.New("no video track")
+	video := seg.Video()
+	info.KeyframeStart = !video.Samples[0].NonSync
+	var end int64
+	for _, s := range video.Samples {
+		end = max(end, s.DTS+int64(s.Dur))
 	}
-	var parts fmp4.Parts
-	if err := parts.Unmarshal(data[initEnd:]); err != nil {
-		return info, fmt.Errorf("fragments: %w", err)
-	}
-	var first = true
-	var end uint64
-	for _, p := range parts {
-		for _, pt := range p.Tracks {
-			if pt.ID != video.ID {
-				continue
-			}
-			t := pt.BaseTime
-			for _, s := range pt.Samples {
-				if first {
-					info.KeyframeStart = !s.IsNonSyncSample
-					first = false
-				}
-				t += uint64(s.Duration)
-			}
-			end = max(end, t)
-		}
-	}
-	if first {
-		return info, errors.New("no video sample")
-	}
-	info.Fragments = frags
-	info.Duration = time.Duration(end * uint64(time.Second) / uint64(video.TimeScale))
+	info.Fragments = l.Fragments
+	info.Duration = time.Duration(uint64(end) * uint64(time.Second) / uint64(video.TimeScale))
 	info.Codecs = strings.Join(names, ",")
-	info.Params = hashHex(data[:initEnd])
+	info.Params = hashHex(data[:l.InitEnd])
 	sum := sha256.Sum256(data)
 	info.SHA256 = hex.EncodeToString(sum[:])
 	return info, nil

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"vahti/mp4read"
 	"vahti/registry"
 )
 
@@ -78,8 +80,9 @@ func recoverOne(ctx context.Context, root, rel string, db *registry.DB, log *slo
 	if err != nil {
 		return err
 	}
-	_, complete, frags, lerr := layout(data)
-	if lerr != nil || frags == 0 {
+	l, lerr := mp4read.SegmentLayout(bytes.NewReader(data), int64(len(data)))
+	complete := l.Complete
+	if lerr != nil || l.Fragments == 0 {
 		// Nothing playable was ever made durable: the init section alone
 		// or less. Removing it loses no footage.
 		if err := os.Remove(tmp); err != nil {
@@ -122,6 +125,7 @@ func recoverOne(ctx context.Context, root, rel string, db *registry.DB, log *slo
 	if err := syncDir(filepath.Dir(final)); err != nil {
 		return err
 	}
+	indexSegmentBytes(final, data[:complete], info.SHA256)
 	row := registry.Segment{Camera: cam, Start: start, End: start.Add(info.Duration).Truncate(time.Microsecond), Path: finalRel,
 		Bytes: info.Bytes, Codecs: info.Codecs, Params: info.Params, SHA256: info.SHA256}
 	err = db.Update(ctx, func(tx *registry.Tx) error {

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"vahti/mp4read"
 	"vahti/registry"
 )
 
@@ -143,9 +145,15 @@ func TestRecoverTornSegment(t *testing.T) {
 
 // firstMoof is where the first fragment starts (the init section's end).
 func firstMoof(t *testing.T, data []byte) int64 {
-	initEnd, _, _, err := layout(data)
+	l, err := mp4read.SegmentLayout(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return initEnd
+	return l.InitEnd
+}
+
+// layout is mp4read.SegmentLayout over bytes, for the tests.
+func layout(data []byte) (initEnd, complete int64, frags int, err error) {
+	l, err := mp4read.SegmentLayout(bytes.NewReader(data), int64(len(data)))
+	return l.InitEnd, l.Complete, l.Fragments, err
 }

@@ -127,6 +127,8 @@ func (s *segment) finish(end time.Time) (seg registry.Segment, ok bool, err erro
 	if err := syncDir(filepath.Dir(final)); err != nil {
 		return seg, false, err
 	}
+	sum := hex.EncodeToString(s.hash.Sum(nil))
+	indexSegment(final, sum)
 	return registry.Segment{
 		Camera: s.camera,
 		Start:  s.start,
@@ -135,7 +137,7 @@ func (s *segment) finish(end time.Time) (seg registry.Segment, ok bool, err erro
 		Bytes:  s.size,
 		Codecs: s.codecs,
 		Params: s.params,
-		SHA256: hex.EncodeToString(s.hash.Sum(nil)),
+		SHA256: sum,
 	}, true, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"vahti/configs"
+	"vahti/mp4read"
 	"vahti/registry"
 )
 
@@ -158,6 +159,9 @@ func (r *Retention) scanDisk(ctx context.Context, now time.Time) (cands []string
 			return err
 		}
 		rel = filepath.ToSlash(rel)
+		if mp4read.IsIndexName(rel) {
+			return nil // a segment's fragment index: goes with it (remove.go)
+		}
 		_, start, _, perr := registry.ParseSegmentPath(rel)
 		if perr != nil {
 			unknown++

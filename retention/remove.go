@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"vahti/mp4read"
 	"vahti/registry"
 )
 
@@ -131,6 +132,9 @@ func (r *Retention) unlinkDoomed(ctx context.Context, doomed map[int64]registry.
 				s := doomed[id]
 				full := filepath.Join(root, filepath.FromSlash(s.Path))
 				err := os.Remove(full)
+				if err == nil || errors.Is(err, fs.ErrNotExist) {
+					err = removeIndex(full)
+				}
 				mu.Lock()
 				if err != nil && !errors.Is(err, fs.ErrNotExist) {
 					failed = append(failed, id)
@@ -306,7 +310,11 @@ func (r *Retention) removeStrays(ctx context.Context, now time.Time, rels []stri
 	var firstErr error
 	for _, s := range allowed {
 		full := filepath.Join(r.cfg.Storage.Root, filepath.FromSlash(s.Path))
-		if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		err := os.Remove(full)
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			err = removeIndex(full)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			if firstErr == nil {
 				firstErr = fmt.Errorf("stray %s: %w", s.Path, err)
 			}
@@ -413,6 +421,40 @@ func (r *Retention) exportMaxAge(e registry.Export) time.Duration {
 	return m
 }
 
+// removeIndex unlinks the sidecar index (mp4read) of a segment being
+// deleted: it describes the footage and goes with it, here, in the one
+// place that deletes. None is fine.
+func removeIndex(segFull string) error {
+	err := os.Remove(mp4read.IndexPath(segFull))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// removeOrphanIndexes deletes, in an old day folder, the fragment indexes
+// whose segment is gone (deleted behind Vahti's back) and temp indexes a
+// crash left: an index describes footage and must not outlive it, nor keep
+// an emptied folder. Only old days come here, so no index is being written.
+func removeOrphanIndexes(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !mp4read.IsIndexName(name) {
+			continue
+		}
+		if strings.HasSuffix(name, mp4read.IndexSuffix) {
+			if _, err := os.Lstat(filepath.Join(dir, strings.TrimSuffix(name, mp4read.IndexSuffix))); !errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+		}
+		os.Remove(filepath.Join(dir, name))
+	}
+}
+
 // DiscardTorn removes an unfinished segment (<path>.mp4.tmp) that recovery
 // found unrecoverable, unless an active hold covers its camera and time,
 // and audits it. It is the recorder's way to delete footage that never
@@ -486,6 +528,7 @@ func (r *Retention) removeEmptyDirs(dirs map[string]bool, now time.Time) {
 			{filepath.Dir(d), time.Date(day.Year(), day.Month()+1, 1, 0, 0, 0, 0, time.UTC)},
 			{filepath.Dir(filepath.Dir(d)), time.Date(day.Year()+1, 1, 1, 0, 0, 0, 0, time.UTC)},
 		}
+		removeOrphanIndexes(d)
 		for _, l := range levels {
 			if tried[l.dir] || !l.end.Before(limit) {
 				break

@@ -6,10 +6,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"vahti/mp4read"
 	"vahti/registry"
 )
 
@@ -32,12 +34,29 @@ func TestGenerateBenchData(t *testing.T) {
 	}
 	defer db.Close()
 	e.db = db
-	var segs []registry.Segment
-	for m := 0; m < 65; m++ {
-		segs = append(segs, e.addSegments("yard", s, time.Duration(m)*time.Minute, 60)...)
+	cams := []string{"yard"}
+	if n, _ := strconv.Atoi(os.Getenv("VAHTI_BENCH_CAMERAS")); n > 1 {
+		for i := 2; i <= n; i++ {
+			cams = append(cams, fmt.Sprintf("cam%d", i))
+		}
 	}
-	cfg := fmt.Sprintf("state_dir: %s\nstorage:\n  root: %s\n  segment_duration: 60s\n  part_duration: 1s\ncameras:\n"+
-		"  - id: yard\n    name: Piha\n    purpose: benchmark\n    url: rtsp://127.0.0.1:1/yard\nadmin:\n  listen: 127.0.0.1:0\n", e.state, e.root)
+	var segs []registry.Segment
+	cfg := fmt.Sprintf("state_dir: %s\nstorage:\n  root: %s\n  segment_duration: 60s\n  part_duration: 1s\ncameras:\n", e.state, e.root)
+	for _, cam := range cams {
+		for m := 0; m < 65; m++ {
+			for _, sg := range e.addSegments(cam, s, time.Duration(m)*time.Minute, 60) {
+				// What the recorder does at finish.
+				if err := mp4read.IndexFile(e.abs(sg), sg.SHA256, nil); err != nil {
+					t.Fatal(err)
+				}
+				if cam == "yard" {
+					segs = append(segs, sg)
+				}
+			}
+		}
+		cfg += fmt.Sprintf("  - id: %s\n    name: %s\n    purpose: benchmark\n    url: rtsp://127.0.0.1:1/%s\n", cam, cam, cam)
+	}
+	cfg += "admin:\n  listen: 127.0.0.1:0\n"
 	if err := os.WriteFile(filepath.Join(dir, "vahti.yaml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +73,7 @@ func TestGenerateBenchData(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "concat-"+c.name+".txt"), []byte(b.String()), 0o644)
 		os.WriteFile(filepath.Join(dir, "bytes-"+c.name), []byte(fmt.Sprint(bytes)), 0o644)
 	}
-	fmt.Printf("segments: %d, %.1f Mbit/s\n", len(segs), float64(segs[0].Bytes)*8/60/1e6)
+	fmt.Printf("segments: %d per camera, %d cameras, %.1f Mbit/s\n", len(segs), len(cams), float64(segs[0].Bytes)*8/60/1e6)
 
 }
 

@@ -26,16 +26,26 @@
 //     MaxRange (48 h): sample tables live in memory while the moov is built.
 //   - An empty, truncated or unparsable segment is left out and its time
 //     reported as a gap; the rest of the export goes on.
-//   - Each source segment is read once, whole, and its SHA-256 compared with
-//     the catalog before any of its bytes is used. A mismatch is tampering:
+//   - Plans come from each segment's fragment index (mp4read: a sidecar
+//     the recorder writes at finish), one small read per segment; a
+//     missing or stale index is rebuilt from the segment's own boxes.
+//   - Each source segment is read once, whole, and in that same pass its
+//     SHA-256 compared with the catalog and the index the plan used
+//     compared with the table of those very bytes, before any of its bytes
+//     is used. An index that differs is not trusted: that segment is planned
+//     again from its boxes (a forged index cannot hide a frame), and a
+//     missing index is rewritten from the verified bytes. A SHA-256
+//     mismatch is tampering:
 //     the export starts over without that segment (no tampered byte enters
 //     the package), and the segment is listed as "tampered" in the manifest,
 //     warned about (log at error level, CLI stderr) and audited
 //     (segment.tampered) in the same transaction as export.create.
 //   - Packages are written to <state_dir>/exports/.<id>.zip.tmp, fsynced and
 //     renamed to <id>.zip; that stored file is what the admin UI offers and
-//     what retention expires (registry FootageEnd). The CLI's --out gets a
-//     copy (temp name, fsync, rename). A refused request leaves nothing.
+//     what retention expires (registry FootageEnd). The CLI's --out is a
+//     reflink or a hard link of that stored file where it can be (same
+//     filesystem: nothing is written twice), otherwise one streaming copy
+//     (temp name, fsync, rename). A refused request leaves nothing.
 //   - manifest.json is signed with the box's Ed25519 key
 //     (<state_dir>/keys/export_ed25519, OpenSSH format, mode 0600, made at
 //     first use) as an OpenSSH SSHSIG signature in namespace "vahti-export",

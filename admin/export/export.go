@@ -189,6 +189,7 @@ func (e *Exporter) Build(ctx context.Context, req Request, outPath string) (*Res
 
 	began := time.Now() // durations for the log line only, not decisions
 	tampered := map[int64]exclusion{}
+	noIndex := map[int64]bool{}
 	var man *Manifest
 	var zsum string
 	var zsize int64
@@ -196,7 +197,7 @@ func (e *Exporter) Build(ctx context.Context, req Request, outPath string) (*Res
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		plans, err := e.plans(ctx, req, planOpts{splitOnGap: true, exclude: tampered,
+		plans, err := e.plans(ctx, req, planOpts{splitOnGap: true, exclude: tampered, noIndex: noIndex,
 			maxDuration: e.MaxClipDuration, maxBytes: e.MaxClipBytes})
 		if err != nil {
 			return nil, err
@@ -216,6 +217,16 @@ func (e *Exporter) Build(ctx context.Context, req Request, outPath string) (*Res
 		}
 		if terr == nil {
 			break
+		}
+		if terr.status == statusIndex {
+			// The index the plan came from does not describe the segment:
+			// plan that segment again from its own boxes.
+			if noIndex[terr.seg.ID] {
+				return nil, fmt.Errorf("export: segment %s: table differs from its own bytes", terr.seg.Path)
+			}
+			noIndex[terr.seg.ID] = true
+			e.log().Warn("export: segment index does not match the segment; planned from the file instead", "segment", terr.seg.Path, "export", id)
+			continue
 		}
 		// A source no longer matches the hash it was catalogued with: start
 		// over without it, so no tampered byte enters the package.
@@ -263,7 +274,7 @@ func (e *Exporter) Build(ctx context.Context, req Request, outPath string) (*Res
 		e.log().Warn("export: "+w, "export", id)
 	}
 	if outPath != "" {
-		if err := copyFile(final, outPath); err != nil {
+		if err := deliver(final, outPath); err != nil {
 			return res, fmt.Errorf("export %s stored at %s, but copying to %s failed: %w", id, final, outPath, err)
 		}
 	}
@@ -390,6 +401,59 @@ func syncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
+}
+
+// deliver puts the stored package at dst (the CLI's --out) without
+// writing it again where it can: a reflink (a copy sharing the stored
+// blocks: btrfs, XFS) or, on the same filesystem, a hard link to the
+// stored package (the same file; it is never written again after it is
+// stored, and deleting either name leaves the other). Otherwise, on
+// another filesystem, one streaming copy. Either way through a temp name
+// and an atomic rename, so dst is never half a package.
+func deliver(stored, dst string) error {
+	if cloned, err := cloneTo(stored, dst); cloned || err != nil {
+		return err
+	}
+	dir := filepath.Dir(dst)
+	tmp := filepath.Join(dir, "."+filepath.Base(dst)+".link.tmp")
+	os.Remove(tmp) // deletion-gate: our own temp name for --out, never footage or a stored package
+	if err := os.Link(stored, tmp); err == nil {
+		if err := os.Rename(tmp, dst); err != nil {
+			os.Remove(tmp) // deletion-gate: our own temp name for --out
+			return err
+		}
+		syncDir(dir)
+		return nil
+	}
+	return copyFile(stored, dst)
+}
+
+// cloneTo reflinks src to dst (temp name, fsync, rename); false where the
+// filesystem cannot.
+func cloneTo(src, dst string) (bool, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return false, err
+	}
+	defer in.Close()
+	dir := filepath.Dir(dst)
+	out, err := os.CreateTemp(dir, "."+filepath.Base(dst)+".*.tmp")
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(out.Name()) // deletion-gate: our own temp name for --out (a no-op after the rename)
+	if !cloneFile(out, in) {
+		out.Close()
+		return false, nil
+	}
+	err = errors.Join(out.Chmod(0o600), out.Sync(), out.Close())
+	if err == nil {
+		err = os.Rename(out.Name(), dst)
+	}
+	if err == nil {
+		syncDir(dir)
+	}
+	return true, err
 }
 
 // copyFile copies src to dst through a temp name, fsync and rename.

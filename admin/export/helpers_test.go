@@ -116,10 +116,10 @@ func makeStream(t testing.TB, o streamOpts) *stream {
 	s := &stream{data: data, video: ps.video()}
 	// ffmpeg may give the first frame an odd duration (audio priming);
 	// a camera sends a steady 25 fps, so retime video to exactly that.
-	frame := int64(s.video.timeScale) / 25
-	for i := range s.video.samples {
-		s.video.samples[i].dts = int64(i) * frame
-		s.video.samples[i].dur = uint32(frame)
+	frame := int64(s.video.TimeScale) / 25
+	for i := range s.video.Samples {
+		s.video.Samples[i].DTS = int64(i) * frame
+		s.video.Samples[i].Dur = uint32(frame)
 	}
 	if len(ps.tracks) > 1 {
 		s.audio = ps.tracks[1]
@@ -135,9 +135,9 @@ func makeStream(t testing.TB, o streamOpts) *stream {
 // recorder stores G.711) as 20 ms samples, appended to the stream's data.
 func lpcmTrack(s *stream) *segTrack {
 	v := s.video
-	last := v.samples[len(v.samples)-1]
-	total := ticksToDur(last.dts+int64(last.dur)-v.samples[0].dts, v.timeScale)
-	t := &segTrack{id: 99, timeScale: 8000, codec: &mp4.CodecLPCM{BitDepth: 16, SampleRate: 8000, ChannelCount: 1}}
+	last := v.Samples[len(v.Samples)-1]
+	total := ticksToDur(last.DTS+int64(last.Dur)-v.Samples[0].DTS, v.TimeScale)
+	t := &segTrack{ID: 99, TimeScale: 8000, Codec: &mp4.CodecLPCM{BitDepth: 16, SampleRate: 8000, ChannelCount: 1}}
 	n := int(total / (20 * time.Millisecond))
 	for i := 0; i < n; i++ {
 		off := int64(len(s.data))
@@ -145,7 +145,7 @@ func lpcmTrack(s *stream) *segTrack {
 			x := int16(8000 * math.Sin(2*math.Pi*440*float64(i*160+j)/8000))
 			s.data = append(s.data, byte(uint16(x)>>8), byte(x))
 		}
-		t.samples = append(t.samples, segSample{dts: int64(i * 160), dur: 160, off: off, size: 320})
+		t.Samples = append(t.Samples, segSample{DTS: int64(i * 160), Dur: 160, Off: off, Size: 320})
 	}
 	return t
 }
@@ -184,10 +184,10 @@ func newEnv(t testing.TB) *env {
 func (e *env) addSegments(camera string, s *stream, at time.Duration, segSec int, skip ...int) []registry.Segment {
 	e.t.Helper()
 	v := s.video
-	ts := int64(v.timeScale)
-	v0 := v.samples[0].dts
+	ts := int64(v.TimeScale)
+	v0 := v.Samples[0].DTS
 	var out []registry.Segment
-	nseg := int((ticksToDur(v.samples[len(v.samples)-1].dts-v0, v.timeScale) + time.Second - 1) / time.Second / time.Duration(segSec))
+	nseg := int((ticksToDur(v.Samples[len(v.Samples)-1].DTS-v0, v.TimeScale) + time.Second - 1) / time.Second / time.Duration(segSec))
 	for k := 0; k < nseg; k++ {
 		lo, hi := v0+int64(k*segSec)*ts, v0+int64((k+1)*segSec)*ts
 		skipped := false
@@ -209,28 +209,28 @@ func (e *env) addSegments(camera string, s *stream, at time.Duration, segSec int
 func (e *env) writeSegment(camera string, s *stream, at time.Duration, lo, hi int64) *registry.Segment {
 	e.t.Helper()
 	v := s.video
-	v0 := v.samples[0].dts
+	v0 := v.Samples[0].DTS
 	var vs []segSample
-	for _, sm := range v.samples {
-		if sm.dts >= lo && sm.dts < hi {
+	for _, sm := range v.Samples {
+		if sm.DTS >= lo && sm.DTS < hi {
 			vs = append(vs, sm)
 		}
 	}
 	if len(vs) == 0 {
 		return nil
 	}
-	start := e.base.Add(at + ticksToDur(vs[0].dts-v0, v.timeScale))
+	start := e.base.Add(at + ticksToDur(vs[0].DTS-v0, v.TimeScale))
 	lastV := vs[len(vs)-1]
-	end := start.Add(ticksToDur(lastV.dts+int64(lastV.dur)-vs[0].dts, v.timeScale))
-	init := fmp4.Init{Tracks: []*fmp4.InitTrack{{ID: 1, TimeScale: v.timeScale, Codec: v.codec}}}
+	end := start.Add(ticksToDur(lastV.DTS+int64(lastV.Dur)-vs[0].DTS, v.TimeScale))
+	init := fmp4.Init{Tracks: []*fmp4.InitTrack{{ID: 1, TimeScale: v.TimeScale, Codec: v.Codec}}}
 	var as []segSample
 	if s.audio != nil {
 		a := s.audio
-		init.Tracks = append(init.Tracks, &fmp4.InitTrack{ID: 2, TimeScale: a.timeScale, Codec: a.codec})
-		aLo := ticksToDur(vs[0].dts-v0, v.timeScale)
-		aHi := ticksToDur(lastV.dts+int64(lastV.dur)-v0, v.timeScale)
-		for _, sm := range a.samples {
-			at := ticksToDur(sm.dts-a.samples[0].dts, a.timeScale)
+		init.Tracks = append(init.Tracks, &fmp4.InitTrack{ID: 2, TimeScale: a.TimeScale, Codec: a.Codec})
+		aLo := ticksToDur(vs[0].DTS-v0, v.TimeScale)
+		aHi := ticksToDur(lastV.DTS+int64(lastV.Dur)-v0, v.TimeScale)
+		for _, sm := range a.Samples {
+			at := ticksToDur(sm.DTS-a.Samples[0].DTS, a.TimeScale)
 			if at >= aLo && at < aHi {
 				as = append(as, sm)
 			}
@@ -240,32 +240,32 @@ func (e *env) writeSegment(camera string, s *stream, at time.Duration, lo, hi in
 	if err := init.Marshal(&buf); err != nil {
 		e.t.Fatal(err)
 	}
-	payload := func(sm segSample) []byte { return s.data[sm.off : sm.off+int64(sm.size)] }
+	payload := func(sm segSample) []byte { return s.data[sm.Off : sm.Off+int64(sm.Size)] }
 	// One part per second of video.
 	seq := uint32(1)
 	for i := 0; i < len(vs); {
 		j := i
-		for j < len(vs) && vs[j].dts < vs[i].dts+int64(v.timeScale) {
+		for j < len(vs) && vs[j].DTS < vs[i].DTS+int64(v.TimeScale) {
 			j++
 		}
 		part := fmp4.Part{SequenceNumber: seq}
-		pt := &fmp4.PartTrack{ID: 1, BaseTime: uint64(vs[i].dts)}
+		pt := &fmp4.PartTrack{ID: 1, BaseTime: uint64(vs[i].DTS)}
 		for _, sm := range vs[i:j] {
-			pt.Samples = append(pt.Samples, &fmp4.Sample{Duration: sm.dur, PTSOffset: sm.ptsOff, IsNonSyncSample: sm.nonSync, Payload: payload(sm)})
+			pt.Samples = append(pt.Samples, &fmp4.Sample{Duration: sm.Dur, PTSOffset: sm.PTSOff, IsNonSyncSample: sm.NonSync, Payload: payload(sm)})
 		}
 		part.Tracks = append(part.Tracks, pt)
 		if s.audio != nil {
 			a := s.audio
-			pLo := ticksToDur(vs[i].dts-v0, v.timeScale)
-			pHi := ticksToDur(vs[j-1].dts+int64(vs[j-1].dur)-v0, v.timeScale)
+			pLo := ticksToDur(vs[i].DTS-v0, v.TimeScale)
+			pHi := ticksToDur(vs[j-1].DTS+int64(vs[j-1].Dur)-v0, v.TimeScale)
 			var at *fmp4.PartTrack
 			for _, sm := range as {
-				t := ticksToDur(sm.dts-a.samples[0].dts, a.timeScale)
+				t := ticksToDur(sm.DTS-a.Samples[0].DTS, a.TimeScale)
 				if t >= pLo && t < pHi {
 					if at == nil {
-						at = &fmp4.PartTrack{ID: 2, BaseTime: uint64(sm.dts)}
+						at = &fmp4.PartTrack{ID: 2, BaseTime: uint64(sm.DTS)}
 					}
-					at.Samples = append(at.Samples, &fmp4.Sample{Duration: sm.dur, Payload: payload(sm)})
+					at.Samples = append(at.Samples, &fmp4.Sample{Duration: sm.Dur, Payload: payload(sm)})
 				}
 			}
 			if at != nil {

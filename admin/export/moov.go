@@ -4,8 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/pmp4"
+
+	"vahti/mp4read"
 )
 
 // The progressive MP4 header (ftyp, moov, mdat header) is written here
@@ -23,38 +26,16 @@ import (
 // then its audio run), so the mdat is the sources' mdat payloads in
 // sequence and a clip is copied in a few large reads per segment.
 
-type rawBox struct {
-	typ  string
-	raw  []byte // header and body
-	body []byte
-}
+// boxes lists the child boxes of a box body (mp4read walks them).
+func boxes(b []byte) []mp4read.Raw { return mp4read.ChildBoxes(b) }
 
-func boxes(b []byte) []rawBox {
-	var out []rawBox
-	for len(b) >= 8 {
-		size := uint64(be32(b))
-		h := uint64(8)
-		if size == 1 && len(b) >= 16 {
-			size, h = be64(b[8:]), 16
-		} else if size == 0 {
-			size = uint64(len(b))
-		}
-		if size < h || size > uint64(len(b)) {
-			break
-		}
-		out = append(out, rawBox{typ: string(b[4:8]), raw: b[:size], body: b[h:size]})
-		b = b[size:]
-	}
-	return out
-}
-
-func find(bs []rawBox, typ string) rawBox {
+func find(bs []mp4read.Raw, typ string) mp4read.Raw {
 	for _, b := range bs {
-		if b.typ == typ {
+		if b.Type == typ {
 			return b
 		}
 	}
-	return rawBox{}
+	return mp4read.Raw{}
 }
 
 // trackBoxes are the boxes of one track copied from pmp4's output.
@@ -79,20 +60,20 @@ func (c *clipPlan) codecBoxes(tracks []*clipTrack) ([]trackBoxes, error) {
 	}
 	moov := find(boxes(w.Bytes()), "moov")
 	var out []trackBoxes
-	for _, trak := range boxes(moov.body) {
-		if trak.typ != "trak" {
+	for _, trak := range boxes(moov.Body) {
+		if trak.Type != "trak" {
 			continue
 		}
-		tb := boxes(trak.body)
-		mdia := boxes(find(tb, "mdia").body)
-		minf := boxes(find(mdia, "minf").body)
-		stbl := boxes(find(minf, "stbl").body)
-		x := trackBoxes{tkhd: find(tb, "tkhd").raw, hdlr: find(mdia, "hdlr").raw, dinf: find(minf, "dinf").raw,
-			stsd: find(stbl, "stsd").raw}
-		if v := find(minf, "vmhd"); v.raw != nil {
-			x.mhd, x.video = v.raw, true
+		tb := boxes(trak.Body)
+		mdia := boxes(find(tb, "mdia").Body)
+		minf := boxes(find(mdia, "minf").Body)
+		stbl := boxes(find(minf, "stbl").Body)
+		x := trackBoxes{tkhd: find(tb, "tkhd").Box, hdlr: find(mdia, "hdlr").Box, dinf: find(minf, "dinf").Box,
+			stsd: find(stbl, "stsd").Box}
+		if v := find(minf, "vmhd"); v.Box != nil {
+			x.mhd, x.video = v.Box, true
 		} else {
-			x.mhd = find(minf, "smhd").raw
+			x.mhd = find(minf, "smhd").Box
 		}
 		if x.tkhd == nil || x.hdlr == nil || x.dinf == nil || x.stsd == nil || x.mhd == nil || len(x.tkhd) < 32 {
 			return nil, errors.New("codec description: unexpected pmp4 output")
@@ -134,6 +115,11 @@ func (m *mp4buf) close(p int) { binary.BigEndian.PutUint32(m.b[p:], uint32(len(m
 const movieTimescale = 1000
 
 // writeHeader makes c.header and c.pieces from c.tracks.
+//
+// An hour's clip has some 260 000 samples, and its header is playback's
+// first-byte latency: every table is made in one pass over the samples
+// in source order (chunks and byte map) and one pass per track (stts,
+// stss, ctts, stsz), each appending to a buffer sized in advance.
 func (c *clipPlan) writeHeader() error {
 	var tracks []*clipTrack
 	for _, t := range c.tracks {
@@ -145,11 +131,19 @@ func (c *clipPlan) writeHeader() error {
 	if err != nil {
 		return err
 	}
-	order := sourceOrder(tracks)
-	var dataSize int64
-	for _, s := range order {
-		dataSize += int64(s.s.size)
+	// The byte map and each track's tables are independent passes over
+	// the samples: made side by side.
+	tabs := make([]trackTables, len(tracks))
+	var wg sync.WaitGroup
+	for i, t := range tracks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tabs[i] = tables(t)
+		}()
 	}
+	chunks, pieces, dataSize := sourceOrder(tracks)
+	wg.Wait()
 	large := c.force64 || dataSize+8 > 0xffffffff-(64<<20)
 	mdatHdr := int64(8)
 	if large {
@@ -157,7 +151,7 @@ func (c *clipPlan) writeHeader() error {
 	}
 	// Chunk offsets are written relative to the mdat payload, then shifted
 	// by the header's own size once it is known.
-	hdr, fields := c.buildHeader(tracks, descr, order, large)
+	hdr, fields := c.buildHeader(tracks, descr, chunks, tabs, large)
 	shift := int64(len(hdr)) + mdatHdr
 	for _, f := range fields {
 		if large {
@@ -166,8 +160,7 @@ func (c *clipPlan) writeHeader() error {
 			binary.BigEndian.PutUint32(hdr[f:], be32(hdr[f:])+uint32(shift))
 		}
 	}
-	var m mp4buf
-	m.b = hdr
+	m := mp4buf{b: hdr}
 	if large {
 		m.u32(1)
 		m.str("mdat")
@@ -177,37 +170,34 @@ func (c *clipPlan) writeHeader() error {
 		m.str("mdat")
 	}
 	c.header = m.b
-	c.pieces = []piece{{src: -1, n: int64(len(c.header))}}
-	dst := int64(len(c.header))
-	for _, o := range order {
-		s := o.s
-		last := &c.pieces[len(c.pieces)-1]
-		if last.src == s.src && last.srcOff+last.n == s.off {
-			last.n += int64(s.size)
-		} else {
-			c.pieces = append(c.pieces, piece{src: s.src, srcOff: s.off, n: int64(s.size), dst: dst})
-		}
-		dst += int64(s.size)
+	c.pieces = append(make([]piece, 0, len(pieces)+1), piece{src: -1, n: int64(len(c.header))})
+	for _, pc := range pieces {
+		pc.dst += int64(len(c.header))
+		c.pieces = append(c.pieces, pc)
 	}
-	c.size = dst
+	c.size = int64(len(c.header)) + dataSize
 	return nil
 }
 
-type ordered struct {
-	track int
-	idx   int
-	s     *clipSample
+// chunk is a run of one track's samples adjacent in the mdat.
+type chunk struct {
+	off   int64 // relative to the mdat payload
+	count uint32
 }
 
-// sourceOrder merges the tracks' samples by (source, offset): the order of
-// the bytes in the source files.
-func sourceOrder(tracks []*clipTrack) []ordered {
-	n := 0
-	for _, t := range tracks {
-		n += len(t.samples)
+// sourceOrder walks the tracks' samples merged by (source, offset), the
+// order of the bytes in the source files, which is the clip's mdat
+// order. It returns each track's chunks, the byte map (destinations
+// relative to the mdat payload) and the payload size.
+func sourceOrder(tracks []*clipTrack) ([][]chunk, []piece, int64) {
+	chunks := make([][]chunk, len(tracks))
+	lastEnd := make([]int64, len(tracks))
+	for i := range lastEnd {
+		lastEnd[i] = -1
 	}
-	out := make([]ordered, 0, n)
+	var pieces []piece
 	pos := make([]int, len(tracks))
+	var dst int64
 	for {
 		best := -1
 		var bs *clipSample
@@ -221,40 +211,91 @@ func sourceOrder(tracks []*clipTrack) []ordered {
 			}
 		}
 		if best < 0 {
-			return out
+			return chunks, pieces, dst
 		}
-		out = append(out, ordered{track: best, idx: pos[best], s: bs})
 		pos[best]++
+		if ch := chunks[best]; lastEnd[best] == dst && len(ch) > 0 {
+			ch[len(ch)-1].count++
+		} else {
+			chunks[best] = append(ch, chunk{off: dst, count: 1})
+		}
+		if n := len(pieces); n > 0 && pieces[n-1].src == bs.src && pieces[n-1].srcOff+pieces[n-1].n == bs.off {
+			pieces[n-1].n += int64(bs.size)
+		} else {
+			pieces = append(pieces, piece{src: bs.src, srcOff: bs.off, n: int64(bs.size), dst: dst})
+		}
+		dst += int64(bs.size)
+		lastEnd[best] = dst
 	}
 }
 
-func (c *clipPlan) buildHeader(tracks []*clipTrack, descr []trackBoxes, order []ordered, large bool) ([]byte, []int) {
-	var fields []int // positions of chunk offsets
-	dataStart := int64(0)
-	// Chunk offsets: a chunk is a run of one track's samples adjacent in mdat.
-	type chunk struct {
-		off   int64
-		count uint32
-	}
-	chunks := make([][]chunk, len(tracks))
-	lastEnd := make([]int64, len(tracks))
-	for i := range lastEnd {
-		lastEnd[i] = -1
-	}
-	off := dataStart
-	for _, o := range order {
-		ch := chunks[o.track]
-		if lastEnd[o.track] == off && len(ch) > 0 {
-			ch[len(ch)-1].count++
-		} else {
-			ch = append(ch, chunk{off: off, count: 1})
+// trackTables are one track's sample tables: box bodies after the
+// version/flags word and the entry count.
+type trackTables struct {
+	dur                 uint64 // media time, in the track's time scale
+	stts, ctts, stss    []byte
+	stsz                []byte // whole body after version/flags
+	nStts, nCtts, nStss uint32
+	allSync, anyCT      bool
+}
+
+// tables makes a track's stts, stss, ctts and stsz in one pass.
+func tables(t *clipTrack) trackTables {
+	n := len(t.samples)
+	tt := trackTables{allSync: true, stsz: make([]byte, 0, 8+4*n)}
+	tt.stsz = binary.BigEndian.AppendUint32(tt.stsz, 0)
+	tt.stsz = binary.BigEndian.AppendUint32(tt.stsz, uint32(n))
+	var runDur, runCT, runDurN, runCTN uint32
+	for j := range t.samples {
+		s := &t.samples[j]
+		tt.dur += uint64(s.dur)
+		if j == 0 || s.dur != runDur {
+			if j > 0 {
+				tt.stts = binary.BigEndian.AppendUint32(tt.stts, runDurN)
+				tt.stts = binary.BigEndian.AppendUint32(tt.stts, runDur)
+				tt.nStts++
+			}
+			runDur, runDurN = s.dur, 0
 		}
-		chunks[o.track] = ch
-		off += int64(o.s.size)
-		lastEnd[o.track] = off
+		runDurN++
+		ct := uint32(s.ptsOff)
+		tt.anyCT = tt.anyCT || s.ptsOff != 0
+		if j == 0 || ct != runCT {
+			if j > 0 {
+				tt.ctts = binary.BigEndian.AppendUint32(tt.ctts, runCTN)
+				tt.ctts = binary.BigEndian.AppendUint32(tt.ctts, runCT)
+				tt.nCtts++
+			}
+			runCT, runCTN = ct, 0
+		}
+		runCTN++
+		if s.nonSync {
+			tt.allSync = false
+		} else {
+			tt.stss = binary.BigEndian.AppendUint32(tt.stss, uint32(j+1))
+			tt.nStss++
+		}
+		tt.stsz = binary.BigEndian.AppendUint32(tt.stsz, s.size)
+	}
+	if n > 0 {
+		tt.stts = binary.BigEndian.AppendUint32(tt.stts, runDurN)
+		tt.stts = binary.BigEndian.AppendUint32(tt.stts, runDur)
+		tt.nStts++
+		tt.ctts = binary.BigEndian.AppendUint32(tt.ctts, runCTN)
+		tt.ctts = binary.BigEndian.AppendUint32(tt.ctts, runCT)
+		tt.nCtts++
+	}
+	return tt
+}
+
+func (c *clipPlan) buildHeader(tracks []*clipTrack, descr []trackBoxes, chunks [][]chunk, tabs []trackTables, large bool) ([]byte, []int) {
+	var fields []int // positions of chunk offsets
+	size := 4096
+	for i := range tracks {
+		size += len(tabs[i].stts) + len(tabs[i].ctts) + len(tabs[i].stss) + len(tabs[i].stsz) + 24*len(chunks[i]) + 1024
 	}
 
-	var m mp4buf
+	m := mp4buf{b: make([]byte, 0, size)}
 	ftyp := m.open("ftyp")
 	m.str("isom")
 	m.u32(0x200)
@@ -264,9 +305,7 @@ func (c *clipPlan) buildHeader(tracks []*clipTrack, descr []trackBoxes, order []
 	var movieDur uint64
 	durs := make([]uint64, len(tracks)) // media time of each track, in its time scale
 	for i, t := range tracks {
-		for _, s := range t.samples {
-			durs[i] += uint64(s.dur)
-		}
+		durs[i] = tabs[i].dur
 		md := (durs[i] + uint64(t.offset)) * movieTimescale / uint64(t.timeScale)
 		if md > movieDur {
 			movieDur = md
@@ -350,73 +389,33 @@ func (c *clipPlan) buildHeader(tracks []*clipTrack, descr []trackBoxes, order []
 		stbl := m.open("stbl")
 		m.raw(d.stsd)
 
-		// stts: runs of equal durations.
+		tt := &tabs[i]
 		stts := m.full("stts", 0, 0)
-		cnt := len(m.b)
-		m.u32(0)
-		var n uint32
-		for j := 0; j < len(t.samples); {
-			k := j
-			for k < len(t.samples) && t.samples[k].dur == t.samples[j].dur {
-				k++
-			}
-			m.u32(uint32(k - j))
-			m.u32(t.samples[j].dur)
-			n++
-			j = k
-		}
-		binary.BigEndian.PutUint32(m.b[cnt:], n)
+		m.u32(tt.nStts)
+		m.raw(tt.stts)
 		m.close(stts)
 
 		// stss only if some sample is not a sync sample.
-		allSync := true
-		for _, s := range t.samples {
-			allSync = allSync && !s.nonSync
-		}
-		if !allSync {
+		if !tt.allSync {
 			stss := m.full("stss", 0, 0)
-			cnt := len(m.b)
-			m.u32(0)
-			n = 0
-			for j, s := range t.samples {
-				if !s.nonSync {
-					m.u32(uint32(j + 1))
-					n++
-				}
-			}
-			binary.BigEndian.PutUint32(m.b[cnt:], n)
+			m.u32(tt.nStss)
+			m.raw(tt.stss)
 			m.close(stss)
 		}
 
 		// ctts (version 1, signed) only if some sample has a PTS offset.
-		anyCT := false
-		for _, s := range t.samples {
-			anyCT = anyCT || s.ptsOff != 0
-		}
-		if anyCT {
+		if tt.anyCT {
 			ctts := m.full("ctts", 1, 0)
-			cnt := len(m.b)
-			m.u32(0)
-			n = 0
-			for j := 0; j < len(t.samples); {
-				k := j
-				for k < len(t.samples) && t.samples[k].ptsOff == t.samples[j].ptsOff {
-					k++
-				}
-				m.u32(uint32(k - j))
-				m.u32(uint32(t.samples[j].ptsOff))
-				n++
-				j = k
-			}
-			binary.BigEndian.PutUint32(m.b[cnt:], n)
+			m.u32(tt.nCtts)
+			m.raw(tt.ctts)
 			m.close(ctts)
 		}
 
 		// stsc: runs of chunks with the same sample count.
 		stsc := m.full("stsc", 0, 0)
-		cnt = len(m.b)
+		cnt := len(m.b)
 		m.u32(0)
-		n = 0
+		var n uint32
 		ch := chunks[i]
 		for j := 0; j < len(ch); {
 			k := j
@@ -433,11 +432,7 @@ func (c *clipPlan) buildHeader(tracks []*clipTrack, descr []trackBoxes, order []
 		m.close(stsc)
 
 		stsz := m.full("stsz", 0, 0)
-		m.u32(0)
-		m.u32(uint32(len(t.samples)))
-		for _, s := range t.samples {
-			m.u32(s.size)
-		}
+		m.raw(tt.stsz)
 		m.close(stsz)
 
 		if large {

@@ -2,17 +2,19 @@ package export
 
 import (
 	"archive/zip"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"sync"
 
 	"golang.org/x/crypto/ssh"
+
+	"vahti/mp4read"
 )
 
 // Fixed names inside a package besides the clips.
@@ -41,7 +43,7 @@ func (e *Exporter) writeZip(ctx context.Context, path string, plans []*plan, man
 		}
 	}
 	preallocate(f, est)
-	sink := newHashingWriter(f)
+	sink := newHashingWriter(&writeback{f: f})
 	defer sink.sum() // stops the hashing goroutine on early returns
 	zw := zip.NewWriter(sink)
 	created := man.Created.UTC
@@ -101,6 +103,26 @@ func (e *Exporter) writeZip(ctx context.Context, path string, plans []*plan, man
 		return "", 0, nil, fmt.Errorf("export: %w", err)
 	}
 	return sink.sum(), sink.n, nil, f.Close()
+}
+
+// writeback writes to f and has the kernel start writing each 32 MiB to
+// disk as soon as it is written (see startWriteback), so the disk writes
+// while the exporter hashes and the final fsync waits for little.
+type writeback struct {
+	f          *os.File
+	n, started int64
+}
+
+const writebackChunk = 32 << 20
+
+func (w *writeback) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.n += int64(n)
+	if w.n-w.started >= writebackChunk {
+		startWriteback(w.f, w.started, w.n-w.started)
+		w.started = w.n
+	}
+	return n, err
 }
 
 // hashingWriter writes to w and hashes what it wrote in its own goroutine:
@@ -174,20 +196,23 @@ type loaded struct {
 	src  int32
 	buf  []byte
 	terr *tamperErr
-	err  error
 }
 
 var bufPool = sync.Pool{New: func() any { return []byte(nil) }}
 
+// readAhead is how many sources are read, hashed and checked ahead of the
+// writer (about that many segment files of memory): enough to keep both
+// the disk and the hashing goroutines busy, whatever the clip's length.
+const readAhead = 3
+
 // writeClip writes one clip: the header, then every piece copied from its
-// source. With verify, each source is read once, whole, in a goroutine
-// one step ahead of the writer (reading and hashing overlap writing), and
-// its SHA-256 compared with the catalog before any of its bytes is used.
-// Memory is about three segment files, whatever the clip's length.
-//
-// The clip's own SHA-256 is computed by a third goroutine fed the same
-// slices in order; a source buffer goes back to the pool only after that
-// hasher has passed it.
+// source. Every source byte is read once: each source is read whole in a
+// goroutine ahead of the writer, and with verify its SHA-256 compared with
+// the catalog, and the sample table the plan used checked against the
+// bytes, before any of its bytes is used. The clip's own SHA-256 runs in a
+// third goroutine fed the same slices in order, and the package's in a
+// fourth (hashingWriter): on two cores the hashing overlaps the reading
+// and writing. Memory is a few segment files, whatever the clip's length.
 func writeClip(ctx context.Context, w io.Writer, p *plan, c *clipPlan, verify bool) (n int64, sum string, terr *tamperErr, err error) {
 	lastUse := map[int32]int{}
 	var order []int32
@@ -201,14 +226,17 @@ func writeClip(ctx context.Context, w io.Writer, p *plan, c *clipPlan, verify bo
 		lastUse[pc.src] = i
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	ch := make(chan loaded, 1)
+	ch := make(chan loaded, readAhead)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer close(ch)
-		var h hash.Hash = sha256.New()
-		for _, si := range order {
+		ic := &mp4read.InitCache{}
+		for i, si := range order {
+			if i+1 < len(order) {
+				prefetch(p.sources[order[i+1]].abs)
+			}
 			s := p.sources[si]
 			buf, err := readFull(s.abs, bufPool.Get().([]byte))
 			l := loaded{src: si, buf: buf}
@@ -216,12 +244,7 @@ func writeClip(ctx context.Context, w io.Writer, p *plan, c *clipPlan, verify bo
 			case err != nil:
 				l.terr = &tamperErr{seg: s.seg, status: SourceDamaged, detail: "unreadable while exporting: " + err.Error()}
 			case verify && s.seg.SHA256 != "":
-				h.Reset()
-				h.Write(buf)
-				if got := hex.EncodeToString(h.Sum(nil)); got != s.seg.SHA256 {
-					l.terr = &tamperErr{seg: s.seg, status: SourceTampered,
-						detail: fmt.Sprintf("file SHA-256 %s, catalog %s", got, s.seg.SHA256)}
-				}
+				l.terr = checkSource(s, buf, ic)
 			}
 			select {
 			case ch <- l:
@@ -308,6 +331,46 @@ func writeClip(ctx context.Context, w io.Writer, p *plan, c *clipPlan, verify bo
 		hch <- it
 	}
 	return n, finishHash(), nil, nil
+}
+
+// statusIndex: the sidecar index a source was planned from does not match
+// the source's bytes. Not a manifest status: the export plans that
+// segment again from the file itself.
+const statusIndex = "index-mismatch"
+
+// checkSource compares a source read whole with its catalogued SHA-256,
+// then the sample table its plan came from with the table of these very
+// bytes: a forged or stale index must not move or drop a frame. A source
+// planned from its own boxes gets its sidecar index (re)written here,
+// from bytes just verified against the catalogue.
+func checkSource(s *source, buf []byte, ic *mp4read.InitCache) *tamperErr {
+	h := sha256.Sum256(buf)
+	if got := hex.EncodeToString(h[:]); got != s.seg.SHA256 {
+		return &tamperErr{seg: s.seg, status: SourceTampered, detail: fmt.Sprintf("file SHA-256 %s, catalog %s", got, s.seg.SHA256)}
+	}
+	seg, err := mp4read.Read(bytes.NewReader(buf), int64(len(buf)), ic)
+	var ix []byte
+	if err == nil {
+		ix, err = mp4read.EncodeIndex(seg, s.seg.SHA256)
+	}
+	if s.index != nil {
+		if err != nil || !bytes.Equal(ix[len(ix)-32:], s.index.Sum[:]) {
+			return &tamperErr{seg: s.seg, status: statusIndex, detail: "its index does not match the segment"}
+		}
+		return nil
+	}
+	if err == nil {
+		_ = mp4read.WriteIndex(s.abs, ix) // best effort: only a cache
+	}
+	return nil
+}
+
+// prefetch asks the kernel to start reading a source that comes next.
+func prefetch(path string) {
+	if f, err := os.Open(path); err == nil {
+		willNeed(f)
+		f.Close()
+	}
 }
 
 func readme(m *Manifest, pub ssh.PublicKey) string {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 
+	"vahti/mp4read"
 	"vahti/registry"
 )
 
@@ -48,6 +49,7 @@ type source struct {
 	seg    registry.Segment
 	abs    string
 	parsed *parsedSeg
+	index  *mp4read.Index // the sidecar index the plan used; nil: the file's own boxes
 	status string
 	detail string
 	clip   string
@@ -112,6 +114,7 @@ type plan struct {
 type planOpts struct {
 	splitOnGap  bool                // export: a new clip per continuous run; playback: the timeline jumps (last frame held)
 	exclude     map[int64]exclusion // segment id -> why it is left out
+	noIndex     map[int64]bool      // segment ids whose sidecar index did not match their bytes: read the file
 	maxDuration time.Duration
 	maxBytes    int64
 	force64     bool // tests: exercise the >4 GiB layout on small clips
@@ -133,12 +136,14 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 		o.maxBytes = DefaultMaxClipBytes
 	}
 	p := &plan{camera: camera, from: from, to: to}
-	// Segments are parsed a batch at a time on all cores, and each parsed
-	// table is dropped once its samples are in the clip, so memory follows
-	// one clip's sample table, not the whole range.
-	const batch = 64
-	ic := &initCache{}
-	var parsed []parseResult
+	// Segments are loaded on all cores, at most parseAhead ahead of the
+	// stitching, and each table is dropped once its samples are in the
+	// clip, so memory follows one clip's sample table, not the whole range;
+	// loading overlaps stitching (planning an hour is playback's first
+	// byte).
+	ic := &mp4read.InitCache{}
+	ld := startLoading(root, segs, o.exclude, o.noIndex, ic)
+	defer ld.stop()
 	var hint []int
 	var cur *clipPlan
 	flush := func() error {
@@ -175,14 +180,10 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 			}
 			continue
 		}
-		if k%batch == 0 {
-			parsed = parseAll(root, segs[k:min(k+batch, len(segs))], o.exclude, ic)
-			if hint == nil {
-				hint = sampleHint(parsed, to.Sub(from), o.maxDuration)
-			}
+		ps, err := ld.get(k)
+		if hint == nil && err == nil {
+			hint = sampleHint(ps, to.Sub(from), o.maxDuration)
 		}
-		ps, err := parsed[k%batch].p, parsed[k%batch].err
-		parsed[k%batch] = parseResult{}
 		if err != nil {
 			s.status, s.detail = SourceDamaged, err.Error()
 			if err := flush(); err != nil {
@@ -198,18 +199,19 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 			continue
 		}
 		s.parsed = ps
+		s.index = ps.index
 		v := ps.video()
-		v0 := v.samples[0].dts
-		last := v.samples[len(v.samples)-1]
-		s.to = seg.Start.Add(ticksToDur(last.dts+int64(last.dur)-v0, v.timeScale))
-		s.frame = ticksToDur(int64(last.dur), v.timeScale)
+		v0 := v.Samples[0].DTS
+		last := v.Samples[len(v.Samples)-1]
+		s.to = seg.Start.Add(ticksToDur(last.DTS+int64(last.Dur)-v0, v.TimeScale))
+		s.frame = ticksToDur(int64(last.Dur), v.TimeScale)
 		codecs := make([]mp4.Codec, len(ps.tracks))
 		for i, t := range ps.tracks {
-			codecs[i] = t.codec
+			codecs[i] = t.Codec
 		}
 		if cur != nil {
 			gap := seg.Start.Sub(cur.end)
-			frame := ticksToDur(int64(last.dur), v.timeScale)
+			frame := ticksToDur(int64(last.Dur), v.TimeScale)
 			switch {
 			case seg.Params != cur.params || !reflect.DeepEqual(codecs, cur.codecs):
 				err = flush()
@@ -249,30 +251,18 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 }
 
 // sampleHint estimates each track's samples in one clip from the first
-// parsed batch (growing the tables was a third of planning an hour).
-func sampleHint(parsed []parseResult, span, maxClip time.Duration) []int {
-	var hint []int
-	var covered time.Duration
-	for _, r := range parsed {
-		if r.p == nil {
-			continue
-		}
-		v := r.p.video()
-		last := v.samples[len(v.samples)-1]
-		covered += ticksToDur(last.dts+int64(last.dur)-v.samples[0].dts, v.timeScale)
-		for i, t := range r.p.tracks {
-			if i >= len(hint) {
-				hint = append(hint, 0)
-			}
-			hint[i] += len(t.samples)
-		}
-	}
+// loaded segment (growing the tables was a third of planning an hour).
+func sampleHint(p *parsedSeg, span, maxClip time.Duration) []int {
+	v := p.video()
+	last := v.Samples[len(v.Samples)-1]
+	covered := ticksToDur(last.DTS+int64(last.Dur)-v.Samples[0].DTS, v.TimeScale)
 	if covered <= 0 {
 		return []int{}
 	}
 	want := min(span, maxClip) + time.Minute
-	for i := range hint {
-		hint[i] = int(float64(hint[i]) * want.Seconds() / covered.Seconds())
+	hint := make([]int, len(p.tracks))
+	for i, t := range p.tracks {
+		hint[i] = int(float64(len(t.Samples)) * want.Seconds() / covered.Seconds())
 	}
 	return hint
 }
@@ -282,29 +272,73 @@ type parseResult struct {
 	err error
 }
 
-// parseAll parses the segments' box structure on all cores: planning an
-// hour is the first-byte latency of playback.
-func parseAll(root string, segs []registry.Segment, exclude map[int64]exclusion, ic *initCache) []parseResult {
-	out := make([]parseResult, len(segs))
+// parseAhead bounds how many loaded tables wait for the stitching.
+const parseAhead = 64
+
+// loading loads segment tables on all cores, in order, from their indexes
+// where valid, at most parseAhead ahead of get.
+type loading struct {
+	out   []parseResult
+	ready []chan struct{}
+	sem   chan struct{}
+	done  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func startLoading(root string, segs []registry.Segment, exclude map[int64]exclusion, noIndex map[int64]bool, ic *mp4read.InitCache) *loading {
+	ld := &loading{out: make([]parseResult, len(segs)), ready: make([]chan struct{}, len(segs)),
+		sem: make(chan struct{}, parseAhead), done: make(chan struct{})}
+	for k := range ld.ready {
+		ld.ready[k] = make(chan struct{})
+	}
 	next := make(chan int)
-	var wg sync.WaitGroup
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
+		ld.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer ld.wg.Done()
 			for k := range next {
-				out[k].p, out[k].err = parseSegmentWith(filepath.Join(root, filepath.FromSlash(segs[k].Path)), ic)
+				s := segs[k]
+				ld.out[k].p, ld.out[k].err = loadSegment(filepath.Join(root, filepath.FromSlash(s.Path)), s.SHA256, ic, !noIndex[s.ID])
+				close(ld.ready[k])
 			}
 		}()
 	}
-	for k, s := range segs {
-		if _, skip := exclude[s.ID]; !skip {
-			next <- k
+	ld.wg.Add(1)
+	go func() {
+		defer ld.wg.Done()
+		defer close(next)
+		for k, s := range segs {
+			if _, skip := exclude[s.ID]; skip {
+				continue
+			}
+			select {
+			case ld.sem <- struct{}{}:
+			case <-ld.done:
+				return
+			}
+			select {
+			case next <- k:
+			case <-ld.done:
+				return
+			}
 		}
-	}
-	close(next)
-	wg.Wait()
-	return out
+	}()
+	return ld
+}
+
+// get waits for segment k's table and hands it over (it is not kept).
+func (ld *loading) get(k int) (*parsedSeg, error) {
+	<-ld.ready[k]
+	r := ld.out[k]
+	ld.out[k] = parseResult{}
+	<-ld.sem
+	return r.p, r.err
+}
+
+// stop ends the loading early (a failed plan) and waits for the workers.
+func (ld *loading) stop() {
+	close(ld.done)
+	ld.wg.Wait()
 }
 
 // add appends the samples of a parsed source that fall in [from, to).
@@ -313,40 +347,40 @@ func parseAll(root string, segs []registry.Segment, exclude map[int64]exclusion,
 func (c *clipPlan) add(s *source, si int32, from, to time.Time, hint []int) (bool, error) {
 	ps := s.parsed
 	v := ps.video()
-	v0 := v.samples[0].dts
+	v0 := v.Samples[0].DTS
 	wall := func(t *segTrack, dts int64) time.Time {
 		// A track's time relative to the segment's first video sample.
-		rel := ticksToDur(dts, t.timeScale) - ticksToDur(v0, v.timeScale)
+		rel := ticksToDur(dts, t.TimeScale) - ticksToDur(v0, v.TimeScale)
 		return s.seg.Start.Add(rel)
 	}
 	first := 0
 	if len(c.tracks) == 0 {
 		// Start at the last keyframe at or before from, else the first keyframe.
 		first = -1
-		for i, sm := range v.samples {
-			if sm.nonSync {
+		for i, sm := range v.Samples {
+			if sm.NonSync {
 				continue
 			}
-			if !wall(v, sm.dts).After(from) || first < 0 {
+			if !wall(v, sm.DTS).After(from) || first < 0 {
 				first = i
 			}
-			if wall(v, sm.dts).After(from) {
+			if wall(v, sm.DTS).After(from) {
 				break
 			}
 		}
 		if first < 0 {
 			return false, nil
 		}
-		if !wall(v, v.samples[first].dts).Before(to) {
+		if !wall(v, v.Samples[first].DTS).Before(to) {
 			return false, nil
 		}
-		c.start = wall(v, v.samples[first].dts)
+		c.start = wall(v, v.Samples[first].DTS)
 		for i, t := range ps.tracks {
 			n := 0
 			if i < len(hint) {
 				n = hint[i]
 			}
-			c.tracks = append(c.tracks, &clipTrack{timeScale: t.timeScale, codec: t.codec, samples: make([]clipSample, 0, n)})
+			c.tracks = append(c.tracks, &clipTrack{timeScale: t.TimeScale, codec: t.Codec, samples: make([]clipSample, 0, n)})
 		}
 	}
 	used := false
@@ -356,35 +390,35 @@ func (c *clipPlan) add(s *source, si int32, from, to time.Time, hint []int) (boo
 		if ti == 0 {
 			start = first
 		}
-		if start >= len(t.samples) {
+		if start >= len(t.Samples) {
 			continue
 		}
 		// Per-sample work in integer ticks: the track's first sample gives
 		// the wall-clock anchor, limit is the first tick at or after to.
-		dts0 := t.samples[start].dts
+		dts0 := t.Samples[start].DTS
 		w0 := wall(t, dts0)
 		if !w0.Before(to) {
 			continue
 		}
-		base := durToTicks(w0.Sub(c.start), t.timeScale)
+		base := durToTicks(w0.Sub(c.start), t.TimeScale)
 		room := to.Sub(w0)
-		limit := durToTicks(room, t.timeScale)
-		for limit > 0 && ticksToDur(limit-1, t.timeScale) >= room {
+		limit := durToTicks(room, t.TimeScale)
+		for limit > 0 && ticksToDur(limit-1, t.TimeScale) >= room {
 			limit--
 		}
-		for ticksToDur(limit, t.timeScale) < room {
+		for ticksToDur(limit, t.TimeScale) < room {
 			limit++
 		}
-		for i := start; i < len(t.samples); i++ {
-			sm := t.samples[i]
-			if sm.dts-dts0 >= limit {
+		for i := start; i < len(t.Samples); i++ {
+			sm := t.Samples[i]
+			if sm.DTS-dts0 >= limit {
 				break
 			}
-			tick := base + (sm.dts - dts0)
+			tick := base + (sm.DTS - dts0)
 			if tick < 0 {
 				continue // audio before the clip's first video frame
 			}
-			cs := clipSample{src: si, off: sm.off, size: sm.size, dur: sm.dur, ptsOff: sm.ptsOff, nonSync: sm.nonSync}
+			cs := clipSample{src: si, off: sm.Off, size: sm.Size, dur: sm.Dur, ptsOff: sm.PTSOff, nonSync: sm.NonSync}
 			if ti == 0 && cs.dur == 0 {
 				cs.dur = 1
 			}
@@ -408,12 +442,12 @@ func (c *clipPlan) add(s *source, si int32, from, to time.Time, hint []int) (boo
 			}
 			ct.lastTick = tick
 			ct.samples = append(ct.samples, cs)
-			c.bytes += int64(sm.size)
+			c.bytes += int64(sm.Size)
 			used = true
 		}
 		if ti == 0 && len(ct.samples) > 0 {
 			last := ct.samples[len(ct.samples)-1]
-			c.end = c.start.Add(ticksToDur(ct.lastTick+int64(last.dur), t.timeScale))
+			c.end = c.start.Add(ticksToDur(ct.lastTick+int64(last.dur), t.TimeScale))
 		}
 	}
 	return used, nil

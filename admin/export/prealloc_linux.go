@@ -21,3 +21,18 @@ func preallocate(f *os.File, size int64) {
 func cloneFile(dst, src *os.File) bool {
 	return unix.IoctlFileClone(int(dst.Fd()), int(src.Fd())) == nil
 }
+
+// startWriteback asks the kernel to start writing [off, off+n) of f to
+// disk now, without waiting. The package is fsynced at the end; without
+// this the page cache would hold the whole package (the dirty limit is
+// gigabytes) and the final fsync would wait for all of it, after the
+// hashing is done, instead of the disk writing while the CPU hashes.
+func startWriteback(f *os.File, off, n int64) {
+	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
+}
+
+// willNeed starts reading f into the page cache in the background: the
+// next sources of a clip load from disk while the current one is hashed.
+func willNeed(f *os.File) {
+	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_WILLNEED)
+}

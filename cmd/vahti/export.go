@@ -24,7 +24,8 @@ func newExporter(e *env, cfgPath string) (*export.Exporter, func(), error) {
 }
 
 // runExport writes a signed evidence package: kept in <state_dir>/exports
-// (what the admin UI offers) and copied to --out.
+// (what the admin UI offers) and put at --out: a reflink or hard link of the
+// stored package on the same filesystem (written once), else one copy.
 func runExport(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "export")
 	path := fs.String("config", "", "config file")
