@@ -3,7 +3,9 @@
 # own packages: ffmpeg (ffprobe, and the benchmark peer), chromium and its
 # driver (the real-browser test), openssh-client (ssh-keygen -Y verify for
 # export signatures), prometheus (promtool checks the shipped alert rules),
-# systemd (systemd-analyze verifies the unit). Go itself comes from the machine (go.mod names the version).
+# systemd (systemd-analyze verifies the unit), GStreamer's rtsp-server with
+# python3-gi and the plugins its test pipeline uses (an independent RTSP
+# peer for the recorder's tests). Go itself comes from the machine (go.mod names the version).
 set -euo pipefail
 
 need=()
@@ -16,6 +18,12 @@ command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)
 command -v losetup >/dev/null 2>&1 || need+=(mount)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+/usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer" >/dev/null 2>&1 ||
+  need+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp)
+for el in videotestsrc:gstreamer1.0-plugins-base rtph264pay:gstreamer1.0-plugins-good \
+          h264parse:gstreamer1.0-plugins-bad x264enc:gstreamer1.0-plugins-ugly; do
+  gst-inspect-1.0 "${el%%:*}" >/dev/null 2>&1 || need+=("${el#*:}" gstreamer1.0-tools)
+done
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "install-deps: everything is installed"
