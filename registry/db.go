@@ -119,10 +119,13 @@ func (db *DB) run(ctx context.Context, ro bool, fn func(*Tx) error) error {
 	}
 	if err := fn(&Tx{tx: tx, now: db.now}); err != nil {
 		tx.Rollback()
-		if ctx.Err() != nil && errors.Is(err, sql.ErrTxDone) {
-			// database/sql rolled the transaction back because ctx ended:
-			// say so, so that callers see a cancellation, not a failure.
-			return fmt.Errorf("registry: transaction interrupted: %w", ctx.Err())
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			// database/sql rolled the transaction back because ctx ended,
+			// and whatever the statement under way then said (ErrTxDone,
+			// "Rows are closed" mid-scan) is a consequence: say so, so
+			// that callers see a cancellation, not a failure. Nothing of
+			// the transaction was committed.
+			return fmt.Errorf("registry: transaction interrupted (%v): %w", err, ctx.Err())
 		}
 		return err
 	}

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -32,5 +33,32 @@ func TestCancelledTransactionReportsCancellation(t *testing.T) {
 	db.View(context.Background(), func(tx *Tx) error { n, _, err = tx.CountSegments(); return err })
 	if n != 0 {
 		t.Errorf("the interrupted transaction left %d rows", n)
+	}
+}
+
+// A context that ends while rows are being read (reconcile walking the
+// catalog when the service is told to stop) is a cancellation too, not
+// the error the statement under way happened to return: database/sql
+// closes the rows, and the scan then says "sql: Rows are closed".
+func TestCancelledScanReportsCancellation(t *testing.T) {
+	db, err := Open(t.TempDir(), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	scanErr := errors.New("sql: Rows are closed") // unexported in database/sql
+	err = db.View(ctx, func(tx *Tx) error {
+		cancel()
+		time.Sleep(50 * time.Millisecond) // database/sql rolls back on ctx.Done in its own goroutine
+		return fmt.Errorf("segments: %w", scanErr)
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("a scan cut short by its context: %v, want context.Canceled", err)
+	}
+	// Without a cancelled context, the same error is a failure.
+	err = db.View(context.Background(), func(tx *Tx) error { return scanErr })
+	if !errors.Is(err, scanErr) || errors.Is(err, context.Canceled) {
+		t.Errorf("a failing scan: %v, want the scan's error", err)
 	}
 }
