@@ -215,7 +215,7 @@ func (s *Server) pagePlay(c *gin.Context) {
 		s.renderError(c, http.StatusNotFound, "error.nocamera404")
 		return
 	}
-	camCfg, _ := s.cfg.Cfg.Camera(cam)
+	camCfg, _ := s.camera(cam)
 	pp := playPage{Camera: cam, Name: camCfg.Name, Minutes: 5, Available: s.cfg.Playback != nil,
 		MinuteChoices: []int{1, 5, 15, 30, 60}}
 	if m, err := strconv.Atoi(c.Query("min")); err == nil && m >= 1 && m <= 360 {
@@ -294,7 +294,7 @@ type cameraOpt struct{ ID, Name string }
 
 func (s *Server) cameraOpts() []cameraOpt {
 	var out []cameraOpt
-	for _, c := range s.cfg.Cfg.Cameras {
+	for _, c := range s.cameras() {
 		out = append(out, cameraOpt{c.ID, c.Name})
 	}
 	return out
