@@ -510,6 +510,9 @@ var catalogFI = map[string]string{
 	"msg.package":           "Valitse luovutettu paketti.",
 	"msg.foreignpackage":    "Pakettia %s ei ole tehty pyynnölle %s; tee paketti pyynnön sivulta.",
 	"msg.packagedeleted":    "Paketti %s on jo poistettu.",
+
+	// Each camera's purpose on the day, play, export and hold pages.
+	"camera.purpose": "Käyttötarkoitus",
 }
 
 var catalogEN = map[string]string{
@@ -1001,4 +1004,7 @@ var catalogEN = map[string]string{
 	"msg.package":           "Choose the package handed over.",
 	"msg.foreignpackage":    "Package %s was not made for request %s; make it from the request's page.",
 	"msg.packagedeleted":    "Package %s has already been deleted.",
+
+	// Each camera's purpose on the day, play, export and hold pages.
+	"camera.purpose": "Purpose",
 }

@@ -233,6 +233,7 @@ type span struct {
 type dayData struct {
 	Camera     string
 	Name       string
+	Purpose    string    // the config's purpose: what the camera is there for
 	Day        time.Time // local midnight
 	From, To   time.Time // UTC bounds of the local day (23–25 h)
 	Spans      []span    // recorded, segments closer than 2 s joined
@@ -246,7 +247,7 @@ func (s *Server) dayView(ctx context.Context, camera string, day time.Time) (day
 	from, to := dayBounds(day, s.loc)
 	d := dayData{Camera: camera, From: from, To: to, Day: from.In(s.loc)}
 	if cam, ok := s.camera(camera); ok {
-		d.Name = cam.Name
+		d.Name, d.Purpose = cam.Name, cam.Purpose
 	}
 	d.Prev = from.In(s.loc).AddDate(0, 0, -1).Format("2006-01-02")
 	d.Next = from.In(s.loc).AddDate(0, 0, 1).Format("2006-01-02")
