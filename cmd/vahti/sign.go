@@ -42,7 +42,7 @@ func runSign(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}
-	defer os.Remove(tmp.Name())
+	defer os.Remove(tmp.Name()) // deletion-gate: the sign's own temp file, gone once renamed
 	if _, err := tmp.Write(buf.Bytes()); err != nil {
 		tmp.Close()
 		return fmt.Errorf("sign: writing %s: %w", *out, err)
