@@ -8,8 +8,11 @@ import "fmt"
 
 func tr(lang, key string) string {
 	c := catalogFI
-	if lang == "en" {
+	switch lang {
+	case "en":
 		c = catalogEN
+	case "sv":
+		c = catalogSV // the sign's texts only
 	}
 	if v, ok := c[key]; ok {
 		return v
@@ -510,6 +513,29 @@ var catalogFI = map[string]string{
 	"msg.package":           "Valitse luovutettu paketti.",
 	"msg.foreignpackage":    "Pakettia %s ei ole tehty pyynnölle %s; tee paketti pyynnön sivulta.",
 	"msg.packagedeleted":    "Paketti %s on jo poistettu.",
+
+	// Each camera's purpose on the day, play, export and hold pages.
+	"camera.purpose": "Käyttötarkoitus",
+
+	// The camera-surveillance sign (kameravalvontakyltti, /sign and
+	// `vahti sign`); its Swedish texts are in catalogSV.
+	"sign.title":         "Kameravalvonta",
+	"sign.intro":         "Tällä alueella on tallentava kameravalvonta.",
+	"sign.controller":    "Rekisterinpitäjä",
+	"sign.purposes":      "Valvonnan tarkoitus alueittain",
+	"sign.area":          "Alue",
+	"sign.purpose":       "Tarkoitus",
+	"sign.kept":          "Säilytys enintään",
+	"sign.days":          "%d vrk",
+	"sign.retention":     "Säilytysaika",
+	"sign.retentiontext": "Tallenteet poistetaan viimeistään %d vuorokauden kuluttua, ellei niitä tarvita rikoksen tai vahingon selvittämiseen.",
+	"sign.access":        "Tarkastusoikeus",
+	"sign.accesstext":    "Sinulla on oikeus tarkastaa itsestäsi tallennetut tiedot. Pyynnöt ja kysymykset:",
+	"sign.notice":        "Tietosuojaseloste",
+	"sign.noticetext":    "Tietosuojaseloste on nähtävillä:",
+	"sign.print":         "Tulosta kyltti",
+	"sign.nocontroller":  "Kylttiä ei voi tehdä: asetuksista puuttuu controller-lohko (rekisterinpitäjän nimi, osoite, yhteystieto ja tietosuojaselosteen paikka).",
+	"nav.sign":           "Kameravalvontakyltti",
 }
 
 var catalogEN = map[string]string{
@@ -1001,4 +1027,48 @@ var catalogEN = map[string]string{
 	"msg.package":           "Choose the package handed over.",
 	"msg.foreignpackage":    "Package %s was not made for request %s; make it from the request's page.",
 	"msg.packagedeleted":    "Package %s has already been deleted.",
+
+	// Each camera's purpose on the day, play, export and hold pages.
+	"camera.purpose": "Purpose",
+
+	// The camera-surveillance sign (/sign and `vahti sign`).
+	"sign.title":         "Camera surveillance",
+	"sign.intro":         "This area is under recorded camera surveillance.",
+	"sign.controller":    "Controller",
+	"sign.purposes":      "Purpose by area",
+	"sign.area":          "Area",
+	"sign.purpose":       "Purpose",
+	"sign.kept":          "Kept at most",
+	"sign.days":          "%d days",
+	"sign.retention":     "Retention",
+	"sign.retentiontext": "Recordings are deleted after %d days at the latest, unless they are needed to investigate a crime or damage.",
+	"sign.access":        "Right of access",
+	"sign.accesstext":    "You have the right to see the recordings of yourself. Requests and questions:",
+	"sign.notice":        "Privacy notice",
+	"sign.noticetext":    "The privacy notice is available at:",
+	"sign.print":         "Print the sign",
+	"sign.nocontroller":  "The sign cannot be made: the config has no controller block (the controller's name, address, contact and where the privacy notice is).",
+	"nav.sign":           "Camera sign",
+}
+
+// catalogSV holds only the camera sign's texts: the sign is printed in
+// Finnish, Swedish and English (the UI itself is Finnish and English).
+var catalogSV = map[string]string{
+	"sign.title":         "Kameraövervakning",
+	"sign.intro":         "Området har inspelande kameraövervakning.",
+	"sign.controller":    "Personuppgiftsansvarig",
+	"sign.purposes":      "Ändamål per område",
+	"sign.area":          "Område",
+	"sign.purpose":       "Ändamål",
+	"sign.kept":          "Lagras högst",
+	"sign.days":          "%d dygn",
+	"sign.retention":     "Lagringstid",
+	"sign.retentiontext": "Inspelningarna raderas senast efter %d dygn, om de inte behövs för att utreda ett brott eller en skada.",
+	"sign.access":        "Rätt till insyn",
+	"sign.accesstext":    "Du har rätt att ta del av inspelningar av dig. Begäran och frågor:",
+	"sign.notice":        "Dataskyddsbeskrivning",
+	"sign.noticetext":    "Dataskyddsbeskrivningen finns:",
+	"sign.print":         "Skriv ut skylten",
+	"sign.nocontroller":  "Skylten kan inte göras: konfigurationen saknar controller-blocket.",
+	"nav.sign":           "Skylt om kameraövervakning",
 }

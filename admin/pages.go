@@ -192,6 +192,7 @@ func (s *Server) pageDay(c *gin.Context) {
 
 type playPage struct {
 	Camera, Name  string
+	Purpose       string
 	From, To      time.Time
 	Minutes       int
 	Src           string
@@ -215,8 +216,8 @@ func (s *Server) pagePlay(c *gin.Context) {
 		s.renderError(c, http.StatusNotFound, "error.nocamera404")
 		return
 	}
-	camCfg, _ := s.cfg.Cfg.Camera(cam)
-	pp := playPage{Camera: cam, Name: camCfg.Name, Minutes: 5, Available: s.cfg.Playback != nil,
+	camCfg, _ := s.camera(cam)
+	pp := playPage{Camera: cam, Name: camCfg.Name, Purpose: camCfg.Purpose, Minutes: 5, Available: s.cfg.Playback != nil,
 		MinuteChoices: []int{1, 5, 15, 30, 60}}
 	if m, err := strconv.Atoi(c.Query("min")); err == nil && m >= 1 && m <= 360 {
 		pp.Minutes = m
@@ -290,12 +291,12 @@ type rangeForm struct {
 	NewExport string
 }
 
-type cameraOpt struct{ ID, Name string }
+type cameraOpt struct{ ID, Name, Purpose string }
 
 func (s *Server) cameraOpts() []cameraOpt {
 	var out []cameraOpt
-	for _, c := range s.cfg.Cfg.Cameras {
-		out = append(out, cameraOpt{c.ID, c.Name})
+	for _, c := range s.cameras() {
+		out = append(out, cameraOpt{c.ID, c.Name, c.Purpose})
 	}
 	return out
 }

@@ -219,7 +219,7 @@ func (s *Server) exportRequest(ctx context.Context, p *principal, ip string, id 
 	}
 	cams := q.Cameras
 	if len(cams) == 1 && cams[0] == registry.AllCameras {
-		cams = s.cfg.Cfg.CameraIDs()
+		cams = s.cameraIDs()
 	}
 	e, err := s.cfg.Export(ctx, ExportRequest{Cameras: cams, From: q.From, To: q.To,
 		Reason: fmt.Sprintf("%s request %d: %s", q.Kind, q.ID, q.Reference), CaseRef: q.Reference,

@@ -112,6 +112,7 @@ func (s *Server) routes() *gin.Engine {
 	p.POST("/logout", s.pageLogout)
 	p.GET("/", s.pageDashboard)
 	p.GET("/account", s.pageAccount)
+	p.GET("/sign", s.pageSign) // the camera-surveillance sign, any role (sign.go)
 	p.POST("/account/lang", s.pageSetLang)
 	p.POST("/account/password", s.pageSetPassword)
 	p.POST("/account/totp", s.pageTOTP)

@@ -45,6 +45,7 @@ var routeRoles = map[string]string{
 	"POST /logout":                     "",
 	"GET /":                            "",
 	"GET /account":                     "",
+	"GET /sign":                        "",
 	"POST /account/lang":               "",
 	"POST /account/password":           "",
 	"POST /account/totp":               "",

@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -150,8 +151,9 @@ type Server struct {
 	cert        tls.Certificate
 	fingerprint string
 	pages       map[string]*template.Template
-	dummyHash   string          // verified against for unknown names, so timing does not tell
-	httpMetrics gin.HandlerFunc // nil: no metrics
+	dummyHash   string                           // verified against for unknown names, so timing does not tell
+	httpMetrics gin.HandlerFunc                  // nil: no metrics
+	cams        atomic.Pointer[[]configs.Camera] // the live camera list (cameras.go); nil: Cfg's
 }
 
 // New checks the config, loads or creates the TLS certificate and builds

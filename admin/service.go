@@ -146,7 +146,7 @@ func (s *Server) cameraViews(ctx context.Context) ([]cameraView, diskView, error
 	}
 	var out []cameraView
 	var disk diskView
-	for _, cam := range s.cfg.Cfg.Cameras {
+	for _, cam := range s.cameras() {
 		v := cameraView{ID: cam.ID, Name: cam.Name, Purpose: cam.Purpose, State: "unknown", MaxAge: s.cfg.Cfg.MaxAgeFor(cam.ID)}
 		if cam.Disabled {
 			v.State = "disabled"
@@ -218,7 +218,7 @@ func nextDaily(now time.Time, hhmm string, loc *time.Location) time.Time {
 // knownCamera resolves a camera id from a URL; anything not configured
 // (including "../x" and other odd strings) is simply unknown.
 func (s *Server) knownCamera(id string) bool {
-	_, ok := s.cfg.Cfg.Camera(id)
+	_, ok := s.camera(id)
 	return ok && id != ""
 }
 
@@ -233,6 +233,7 @@ type span struct {
 type dayData struct {
 	Camera     string
 	Name       string
+	Purpose    string    // the config's purpose: what the camera is there for
 	Day        time.Time // local midnight
 	From, To   time.Time // UTC bounds of the local day (23–25 h)
 	Spans      []span    // recorded, segments closer than 2 s joined
@@ -245,8 +246,8 @@ type dayData struct {
 func (s *Server) dayView(ctx context.Context, camera string, day time.Time) (dayData, error) {
 	from, to := dayBounds(day, s.loc)
 	d := dayData{Camera: camera, From: from, To: to, Day: from.In(s.loc)}
-	if cam, ok := s.cfg.Cfg.Camera(camera); ok {
-		d.Name = cam.Name
+	if cam, ok := s.camera(camera); ok {
+		d.Name, d.Purpose = cam.Name, cam.Purpose
 	}
 	d.Prev = from.In(s.loc).AddDate(0, 0, -1).Format("2006-01-02")
 	d.Next = from.In(s.loc).AddDate(0, 0, 1).Format("2006-01-02")
@@ -331,7 +332,7 @@ func (s *Server) parseCameras(in []string, allowAll bool) ([]string, error) {
 			}
 			if id == registry.AllCameras {
 				if !allowAll {
-					return s.cfg.Cfg.CameraIDs(), nil
+					return s.cameraIDs(), nil
 				}
 				return []string{registry.AllCameras}, nil
 			}

@@ -34,6 +34,8 @@ type Config struct {
 	Metrics     Metrics   `yaml:"metrics"`
 	Alarms      Alarms    `yaml:"alarms"`
 	Backup      Backup    `yaml:"backup"`
+	// Controller is named on the camera-surveillance sign (controller.go).
+	Controller Controller `yaml:"controller"`
 
 	// Path is the file the config was read from ("" when embedded).
 	Path string `yaml:"-"`

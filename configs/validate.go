@@ -167,6 +167,7 @@ func (c *Config) validate(p *Problems) {
 	if b := c.Backup; b.Path != "" && !filepath.IsAbs(b.Path) {
 		p.add("backup.path", "must be an absolute path, got %q", b.Path)
 	}
+	c.Controller.validate(p)
 	if c.Backup.Keep < 1 || c.Backup.Keep > 365 {
 		p.add("backup.keep", "must be between 1 and 365")
 	}

@@ -93,6 +93,7 @@ type CameraStatus struct {
 	LastFrame  time.Time `json:"last_frame,omitzero"` // wall clock of the last video frame
 	BitrateBps float64   `json:"bitrate_bps"`
 	Segments   int64     `json:"segments"`        // finished since start
+	Frames     int64     `json:"frames"`          // video frames recorded since start
 	Reconnects int64     `json:"reconnects"`      // connection attempts after the first
 	Error      string    `json:"error,omitempty"` // last error, passwords redacted
 	Codecs     []string  `json:"codecs,omitempty"`

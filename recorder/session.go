@@ -359,13 +359,14 @@ func (in *ingest) resync() {
 
 // writeVideo hands one access unit to the writer under the lock (a
 // deferred unlock, so a panic cannot leave it held).
-func (in *ingest) writeVideo(au [][]byte, pts, dts int64) (err error, recording bool, audioBytes int) {
+func (in *ingest) writeVideo(au [][]byte, pts, dts int64) (err error, recording bool, audioBytes int, written bool) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	n := in.w.frames
 	err = in.w.writeVideo(au, pts, dts)
 	audioBytes = in.audioBytes
 	in.audioBytes = 0
-	return err, in.w.seg != nil, audioBytes
+	return err, in.w.seg != nil, audioBytes, in.w.frames > n
 }
 
 // badRTP counts a packet the depacketiser refused; the frame it belonged
@@ -619,11 +620,11 @@ func (in *ingest) onVideo(pkt *rtp.Packet) {
 	for _, n := range au {
 		size += len(n)
 	}
-	err, recording, audioBytes := in.writeVideo(au, pts, dts)
+	err, recording, audioBytes, written := in.writeVideo(au, pts, dts)
 	if err != nil {
 		in.s.log.Error("writing segment", "error", err)
 	}
-	in.s.st.frame(now, size+audioBytes)
+	in.s.st.frame(now, size+audioBytes, written)
 	if recording && !in.recording {
 		if in.firstAt.IsZero() {
 			in.firstAt = now

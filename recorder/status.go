@@ -42,10 +42,14 @@ func (b *statusBox) setState(state string, now time.Time, errText string) {
 }
 
 // frame records a received video frame for LastFrame and the bitrate,
-// averaged over windows of about two seconds.
-func (b *statusBox) frame(now time.Time, bytes int) {
+// averaged over windows of about two seconds, and counts it when the
+// writer took it into a segment.
+func (b *statusBox) frame(now time.Time, bytes int, written bool) {
 	b.mu.Lock()
 	b.s.LastFrame = now
+	if written {
+		b.s.Frames++
+	}
 	if b.winStart.IsZero() {
 		b.winStart = now
 	}

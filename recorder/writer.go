@@ -138,6 +138,7 @@ type writer struct {
 	parts   partBuilder
 	waitKey bool
 	paused  bool
+	frames  int64 // video frames taken into a segment (the status counts them)
 
 	// pend is the newest video frame: its duration is known only when the
 	// next frame arrives.
@@ -301,6 +302,7 @@ func (w *writer) writeVideo(au [][]byte, pts, dts int64) error {
 	w.pend.dts = dts
 	w.pend.ptsOffset = int32(pts - dts)
 	w.pend.buf = appendAVCC(w.pend.buf[:0], au)
+	w.frames++
 	return err
 }
 

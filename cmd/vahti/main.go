@@ -53,6 +53,7 @@ func commands() map[string]command {
 		"export":        {runExport, "write a signed evidence package"},
 		"verify-export": {runVerifyExport, "check an evidence package's hashes and signature"},
 		"pubkey":        {runPubkey, "print the box's export signing public key"},
+		"sign":          {runSign, "write the camera-surveillance sign (A4 HTML)"},
 		"user":          {runUser, "personal accounts: add, list"},
 		"request":       {runRequest, "register of police and access requests"},
 		"disclosures":   {runDisclosures, "the disclosure log: what was handed to whom"},

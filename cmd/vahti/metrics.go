@@ -99,10 +99,13 @@ var (
 	descCamBitrate    = desc("vahti_camera_bitrate_bits_per_second", "Recent incoming bitrate.", "camera")
 	descCamReconnects = desc("vahti_camera_reconnects_total", "Connection attempts after the first, since start.", "camera")
 	descCamSegments   = desc("vahti_camera_segments_written_total", "Segments finished since start.", "camera")
-	descCamLastFrame  = desc("vahti_camera_last_frame_timestamp_seconds", "Wall-clock time of the last video frame.", "camera")
-	descCamBytes      = desc("vahti_camera_footage_bytes", "Bytes of catalogued footage on disk.", "camera")
-	descCamMaxAge     = desc("vahti_retention_max_age_seconds", "The camera's retention limit.", "camera")
-	descCamOldest     = desc("vahti_footage_oldest_unheld_age_seconds",
+	descCamFrames     = desc("vahti_camera_frames_total", "Video frames recorded into segments since start.", "camera")
+	descCamDropped    = desc("vahti_camera_dropped_total",
+		"Input the recorder refused since start, by reason (bad_rtp, oversize, time_jumps, param_churn, panics).", "camera", "reason")
+	descCamLastFrame = desc("vahti_camera_last_frame_timestamp_seconds", "Wall-clock time of the last video frame.", "camera")
+	descCamBytes     = desc("vahti_camera_footage_bytes", "Bytes of catalogued footage on disk.", "camera")
+	descCamMaxAge    = desc("vahti_retention_max_age_seconds", "The camera's retention limit.", "camera")
+	descCamOldest    = desc("vahti_footage_oldest_unheld_age_seconds",
 		"Age of the oldest footage no active hold covers (its start); absent when there is none.", "camera")
 	descPurgeSegs = desc("vahti_purge_deleted_segments_total",
 		"Segments (or export packages, path export_expiry) deleted, by path, from the audit chain.", "path")
@@ -134,7 +137,7 @@ func newVahtiCollector(s *service) *vahtiCollector {
 // Describe lists every metric up front (Collect needs the running parts,
 // so it cannot stand in for Describe at registration).
 func (c *vahtiCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descBuild, descRegistryUp, descCamUp, descCamBitrate, descCamReconnects, descCamSegments, descCamLastFrame, descCamBytes, descCamMaxAge, descCamOldest, descPurgeSegs, descPurgeBytes, descHolds, descHeldBytes, descRequestsOpen, descRequestsLate, descAuditLen, descCheckpoint, descDiskFree, descDiskTotal, descDiskFloor, descWriting, descPaused, descRetentionAlarm, descLastNightly} {
+	for _, d := range []*prometheus.Desc{descBuild, descRegistryUp, descCamUp, descCamBitrate, descCamReconnects, descCamSegments, descCamFrames, descCamDropped, descCamLastFrame, descCamBytes, descCamMaxAge, descCamOldest, descPurgeSegs, descPurgeBytes, descHolds, descHeldBytes, descRequestsOpen, descRequestsLate, descAuditLen, descCheckpoint, descDiskFree, descDiskTotal, descDiskFloor, descWriting, descPaused, descRetentionAlarm, descLastNightly} {
 		ch <- d
 	}
 }
@@ -155,6 +158,10 @@ func (c *vahtiCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descCamBitrate, cs.BitrateBps, cs.ID)
 		counter(descCamReconnects, float64(cs.Reconnects), cs.ID)
 		counter(descCamSegments, float64(cs.Segments), cs.ID)
+		counter(descCamFrames, float64(cs.Frames), cs.ID)
+		for _, d := range dropReasons(cs.Dropped) {
+			counter(descCamDropped, float64(d.n), cs.ID, d.reason)
+		}
 		if !cs.LastFrame.IsZero() {
 			gauge(descCamLastFrame, unixSeconds(cs.LastFrame), cs.ID)
 		}
@@ -455,6 +462,19 @@ func (s *service) cameraIDsNow() []string {
 		}
 	}
 	return ids
+}
+
+// dropReasons names the recorder's drop counters with the label values
+// the metric uses (the status JSON's keys), every one always present so a
+// rate() over them starts from zero.
+func dropReasons(d recorder.DropCounts) []struct {
+	reason string
+	n      int64
+} {
+	return []struct {
+		reason string
+		n      int64
+	}{{"bad_rtp", d.BadRTP}, {"oversize", d.Oversize}, {"time_jumps", d.TimeJumps}, {"param_churn", d.ParamChurn}, {"panics", d.Panics}}
 }
 
 func b2f(b bool) float64 {

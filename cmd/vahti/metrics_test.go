@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +20,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"vahti/configs"
+	"vahti/recorder"
+	"vahti/recorder/fakecam"
 	"vahti/registry"
 	"vahti/retention"
 )
@@ -187,6 +192,14 @@ func TestMetricsScrape(t *testing.T) {
 		mustSample(t, fams, "vahti_camera_bitrate_bits_per_second", G, "camera", cam)
 		mustSample(t, fams, "vahti_camera_reconnects_total", C, "camera", cam)
 		mustSample(t, fams, "vahti_camera_segments_written_total", C, "camera", cam)
+		if v := mustSample(t, fams, "vahti_camera_frames_total", C, "camera", cam); v != 0 {
+			t.Errorf("%s frames = %v with no camera behind the URL", cam, v)
+		}
+		for _, r := range []string{"bad_rtp", "oversize", "time_jumps", "param_churn", "panics"} {
+			if v := mustSample(t, fams, "vahti_camera_dropped_total", C, "camera", cam, "reason", r); v != 0 {
+				t.Errorf("%s dropped %s = %v with no camera behind the URL", cam, r, v)
+			}
+		}
 		if v := mustSample(t, fams, "vahti_retention_max_age_seconds", G, "camera", cam); v != 28*24*3600 {
 			t.Errorf("%s max age %v", cam, v)
 		}
@@ -255,6 +268,75 @@ func TestMetricsScrape(t *testing.T) {
 	for _, bad := range []string{"ITÄ-123", "esitutkinta", "rtsp://", "keeper"} {
 		if strings.Contains(body, bad) {
 			t.Errorf("metrics carry %q", bad)
+		}
+	}
+}
+
+// Frames and drops come from real streams: a well-behaved camera's frames
+// are counted, and a camera sending giant frames shows them as dropped,
+// oversize, by camera and reason.
+func TestMetricsCameraFramesAndDrops(t *testing.T) {
+	good, err := fakecam.Start(fakecam.Config{Listen: "127.0.0.1:0", Cameras: []string{"yard"}, Codec: "h264"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(good.Close)
+	bad, err := fakecam.Start(fakecam.Config{Listen: "127.0.0.1:0", Cameras: []string{"gate"}, Codec: "h264", Hostile: fakecam.HostileGiant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bad.Close)
+	dir := t.TempDir()
+	c := &cli{t: t, dir: dir, config: filepath.Join(dir, "vahti.yaml"), now: time.Now, envs: map[string]string{}}
+	cfg := fmt.Sprintf("state_dir: %[1]s/state\nstorage:\n  root: %[1]s/rec\n  segment_duration: 1s\n  part_duration: 200ms\n"+
+		"retention:\n  min_free: 1MiB\nadmin:\n  listen: 127.0.0.1:0\nmetrics:\n  listen: 127.0.0.1:0\ncameras:\n"+
+		"  - id: yard\n    name: Yard\n    purpose: test\n    url: %[2]s\n    transport: tcp\n"+
+		"  - id: gate\n    name: Gate\n    purpose: test\n    url: %[3]s\n    transport: tcp\n", dir, good.URL("yard"), bad.URL("gate"))
+	os.WriteFile(c.config, []byte(cfg), 0o600)
+	s := startService(t, c, "")
+	pollUntil(t, 40*time.Second, "yard frames and gate's oversize drops", func() bool {
+		y, _ := camStatusOf(s, "yard")
+		g, _ := camStatusOf(s, "gate")
+		return y.Frames >= 50 && g.Dropped.Oversize > 0
+	})
+	fams := scrape(t, s)
+	C := dto.MetricType_COUNTER
+	yard, _ := camStatusOf(s, "yard")
+	frames := mustSample(t, fams, "vahti_camera_frames_total", C, "camera", "yard")
+	// The scrape came before the status read, and both count up.
+	if frames < 50 || frames > float64(yard.Frames) {
+		t.Errorf("yard frames %v, status says %d", frames, yard.Frames)
+	}
+	if v := mustSample(t, fams, "vahti_camera_dropped_total", C, "camera", "gate", "reason", "oversize"); v < 1 {
+		t.Errorf("gate oversize drops %v", v)
+	}
+	if v := mustSample(t, fams, "vahti_camera_dropped_total", C, "camera", "yard", "reason", "oversize"); v != 0 {
+		t.Errorf("yard oversize drops %v from a well-behaved camera", v)
+	}
+	if v := mustSample(t, fams, "vahti_camera_frames_total", C, "camera", "gate"); v < 1 {
+		t.Errorf("gate frames %v: the normal frames between the giant ones are recorded", v)
+	}
+}
+
+// Every drop counter the recorder keeps is exported under its own reason.
+func TestDropReasonsCoverEveryCounter(t *testing.T) {
+	var d recorder.DropCounts
+	v := reflect.ValueOf(&d).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		v.Field(i).SetInt(int64(1) << i)
+	}
+	var sum int64
+	seen := map[string]bool{}
+	for _, r := range dropReasons(d) {
+		sum += r.n
+		seen[r.reason] = true
+	}
+	if sum != d.Total() || len(seen) != v.NumField() {
+		t.Errorf("reasons %v sum to %d, the counters to %d", seen, sum, d.Total())
+	}
+	for i := 0; i < v.NumField(); i++ {
+		if tag := v.Type().Field(i).Tag.Get("json"); !seen[tag] {
+			t.Errorf("counter %s has no reason label %q", v.Type().Field(i).Name, tag)
 		}
 	}
 }

@@ -29,9 +29,8 @@ import (
 //     alarms.* keys apply at once; cameras.* too (a new camera starts, a
 //     removed one finishes its segment and stops, a changed one restarts,
 //     the others are not touched), unless a camera's max_age is involved;
-//     every other key needs a restart and is reported so. The admin UI and
-//     the per-camera footage metrics keep the start-up camera list until
-//     the next restart.
+//     every other key needs a restart and is reported so. The admin UI's
+//     camera list follows (admin.Server.SetCameras).
 
 // reloadDebounce gathers the burst of events one save makes.
 const reloadDebounce = 300 * time.Millisecond
@@ -176,8 +175,8 @@ func (r *reloader) reload(ctx context.Context) (reloadResult, error) {
 		} else {
 			res.Started, res.Stopped, res.Restarted = rc.Started, rc.Stopped, rc.Restarted
 			s.log.Info("cameras reconfigured", "started", rc.Started, "stopped", rc.Stopped, "restarted", rc.Restarted)
-			if len(rc.Started) > 0 {
-				s.log.Warn("new cameras record now; the admin UI shows them after the next restart", "cameras", rc.Started)
+			if s.adm != nil {
+				s.adm.SetCameras(cfg.Cameras) // the UI shows and accepts the new list now
 			}
 		}
 	}

@@ -182,6 +182,10 @@ func (s *service) build() error {
 		return err
 	}
 	s.exp = exporterFor(cfg, db, s.now, s.log)
+	// The admin UI checks every camera against its live list (which a
+	// reload changes) before it exports or plays; the start-up list here
+	// would refuse a camera added since.
+	s.exp.Cameras = nil
 	s.adm, err = admin.New(admin.Config{
 		DB: db, Cfg: cfg, Now: s.now, Log: s.log.With("part", "admin"), Version: version, Metrics: s.metrics,
 		Alarms:  s.adminAlarms,
