@@ -96,6 +96,20 @@ func TestInstallIntoThrowawayRoot(t *testing.T) {
 	if !strings.Contains(string(dropin), "ReadWritePaths=/var/lib/vahti /srv/vahti/recordings") {
 		t.Errorf("drop-in: %s", dropin)
 	}
+	// With backup.path set, the nightly copy's folder is writable too
+	// (ProtectSystem=strict would refuse it); the existing config is kept.
+	withBackup := strings.Replace(string(c), "  path: \"\"", "  path: /mnt/vahti-backup", 1)
+	if withBackup == string(c) {
+		t.Fatalf("the example config has no empty backup.path to fill in:\n%s", c)
+	}
+	os.WriteFile(cfg, []byte(withBackup), 0o640)
+	if out, err := runScript(t, env, "install"); err != nil {
+		t.Fatalf("install again: %v\n%s", err, out)
+	}
+	dropin, _ = os.ReadFile(filepath.Join(root, "etc/systemd/system/vahti.service.d/paths.conf"))
+	if !strings.Contains(string(dropin), "ReadWritePaths=/var/lib/vahti /srv/vahti/recordings /mnt/vahti-backup") {
+		t.Errorf("drop-in with backup.path: %s", dropin)
+	}
 	if _, err := os.Stat(filepath.Join(root, "etc/systemd/system/vahti.service.d/bind.conf")); err == nil {
 		t.Error("CAP_NET_BIND_SERVICE granted for ports above 1024")
 	}
