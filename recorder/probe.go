@@ -27,6 +27,12 @@ func ProbeSegment(path string) (SegmentInfo, error) {
 	if err != nil {
 		return SegmentInfo{}, fmt.Errorf("segment %s: %w", path, err)
 	}
+	return probeNamed(path, data)
+}
+
+// probeNamed probes the bytes of the segment file at path, taking camera
+// and start from the path when it follows the storage layout.
+func probeNamed(path string, data []byte) (SegmentInfo, error) {
 	info, err := probeBytes(data)
 	if err != nil {
 		return info, fmt.Errorf("segment %s: %w", path, err)

@@ -177,15 +177,7 @@ func probeRegular(path string) (SegmentInfo, error) {
 	if err != nil {
 		return SegmentInfo{}, fmt.Errorf("segment %s: %w", path, err)
 	}
-	info, err := probeBytes(data)
-	if err != nil {
-		return info, fmt.Errorf("segment %s: %w", path, err)
-	}
-	if cam, start, ok := segmentNameOf(path); ok {
-		info.Camera, info.Start = cam, start
-		info.End = start.Add(info.Duration).Truncate(time.Microsecond)
-	}
-	return info, nil
+	return probeNamed(path, data)
 }
 
 // adopt catalogues a valid segment file found on disk and audits it
