@@ -109,21 +109,3 @@ func printJSON(e *env, v any) error {
 	}
 	return nil
 }
-
-// auditCLI appends one audit entry for a CLI action in its own transaction.
-func auditCLI(ctx context.Context, e *env, db *registry.DB, kind, object string, detail any) error {
-	return db.Update(ctx, func(tx *registry.Tx) error {
-		_, err := tx.Audit(cliActor(e), cliSource, kind, object, detail)
-		return err
-	})
-}
-
-// openWithConfig loads --config and opens its registry; it also returns
-// the configured camera ids, which the commands naming cameras check.
-func openWithConfig(e *env, path string) (*registry.DB, []string, error) {
-	c, err := openEnv(e, path)
-	if err != nil {
-		return nil, nil, err
-	}
-	return c.db, c.cameras(), nil
-}
