@@ -46,11 +46,8 @@ func auditVerify(ctx context.Context, e *env, args []string) error {
 	cpDir := fs.String("checkpoints", "", "also check against the checkpoints in this folder (copies kept off the box)")
 	pubkey := fs.String("pubkey", "", "the box's public key (as `vahti pubkey` prints it) to check checkpoint signatures with")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	pos, err := fs.parse(args)
+	err := fs.parseNone(args)
 	if err != nil {
-		return err
-	}
-	if err := fs.need(pos, 0, "no arguments"); err != nil {
 		return err
 	}
 	if (*path == "") == (*file == "") {
@@ -187,27 +184,19 @@ func verifyChainFile(path string, anchors []registry.Anchor) (n int, headSeq int
 
 func auditExport(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "audit export")
-	path := fs.String("config", "", "config file")
+	path := fs.configFlag()
 	out := fs.String("out", "", "file to write (JSONL, one entry per line)")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := fs.need(pos, 0, "no arguments"); err != nil {
+	if err := fs.parseNone(args); err != nil {
 		return err
 	}
 	if err := required("config", *path, "out", *out); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(e, *path)
+	ce, err := openEnv(e, *path)
 	if err != nil {
 		return err
 	}
-	db, err := openRegistry(e, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
+	defer ce.Close()
 	tmp, err := os.CreateTemp(filepath.Dir(*out), ".audit-export-*")
 	if err != nil {
 		return fmt.Errorf("--out: %w", err)
@@ -218,7 +207,7 @@ func auditExport(ctx context.Context, e *env, args []string) error {
 	n := 0
 	// Streamed in batches from one snapshot: a long chain is never held in
 	// memory at once.
-	err = db.View(ctx, func(tx *registry.Tx) error {
+	err = ce.db.View(ctx, func(tx *registry.Tx) error {
 		return tx.EachAuditEntry(func(en registry.Entry) error {
 			n++
 			return enc.Encode(en)
@@ -241,5 +230,5 @@ func auditExport(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("--out %s: %w", *out, err)
 	}
 	fmt.Fprintf(e.stderr, "exported %d audit entries to %s\n", n, *out)
-	return auditCLI(ctx, e, db, "audit.export", "audit", map[string]any{"entries": n, "out": *out})
+	return ce.audit(ctx, "audit.export", "audit", map[string]any{"entries": n, "out": *out})
 }

@@ -8,35 +8,27 @@ import (
 
 func runBackup(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "backup")
-	path := fs.String("config", "", "config file")
+	path := fs.configFlag()
 	out := fs.String("out", "", "file to write the copy to (must not exist)")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := fs.need(pos, 0, "no arguments"); err != nil {
+	if err := fs.parseNone(args); err != nil {
 		return err
 	}
 	if err := required("config", *path, "out", *out); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(e, *path)
+	ce, err := openEnv(e, *path)
 	if err != nil {
 		return err
 	}
-	db, err := openRegistry(e, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := db.Backup(ctx, *out); err != nil {
+	defer ce.Close()
+	if err := ce.db.Backup(ctx, *out); err != nil {
 		return err
 	}
 	st, err := os.Stat(*out)
 	if err != nil {
 		return err
 	}
-	if err := auditCLI(ctx, e, db, "registry.backup", "registry", map[string]any{"file": *out, "bytes": st.Size()}); err != nil {
+	if err := ce.audit(ctx, "registry.backup", "registry", map[string]any{"file": *out, "bytes": st.Size()}); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "backup written to %s (%d bytes, verified)\n", *out, st.Size())

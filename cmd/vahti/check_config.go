@@ -12,11 +12,7 @@ func runCheckConfig(_ context.Context, e *env, args []string) error {
 	fs := newFlags(e, "check-config")
 	path := fs.String("config", "", "config file to validate")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := fs.need(pos, 0, "no arguments"); err != nil {
+	if err := fs.parseNone(args); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(e, *path)

@@ -24,19 +24,60 @@ func openRegistry(e *env, cfg *configs.Config) (*registry.DB, error) {
 	return registry.Open(cfg.StateDir, e.now)
 }
 
-// openWithConfig loads --config and opens its registry; it also returns
-// the configured camera ids, which the commands naming cameras check.
-func openWithConfig(e *env, path string) (*registry.DB, []string, error) {
+// cmdEnv is what a command that works on the registry runs with: the
+// loaded config, its open registry and who runs the command. Close it when
+// the command ends.
+type cmdEnv struct {
+	e     *env
+	cfg   *configs.Config
+	db    *registry.DB
+	actor string
+}
+
+// openEnv loads and validates the config at path (--config) and opens its
+// registry. Commands check their other flags first, so a bad flag is named
+// before the config is read.
+func openEnv(e *env, path string) (*cmdEnv, error) {
 	cfg, err := loadConfig(e, path)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	return envFor(e, cfg)
+}
+
+// envFor opens the registry of a config already loaded, for a command that
+// has work to do (a password prompt) between reading the config and opening
+// the registry.
+func envFor(e *env, cfg *configs.Config) (*cmdEnv, error) {
 	db, err := openRegistry(e, cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return db, cfg.CameraIDs(), nil
+	return &cmdEnv{e: e, cfg: cfg, db: db, actor: cliActor(e)}, nil
 }
+
+// Close closes the registry.
+func (c *cmdEnv) Close() error { return c.db.Close() }
+
+// cameras is the configured camera ids, which the commands naming cameras check.
+func (c *cmdEnv) cameras() []string { return c.cfg.CameraIDs() }
+
+// audit appends one audit entry for a CLI action in its own transaction.
+func (c *cmdEnv) audit(ctx context.Context, kind, object string, detail any) error {
+	return c.db.Update(ctx, func(tx *registry.Tx) error {
+		_, err := tx.Audit(c.actor, cliSource, kind, object, detail)
+		return err
+	})
+}
+
+// configFlags declares the two flags most commands share: --config and
+// --json, whose help text is jsonUsage.
+func (fs *flagSet) configFlags(jsonUsage string) (path *string, asJSON *bool) {
+	return fs.configFlag(), fs.Bool("json", false, jsonUsage)
+}
+
+// configFlag declares --config alone, for a command that prints no JSON.
+func (fs *flagSet) configFlag() *string { return fs.String("config", "", "config file") }
 
 // cliActor names who runs a CLI command, for the audit chain: the login
 // behind sudo if any, else the process owner. SUDO_USER is believed only
@@ -67,12 +108,4 @@ func printJSON(e *env, v any) error {
 		return fmt.Errorf("json: %w", err)
 	}
 	return nil
-}
-
-// auditCLI appends one audit entry for a CLI action in its own transaction.
-func auditCLI(ctx context.Context, e *env, db *registry.DB, kind, object string, detail any) error {
-	return db.Update(ctx, func(tx *registry.Tx) error {
-		_, err := tx.Audit(cliActor(e), cliSource, kind, object, detail)
-		return err
-	})
 }

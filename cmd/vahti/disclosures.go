@@ -43,16 +43,12 @@ func viewDisclosure(d registry.Disclosure) disclosureView {
 
 func disclosuresList(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "disclosures list")
-	path := fs.String("config", "", "config file")
+	path, asJSON := fs.configFlags("print JSON")
 	from := fs.String("from", "", "handed over at or after (RFC 3339)")
 	to := fs.String("to", "", "handed over before (RFC 3339)")
-	asJSON := fs.Bool("json", false, "print JSON")
 	asCSV := fs.Bool("csv", false, "print CSV")
-	pos, err := fs.parse(args)
+	err := fs.parseNone(args)
 	if err != nil {
-		return err
-	}
-	if err := fs.need(pos, 0, "no arguments"); err != nil {
 		return err
 	}
 	if *asJSON && *asCSV {
@@ -72,14 +68,14 @@ func disclosuresList(ctx context.Context, e *env, args []string) error {
 	if !f.From.IsZero() && !f.To.IsZero() && !f.To.After(f.From) {
 		return usageErr("--to must be after --from")
 	}
-	db, _, err := openWithConfig(e, *path)
+	ce, err := openEnv(e, *path)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer ce.Close()
 	var ds []registry.Disclosure
 	refs := map[int64]string{}
-	if err := db.View(ctx, func(tx *registry.Tx) error {
+	if err := ce.db.View(ctx, func(tx *registry.Tx) error {
 		if ds, err = tx.Disclosures(f); err != nil {
 			return err
 		}
@@ -103,7 +99,7 @@ func disclosuresList(ctx context.Context, e *env, args []string) error {
 	} else if *asCSV {
 		format = "csv"
 	}
-	if err := auditCLI(ctx, e, db, "disclosures.report", "disclosures", map[string]any{"from": f.From, "to": f.To,
+	if err := ce.audit(ctx, "disclosures.report", "disclosures", map[string]any{"from": f.From, "to": f.To,
 		"entries": len(ds), "format": format}); err != nil {
 		return err
 	}

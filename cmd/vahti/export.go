@@ -10,17 +10,9 @@ import (
 	"vahti/admin/export"
 )
 
-// newExporter builds the exporter for a loaded config.
-func newExporter(e *env, cfgPath string) (*export.Exporter, func(), error) {
-	cfg, err := loadConfig(e, cfgPath)
-	if err != nil {
-		return nil, nil, err
-	}
-	db, err := openRegistry(e, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	return exporterFor(cfg, db, e.now, slog.New(slog.NewTextHandler(e.stderr, nil))), func() { db.Close() }, nil
+// exporter builds the exporter for a command's environment.
+func (c *cmdEnv) exporter() *export.Exporter {
+	return exporterFor(c.cfg, c.db, c.e.now, slog.New(slog.NewTextHandler(c.e.stderr, nil)))
 }
 
 // runExport writes a signed evidence package: kept in <state_dir>/exports
@@ -28,19 +20,14 @@ func newExporter(e *env, cfgPath string) (*export.Exporter, func(), error) {
 // stored package on the same filesystem (written once), else one copy.
 func runExport(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "export")
-	path := fs.String("config", "", "config file")
+	path, asJSON := fs.configFlags("print the result as JSON")
 	cams := fs.String("camera", "", "camera id(s), comma-separated, or all")
 	from := fs.String("from", "", "start (RFC 3339)")
 	to := fs.String("to", "", "end (RFC 3339)")
 	reason := fs.String("reason", "", "why the footage is exported (audited, in the manifest)")
 	caseRef := fs.String("case", "", "case or request reference")
 	out := fs.String("out", "", "where to write the package (.zip)")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := fs.need(pos, 0, "no arguments"); err != nil {
+	if err := fs.parseNone(args); err != nil {
 		return err
 	}
 	if err := required("config", *path, "camera", *cams, "from", *from, "to", *to, "reason", *reason, "out", *out); err != nil {
@@ -50,11 +37,12 @@ func runExport(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ex, closeDB, err := newExporter(e, *path)
+	ce, err := openEnv(e, *path)
 	if err != nil {
 		return err
 	}
-	defer closeDB()
+	defer ce.Close()
+	ex := ce.exporter()
 	ids, err := parseCameras(*cams, ex.Cameras)
 	if err != nil {
 		return err
@@ -63,7 +51,7 @@ func runExport(ctx context.Context, e *env, args []string) error {
 		ids = ex.Cameras
 	}
 	res, err := ex.Build(ctx, export.Request{Cameras: ids, From: f, To: t, Reason: *reason, CaseRef: *caseRef,
-		Actor: cliActor(e), Source: cliSource}, *out)
+		Actor: ce.actor, Source: cliSource}, *out)
 	if errors.Is(err, export.ErrBadRequest) {
 		return usageErr("%v", err)
 	}

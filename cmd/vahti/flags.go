@@ -51,6 +51,15 @@ func (fs *flagSet) parse(args []string) ([]string, error) {
 	return pos, nil
 }
 
+// parseNone parses args for a command that takes no positional arguments.
+func (fs *flagSet) parseNone(args []string) error {
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	return fs.need(pos, 0, "no arguments")
+}
+
 // need checks the number of positional arguments.
 func (fs *flagSet) need(pos []string, n int, what string) error {
 	if len(pos) != n {

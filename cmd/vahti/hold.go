@@ -70,7 +70,7 @@ func idArg(fs *flagSet, pos []string, what string) (int64, error) {
 
 func holdAdd(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "hold add")
-	path := fs.String("config", "", "config file")
+	path, asJSON := fs.configFlags("print the hold as JSON")
 	cams := fs.String("camera", "", "camera id(s), comma-separated, or all")
 	from := fs.String("from", "", "start of the held footage (RFC 3339)")
 	to := fs.String("to", "", "end of the held footage (RFC 3339; may be in the future)")
@@ -78,12 +78,7 @@ func holdAdd(ctx context.Context, e *env, args []string) error {
 	caseRef := fs.String("case", "", "case or reference number")
 	basis := fs.String("basis", "", "legal basis")
 	review := fs.String("review", "", "review date (RFC 3339)")
-	asJSON := fs.Bool("json", false, "print the hold as JSON")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := fs.need(pos, 0, "no arguments"); err != nil {
+	if err := fs.parseNone(args); err != nil {
 		return err
 	}
 	if err := required("config", *path, "camera", *cams, "from", *from, "to", *to, "reason", *reason); err != nil {
@@ -99,15 +94,15 @@ func holdAdd(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	db, known, err := openWithConfig(e, *path)
+	ce, err := openEnv(e, *path)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if h.Cameras, err = parseCameras(*cams, known); err != nil {
+	defer ce.Close()
+	if h.Cameras, err = parseCameras(*cams, ce.cameras()); err != nil {
 		return err
 	}
-	if err := retention.AddHold(ctx, db, &h, cliActor(e), cliSource); err != nil {
+	if err := retention.AddHold(ctx, ce.db, &h, ce.actor, cliSource); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -119,23 +114,18 @@ func holdAdd(ctx context.Context, e *env, args []string) error {
 
 func holdList(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "hold list")
-	path := fs.String("config", "", "config file")
+	path, asJSON := fs.configFlags("print JSON")
 	active := fs.Bool("active", false, "only active holds")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := fs.parse(args)
+	if err := fs.parseNone(args); err != nil {
+		return err
+	}
+	ce, err := openEnv(e, *path)
 	if err != nil {
 		return err
 	}
-	if err := fs.need(pos, 0, "no arguments"); err != nil {
-		return err
-	}
-	db, _, err := openWithConfig(e, *path)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
+	defer ce.Close()
 	var hs []registry.Hold
-	if err := db.View(ctx, func(tx *registry.Tx) error {
+	if err := ce.db.View(ctx, func(tx *registry.Tx) error {
 		hs, err = tx.Holds(*active)
 		return err
 	}); err != nil {
@@ -173,8 +163,7 @@ func holdShow(ctx context.Context, e *env, args []string) error {
 func showByID[T any](ctx context.Context, e *env, args []string, what string, get func(*registry.Tx, int64) (T, error),
 	view func(T) any, print func(*env, T)) error {
 	fs := newFlags(e, what+" show")
-	path := fs.String("config", "", "config file")
-	asJSON := fs.Bool("json", false, "print JSON")
+	path, asJSON := fs.configFlags("print JSON")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -183,13 +172,13 @@ func showByID[T any](ctx context.Context, e *env, args []string, what string, ge
 	if err != nil {
 		return err
 	}
-	db, _, err := openWithConfig(e, *path)
+	ce, err := openEnv(e, *path)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer ce.Close()
 	var row T
-	if err := db.View(ctx, func(tx *registry.Tx) error {
+	if err := ce.db.View(ctx, func(tx *registry.Tx) error {
 		row, err = get(tx, id)
 		return err
 	}); err != nil {
@@ -234,9 +223,8 @@ func printHold(e *env, h registry.Hold) {
 
 func holdRelease(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "hold release")
-	path := fs.String("config", "", "config file")
+	path, asJSON := fs.configFlags("print the released hold as JSON")
 	reason := fs.String("reason", "", "why the hold ends")
-	asJSON := fs.Bool("json", false, "print the released hold as JSON")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -248,12 +236,12 @@ func holdRelease(ctx context.Context, e *env, args []string) error {
 	if err := required("config", *path, "reason", *reason); err != nil {
 		return err
 	}
-	db, _, err := openWithConfig(e, *path)
+	ce, err := openEnv(e, *path)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	h, err := retention.ReleaseHold(ctx, db, id, cliActor(e), cliSource, strings.TrimSpace(*reason))
+	defer ce.Close()
+	h, err := retention.ReleaseHold(ctx, ce.db, id, ce.actor, cliSource, strings.TrimSpace(*reason))
 	if err != nil {
 		if errors.Is(err, registry.ErrNotFound) {
 			return fmt.Errorf("no hold with id %d", id)

@@ -14,14 +14,9 @@ import (
 // to publish so recipients can check who signed a package.
 func runPubkey(_ context.Context, e *env, args []string) error {
 	fs := newFlags(e, "pubkey")
-	path := fs.String("config", "", "config file")
+	path, asJSON := fs.configFlags("print key, fingerprint and allowed_signers line as JSON")
 	allowed := fs.Bool("allowed-signers", false, "print an allowed_signers line for ssh-keygen -Y verify")
-	asJSON := fs.Bool("json", false, "print key, fingerprint and allowed_signers line as JSON")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := fs.need(pos, 0, "no arguments"); err != nil {
+	if err := fs.parseNone(args); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(e, *path)

@@ -15,16 +15,11 @@ import (
 // is the operator's confirmation and is audited.
 func runPurge(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "purge")
-	path := fs.String("config", "", "config file")
+	path, asJSON := fs.configFlags("print the report as JSON")
 	dry := fs.Bool("dry-run", false, "list what would be deleted; delete nothing")
 	at := fs.String("at", "", "with --dry-run: judge this RFC 3339 time instead of now")
 	force := fs.Bool("force", false, "override the interlocks (clock jump, too large a pass, catalog mismatch)")
-	asJSON := fs.Bool("json", false, "print the report as JSON")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := fs.need(pos, 0, "no arguments"); err != nil {
+	if err := fs.parseNone(args); err != nil {
 		return err
 	}
 	var when time.Time
@@ -32,23 +27,21 @@ func runPurge(ctx context.Context, e *env, args []string) error {
 		if !*dry {
 			return usageErr("--at is only allowed with --dry-run (a real pass always judges now)")
 		}
-		if when, err = parseTime("at", *at); err != nil {
+		t, err := parseTime("at", *at)
+		if err != nil {
 			return err
 		}
+		when = t
 	}
 	if *force && *dry {
 		return usageErr("--force and --dry-run together make no sense: a dry run deletes nothing")
 	}
-	cfg, err := loadConfig(e, *path)
+	ce, err := openEnv(e, *path)
 	if err != nil {
 		return err
 	}
-	db, err := openRegistry(e, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	r, err := retention.New(retention.Config{Cfg: cfg, DB: db, Now: e.now, Actor: cliActor(e), Source: cliSource})
+	defer ce.Close()
+	r, err := retention.New(retention.Config{Cfg: ce.cfg, DB: ce.db, Now: e.now, Actor: ce.actor, Source: cliSource})
 	if err != nil {
 		return err
 	}
@@ -56,7 +49,7 @@ func runPurge(ctx context.Context, e *env, args []string) error {
 	// deletions a crash interrupted, as the service does at start. With
 	// one running, its deletions in flight are its own business.
 	if !*dry {
-		if unlock, err := registry.LockStateDir(cfg.StateDir); err == nil {
+		if unlock, err := registry.LockStateDir(ce.cfg.StateDir); err == nil {
 			defer unlock()
 			if n, err := r.Recover(ctx); err != nil {
 				return fmt.Errorf("purge: finishing interrupted deletions: %w", err)

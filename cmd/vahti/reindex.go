@@ -9,34 +9,25 @@ import (
 
 func runReindex(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "reindex")
-	path := fs.String("config", "", "config file")
-	asJSON := fs.Bool("json", false, "print one JSON document")
+	path, asJSON := fs.configFlags("print one JSON document")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := fs.need(pos, 0, "no arguments"); err != nil {
+	if err := fs.parseNone(args); err != nil {
 		return err
 	}
 	log, err := newLogger(e.stderr, *logFormat)
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(e, *path)
+	ce, err := openEnv(e, *path)
 	if err != nil {
 		return err
 	}
-	db, err := openRegistry(e, cfg)
+	defer ce.Close()
+	rep, err := recorder.Reconcile(ctx, ce.cfg.Storage.Root, ce.db, e.now, log)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	rep, err := recorder.Reconcile(ctx, cfg.Storage.Root, db, e.now, log)
-	if err != nil {
-		return err
-	}
-	if err := auditCLI(ctx, e, db, "catalog.reindex", "storage", map[string]any{
+	if err := ce.audit(ctx, "catalog.reindex", "storage", map[string]any{
 		"checked": rep.Checked, "adopted": len(rep.Adopted), "missing": len(rep.Missing), "returned": len(rep.Returned),
 		"garbage": len(rep.Garbage),
 	}); err != nil {

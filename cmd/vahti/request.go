@@ -94,7 +94,7 @@ func viewRequest(q registry.Request) requestView {
 
 func requestAdd(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "request add")
-	path := fs.String("config", "", "config file")
+	path, asJSON := fs.configFlags("print the request and its hold as JSON")
 	kind := fs.String("kind", "", "police or access")
 	cams := fs.String("camera", "", "camera id(s), comma-separated, or all")
 	from := fs.String("from", "", "start of the footage asked for (RFC 3339)")
@@ -111,12 +111,7 @@ func requestAdd(ctx context.Context, e *env, args []string) error {
 	notes := fs.String("notes", "", "notes")
 	received := fs.String("received", "", "when the request arrived (RFC 3339; default now; never in the future)")
 	deadline := fs.String("deadline", "", "answer due by (RFC 3339; an access request defaults to one month after received)")
-	asJSON := fs.Bool("json", false, "print the request and its hold as JSON")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := fs.need(pos, 0, "no arguments"); err != nil {
+	if err := fs.parseNone(args); err != nil {
 		return err
 	}
 	if err := required("config", *path, "kind", *kind, "camera", *cams, "from", *from, "to", *to,
@@ -145,15 +140,15 @@ func requestAdd(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	db, known, err := openWithConfig(e, *path)
+	ce, err := openEnv(e, *path)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if q.Cameras, err = parseCameras(*cams, known); err != nil {
+	defer ce.Close()
+	if q.Cameras, err = parseCameras(*cams, ce.cameras()); err != nil {
 		return err
 	}
-	h, err := retention.OpenRequest(ctx, db, &q, cliActor(e), cliSource)
+	h, err := retention.OpenRequest(ctx, ce.db, &q, ce.actor, cliSource)
 	if err != nil {
 		return err
 	}
@@ -180,17 +175,12 @@ func basisFlag(v string) (code, text string) {
 
 func requestList(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "request list")
-	path := fs.String("config", "", "config file")
+	path, asJSON := fs.configFlags("print JSON")
 	status := fs.String("status", "", "open or closed")
 	kind := fs.String("kind", "", "police or access")
 	state := fs.String("state", "", "one of "+strings.Join(registry.RequestStates, ", "))
 	text := fs.String("search", "", "text in the reference, authority, officer, requester or handler")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := fs.need(pos, 0, "no arguments"); err != nil {
+	if err := fs.parseNone(args); err != nil {
 		return err
 	}
 	if *status != "" && *status != "open" && *status != "closed" {
@@ -202,13 +192,13 @@ func requestList(ctx context.Context, e *env, args []string) error {
 	if *state != "" && !contains(registry.RequestStates, *state) {
 		return usageErr("--state: must be one of %s, got %q", strings.Join(registry.RequestStates, ", "), *state)
 	}
-	db, _, err := openWithConfig(e, *path)
+	ce, err := openEnv(e, *path)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer ce.Close()
 	var qs []registry.Request
-	if err := db.View(ctx, func(tx *registry.Tx) error {
+	if err := ce.db.View(ctx, func(tx *registry.Tx) error {
 		qs, err = tx.RequestsWhere(registry.RequestFilter{Status: *status, Kind: *kind, State: *state, Text: *text})
 		return err
 	}); err != nil {
@@ -327,12 +317,11 @@ func printRequest(e *env, f requestFull) {
 
 func requestClose(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "request close")
-	path := fs.String("config", "", "config file")
+	path, asJSON := fs.configFlags("print JSON")
 	outcome := fs.String("outcome", "", "delivered, refused or withdrawn")
 	reason := fs.String("reason", "", "why the request is closed (and why its hold goes or stays)")
 	release := fs.Bool("release-hold", false, "also release the request's legal hold (without it the hold stays, e.g. when the police asked for preservation)")
 	ground := fs.String("ground", "", "a refusal's ground: "+strings.Join(registry.RefusalGrounds, ", ")+" (default other)")
-	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -355,13 +344,13 @@ func requestClose(ctx context.Context, e *env, args []string) error {
 	if *ground != "" && !contains(registry.RefusalGrounds, *ground) {
 		return usageErr("--ground: must be one of %s, got %q", strings.Join(registry.RefusalGrounds, ", "), *ground)
 	}
-	db, _, err := openWithConfig(e, *path)
+	ce, err := openEnv(e, *path)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	q, h, err := retention.CloseRequestWith(ctx, db, id, retention.CloseInput{Outcome: *outcome, Reason: *reason,
-		ReleaseHold: *release, Ground: *ground}, cliActor(e), cliSource)
+	defer ce.Close()
+	q, h, err := retention.CloseRequestWith(ctx, ce.db, id, retention.CloseInput{Outcome: *outcome, Reason: *reason,
+		ReleaseHold: *release, Ground: *ground}, ce.actor, cliSource)
 	if err != nil {
 		if errors.Is(err, registry.ErrNotFound) {
 			return fmt.Errorf("no request with id %d", id)
@@ -392,11 +381,10 @@ func requestClose(ctx context.Context, e *env, args []string) error {
 // manifest naming the request. The request moves to exported.
 func requestExport(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "request export")
-	path := fs.String("config", "", "config file")
+	path, asJSON := fs.configFlags("print the result as JSON")
 	out := fs.String("out", "", "where to write the package (.zip)")
 	redact := fs.String("redact", "", "regions file for a redacted package (not available in this version)")
 	fs.Bool("keep-audio", false, "with --redact: keep the audio (not available in this version)")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -411,12 +399,12 @@ func requestExport(ctx context.Context, e *env, args []string) error {
 	if *redact != "" {
 		return usageErr("--redact: redacted packages are not available in this version of Vahti")
 	}
-	ex, closeDB, err := newExporter(e, *path)
+	ce, err := openEnv(e, *path)
 	if err != nil {
 		return err
 	}
-	defer closeDB()
-	res, err := exportForRequest(ctx, ex, id, cliActor(e), cliSource, *out)
+	defer ce.Close()
+	res, err := exportForRequest(ctx, ce.exporter(), id, ce.actor, cliSource, *out)
 	if errors.Is(err, registry.ErrNotFound) {
 		return fmt.Errorf("no request with id %d", id)
 	}
@@ -475,7 +463,7 @@ func exportForRequest(ctx context.Context, ex *export.Exporter, id int64, actor,
 
 func requestDeliver(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "request deliver")
-	path := fs.String("config", "", "config file")
+	path, asJSON := fs.configFlags("print the entry as JSON")
 	pkg := fs.String("package", "", "the package id (made with `vahti request export`)")
 	recipient := fs.String("recipient", "", "who received it (name)")
 	authority := fs.String("authority", "", "the recipient's authority (default: the request's)")
@@ -487,7 +475,6 @@ func requestDeliver(ctx context.Context, e *env, args []string) error {
 	ackNote := fs.String("ack-note", "", "about the acknowledgement (e.g. where the signed receipt is filed)")
 	corrects := fs.Int64("corrects", 0, "id of a disclosure-log entry this one corrects")
 	note := fs.String("note", "", "note (required for a correction: what was wrong)")
-	asJSON := fs.Bool("json", false, "print the entry as JSON")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -510,12 +497,12 @@ func requestDeliver(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
-	db, _, err := openWithConfig(e, *path)
+	ce, err := openEnv(e, *path)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if err := db.Update(ctx, func(tx *registry.Tx) error { return tx.RecordDelivery(&d, cliActor(e), cliSource) }); err != nil {
+	defer ce.Close()
+	if err := ce.db.Update(ctx, func(tx *registry.Tx) error { return tx.RecordDelivery(&d, ce.actor, cliSource) }); err != nil {
 		if errors.Is(err, registry.ErrNotFound) {
 			return fmt.Errorf("no request with id %d", id)
 		}

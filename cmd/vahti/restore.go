@@ -12,13 +12,9 @@ import (
 
 func runRestore(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "restore")
-	path := fs.String("config", "", "config file")
+	path := fs.configFlag()
 	from := fs.String("from", "", "backup file made by 'vahti backup'")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := fs.need(pos, 0, "no arguments"); err != nil {
+	if err := fs.parseNone(args); err != nil {
 		return err
 	}
 	if err := required("config", *path, "from", *from); err != nil {
@@ -36,15 +32,15 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if err := registry.Restore(*from, filepath.Join(cfg.StateDir, registry.FileName)); err != nil {
 		return err
 	}
-	db, err := openRegistry(e, cfg)
+	ce, err := envFor(e, cfg)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer ce.Close()
 	// Checkpoints made after the backup no longer match the restored
 	// chain: set them aside (kept) and say so in the restore's entry.
 	key, _ := checkpoint.BoxKey(cfg.StateDir)
-	gone, err := checkpoint.Supersede(ctx, db, cfg.StateDir, e.now(), key)
+	gone, err := checkpoint.Supersede(ctx, ce.db, cfg.StateDir, e.now(), key)
 	if err != nil {
 		return err
 	}
@@ -58,12 +54,12 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		detail["superseded_checkpoints"] = names
 		detail["rolled_back_head"] = map[string]any{"seq": last.Seq, "hash": last.Hash}
 	}
-	if err := auditCLI(ctx, e, db, "registry.restore", "registry", detail); err != nil {
+	if err := ce.audit(ctx, "registry.restore", "registry", detail); err != nil {
 		return err
 	}
 	// Holds placed after the backup was made are not in it: nothing is
 	// deleted until someone who knows has confirmed.
-	if err := retention.Pause(ctx, db, "the registry was restored from "+*from+
+	if err := retention.Pause(ctx, ce.db, "the registry was restored from "+*from+
 		": legal holds placed after that backup are not in it. Re-enter them, then confirm (vahti purge --force, or the DPO on the dashboard)"); err != nil {
 		return err
 	}

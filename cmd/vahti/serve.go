@@ -6,13 +6,9 @@ import (
 
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "serve")
-	path := fs.String("config", "", "config file")
+	path := fs.configFlag()
 	logFormat := fs.String("log-format", "text", "log format: text or json")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := fs.need(pos, 0, "no arguments"); err != nil {
+	if err := fs.parseNone(args); err != nil {
 		return err
 	}
 	log, err := newLogger(e.stderr, *logFormat)

@@ -15,13 +15,9 @@ import (
 // cameras are. The same page is at /sign in the admin UI.
 func runSign(_ context.Context, e *env, args []string) error {
 	fs := newFlags(e, "sign")
-	path := fs.String("config", "", "config file")
+	path := fs.configFlag()
 	out := fs.String("out", "", "HTML file to write (default: standard output)")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := fs.need(pos, 0, "no arguments"); err != nil {
+	if err := fs.parseNone(args); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(e, *path)

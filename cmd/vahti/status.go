@@ -42,27 +42,18 @@ type statusReport struct {
 
 func runStatus(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "status")
-	path := fs.String("config", "", "config file")
-	asJSON := fs.Bool("json", false, "print one JSON document")
-	pos, err := fs.parse(args)
+	path, asJSON := fs.configFlags("print one JSON document")
+	if err := fs.parseNone(args); err != nil {
+		return err
+	}
+	ce, err := openEnv(e, *path)
 	if err != nil {
 		return err
 	}
-	if err := fs.need(pos, 0, "no arguments"); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(e, *path)
-	if err != nil {
-		return err
-	}
-	db, err := openRegistry(e, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
+	defer ce.Close()
 	var sums map[string]registry.CameraSummary
 	var holds []registry.Hold
-	if err := db.View(ctx, func(tx *registry.Tx) error {
+	if err := ce.db.View(ctx, func(tx *registry.Tx) error {
 		if sums, err = tx.Summaries(); err != nil {
 			return err
 		}
@@ -74,7 +65,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 
 	var live liveStatus
 	rep := statusReport{Cameras: []cameraReport{}, ActiveHolds: len(holds)}
-	b, err := os.ReadFile(filepath.Join(cfg.StateDir, statusFileName))
+	b, err := os.ReadFile(filepath.Join(ce.cfg.StateDir, statusFileName))
 	if err == nil && json.Unmarshal(b, &live) == nil {
 		rep.StatusWritten = live.Written
 		rep.ServiceRunning = e.now().Sub(live.Written) < statusStale
@@ -89,7 +80,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	for _, c := range live.Cameras {
 		byID[c.ID] = c
 	}
-	for _, cam := range cfg.Cameras {
+	for _, cam := range ce.cfg.Cameras {
 		cs, ok := byID[cam.ID]
 		if !ok || !rep.ServiceRunning {
 			cs = recorder.CameraStatus{ID: cam.ID, Name: cam.Name, State: "not running"}
@@ -104,7 +95,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if *asJSON {
 		return printJSON(e, rep)
 	}
-	loc := cfg.Location()
+	loc := ce.cfg.Location()
 	if rep.ServiceRunning {
 		fmt.Fprintf(e.stdout, "service running (status of %s)\n\n", rep.StatusWritten.In(loc).Format(time.DateTime))
 	} else {
@@ -115,7 +106,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "admin UI %s (certificate SHA-256 %s)\n", rep.AdminURL, rep.TLSSHA256)
 		r := rep.Retention
 		fmt.Fprintf(e.stdout, "retention: max_age %s, next nightly purge %s, writing allowed: %v\n",
-			cfg.Retention.MaxAge, fmtLocal(r.NextNightly, loc), r.WritingAllowed)
+			ce.cfg.Retention.MaxAge, fmtLocal(r.NextNightly, loc), r.WritingAllowed)
 		for _, a := range r.Alarms {
 			fmt.Fprintf(e.stdout, "ALARM %s since %s: %s\n", a.Kind, fmtLocal(a.Since, loc), a.Message)
 		}

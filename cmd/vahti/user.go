@@ -34,17 +34,12 @@ func runUser(ctx context.Context, e *env, args []string) error {
 
 func userAdd(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "user add")
-	cfgPath := fs.String("config", "", "config file")
+	cfgPath, asJSON := fs.configFlags("print JSON")
 	name := fs.String("name", "", "account name (a personal one: the audit log names people)")
 	role := fs.String("role", "", "keeper, dpo or admin; several as keeper,dpo")
 	lang := fs.String("lang", "fi", "UI language: fi or en")
 	temporary := fs.Bool("temporary", false, "the password is one you set for the person: it works once, to choose their own at first login")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := fs.need(pos, 0, "no arguments"); err != nil {
+	if err := fs.parseNone(args); err != nil {
 		return err
 	}
 	if err := required("config", *cfgPath, "name", *name, "role", *role); err != nil {
@@ -69,14 +64,14 @@ func userAdd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := openRegistry(e, cfg)
+	ce, err := envFor(e, cfg)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer ce.Close()
 	u := registry.User{Name: *name, Roles: roles, PassHash: hash, Lang: *lang, MustChangePassword: *temporary}
-	actor := cliActor(e)
-	err = db.Update(ctx, func(tx *registry.Tx) error {
+	actor := ce.actor
+	err = ce.db.Update(ctx, func(tx *registry.Tx) error {
 		if err := tx.AddUser(&u); err != nil {
 			return err
 		}
@@ -151,22 +146,17 @@ func userJSON(u registry.User, now time.Time) userView {
 
 func userList(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "user list")
-	cfgPath := fs.String("config", "", "config file")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := fs.parse(args)
+	cfgPath, asJSON := fs.configFlags("print JSON")
+	if err := fs.parseNone(args); err != nil {
+		return err
+	}
+	ce, err := openEnv(e, *cfgPath)
 	if err != nil {
 		return err
 	}
-	if err := fs.need(pos, 0, "no arguments"); err != nil {
-		return err
-	}
-	db, _, err := openWithConfig(e, *cfgPath)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
+	defer ce.Close()
 	var us []registry.User
-	if err := db.View(ctx, func(tx *registry.Tx) (err error) { us, err = tx.Users(); return }); err != nil {
+	if err := ce.db.View(ctx, func(tx *registry.Tx) (err error) { us, err = tx.Users(); return }); err != nil {
 		return err
 	}
 	views := make([]userView, 0, len(us))
@@ -205,7 +195,7 @@ func userList(ctx context.Context, e *env, args []string) error {
 func userChange(ctx context.Context, e *env, name string, args []string, kind string, pre func(*flagSet),
 	fn func(tx *registry.Tx, u *registry.User) (any, string, error)) error {
 	fs := newFlags(e, "user "+name)
-	cfgPath := fs.String("config", "", "config file")
+	cfgPath := fs.configFlag()
 	if pre != nil {
 		pre(fs)
 	}
@@ -216,14 +206,14 @@ func userChange(ctx context.Context, e *env, name string, args []string, kind st
 	if err := fs.need(pos, 1, "an account NAME"); err != nil {
 		return err
 	}
-	db, _, err := openWithConfig(e, *cfgPath)
+	ce, err := openEnv(e, *cfgPath)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer ce.Close()
 	var msg string
-	actor := cliActor(e)
-	err = db.Update(ctx, func(tx *registry.Tx) error {
+	actor := ce.actor
+	err = ce.db.Update(ctx, func(tx *registry.Tx) error {
 		u, err := tx.UserByName(pos[0])
 		if err != nil {
 			return err
