@@ -114,7 +114,10 @@ type writer struct {
 	video  *track
 	audio  *track // nil without audio
 	aq     audioQueue
-	tracks []*track
+	// audioHold keeps queued audio out of the segments until the session
+	// knows how audio time maps onto video time (releaseAudio).
+	audioHold bool
+	tracks    []*track
 
 	anchored   bool
 	anchorWall time.Time
@@ -437,6 +440,15 @@ func (w *writer) writeAudio(payload []byte, dts int64, dur uint32) error {
 	return nil
 }
 
+// releaseAudio ends audioHold, moving the queued audio by shift (audio
+// ticks) onto the time base the session has settled on.
+func (w *writer) releaseAudio(shift int64) {
+	for i := range w.aq.ents {
+		w.aq.ents[i].dts += shift
+	}
+	w.audioHold = false
+}
+
 // audioTicks converts video ticks to the audio time scale.
 func (w *writer) audioTicks(v int64) int64 {
 	return v * int64(w.audio.timeScale) / videoTimeScale
@@ -445,7 +457,7 @@ func (w *writer) audioTicks(v int64) int64 {
 // drainAudio moves the queued audio that starts before the video dts
 // limit into the segment; audio before the segment's start is dropped.
 func (w *writer) drainAudio(limit int64) error {
-	if w.audio == nil || w.seg == nil || len(w.aq.ents) == 0 {
+	if w.audio == nil || w.seg == nil || w.audioHold || len(w.aq.ents) == 0 {
 		return nil
 	}
 	at := w.audio
