@@ -729,11 +729,22 @@ func (in *ingest) syncAudio(pkt *rtp.Packet, pts int64) int64 {
 		if ntp, ok := in.c.PacketNTP(in.audio, pkt); ok {
 			rate := int64(in.w.audio.timeScale)
 			want := in.av.vPTS*rate/videoTimeScale + int64(ntp.Sub(in.av.vNTP))*rate/int64(time.Second)
-			in.av.shift, in.av.done = want-pts, true
-			in.w.releaseAudio(in.av.shift)
+			shift := want - pts
+			in.av.done = true
+			if d := ticksToDur(shift, uint32(rate)); d > maxClockDrift || d < -maxClockDrift {
+				// More than a second between the tracks' latencies is no
+				// encoder's delay but sender reports that disagree with
+				// their packets: keep the arrival times.
+				in.s.log.Warn("RTCP sender reports of audio and video disagree with their arrival; audio placed by arrival time",
+					"shift", d.Round(time.Millisecond).String())
+				in.w.releaseAudio(0)
+				return pts
+			}
+			in.av.shift = shift
+			in.w.releaseAudio(shift)
 			in.s.log.Info("audio synchronised to video by RTCP sender reports",
-				"shift", ticksToDur(in.av.shift, uint32(rate)).Round(time.Millisecond).String())
-			return pts + in.av.shift
+				"shift", ticksToDur(shift, uint32(rate)).Round(time.Millisecond).String())
+			return pts + shift
 		}
 	}
 	if now.Sub(in.av.first) > avSyncWait {
