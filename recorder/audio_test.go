@@ -52,15 +52,6 @@ func spans(t *testing.T, path string) (video, audio streamSpan) {
 			add(&audio, pk)
 		}
 	}
-	if testing.Verbose() {
-		var ap []string
-		for _, pk := range res.Packets {
-			if pk.StreamIndex == ai {
-				ap = append(ap, pk.PTSTime+"+"+pk.Duration)
-			}
-		}
-		t.Logf("%s audio packets %v", path, ap)
-	}
 	if video.packets == 0 {
 		t.Fatalf("%s: no video packets", path)
 	}
