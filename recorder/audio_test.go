@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"math"
+	"regexp"
 	"testing"
 	"time"
 
@@ -141,6 +142,15 @@ func TestAudioStaysInItsSegmentWithDelayedVideo(t *testing.T) {
 			r, segs := recordFor(t, fakecam.Config{Codec: "h264", Audio: tc.audio, VideoDelay: 300 * time.Millisecond}, "tcp", 8*time.Second, 4)
 			checkSegments(t, r, "yard", segs, tc.codecs)
 			checkAudioInSegments(t, r, segs, tc.gap)
+			// The sender reports moved the audio by the video's delay (plus,
+			// for the AAC clip, its encoder's priming, about 80 ms).
+			m := regexp.MustCompile(`audio synchronised to video by RTCP sender reports.* shift=(\S+)`).FindStringSubmatch(r.log.String())
+			if m == nil {
+				t.Fatal("audio was not synchronised by the sender reports")
+			}
+			if d, err := time.ParseDuration(m[1]); err != nil || d < 280*time.Millisecond || d > 420*time.Millisecond {
+				t.Errorf("audio shifted by %s, want the video's 300 ms delay", m[1])
+			}
 		})
 	}
 }
