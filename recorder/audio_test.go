@@ -3,6 +3,7 @@ package recorder
 import (
 	"math"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,11 +160,11 @@ func TestAudioStaysInItsSegmentWithDelayedVideo(t *testing.T) {
 }
 
 // The same against GStreamer's rtsp-server serving H.264 with G.711
-// audio, an independent peer.
+// audio, its video held 300 ms: an independent peer.
 func TestAudioStaysInItsSegmentGStreamer(t *testing.T) {
 	t.Parallel()
 	requireFFprobe(t)
-	url := gstCamera(t, "--audio", "pcma")
+	url := gstCamera(t, "--audio", "pcma", "--video-delay-ms", "300")
 	r := startRecorder(t, []configs.Camera{{ID: "gst", URL: url, Transport: "tcp"}}, nil)
 	waitFor(t, 40*time.Second, "segments", func() bool { return len(segments(t, r.db, "gst")) >= 5 })
 	r.stop(t)
@@ -172,4 +173,9 @@ func TestAudioStaysInItsSegmentGStreamer(t *testing.T) {
 		t.Fatalf("codecs %q, want h264,lpcm", segs[0].Codecs)
 	}
 	checkAudioInSegments(t, r, segs, 0)
+	for _, l := range strings.Split(r.log.String(), "\n") {
+		if strings.Contains(l, "audio placed") || strings.Contains(l, "audio synchronised") {
+			t.Log(l)
+		}
+	}
 }

@@ -6,7 +6,9 @@ stdout; the server runs until stdin closes.
 
 --audio pcma|pcmu|aac adds a live 440 Hz tone: G.711 A-law or mu-law
 (8 kHz, 20 ms packets as cameras send, rtppcmapay/rtppcmupay) or AAC (voaacenc or avenc_aac, 16 kHz,
-rtpmp4gpay), from the same pipeline clock as the video.
+rtpmp4gpay), from the same pipeline clock as the video. --video-delay-ms N
+holds the encoded video N ms before it is sent (timestamps and sender
+reports unchanged), as a camera whose video encoder lags its audio.
 """
 import argparse
 import sys
@@ -38,12 +40,18 @@ def aac_launch():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--audio", choices=["pcma", "pcmu", "aac"])
+    ap.add_argument("--video-delay-ms", type=int, default=0,
+                    help="hold encoded video this long before it is sent, as a camera whose video encoder lags")
     args = ap.parse_args()
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service("0")
     factory = GstRtspServer.RTSPMediaFactory()
+    delay = ""
+    if args.video_delay_ms > 0:
+        delay = ("! queue max-size-time=0 max-size-buffers=0 max-size-bytes=0 min-threshold-time=%d "
+                 % (args.video_delay_ms * 1000000))
     audio = ""
     if args.audio == "aac":
         audio = aac_launch()
@@ -51,7 +59,7 @@ def main():
         audio = AUDIO[args.audio]
     factory.set_launch(
         "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=25/1 "
-        "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 "
+        "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 " + delay +
         "! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 " + audio + " )"
     )
     factory.set_shared(True)
