@@ -185,6 +185,7 @@ type probeStream struct {
 	Width     int    `json:"width"`
 	Height    int    `json:"height"`
 	Duration  string `json:"duration"`
+	StartTime string `json:"start_time"`
 }
 
 type probePacket struct {

@@ -284,6 +284,7 @@ type ingest struct {
 	g711Table  *[256][2]byte
 	pcmBuf     []byte
 	audioBytes int
+	av         avSync // guarded by mu
 
 	firstAt   time.Time
 	recording bool // state "recording" was reported and still holds
@@ -574,6 +575,9 @@ func (in *ingest) onVideo(pkt *rtp.Packet) {
 	// PTS first, for every packet: the library learns the PTS/DTS
 	// relation from packets that carry parameter sets or an IDR.
 	pts, ok := in.c.PacketPTS2(in.video, pkt)
+	if ok && in.audio != nil {
+		in.noteVideoNTP(pkt, pts)
+	}
 	au, err := in.decode(pkt)
 	if err != nil {
 		in.badRTP(err)
@@ -645,6 +649,7 @@ func (in *ingest) onAAC(decode func(*rtp.Packet) ([][]byte, error), pkt *rtp.Pac
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	pts = in.syncAudio(pkt, pts)
 	for i, au := range aus {
 		in.audioBytes += len(au)
 		if err := in.w.writeAudio(au, pts+int64(i)*mpeg4audio.SamplesPerAccessUnit, mpeg4audio.SamplesPerAccessUnit); err != nil {
@@ -664,12 +669,90 @@ func (in *ingest) onG711(decode func(*rtp.Packet) ([]byte, error), pkt *rtp.Pack
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	pts = in.syncAudio(pkt, pts)
 	in.audioBytes += len(samples)
 	in.pcmBuf = g711ToLPCM(in.pcmBuf[:0], samples, in.g711Table)
 	ch := max(in.g711f.ChannelCount, 1)
 	if err := in.w.writeAudio(in.pcmBuf, pts, uint32(len(samples)/ch)); err != nil {
 		in.s.log.Error("writing segment", "error", err)
 	}
+}
+
+// avSync places the audio on the video's time base by the camera's RTCP
+// sender reports. The library starts each track's PTS at the wall-clock
+// time its first packet arrived, so audio and video that travel with
+// different latency (a video encoder slower than the audio one) would be
+// out of step by the difference. Once both tracks have had a sender
+// report, shift (in audio ticks) is fixed so that audio and video of the
+// same capture instant get the same time; from then on the audio is
+// placed by its own RTP clock alone, so it cannot drift against itself.
+// The writer holds the audio until then, for at most avSyncWait; without
+// sender reports by then the arrival-based times stay.
+type avSync struct {
+	done  bool
+	first time.Time // when the first audio packet came
+	haveV bool
+	vNTP  time.Time // capture time of the video packet with PTS vPTS
+	vPTS  int64     // 90 kHz
+	shift int64     // added to every audio PTS
+}
+
+// avSyncWait is how long audio waits for the sender reports that place it:
+// under the writer's queue bound (maxTimeJump), so nothing held is lost.
+const avSyncWait = 1500 * time.Millisecond
+
+// noteVideoNTP remembers the capture time of a video PTS, until the
+// audio is synchronised.
+func (in *ingest) noteVideoNTP(pkt *rtp.Packet, pts int64) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.av.done {
+		return
+	}
+	if ntp, ok := in.c.PacketNTP(in.video, pkt); ok {
+		in.av.vNTP, in.av.vPTS, in.av.haveV = ntp, pts, true
+	}
+}
+
+// syncAudio maps an audio PTS onto the video's time base. Called with mu
+// held.
+func (in *ingest) syncAudio(pkt *rtp.Packet, pts int64) int64 {
+	if in.av.done {
+		return pts + in.av.shift
+	}
+	now := in.s.cfg.Now()
+	if in.av.first.IsZero() {
+		in.av.first = now
+		in.w.audioHold = true
+	}
+	if in.av.haveV {
+		if ntp, ok := in.c.PacketNTP(in.audio, pkt); ok {
+			rate := int64(in.w.audio.timeScale)
+			want := in.av.vPTS*rate/videoTimeScale + int64(ntp.Sub(in.av.vNTP))*rate/int64(time.Second)
+			shift := want - pts
+			in.av.done = true
+			if d := ticksToDur(shift, uint32(rate)); d > maxClockDrift || d < -maxClockDrift {
+				// More than a second between the tracks' latencies is no
+				// encoder's delay but sender reports that disagree with
+				// their packets: keep the arrival times.
+				in.s.log.Warn("RTCP sender reports of audio and video disagree with their arrival; audio placed by arrival time",
+					"shift", d.Round(time.Millisecond).String())
+				in.w.releaseAudio(0)
+				return pts
+			}
+			in.av.shift = shift
+			in.w.releaseAudio(shift)
+			in.s.log.Info("audio synchronised to video by RTCP sender reports",
+				"shift", ticksToDur(shift, uint32(rate)).Round(time.Millisecond).String())
+			return pts + shift
+		}
+	}
+	if now.Sub(in.av.first) > avSyncWait {
+		in.av.done = true
+		in.w.releaseAudio(0)
+		in.s.log.Info("no RTCP sender reports for audio and video; audio placed by arrival time")
+	}
+	return pts
 }
 
 // finish closes the writer at the end of a connection. After a panic the

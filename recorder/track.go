@@ -76,3 +76,58 @@ func (t *track) reset() {
 	t.offsets = t.offsets[:0]
 	t.arena = t.arena[:0]
 }
+
+// audioQueue holds audio samples that arrived before the video reached
+// their time: a sample belongs to the segment whose video span holds its
+// start, and which segment that is is known only when the video gets
+// there (the cut is made at a keyframe that may arrive after the audio).
+// The arena and entries are reused, so queueing does not allocate in the
+// steady state.
+type audioQueue struct {
+	ents  []queuedAudio
+	arena []byte
+}
+
+type queuedAudio struct {
+	dts      int64 // in the audio time scale, on the video's time base
+	dur      uint32
+	off, len int // payload in arena
+}
+
+func (q *audioQueue) push(payload []byte, dts int64, dur uint32) {
+	q.ents = append(q.ents, queuedAudio{dts: dts, dur: dur, off: len(q.arena), len: len(payload)})
+	q.arena = append(q.arena, payload...)
+}
+
+func (q *audioQueue) payload(e *queuedAudio) []byte {
+	return q.arena[e.off : e.off+e.len]
+}
+
+// drop removes the first n entries, moving the rest to the front.
+func (q *audioQueue) drop(n int) {
+	if n <= 0 {
+		return
+	}
+	if n >= len(q.ents) {
+		q.ents, q.arena = q.ents[:0], q.arena[:0]
+		return
+	}
+	base := q.ents[n].off
+	k := copy(q.ents, q.ents[n:])
+	q.ents = q.ents[:k]
+	for i := range q.ents {
+		q.ents[i].off -= base
+	}
+	m := copy(q.arena, q.arena[base:])
+	q.arena = q.arena[:m]
+}
+
+func (q *audioQueue) bytes() int { return len(q.arena) }
+
+// arenaBefore is the payload size of the first n entries.
+func (q *audioQueue) arenaBefore(n int) int {
+	if n >= len(q.ents) {
+		return len(q.arena)
+	}
+	return q.ents[n].off
+}

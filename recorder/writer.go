@@ -113,7 +113,11 @@ type writer struct {
 	isH265 bool
 	video  *track
 	audio  *track // nil without audio
-	tracks []*track
+	aq     audioQueue
+	// audioHold keeps queued audio out of the segments until the session
+	// knows how audio time maps onto video time (releaseAudio).
+	audioHold bool
+	tracks    []*track
 
 	anchored   bool
 	anchorWall time.Time
@@ -274,7 +278,7 @@ func (w *writer) writeVideo(au [][]byte, pts, dts int64) error {
 		if !cut && (key || (len(w.video.samples) > 0 && w.pend.dts-w.seg.startDTS-w.video.baseTime >= w.partTicks)) && !w.cfg.canWrite() {
 			cut, pause = true, true
 		}
-		err = errors.Join(err, w.appendPending(dur))
+		err = errors.Join(err, w.appendPending(dur), w.drainAudio(dts))
 		if cut || err != nil {
 			w.correctDrift()
 			err = errors.Join(err, w.finishSegment(dts))
@@ -303,7 +307,8 @@ func (w *writer) writeVideo(au [][]byte, pts, dts int64) error {
 	w.pend.ptsOffset = int32(pts - dts)
 	w.pend.buf = appendAVCC(w.pend.buf[:0], au)
 	w.frames++
-	return err
+	// Audio queued before this segment's start is dropped here.
+	return errors.Join(err, w.drainAudio(dts))
 }
 
 // timeJump reports whether dts, arriving at now, is a discontinuity of
@@ -404,38 +409,91 @@ func (w *writer) appendPending(dur int64) error {
 
 // writeAudio takes one audio sample (AAC access unit or 16-bit LPCM) with
 // its dts and duration in the audio track's time scale, on the same time
-// base as the video. Audio outside a segment (before the first keyframe,
-// while paused) is dropped.
+// base as the video (the RTP clock of the audio, as the library maps it
+// onto the session's time base: no drift against the audio's own clock).
+//
+// A sample belongs to the segment whose video span holds its start. The
+// cut is made at a keyframe, which may arrive after audio of a later time
+// (audio and video travel with different latency), so samples wait in a
+// queue until the video has reached them; drainAudio moves them into the
+// segment. Audio before the first keyframe or while paused is dropped
+// when the next segment's start shows it lies before it.
 func (w *writer) writeAudio(payload []byte, dts int64, dur uint32) error {
-	if w.audio == nil || w.seg == nil || dur == 0 {
+	if w.audio == nil || dur == 0 {
+		return nil
+	}
+	jump := w.audioTicks(durToTicks(maxTimeJump, videoTimeScale))
+	if w.haveDTS && dts > w.audioTicks(w.lastDTS)+jump {
+		return nil // far ahead of the video: a jump, or video stopped
+	}
+	// Bound the queue by time and by bytes: what the video does not reach
+	// within maxTimeJump is never written.
+	n := 0
+	for n < len(w.aq.ents) && (w.aq.ents[n].dts < dts-jump || w.aq.bytes()-w.aq.arenaBefore(n)+len(payload) > w.cfg.maxPartBytes) {
+		n++
+	}
+	w.aq.drop(n)
+	w.aq.push(payload, dts, dur)
+	if w.seg != nil && w.pend.valid {
+		return w.drainAudio(w.pend.dts)
+	}
+	return nil
+}
+
+// releaseAudio ends audioHold, moving the queued audio by shift (audio
+// ticks) onto the time base the session has settled on.
+func (w *writer) releaseAudio(shift int64) {
+	for i := range w.aq.ents {
+		w.aq.ents[i].dts += shift
+	}
+	w.audioHold = false
+}
+
+// audioTicks converts video ticks to the audio time scale.
+func (w *writer) audioTicks(v int64) int64 {
+	return v * int64(w.audio.timeScale) / videoTimeScale
+}
+
+// drainAudio moves the queued audio that starts before the video dts
+// limit into the segment; audio before the segment's start is dropped.
+func (w *writer) drainAudio(limit int64) error {
+	if w.audio == nil || w.seg == nil || w.audioHold || len(w.aq.ents) == 0 {
 		return nil
 	}
 	at := w.audio
-	rel := dts - w.seg.startDTS*int64(at.timeScale)/videoTimeScale
-	if rel < 0 {
-		return nil // belongs to the previous segment, which is closed
-	}
-	if w.pend.valid && rel > (w.pend.dts-w.seg.startDTS+durToTicks(maxTimeJump, videoTimeScale))*int64(at.timeScale)/videoTimeScale {
-		return nil // far ahead of the video: a jump, or video stopped
-	}
+	segStart := w.audioTicks(w.seg.startDTS)
+	end := w.audioTicks(limit)
 	var err error
-	if len(at.arena)+len(payload) > w.cfg.maxPartBytes && len(at.samples) > 0 {
-		err = w.flushPart()
-	}
-	if at.nextDTS >= 0 {
-		diff := rel - at.nextDTS
-		switch {
-		case diff < -int64(dur)/2:
-			return nil // overlaps what is written: a duplicate or reordering
-		case diff > int64(dur)/2 && len(at.samples) > 0:
-			// a gap (lost packets): the samples of a fragment run back to
-			// back, so start a new fragment at the right time.
+	n := 0
+	for ; n < len(w.aq.ents); n++ {
+		e := &w.aq.ents[n]
+		if e.dts >= end {
+			break
+		}
+		rel := e.dts - segStart
+		if rel < 0 {
+			continue // before this segment: its own segment is closed
+		}
+		payload := w.aq.payload(e)
+		if len(at.arena)+len(payload) > w.cfg.maxPartBytes && len(at.samples) > 0 {
 			err = errors.Join(err, w.flushPart())
 		}
+		if at.nextDTS >= 0 {
+			diff := rel - at.nextDTS
+			switch {
+			case diff < -int64(e.dur)/2:
+				continue // overlaps what is written: a duplicate or reordering
+			case diff > int64(e.dur)/2 && len(at.samples) > 0:
+				// a gap (lost packets): the samples of a fragment run back
+				// to back, so start a new fragment at the right time.
+				err = errors.Join(err, w.flushPart())
+			}
+		}
+		start := len(at.arena)
+		at.arena = append(at.arena, payload...)
+		at.add(rel, e.dur, 0, false, start)
 	}
-	start := len(at.arena)
-	at.arena = append(at.arena, payload...)
-	at.add(rel, dur, 0, false, start)
+	w.aq.drop(n)
 	return err
 }
 
@@ -585,7 +643,7 @@ func (w *writer) close() error {
 	}
 	end := w.pend.dts + w.lastDur
 	err := w.appendPending(w.lastDur)
-	return errors.Join(err, w.finishSegment(end))
+	return errors.Join(err, w.drainAudio(end), w.finishSegment(end))
 }
 
 func (w *writer) setPaused(p bool) {

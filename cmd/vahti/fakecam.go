@@ -28,6 +28,7 @@ func runFakecam(ctx context.Context, e *env, args []string) error {
 	bframes := fs.Bool("bframes", false, "use the built-in H.264 clip with B-frames")
 	alternate := fs.Bool("alternate", false, "alternate every loop between 320x240 and 352x288 (a resolution change mid-stream)")
 	loop := fs.Duration("loop", 0, "loop only this much of the clip, cut at a keyframe (0: whole clip)")
+	videoDelay := fs.Duration("video-delay", 0, "send video this much later than its audio (e.g. 300ms), as a camera whose video encoder lags")
 	hostile := fs.String("hostile", "", "misbehave, for testing a recorder: "+strings.Join(fakecam.HostileModes, ", ")+" (H.264 only)")
 	verbose := fs.Bool("v", false, "log connections to stderr")
 	pos, err := fs.parse(args)
@@ -38,7 +39,7 @@ func runFakecam(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
-	cfg := fakecam.Config{Listen: *listen, Codec: *codec, Clip: *clip, BFrames: *bframes, Alternate: *alternate, Loop: *loop, Hostile: *hostile}
+	cfg := fakecam.Config{Listen: *listen, Codec: *codec, Clip: *clip, BFrames: *bframes, Alternate: *alternate, Loop: *loop, VideoDelay: *videoDelay, Hostile: *hostile}
 	for _, c := range strings.Split(*cameras, ",") {
 		if c = strings.TrimSpace(c); c != "" {
 			cfg.Cameras = append(cfg.Cameras, c)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
 
@@ -22,6 +23,8 @@ type camera struct {
 	mu     sync.Mutex
 	stream *gortsplib.ServerStream // nil while offline
 	desc   *description.Session
+	ssrc   [2]uint32    // of each media's format in stream
+	lastSR [2]time.Time // when a sender report was last sent, per media
 }
 
 func (c *camera) online() bool {
@@ -55,6 +58,13 @@ func (c *camera) setOnline(on bool) error {
 		return fmt.Errorf("fakecam: camera %s: %w", c.name, err)
 	}
 	c.stream, c.desc = st, desc
+	stats := st.Stats()
+	for i, m := range desc.Medias {
+		if i < len(c.ssrc) {
+			c.ssrc[i] = stats.Medias[m].Formats[m.Formats[0]].LocalSSRC
+		}
+	}
+	c.lastSR = [2]time.Time{}
 	c.srv.log.Info("fakecam: camera online", "camera", c.name)
 	return nil
 }
@@ -80,6 +90,14 @@ func (c *camera) run(start time.Time, done <-chan struct{}) {
 	defer timer.Stop()
 	<-timer.C
 	var offset90 int64 // start of the current loop, 90 kHz since start
+	var delayed chan delayedVideo
+	if d := c.srv.cfg.VideoDelay; d > 0 {
+		// A second of video at 25 fps, with room to spare.
+		delayed = make(chan delayedVideo, 256)
+		stop := make(chan struct{})
+		defer close(stop)
+		go c.sendDelayed(delayed, d, done, stop)
+	}
 	for n := 0; ; n++ {
 		ci := n % len(c.prog.clips)
 		l := c.prog.clips[ci]
@@ -121,6 +139,10 @@ func (c *camera) run(start time.Time, done <-chan struct{}) {
 				if hostile.mode != "" {
 					pkts = hostile.videoPackets(c.prog, ci, i, ev, now)
 				}
+				if delayed != nil {
+					c.delayVideo(delayed, pkts, &video.seq, ts, ntp, now, done)
+					continue
+				}
 				c.write(0, pkts, &video.seq, ts, ntp)
 			}
 		}
@@ -151,8 +173,106 @@ func (c *camera) write(media int, tmpl []*rtp.Packet, seq *uint16, ts uint32, nt
 			c.srv.log.Debug("fakecam: write", "camera", c.name, "err", err)
 		}
 	}
+	c.senderReport(media, ts, ntp)
+}
+
+// senderReport sends an RTCP sender report for media about once a second
+// (gortsplib's own come every 10 s), so a receiver can map both tracks'
+// RTP clocks onto the capture time early: with VideoDelay, arrival times
+// do not tell which audio goes with which picture. Called with mu held.
+func (c *camera) senderReport(media int, ts uint32, ntp time.Time) {
+	if c.stream == nil || media >= len(c.lastSR) || time.Since(c.lastSR[media]) < time.Second {
+		return
+	}
+	c.lastSR[media] = time.Now()
+	sr := &rtcp.SenderReport{SSRC: c.ssrc[media], NTPTime: ntpTime(ntp), RTPTime: ts}
+	if err := c.stream.WritePacketRTCP(c.desc.Medias[media], sr); err != nil {
+		c.srv.log.Debug("fakecam: sender report", "camera", c.name, "err", err)
+	}
+}
+
+// ntpTime is t in the 64-bit NTP format (seconds since 1900, 32.32).
+func ntpTime(t time.Time) uint64 {
+	const unixToNTP = 2208988800
+	ns := t.UnixNano()
+	sec := uint64(ns/1e9) + unixToNTP
+	frac := uint64(ns%1e9) << 32 / 1e9
+	return sec<<32 | frac
 }
 
 func dur90(v int64) time.Duration {
 	return time.Duration(v) * time.Second / videoClock
+}
+
+// delayedVideo is one video access unit waiting out Config.VideoDelay,
+// numbered and stamped when it was due.
+type delayedVideo struct {
+	pkts []*rtp.Packet
+	ntp  time.Time
+	at   time.Time // when it was due
+}
+
+// delayVideo numbers and stamps the packets now and hands copies to
+// sendDelayed, so the sequence and timestamps are those of an undelayed
+// camera and only the arrival is late.
+func (c *camera) delayVideo(ch chan<- delayedVideo, tmpl []*rtp.Packet, seq *uint16, ts uint32, ntp, now time.Time, done <-chan struct{}) {
+	pkts := make([]*rtp.Packet, len(tmpl))
+	for i, t := range tmpl {
+		p := *t
+		p.SequenceNumber = *seq
+		p.Timestamp = ts
+		*seq++
+		pkts[i] = &p
+	}
+	select {
+	case ch <- delayedVideo{pkts: pkts, ntp: ntp, at: now}:
+	case <-done:
+	}
+}
+
+// sendDelayed writes the queued video access units delay after they were
+// due, in order.
+func (c *camera) sendDelayed(ch <-chan delayedVideo, delay time.Duration, done, stop <-chan struct{}) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	for {
+		var v delayedVideo
+		select {
+		case v = <-ch:
+		case <-done:
+			return
+		case <-stop:
+			return
+		}
+		if wait := time.Until(v.at.Add(delay)); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-done:
+				return
+			case <-stop:
+				return
+			}
+		}
+		c.writeNumbered(0, v.pkts, v.ntp)
+	}
+}
+
+// writeNumbered sends packets that already carry their sequence numbers
+// and timestamps.
+func (c *camera) writeNumbered(media int, pkts []*rtp.Packet, ntp time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stream == nil {
+		return
+	}
+	for _, p := range pkts {
+		if err := c.stream.WritePacketRTPWithNTP(c.desc.Medias[media], p, ntp); err != nil {
+			c.srv.log.Debug("fakecam: write", "camera", c.name, "err", err)
+		}
+	}
+	if len(pkts) > 0 {
+		c.senderReport(media, pkts[0].Timestamp, ntp)
+	}
 }

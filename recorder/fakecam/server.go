@@ -55,12 +55,21 @@ type Config struct {
 	// keyframe), so tests see a loop boundary quickly. The embedded clips
 	// have a keyframe every second.
 	Loop time.Duration
+	// VideoDelay, when > 0, sends every video packet this much later than
+	// its audio of the same time (RTP timestamps and RTCP sender reports
+	// still say when it was captured), as a camera whose video encoder has
+	// more latency than its audio does. At most maxVideoDelay.
+	VideoDelay time.Duration
 	// Hostile, when set, makes every camera misbehave in one of the
 	// HostileModes (H.264 only).
 	Hostile string
 	// Log receives connection events at debug level; nil discards them.
 	Log *slog.Logger
 }
+
+// maxVideoDelay bounds Config.VideoDelay: more than a few seconds is not a
+// camera's encoder latency but a broken camera.
+const maxVideoDelay = 5 * time.Second
 
 var camName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 
@@ -213,6 +222,9 @@ func (cfg *Config) normalise() error {
 	}
 	if cfg.Loop < 0 {
 		return errors.New("fakecam: Loop must not be negative")
+	}
+	if cfg.VideoDelay < 0 || cfg.VideoDelay > maxVideoDelay {
+		return fmt.Errorf("fakecam: video delay %s: want 0 to %s", cfg.VideoDelay, maxVideoDelay)
 	}
 	if err := validHostile(cfg.Hostile); err != nil {
 		return err
