@@ -140,20 +140,34 @@ func TestAudioStaysInItsSegmentWithDelayedVideo(t *testing.T) {
 	} {
 		t.Run(tc.audio, func(t *testing.T) {
 			t.Parallel()
-			r, segs := recordFor(t, fakecam.Config{Codec: "h264", Audio: tc.audio, VideoDelay: 300 * time.Millisecond}, "tcp", 8*time.Second, 4)
-			checkSegments(t, r, "yard", segs, tc.codecs)
-			checkAudioInSegments(t, r, segs, tc.gap)
 			// The sender reports moved the audio by about the video's delay:
 			// the shift corrects the arrival-based times, so it also holds
 			// the jitter of the first packets' arrival (tens of ms on a
 			// loaded box) and, for the AAC clip, its encoder's priming
-			// (about 80 ms).
-			m := regexp.MustCompile(`audio synchronised to video by RTCP sender reports.* shift=(\S+)`).FindStringSubmatch(r.log.String())
-			if m == nil {
-				t.Fatal("audio was not synchronised by the sender reports")
-			}
-			if d, err := time.ParseDuration(m[1]); err != nil || d < 150*time.Millisecond || d > 450*time.Millisecond {
-				t.Errorf("audio shifted by %s, want about the video's 300 ms delay", m[1])
+			// (about 80 ms). When the whole suite starves this process
+			// (race detector, two cores), the in-process camera's first
+			// packets can reach the recorder seconds apart, and the
+			// recorder then rightly refuses the reports as disagreeing with
+			// arrival by more than a second. So the shift is asked of one
+			// of up to three recordings; the segment checks hold for each.
+			synced := regexp.MustCompile(`audio synchronised to video by RTCP sender reports.* shift=(\S+)`)
+			refused := regexp.MustCompile(`RTCP sender reports of audio and video disagree.* shift=(\S+)`)
+			for attempt := 1; ; attempt++ {
+				r, segs := recordFor(t, fakecam.Config{Codec: "h264", Audio: tc.audio, VideoDelay: 300 * time.Millisecond}, "tcp", 8*time.Second, 4)
+				checkSegments(t, r, "yard", segs, tc.codecs)
+				checkAudioInSegments(t, r, segs, tc.gap)
+				log := r.log.String()
+				if m := synced.FindStringSubmatch(log); m != nil {
+					if d, err := time.ParseDuration(m[1]); err != nil || d < 150*time.Millisecond || d > 450*time.Millisecond {
+						t.Errorf("audio shifted by %s, want about the video's 300 ms delay", m[1])
+					}
+					return
+				}
+				m := refused.FindStringSubmatch(log)
+				if m == nil || attempt == 3 {
+					t.Fatalf("audio was not synchronised by the sender reports (attempt %d; refused: %v)", attempt, m)
+				}
+				t.Logf("attempt %d: sender reports refused under load (shift %s); recording again", attempt, m[1])
 			}
 		})
 	}
