@@ -6,13 +6,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"github.com/gin-gonic/gin"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+	"vahti/registry"
+
+	"github.com/gin-gonic/gin"
 )
 
 // What an unauthenticated client can make the service do is bounded here:
@@ -24,7 +26,7 @@ import (
 const (
 	// maxLoginName is the user-name rule's length; a longer name is no
 	// account and is never looked up.
-	maxLoginName = 64
+	maxLoginName = registry.MaxUserName
 	// loginBodyLimit bounds a login request body (JSON or form): a name,
 	// a password, a code and a CSRF token fit many times over.
 	loginBodyLimit = 4 << 10

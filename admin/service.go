@@ -495,14 +495,12 @@ func (s *Server) holds(ctx context.Context, all bool) ([]registry.Hold, error) {
 
 // --- users, tokens, language ---
 
-var userNameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,63}$`)
-
 // addUser creates an account with a password the admin typed. That
 // password is someone else's knowledge, so it is one-time: the account can
 // do nothing but choose its own until it has.
 func (s *Server) addUser(ctx context.Context, p *principal, ip, name string, roles []string, password, lang string) (registry.User, error) {
 	name = strings.TrimSpace(name)
-	if !userNameRe.MatchString(name) {
+	if !registry.ValidUserName(name) {
 		return registry.User{}, uerr("error.username")
 	}
 	rs, ok := validRoles(roles)

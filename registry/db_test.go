@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -60,5 +61,27 @@ func TestCancelledScanReportsCancellation(t *testing.T) {
 	err = db.View(context.Background(), func(tx *Tx) error { return scanErr })
 	if !errors.Is(err, scanErr) || errors.Is(err, context.Canceled) {
 		t.Errorf("a failing scan: %v, want the scan's error", err)
+	}
+}
+
+// Every path that creates an account meets the same name rule.
+func TestAddUserRefusesANameLoginCannotUse(t *testing.T) {
+	db, err := Open(t.TempDir(), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, name := range []string{strings.Repeat("a", MaxUserName+1), "bad name", ".dot"} {
+		err := db.Update(context.Background(), func(tx *Tx) error {
+			return tx.AddUser(&User{Name: name, Roles: []string{RoleKeeper}, PassHash: "x"})
+		})
+		if !errors.Is(err, ErrUserName) {
+			t.Errorf("AddUser(%q): %v, want ErrUserName", name, err)
+		}
+	}
+	if err := db.Update(context.Background(), func(tx *Tx) error {
+		return tx.AddUser(&User{Name: strings.Repeat("a", MaxUserName), Roles: []string{RoleKeeper}, PassHash: "x"})
+	}); err != nil {
+		t.Errorf("a 64-character name: %v", err)
 	}
 }

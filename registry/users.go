@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -63,10 +64,26 @@ func scanUser(r interface{ Scan(...any) error }) (User, error) {
 	return u, err
 }
 
+// MaxUserName is the longest account name. The login path looks up no
+// longer name, so an account with one could never log in.
+const MaxUserName = 64
+
+var userNameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,63}$`)
+
+// ValidUserName reports whether name follows the account-name rule: 1 to
+// 64 letters, digits and . _ @ -, starting with a letter or digit.
+func ValidUserName(name string) bool { return userNameRe.MatchString(name) }
+
+// ErrUserName explains the account-name rule.
+var ErrUserName = errors.New("an account name is 1 to 64 letters (a-z, A-Z), digits and . _ @ -, starting with a letter or digit")
+
 // AddUser creates an account and sets u.ID.
 func (tx *Tx) AddUser(u *User) error {
 	if u.Name == "" || len(u.Roles) == 0 || u.PassHash == "" {
 		return fmt.Errorf("user: name, role and password hash are required")
+	}
+	if !ValidUserName(u.Name) {
+		return fmt.Errorf("user %.80q: %w", u.Name, ErrUserName)
 	}
 	for _, r := range u.Roles {
 		if !ValidRole(r) {

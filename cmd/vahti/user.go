@@ -45,6 +45,11 @@ func userAdd(ctx context.Context, e *env, args []string) error {
 	if err := required("config", *cfgPath, "name", *name, "role", *role); err != nil {
 		return err
 	}
+	// Before the password is asked for: a name the login cannot look up
+	// would make an account nobody can use.
+	if !registry.ValidUserName(*name) {
+		return fmt.Errorf("--name: %w", registry.ErrUserName)
+	}
 	roles, err := parseRoles(*role)
 	if err != nil {
 		return err

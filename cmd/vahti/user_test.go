@@ -24,6 +24,13 @@ func TestUserCommands(t *testing.T) {
 	if errs := c.fail("user", "add", "--config", "$CONFIG", "--name", "liisa", "--role", "boss"); !strings.Contains(errs, "unknown role") {
 		t.Errorf("bad role: %q", errs)
 	}
+	// A name the login would never look up is refused before the
+	// password is asked for (no stdin is given here).
+	for _, bad := range []string{strings.Repeat("a", 65), "-liisa", "liisa virtanen"} {
+		if errs := c.fail("user", "add", "--config", "$CONFIG", "--name", bad, "--role", "keeper"); !strings.Contains(errs, "1 to 64") {
+			t.Errorf("name %q: %q", bad, errs)
+		}
+	}
 	if _, errs, code := c.run(pw+"\n", "user", "add", "--config", "$CONFIG", "--name", "liisa", "--role", "keeper,dpo", "--lang", "en"); code != 0 {
 		t.Fatalf("add: %s", errs)
 	}
