@@ -52,7 +52,10 @@ func OpenFile(path string, now func() time.Time) (*DB, error) {
 	}
 	dsn := "file:" + path + "?_txlock=immediate" +
 		"&_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)"
+		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)" +
+		// Deleted rows are zeroed, not just unlinked: key material (seal_*)
+		// must not survive its deletion in the file's free space.
+		"&_pragma=secure_delete(ON)"
 	s, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("registry %s: %w", path, err)

@@ -202,6 +202,48 @@ var migrations = []string{
 		BEGIN SELECT RAISE(ABORT, 'the disclosure log is append-only: record a correction instead'); END;
 	CREATE TRIGGER disclosures_no_delete BEFORE DELETE ON disclosures
 		BEGIN SELECT RAISE(ABORT, 'the disclosure log is append-only: record a correction instead'); END;`,
+	// Sealed footage (issue 13): the site public key, the wraps of the
+	// site private key, the per-day epoch keys and the per-segment data
+	// keys, all sealed (seal/DESIGN.md). Rows holding key material are
+	// deleted, never updated to NULL, so secure_delete zeroes them.
+	`CREATE TABLE seal_site (
+		id INTEGER PRIMARY KEY CHECK (id = 1),
+		public_key BLOB NOT NULL,
+		created_ns INTEGER NOT NULL,
+		created_by TEXT NOT NULL
+	);
+	CREATE TABLE seal_wraps (
+		id INTEGER PRIMARY KEY,
+		kind TEXT NOT NULL CHECK (kind IN ('keeper', 'recovery')),
+		user_id INTEGER REFERENCES users(id),
+		wrap BLOB NOT NULL,
+		created_ns INTEGER NOT NULL,
+		created_by TEXT NOT NULL,
+		CHECK ((kind = 'keeper') = (user_id IS NOT NULL))
+	);
+	CREATE UNIQUE INDEX seal_wraps_user ON seal_wraps(user_id) WHERE kind = 'keeper';
+	CREATE UNIQUE INDEX seal_wraps_recovery ON seal_wraps(kind) WHERE kind = 'recovery';
+	CREATE TABLE seal_epochs (
+		day INTEGER PRIMARY KEY,
+		public_key BLOB NOT NULL,
+		sealed_private BLOB NOT NULL,
+		created_ns INTEGER NOT NULL
+	);
+	CREATE TABLE seal_epochs_destroyed (
+		day INTEGER PRIMARY KEY,
+		destroyed_ns INTEGER NOT NULL,
+		destroyed_by TEXT NOT NULL
+	);
+	CREATE TABLE seal_segment_keys (
+		key_id BLOB PRIMARY KEY,
+		camera TEXT NOT NULL,
+		start_ns INTEGER NOT NULL,
+		epoch_day INTEGER NOT NULL REFERENCES seal_epochs(day),
+		sealed_key BLOB NOT NULL,
+		created_ns INTEGER NOT NULL,
+		UNIQUE (camera, start_ns)
+	);
+	CREATE INDEX seal_segment_keys_epoch ON seal_segment_keys(epoch_day);`,
 }
 
 func (db *DB) migrate() error {
