@@ -27,3 +27,42 @@ func OpenSegment(r io.ReaderAt, size int64, unwrap Unwrapper) (*Reader, error) {
 	defer k.Wipe()
 	return Open(r, size, k)
 }
+
+// KeyStore is where sealed keys are kept (the registry; an adapter over a
+// registry transaction in the caller keeps this package free of SQL).
+type KeyStore interface {
+	// SealedDataKey is the sealed data key named by a segment header's
+	// key id, and the epoch it is sealed to.
+	SealedDataKey(id KeyID) (EpochID, []byte, error)
+	// SealedEpoch is an epoch's public key and sealed private key; an
+	// error wrapping a not-found error once the epoch was destroyed.
+	SealedEpoch(id EpochID) (pub, sealedPrivate []byte, err error)
+}
+
+// Unwrapper is the Unwrapper that opens a segment's data key from ks with
+// this keyring: key id → sealed data key → its epoch → the site key.
+func (k *Keyring) Unwrapper(ks KeyStore) Unwrapper {
+	return func(h Header) (*DataKey, error) {
+		day, sealed, err := ks.SealedDataKey(h.KeyID)
+		if err != nil {
+			return nil, err
+		}
+		if day != h.Epoch {
+			return nil, fmt.Errorf("the registry seals this key to epoch %s, the file names %s", day, h.Epoch)
+		}
+		pub, sealedPriv, err := ks.SealedEpoch(day)
+		if err != nil {
+			return nil, err
+		}
+		epub, err := ParseEpochPublicKey(day, pub)
+		if err != nil {
+			return nil, err
+		}
+		ek, err := k.OpenEpoch(epub, sealedPriv)
+		if err != nil {
+			return nil, err
+		}
+		defer ek.Wipe()
+		return ek.OpenDataKey(h, sealed)
+	}
+}
