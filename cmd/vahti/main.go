@@ -60,6 +60,7 @@ func commands() map[string]command {
 		"backup":        {runBackup, "consistent copy of the registry database"},
 		"restore":       {runRestore, "restore the registry database from a backup"},
 		"audit":         {runAudit, "verify or export the audit chain"},
+		"keys":          {runKeys, "sealed-footage keys: init (once), status"},
 		"version":       {runVersion, "print the version"},
 	}
 }
