@@ -45,7 +45,7 @@ func BenchmarkWrite(b *testing.B) {
 			}
 			b.SetBytes(int64(size))
 			for b.Loop() {
-				if err := w.WriteRecord(frag); err != nil {
+				if err := w.WriteRecord(frag, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -69,7 +69,7 @@ func BenchmarkWrite(b *testing.B) {
 				n := 0
 				for b.Loop() {
 					if sealed {
-						err = sw.WriteRecord(frag)
+						err = sw.WriteRecord(frag, nil)
 					} else {
 						_, err = w.Write(frag)
 					}

@@ -135,7 +135,7 @@ func (b *box) record(t *testing.T, epoch seal.EpochPublicKey, camera string, sta
 	}
 	for len(body) > 0 {
 		n := min(len(body), 700)
-		if err := w.WriteRecord(body[:n]); err != nil {
+		if err := w.WriteRecord(body[:n], nil); err != nil {
 			t.Fatal(err)
 		}
 		body = body[n:]

@@ -4,9 +4,10 @@
 //
 // A sealed segment is a header followed by records, one per fMP4 write unit
 // (the init section, then each moof+mdat fragment). Each record is its
-// ciphertext length in clear and an AES-256-GCM ciphertext whose nonce is the
-// record's index and whose additional data binds the header (camera, start,
-// key id, epoch) and the index. The plaintext, read through Reader, is the
+// lengths and an optional clear metadata blob (what keyless crash recovery
+// and reconcile need: durations, codecs), then an AES-256-GCM ciphertext
+// whose nonce is the record's index and whose additional data binds the
+// header (camera, start, key id, epoch), the index and the metadata. The plaintext, read through Reader, is the
 // fMP4 file byte for byte.
 package seal
 
@@ -37,7 +38,7 @@ const (
 	SuiteAES256GCM = 1
 
 	fixedHeader = 41 // magic 8, version 1, suite 1, length 2, key id 16, epoch 4, start 8, camera length 1
-	lenField    = 4
+	recHead     = 6  // ciphertext length 4, metadata length 2
 	tagSize     = 16
 	// MaxCamera bounds the camera id in the header (config ids are shorter).
 	MaxCamera = 64
@@ -46,6 +47,8 @@ const (
 	// early rather than grow past it, and a reader refuses a length above
 	// it instead of allocating what a corrupt length field asks for.
 	MaxRecord = 64 << 20
+	// MaxMeta is the largest clear metadata of one record.
+	MaxMeta = 4096
 )
 
 // Errors a caller can tell apart.
@@ -178,9 +181,10 @@ func (k *DataKey) aead() (cipher.AEAD, error) {
 	return cipher.NewGCM(blk)
 }
 
-// recordAAD is the additional data of every record: a label, the SHA-256
-// of the header (camera, start, key id, epoch), then the record index and
-// whether it is the end marker, which the caller fills in at aadIndex.
+// recordAAD is the fixed start of every record's additional data: a label,
+// the SHA-256 of the header (camera, start, key id, epoch), then room for
+// the record index and whether it is the end marker (aadFor fills them in
+// and appends the record's clear metadata).
 func recordAAD(hdr []byte) []byte {
 	sum := sha256.Sum256(hdr)
 	aad := make([]byte, 0, len(aadLabel)+32+9)
@@ -191,12 +195,13 @@ func recordAAD(hdr []byte) []byte {
 
 const aadLabel = "vahti seal record v1\x00"
 
-func setIndex(aad []byte, idx uint64, final bool) {
-	binary.BigEndian.PutUint64(aad[len(aad)-9:], idx)
-	aad[len(aad)-1] = 0
+func aadFor(dst, fixed []byte, idx uint64, final bool, meta []byte) []byte {
+	dst = append(dst[:0], fixed...)
+	binary.BigEndian.PutUint64(dst[len(dst)-9:], idx)
 	if final {
-		aad[len(aad)-1] = 1
+		dst[len(dst)-1] = 1
 	}
+	return append(dst, meta...)
 }
 
 func nonce(dst *[12]byte, idx uint64) {
@@ -216,7 +221,8 @@ func nonce(dst *[12]byte, idx uint64) {
 type Writer struct {
 	w       io.Writer
 	aead    cipher.AEAD
-	aad     []byte
+	aad     []byte // recordAAD
+	aadBuf  []byte
 	idx     uint64
 	buf     []byte
 	out     []byte
@@ -261,56 +267,74 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// WriteRecord seals p as one record (after any buffered bytes, which are
-// flushed first). It saves Write's copy when the caller has the whole
-// fragment in hand.
-func (w *Writer) WriteRecord(p []byte) error {
+// WriteRecord seals p as one record with clear metadata meta (after any
+// buffered bytes, which are flushed first). It saves Write's copy when the
+// caller has the whole fragment in hand. A p above MaxRecord becomes
+// several records, meta on the last.
+func (w *Writer) WriteRecord(p, meta []byte) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
 	for len(p) > MaxRecord {
-		if err := w.seal(p[:MaxRecord], false); err != nil {
+		if err := w.seal(p[:MaxRecord], nil, false); err != nil {
 			return err
 		}
 		p = p[MaxRecord:]
 	}
 	if len(p) == 0 {
+		if len(meta) > 0 {
+			return errors.New("seal: metadata for an empty record")
+		}
 		return nil
 	}
-	return w.seal(p, false)
+	return w.seal(p, meta, false)
 }
 
 // Flush seals the buffered bytes as one record and writes it. With nothing
 // buffered it writes nothing: a data record is never empty (an empty record
 // is the end marker).
-func (w *Writer) Flush() error {
-	if w.err != nil {
-		return w.err
-	}
-	if len(w.buf) == 0 {
-		return nil
-	}
-	err := w.seal(w.buf, false)
-	w.buf = w.buf[:0]
-	return err
-}
+func (w *Writer) Flush() error { return w.FlushMeta(nil) }
 
 // Seal is Flush: it ends the current record.
 func (w *Writer) Seal() error { return w.Flush() }
 
-func (w *Writer) seal(p []byte, final bool) error {
+// FlushMeta is Flush with clear metadata for the record: bytes anyone with
+// the file can read (nothing that is not already in the registry's segment
+// row: a fragment's duration, the init section's codecs), authenticated
+// with the record. Crash recovery and reconcile read them with no key.
+func (w *Writer) FlushMeta(meta []byte) error {
 	if w.err != nil {
 		return w.err
 	}
-	setIndex(w.aad, w.idx, final)
+	if len(w.buf) == 0 {
+		if len(meta) > 0 {
+			return errors.New("seal: metadata for an empty record")
+		}
+		return nil
+	}
+	err := w.seal(w.buf, meta, false)
+	w.buf = w.buf[:0]
+	return err
+}
+
+func (w *Writer) seal(p, meta []byte, final bool) error {
+	if w.err != nil {
+		return w.err
+	}
+	if len(meta) > MaxMeta {
+		return fmt.Errorf("seal: record metadata of %d bytes, at most %d", len(meta), MaxMeta)
+	}
+	w.aadBuf = aadFor(w.aadBuf, w.aad, w.idx, final, meta)
 	nonce(&w.nonce, w.idx)
-	need := lenField + len(p) + tagSize
+	need := recHead + len(meta) + len(p) + tagSize
 	if cap(w.out) < need {
 		w.out = make([]byte, need)
 	}
-	out := w.out[:lenField]
+	out := w.out[:recHead]
 	binary.BigEndian.PutUint32(out, uint32(len(p)+tagSize))
-	out = w.aead.Seal(out, w.nonce[:], p, w.aad)
+	binary.BigEndian.PutUint16(out[4:], uint16(len(meta)))
+	out = append(out, meta...)
+	out = w.aead.Seal(out, w.nonce[:], p, w.aadBuf)
 	if _, err := w.w.Write(out); err != nil {
 		w.err = fmt.Errorf("%w: record %d failed to write: %v", ErrClosed, w.idx, err)
 		return fmt.Errorf("seal: write record %d: %w", w.idx, err)
@@ -327,7 +351,7 @@ func (w *Writer) Close() error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	if err := w.seal(nil, true); err != nil {
+	if err := w.seal(nil, nil, true); err != nil {
 		return err
 	}
 	w.err = ErrClosed
@@ -356,7 +380,8 @@ type Tail struct {
 }
 
 type record struct {
-	off   int64 // file offset of the length field
+	off   int64 // file offset of the record's lengths
+	meta  int   // metadata length
 	ptOff int64 // plaintext offset of the record's first byte
 	n     int   // plaintext length
 }
@@ -370,6 +395,33 @@ func Recover(r io.ReaderAt, size int64) (Tail, error) {
 	return t, err
 }
 
+// RecordInfo is one data record as a keyless scan sees it.
+type RecordInfo struct {
+	Off  int64  // file offset of the record
+	Size int    // plaintext length
+	Meta []byte // clear metadata; authenticated only when read with the key
+}
+
+// Scan is Recover with each whole data record's size and clear metadata,
+// for crash recovery and reconcile, which hold no key: they learn a
+// segment's fragments, durations and codecs from the metadata the
+// recorder wrote. Without the key nothing here is authenticated.
+func Scan(r io.ReaderAt, size int64) (Header, []RecordInfo, Tail, error) {
+	h, recs, t, err := scan(r, size)
+	if t.Complete {
+		recs = recs[:len(recs)-1]
+	}
+	infos := make([]RecordInfo, 0, len(recs))
+	for _, rc := range recs {
+		m := make([]byte, rc.meta)
+		if _, rerr := r.ReadAt(m, rc.off+recHead); rerr != nil {
+			return h, infos, t, fmt.Errorf("seal: read record metadata at byte %d: %w", rc.off, rerr)
+		}
+		infos = append(infos, RecordInfo{Off: rc.off, Size: rc.n, Meta: m})
+	}
+	return h, infos, t, err
+}
+
 func scan(r io.ReaderAt, size int64) (Header, []record, Tail, error) {
 	h, hl, err := ReadHeader(r, size)
 	if err != nil {
@@ -378,26 +430,30 @@ func scan(r io.ReaderAt, size int64) (Header, []record, Tail, error) {
 	t := Tail{Keep: int64(hl)}
 	var recs []record
 	var pt int64
-	var lb [lenField]byte
+	var lb [recHead]byte
 	for off := int64(hl); off < size; {
 		if t.Complete {
 			return h, recs, t, fmt.Errorf("%w: data after the end marker at byte %d", ErrCorrupt, off)
 		}
-		if size-off < lenField {
+		if size-off < recHead {
 			break
 		}
 		if _, err := r.ReadAt(lb[:], off); err != nil {
 			return h, recs, t, fmt.Errorf("seal: read record %d length: %w", len(recs), err)
 		}
 		l := int64(binary.BigEndian.Uint32(lb[:]))
+		ml := int64(binary.BigEndian.Uint16(lb[4:]))
 		if l < tagSize || l > MaxRecord+tagSize {
 			return h, recs, t, fmt.Errorf("%w: record %d at byte %d: length %d out of range", ErrCorrupt, len(recs), off, l)
 		}
-		end := off + lenField + l
+		if ml > MaxMeta {
+			return h, recs, t, fmt.Errorf("%w: record %d at byte %d: metadata length %d out of range", ErrCorrupt, len(recs), off, ml)
+		}
+		end := off + recHead + ml + l
 		if end > size {
 			break
 		}
-		recs = append(recs, record{off: off, ptOff: pt, n: int(l - tagSize)})
+		recs = append(recs, record{off: off, meta: int(ml), ptOff: pt, n: int(l - tagSize)})
 		pt += l - tagSize
 		t.Records++
 		t.Complete = l == tagSize
@@ -415,7 +471,8 @@ type Reader struct {
 	r      io.ReaderAt
 	hdr    Header
 	aead   cipher.AEAD
-	aad    []byte
+	aad    []byte // recordAAD
+	aadBuf []byte
 	recs   []record // data records only
 	size   int64
 	tail   Tail
@@ -468,18 +525,20 @@ func (rd *Reader) Records() int { return len(rd.recs) }
 
 // open decrypts record i into rd.buf (rd.mu held, or during Open).
 func (rd *Reader) open(i int, rec record, final bool) ([]byte, error) {
-	l := rec.n + tagSize
+	// Metadata and ciphertext are adjacent: one read.
+	l := rec.meta + rec.n + tagSize
 	if cap(rd.ct) < l {
 		rd.ct = make([]byte, l)
 	}
-	ct := rd.ct[:l]
-	if _, err := rd.r.ReadAt(ct, rec.off+lenField); err != nil {
+	b := rd.ct[:l]
+	if _, err := rd.r.ReadAt(b, rec.off+recHead); err != nil {
 		return nil, fmt.Errorf("seal: read record %d: %w", i, err)
 	}
-	setIndex(rd.aad, uint64(i), final)
+	meta, ct := b[:rec.meta], b[rec.meta:]
+	rd.aadBuf = aadFor(rd.aadBuf, rd.aad, uint64(i), final, meta)
 	var nc [12]byte
 	nonce(&nc, uint64(i))
-	pt, err := rd.aead.Open(rd.buf[:0], nc[:], ct, rd.aad)
+	pt, err := rd.aead.Open(rd.buf[:0], nc[:], ct, rd.aadBuf)
 	if err != nil {
 		what := "record"
 		if final {
@@ -533,6 +592,24 @@ func (rd *Reader) ReadAt(p []byte, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// Meta is data record i's clear metadata, authenticated (the record is
+// decrypted to check it).
+func (rd *Reader) Meta(i int) ([]byte, error) {
+	if i < 0 || i >= len(rd.recs) {
+		return nil, fmt.Errorf("seal: no record %d (%d records)", i, len(rd.recs))
+	}
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	rd.cached = -1
+	if _, err := rd.open(i, rd.recs[i], false); err != nil {
+		return nil, err
+	}
+	rd.cached = i
+	m := make([]byte, rd.recs[i].meta)
+	copy(m, rd.ct[:len(m)])
+	return m, nil
 }
 
 // Verify authenticates every record.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"testing"
@@ -59,10 +60,10 @@ func sealUnits(t testing.TB, h Header, k *DataKey, us [][]byte, closed bool) []b
 			if _, err := w.Write(u[len(u)/2:]); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.Flush(); err != nil {
+			if err := w.FlushMeta(testMeta(i)); err != nil {
 				t.Fatal(err)
 			}
-		} else if err := w.WriteRecord(u); err != nil {
+		} else if err := w.WriteRecord(u, testMeta(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -75,6 +76,14 @@ func sealUnits(t testing.TB, h Header, k *DataKey, us [][]byte, closed bool) []b
 		t.Fatalf("Size %d, wrote %d", w.Size(), f.Len())
 	}
 	return f.Bytes()
+}
+
+// testMeta is record i's clear metadata: none on every third record.
+func testMeta(i int) []byte {
+	if i%3 == 2 {
+		return nil
+	}
+	return []byte(fmt.Sprintf(`{"fragment":%d,"duration_ms":1000}`, i))
 }
 
 // plaintext reads rd whole through ReadAt.
@@ -95,9 +104,9 @@ func recordOffsets(t testing.TB, file []byte) []int64 {
 		t.Fatal(err)
 	}
 	var offs []int64
-	for off := int64(hl); off+4 <= int64(len(file)); {
+	for off := int64(hl); off+6 <= int64(len(file)); {
 		offs = append(offs, off)
-		off += 4 + int64(binary.BigEndian.Uint32(file[off:]))
+		off += 6 + int64(binary.BigEndian.Uint16(file[off+4:])) + int64(binary.BigEndian.Uint32(file[off:]))
 	}
 	return offs
 }
@@ -128,6 +137,17 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if err := rd.Verify(); err != nil {
 		t.Fatal(err)
+	}
+	// The clear metadata: read with no key by Scan, authenticated by Meta.
+	_, infos, tl, err := Scan(bytes.NewReader(file), int64(len(file)))
+	if err != nil || len(infos) != len(us) || !tl.Complete {
+		t.Fatalf("scan: %d records, %+v, %v", len(infos), tl, err)
+	}
+	for i, in := range infos {
+		m, err := rd.Meta(i)
+		if err != nil || !bytes.Equal(in.Meta, testMeta(i)) || !bytes.Equal(m, testMeta(i)) || in.Size != len(us[i]) {
+			t.Fatalf("record %d: meta %q / %q (%v), size %d, want %q and %d", i, in.Meta, m, err, in.Size, testMeta(i), len(us[i]))
+		}
 	}
 	var out bytes.Buffer
 	if _, err := rd.WriteTo(&out); err != nil || !bytes.Equal(out.Bytes(), want) {
@@ -191,6 +211,10 @@ func TestTamperFlipByte(t *testing.T) {
 		bad[pos] ^= 0x20
 		mustFail(t, "flipped ciphertext byte", bad, k, ErrAuth)
 	}
+	// A byte of a record's clear metadata.
+	bad := bytes.Clone(file)
+	bad[offs[1]+6] ^= 0x20
+	mustFail(t, "flipped metadata byte", bad, k, ErrAuth)
 	// Every byte of the file: no flip goes unnoticed. A flip in a length
 	// field may instead make the file look cut short: then it is reported
 	// as not closed, which a reader of a finished segment refuses.
@@ -362,10 +386,10 @@ func TestWriterStopsAfterAFailedWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.WriteRecord([]byte("init")); err != nil {
+	if err := w.WriteRecord([]byte("init"), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.WriteRecord([]byte("fragment")); err == nil {
+	if err := w.WriteRecord([]byte("fragment"), nil); err == nil {
 		t.Fatal("failed write not reported")
 	}
 	if _, err := w.Write([]byte("more")); !errors.Is(err, ErrClosed) {
