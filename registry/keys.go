@@ -23,17 +23,22 @@ var ErrNoKeys = errors.New("no site keys (run vahti keys init)")
 // SealSite is the site public key row.
 type SealSite struct {
 	PublicKey []byte
-	Created   time.Time
-	CreatedBy string
+	// RecoveryPublicKey seals what must open with the recovery key alone
+	// (held segments' keys in the file beside a hold).
+	RecoveryPublicKey []byte
+	Created           time.Time
+	CreatedBy         string
 }
 
-// InitSealSite stores the site public key and its recovery wrap; it
-// refuses when site keys exist (one site key per registry: a second would
-// orphan every epoch sealed to the first).
-func (tx *Tx) InitSealSite(pub, recoveryWrap []byte, by string) error {
-	if len(pub) == 0 || len(recoveryWrap) == 0 {
-		return errors.New("seal site: public key and recovery wrap are required")
+// InitSealSite stores the site public key, the recovery public key and the
+// recovery wrap of the site private key; it refuses when site keys exist
+// (one site key per registry: a second would orphan every epoch sealed to
+// the first).
+func (tx *Tx) InitSealSite(s SealSite, recoveryWrap []byte) error {
+	if len(s.PublicKey) == 0 || len(s.RecoveryPublicKey) == 0 || len(recoveryWrap) == 0 {
+		return errors.New("seal site: public key, recovery public key and recovery wrap are required")
 	}
+	by := s.CreatedBy
 	var n int
 	if err := tx.tx.QueryRow(`SELECT COUNT(*) FROM seal_site`).Scan(&n); err != nil {
 		return fmt.Errorf("seal site: %w", err)
@@ -42,7 +47,8 @@ func (tx *Tx) InitSealSite(pub, recoveryWrap []byte, by string) error {
 		return ErrKeysExist
 	}
 	now := ns(tx.Now())
-	if _, err := tx.tx.Exec(`INSERT INTO seal_site(id, public_key, created_ns, created_by) VALUES (1, ?, ?, ?)`, pub, now, by); err != nil {
+	if _, err := tx.tx.Exec(`INSERT INTO seal_site(id, public_key, recovery_public_key, created_ns, created_by) VALUES (1, ?, ?, ?, ?)`,
+		s.PublicKey, s.RecoveryPublicKey, now, by); err != nil {
 		return fmt.Errorf("seal site: %w", err)
 	}
 	if _, err := tx.tx.Exec(`INSERT INTO seal_wraps(kind, wrap, created_ns, created_by) VALUES ('recovery', ?, ?, ?)`, recoveryWrap, now, by); err != nil {
@@ -55,7 +61,8 @@ func (tx *Tx) InitSealSite(pub, recoveryWrap []byte, by string) error {
 func (tx *Tx) SealSiteKey() (SealSite, error) {
 	var s SealSite
 	var created int64
-	err := tx.tx.QueryRow(`SELECT public_key, created_ns, created_by FROM seal_site WHERE id = 1`).Scan(&s.PublicKey, &created, &s.CreatedBy)
+	err := tx.tx.QueryRow(`SELECT public_key, recovery_public_key, created_ns, created_by FROM seal_site WHERE id = 1`).
+		Scan(&s.PublicKey, &s.RecoveryPublicKey, &created, &s.CreatedBy)
 	if errors.Is(err, sql.ErrNoRows) {
 		return SealSite{}, ErrNoKeys
 	}
@@ -212,6 +219,30 @@ func (tx *Tx) EpochCounts() (live, destroyed int, err error) {
 		err = fmt.Errorf("epochs: %w", err)
 	}
 	return live, destroyed, err
+}
+
+// IdleEpochs is the days of live epochs before day (exclusive) that no
+// segment key is sealed to any more: what retention may destroy after a
+// purge. Retention passes the day before yesterday or earlier, so an epoch
+// a recorder may still seal to is never offered (and PutSegmentKey to a
+// destroyed epoch fails on its foreign key, so a race loses no footage:
+// the recorder retries with the current epoch).
+func (tx *Tx) IdleEpochs(before int64) ([]int64, error) {
+	rows, err := tx.tx.Query(`SELECT e.day FROM seal_epochs e WHERE e.day < ?
+		AND NOT EXISTS (SELECT 1 FROM seal_segment_keys k WHERE k.epoch_day = e.day) ORDER BY e.day`, before)
+	if err != nil {
+		return nil, fmt.Errorf("idle epochs: %w", err)
+	}
+	defer rows.Close()
+	var days []int64
+	for rows.Next() {
+		var d int64
+		if err := rows.Scan(&d); err != nil {
+			return nil, fmt.Errorf("idle epochs: %w", err)
+		}
+		days = append(days, d)
+	}
+	return days, rows.Err()
 }
 
 // DestroyEpoch deletes an epoch's keys and records that its day is gone.

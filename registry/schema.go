@@ -209,6 +209,7 @@ var migrations = []string{
 	`CREATE TABLE seal_site (
 		id INTEGER PRIMARY KEY CHECK (id = 1),
 		public_key BLOB NOT NULL,
+		recovery_public_key BLOB NOT NULL,
 		created_ns INTEGER NOT NULL,
 		created_by TEXT NOT NULL
 	);

@@ -69,9 +69,14 @@ func newBox(t *testing.T) *box {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rp, err := rk.Public()
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := registry.SealSite{PublicKey: ring.Public().Bytes(), RecoveryPublicKey: rp.Bytes(), CreatedBy: "test"}
 	b := &box{dir: dir, db: db, rk: rk, site: ring.Public()}
 	err = db.Update(context.Background(), func(tx *registry.Tx) error {
-		if err := tx.InitSealSite(ring.Public().Bytes(), rw, "test"); err != nil {
+		if err := tx.InitSealSite(site, rw); err != nil {
 			return err
 		}
 		u := registry.User{Name: "alice", Roles: []string{registry.RoleKeeper}, PassHash: "x"}
@@ -85,7 +90,8 @@ func newBox(t *testing.T) *box {
 		t.Fatal(err)
 	}
 	if err := db.Update(context.Background(), func(tx *registry.Tx) error {
-		return tx.InitSealSite(ring.Public().Bytes(), rw, "again")
+		site.CreatedBy = "again"
+		return tx.InitSealSite(site, rw)
 	}); !errors.Is(err, registry.ErrKeysExist) {
 		t.Fatalf("second InitSealSite: %v, want ErrKeysExist", err)
 	}
@@ -265,8 +271,22 @@ func TestCryptoErase(t *testing.T) {
 	}
 	_ = busyID
 
+	// Retention asks which epochs are idle: only day 1's (the lobby's day
+	// before still has a key, day 2 is not before the cut-off).
+	var idle []int64
+	b.db.View(ctx, func(tx *registry.Tx) (err error) { idle, err = tx.IdleEpochs(int64(e2.ID)); return })
+	if len(idle) != 1 || idle[0] != int64(e1.ID) {
+		t.Fatalf("idle epochs %v, want [%d]", idle, e1.ID)
+	}
 	if err := b.db.Update(ctx, func(tx *registry.Tx) error { return tx.DestroyEpoch(int64(e1.ID), "test") }); err != nil {
 		t.Fatal(err)
+	}
+	// A recorder that still held day 1's public key cannot store a key
+	// sealed to it now: the foreign key refuses, nothing is written.
+	if err := b.db.Update(ctx, func(tx *registry.Tx) error {
+		return tx.PutSegmentKey(registry.SegmentKey{KeyID: make([]byte, 16), Camera: "yard", Start: day1.Add(time.Hour), EpochDay: int64(e1.ID), SealedKey: oldSealed})
+	}); err == nil {
+		t.Fatal("a segment key was stored for a destroyed epoch")
 	}
 	if err := b.db.Update(ctx, func(tx *registry.Tx) error { return tx.AddEpoch(int64(e1.ID), e1.Bytes(), oldEpochSealed) }); err == nil {
 		t.Fatal("a destroyed epoch's day got a key again")

@@ -307,3 +307,49 @@ func TestPublicKeyTypesHoldNoPrivateKey(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldKeyOpensWithRecoveryKeyAlone: a held segment's key sealed to the
+// recovery public key (the file beside a hold) opens with the recovery key
+// and nothing else: no registry, no site key.
+func TestHeldKeyOpensWithRecoveryKeyAlone(t *testing.T) {
+	rk, err := NewRecoveryKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, err := rk.Public()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, err = ParseRecoveryPublicKey(rp.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := testKey(t)
+	us := units(13, 3)
+	h := testHeader("yard")
+	file := sealUnits(t, h, k, us, true)
+	held, err := SealHeldKey(rp, h, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typed, err := ParseRecoveryKey(rk.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := OpenSegment(bytes.NewReader(file), int64(len(file)), func(h Header) (*DataKey, error) { return typed.OpenHeldKey(h, held) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := plaintext(rd); err != nil || !bytes.Equal(got, bytes.Join(us, nil)) {
+		t.Fatalf("held segment: %v", err)
+	}
+	other, _ := NewRecoveryKey()
+	if _, err := other.OpenHeldKey(h, held); err == nil {
+		t.Error("another recovery key opened a held key")
+	}
+	h2 := h
+	h2.Start = h.Start.Add(time.Minute)
+	if _, err := rk.OpenHeldKey(h2, held); err == nil {
+		t.Error("a held key opened for another segment's header")
+	}
+}

@@ -2,6 +2,7 @@ package seal
 
 import (
 	"crypto/hkdf"
+	"crypto/hpke"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -101,3 +102,103 @@ func (rk RecoveryKey) kek() ([]byte, error) {
 
 // Wipe zeroes the recovery key.
 func (rk *RecoveryKey) Wipe() { clear(rk.b[:]) }
+
+// RecoveryPublicKey is the public half of a key pair derived from the
+// recovery key. Anything sealed to it opens with the recovery key alone,
+// with no registry: the service seals held segments' data keys to it into
+// the file beside a hold, so a lost registry does not lose held evidence.
+// It holds no private key.
+type RecoveryPublicKey struct{ pk hpke.PublicKey }
+
+// ParseRecoveryPublicKey reads a recovery public key as stored.
+func ParseRecoveryPublicKey(b []byte) (RecoveryPublicKey, error) {
+	pk, err := kem().NewPublicKey(b)
+	if err != nil {
+		return RecoveryPublicKey{}, fmt.Errorf("seal: recovery public key: %w", err)
+	}
+	return RecoveryPublicKey{pk}, nil
+}
+
+// Bytes is the key's serialized form.
+func (k RecoveryPublicKey) Bytes() []byte { return k.pk.Bytes() }
+
+// private derives the recovery key's HPKE key pair (deterministic: the
+// recovery key is all there is to keep).
+func (rk RecoveryKey) private() (hpke.PrivateKey, error) {
+	ikm, err := hkdf.Key(sha256.New, rk.b[:], nil, "vahti seal recovery hpke v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(ikm)
+	return kem().DeriveKeyPair(ikm)
+}
+
+// Public is the recovery public key (stored in the registry at keys init).
+func (rk RecoveryKey) Public() (RecoveryPublicKey, error) {
+	var pub RecoveryPublicKey
+	var err error
+	secretDo(func() {
+		var sk hpke.PrivateKey
+		if sk, err = rk.private(); err == nil {
+			pub = RecoveryPublicKey{sk.PublicKey()}
+		}
+	})
+	if err != nil {
+		return RecoveryPublicKey{}, fmt.Errorf("seal: recovery public key: %w", err)
+	}
+	return pub, nil
+}
+
+// SealHeldKey seals a held segment's data key to the recovery public key,
+// bound to the segment's header, for the file beside the hold.
+func SealHeldKey(rp RecoveryPublicKey, h Header, k *DataKey) ([]byte, error) {
+	if rp.pk == nil {
+		return nil, errors.New("seal: seal held key: no recovery public key")
+	}
+	info, err := heldInfo(h)
+	if err != nil {
+		return nil, err
+	}
+	ct, err := hpke.Seal(rp.pk, kdf(), aead(), info, k.b[:])
+	if err != nil {
+		return nil, fmt.Errorf("seal: seal held key: %w", err)
+	}
+	return ct, nil
+}
+
+// OpenHeldKey opens a data key sealed by SealHeldKey.
+func (rk RecoveryKey) OpenHeldKey(h Header, sealed []byte) (*DataKey, error) {
+	info, err := heldInfo(h)
+	if err != nil {
+		return nil, err
+	}
+	k := new(DataKey)
+	secretDo(func() {
+		var sk hpke.PrivateKey
+		if sk, err = rk.private(); err != nil {
+			return
+		}
+		var pt []byte
+		if pt, err = hpke.Open(sk, kdf(), aead(), info, sealed); err != nil {
+			return
+		}
+		defer clear(pt)
+		if len(pt) != len(k.b) {
+			err = fmt.Errorf("data key of %d bytes", len(pt))
+			return
+		}
+		copy(k.b[:], pt)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("seal: open held key of %s %s: %w", h.Camera, h.Start.Format("2006-01-02T15:04:05.999999Z"), err)
+	}
+	return k, nil
+}
+
+func heldInfo(h Header) ([]byte, error) {
+	hdr, err := h.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte("vahti seal held key v1\x00"), hdr...), nil
+}

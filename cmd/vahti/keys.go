@@ -63,6 +63,10 @@ func keysInit(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	rp, err := rk.Public()
+	if err != nil {
+		return err
+	}
 	day := seal.EpochFor(e.now())
 	epub, esealed, err := seal.NewEpoch(ring.Public(), day)
 	if err != nil {
@@ -70,7 +74,8 @@ func keysInit(ctx context.Context, e *env, args []string) error {
 	}
 	fp := ring.Public().Fingerprint()
 	err = ce.db.Update(ctx, func(tx *registry.Tx) error {
-		if err := tx.InitSealSite(ring.Public().Bytes(), rw, ce.actor); err != nil {
+		site := registry.SealSite{PublicKey: ring.Public().Bytes(), RecoveryPublicKey: rp.Bytes(), CreatedBy: ce.actor}
+		if err := tx.InitSealSite(site, rw); err != nil {
 			return err
 		}
 		if err := tx.AddEpoch(int64(day), epub.Bytes(), esealed); err != nil {

@@ -80,6 +80,9 @@ func TestKeysInit(t *testing.T) {
 		if pub.Fingerprint() != res.SiteKey {
 			t.Errorf("fingerprint %s, printed %s", pub.Fingerprint(), res.SiteKey)
 		}
+		if rp, err := rk.Public(); err != nil || !bytes.Equal(rp.Bytes(), s.RecoveryPublicKey) {
+			t.Errorf("stored recovery public key is not the printed key's (%v)", err)
+		}
 		w, err := tx.RecoveryWrap()
 		if err != nil {
 			return err
