@@ -298,7 +298,7 @@ func TestWipe(t *testing.T) {
 // carry a private key: its only fields are an hpke.PublicKey and an id.
 func TestPublicKeyTypesHoldNoPrivateKey(t *testing.T) {
 	pubT := reflect.TypeFor[hpke.PublicKey]()
-	for _, typ := range []reflect.Type{reflect.TypeFor[SitePublicKey](), reflect.TypeFor[EpochPublicKey]()} {
+	for _, typ := range []reflect.Type{reflect.TypeFor[SitePublicKey](), reflect.TypeFor[EpochPublicKey](), reflect.TypeFor[RecoveryPublicKey]()} {
 		for i := range typ.NumField() {
 			f := typ.Field(i)
 			if f.Type != pubT && f.Type != reflect.TypeFor[EpochID]() {
