@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"vahti/admin"
 	"vahti/registry"
 	"vahti/seal"
 )
@@ -17,6 +21,7 @@ func runKeys(ctx context.Context, e *env, args []string) error {
 	return dispatch(ctx, e, "keys", args,
 		subcommand{"init", keysInit},
 		subcommand{"status", keysStatus},
+		subcommand{"grant", keysGrant},
 	)
 }
 
@@ -212,4 +217,128 @@ func keysStatus(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(tw, "epochs\t%d live, %d destroyed, latest %s\n", v.EpochsLive, v.EpochsDestroyed, v.LatestEpoch)
 	fmt.Fprintf(tw, "segment keys\t%d\n", v.SegmentKeysCount)
 	return tw.Flush()
+}
+
+// kindKeysGrant is the audit kind of a keeper's wrap made with the recovery key.
+const kindKeysGrant = "keys.grant"
+
+// keysGrant gives an existing keeper access to sealed footage with the
+// recovery key: the data protection officer brings the key, the keeper
+// types their own login password (two people, by construction), and the
+// site key is wrapped under that password.
+func keysGrant(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "keys grant")
+	cfgPath := fs.configFlag()
+	name := fs.String("user", "", "the keeper to grant access to")
+	rkFile := fs.String("recovery-key-file", "", "file holding the recovery key (as printed by keys init)")
+	if err := fs.parseNone(args); err != nil {
+		return err
+	}
+	if err := required("config", *cfgPath, "user", *name, "recovery-key-file", *rkFile); err != nil {
+		return err
+	}
+	rk, err := readRecoveryKeyFile(*rkFile)
+	if err != nil {
+		return err
+	}
+	defer rk.Wipe()
+	ce, err := openEnv(e, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer ce.Close()
+	var u registry.User
+	var site registry.SealSite
+	var rw []byte
+	if err := ce.db.View(ctx, func(tx *registry.Tx) error {
+		if site, err = tx.SealSiteKey(); err != nil {
+			return err
+		}
+		if rw, err = tx.RecoveryWrap(); err != nil {
+			return err
+		}
+		u, err = tx.UserByName(*name)
+		return err
+	}); err != nil {
+		return fmt.Errorf("--user %s: %w", *name, err)
+	}
+	if !u.Has(registry.RoleKeeper) || u.Disabled {
+		return fmt.Errorf("--user %s: not an enabled keeper (only keepers open footage)", u.Name)
+	}
+	pub, err := seal.ParseSitePublicKey(site.PublicKey)
+	if err != nil {
+		return err
+	}
+	ring, err := seal.UnlockRecovery(pub, rw, rk)
+	if errors.Is(err, seal.ErrUnlock) {
+		return errors.New("--recovery-key-file: the recovery key does not open this site's keys")
+	}
+	if err != nil {
+		return err
+	}
+	defer ring.Wipe()
+	pw, err := readPassword(e, "Login password of "+u.Name+": ")
+	if err != nil {
+		return err
+	}
+	// The wrap must open with the password the keeper logs in with, or
+	// their login could not unlock the footage.
+	if ok, err := admin.VerifyPassword(u.PassHash, pw); err != nil || !ok {
+		return fmt.Errorf("that is not %s's login password", u.Name)
+	}
+	wrap, err := ring.WrapPassword([]byte(pw), seal.DefaultArgon2)
+	if err != nil {
+		return err
+	}
+	err = ce.db.Update(ctx, func(tx *registry.Tx) error {
+		if err := tx.PutKeeperWrap(u.ID, wrap, ce.actor); err != nil {
+			return err
+		}
+		_, err := tx.Audit(ce.actor, cliSource, kindKeysGrant, "user:"+u.Name, map[string]any{"with": "recovery_key"})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s can now open sealed footage after logging in\n", u.Name)
+	return nil
+}
+
+// readRecoveryKeyFile reads and parses a recovery key file.
+func readRecoveryKeyFile(path string) (seal.RecoveryKey, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return seal.RecoveryKey{}, fmt.Errorf("--recovery-key-file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 4097))
+	if err != nil {
+		return seal.RecoveryKey{}, fmt.Errorf("--recovery-key-file: %w", err)
+	}
+	if len(b) > 4096 {
+		return seal.RecoveryKey{}, errors.New("--recovery-key-file: not a recovery key (over 4 KiB)")
+	}
+	defer clear(b)
+	rk, err := seal.ParseRecoveryKey(string(b))
+	if err != nil {
+		return seal.RecoveryKey{}, fmt.Errorf("--recovery-key-file: %w", err)
+	}
+	return rk, nil
+}
+
+// readPassword reads an existing password: prompted without echo on a
+// terminal, else the first line of standard input.
+func readPassword(e *env, prompt string) (string, error) {
+	if f, ok := e.stdin.(*os.File); ok && isTerminal(f) {
+		return promptNoEcho(e, f, prompt)
+	}
+	line, err := bufio.NewReader(e.stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the password from stdin: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", usageErr("no password on standard input (pipe it in, or run on a terminal to be prompted)")
+	}
+	return pw, nil
 }

@@ -169,3 +169,94 @@ func TestKeysInitText(t *testing.T) {
 		t.Fatalf("no recovery key in: %s (%v)", out, err)
 	}
 }
+
+// TestKeysGrant: an existing keeper gets a wrap from the recovery key and
+// their own login password; a wrong or mistyped recovery key, a password
+// that is not theirs and a non-keeper are refused; the wrap then opens the
+// site key with the password.
+func TestKeysGrant(t *testing.T) {
+	c := newCLI(t)
+	const pw = "kolme iloista kilpikonnaa"
+	if _, errs, code := c.run(pw+"\n", "user", "add", "--config", "$CONFIG", "--name", "liisa", "--role", "keeper"); code != 0 {
+		t.Fatal(errs)
+	}
+	if _, errs, code := c.run(pw+"\n", "user", "add", "--config", "$CONFIG", "--name", "olli", "--role", "admin"); code != 0 {
+		t.Fatal(errs)
+	}
+	rkFile := filepath.Join(c.dir, "recovery.txt")
+	if errs := c.fail("keys", "grant", "--config", "$CONFIG", "--user", "liisa", "--recovery-key-file", rkFile); !strings.Contains(errs, "recovery-key-file") {
+		t.Errorf("missing file: %q", errs)
+	}
+	var res struct {
+		RecoveryKey string `json:"recovery_key"`
+	}
+	json.Unmarshal([]byte(c.ok("keys", "init", "--config", "$CONFIG", "--json")), &res)
+	grant := func(stdin, user, key string) (string, int) {
+		t.Helper()
+		if err := os.WriteFile(rkFile, []byte(key+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, errs, code := c.run(stdin, "keys", "grant", "--config", "$CONFIG", "--user", user, "--recovery-key-file", rkFile)
+		return errs, code
+	}
+	other, _ := seal.NewRecoveryKey()
+	typo := []byte(res.RecoveryKey)
+	typo[0] = map[bool]byte{true: 'B', false: 'A'}[typo[0] == 'A']
+	for _, c := range []struct{ stdin, user, key, want string }{
+		{pw + "\n", "liisa", other.String(), "does not open this site"},
+		{pw + "\n", "liisa", string(typo), "mistyped"},
+		{"not her password at all\n", "liisa", res.RecoveryKey, "not liisa's login password"},
+		{pw + "\n", "olli", res.RecoveryKey, "not an enabled keeper"},
+		{pw + "\n", "nobody", res.RecoveryKey, "not found"},
+	} {
+		if errs, code := grant(c.stdin, c.user, c.key); code == 0 || !strings.Contains(errs, c.want) {
+			t.Errorf("grant %s: exit %d %q, want %q", c.user, code, errs, c.want)
+		}
+	}
+	var st keysStatusJSON
+	json.Unmarshal([]byte(c.ok("keys", "status", "--config", "$CONFIG", "--json")), &st)
+	if len(st.KeepersWrap) != 0 || strings.Join(st.KeepersNoWrap, ",") != "liisa" {
+		t.Fatalf("refused grants left a wrap: %+v", st)
+	}
+	if errs, code := grant(pw+"\n", "liisa", strings.ToLower(res.RecoveryKey)); code != 0 {
+		t.Fatalf("grant: %s", errs)
+	}
+	json.Unmarshal([]byte(c.ok("keys", "status", "--config", "$CONFIG", "--json")), &st)
+	if strings.Join(st.KeepersWrap, ",") != "liisa" {
+		t.Fatalf("after the grant: %+v", st)
+	}
+	db, err := registry.Open(filepath.Join(c.dir, "state"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.View(context.Background(), func(tx *registry.Tx) error {
+		s, _ := tx.SealSiteKey()
+		pub, _ := seal.ParseSitePublicKey(s.PublicKey)
+		u, _ := tx.UserByName("liisa")
+		w, err := tx.KeeperWrap(u.ID)
+		if err != nil {
+			return err
+		}
+		ring, err := seal.UnlockPassword(pub, w, []byte(pw))
+		if err != nil {
+			return err
+		}
+		ring.Wipe()
+		entries, err := tx.AuditEntries(registry.AuditFilter{})
+		if err != nil {
+			return err
+		}
+		found := false
+		for _, e := range entries {
+			found = found || (e.Kind == "keys.grant" && e.Object == "user:liisa")
+		}
+		if !found {
+			t.Error("no keys.grant audit entry")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -60,7 +60,7 @@ func commands() map[string]command {
 		"backup":        {runBackup, "consistent copy of the registry database"},
 		"restore":       {runRestore, "restore the registry database from a backup"},
 		"audit":         {runAudit, "verify or export the audit chain"},
-		"keys":          {runKeys, "sealed-footage keys: init (once), status"},
+		"keys":          {runKeys, "sealed-footage keys: init (once), status, grant"},
 		"version":       {runVersion, "print the version"},
 	}
 }
