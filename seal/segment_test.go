@@ -450,3 +450,36 @@ func FuzzOpen(f *testing.F) {
 		_ = rd.Verify()
 	})
 }
+
+// TestReaderConcurrent: Reader is an io.ReaderAt, which callers may use
+// from several goroutines at once (run with -race).
+func TestReaderConcurrent(t *testing.T) {
+	k := testKey(t)
+	us := units(14, 20)
+	want := bytes.Join(us, nil)
+	file := sealUnits(t, testHeader("yard"), k, us, true)
+	rd, err := Open(bytes.NewReader(file), int64(len(file)), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			r := rand.New(rand.NewPCG(uint64(g), 3))
+			for range 300 {
+				off := r.Int64N(int64(len(want)))
+				b := make([]byte, min(1+r.Int64N(4000), int64(len(want))-off))
+				if _, err := rd.ReadAt(b, off); err != nil || !bytes.Equal(b, want[off:off+int64(len(b))]) {
+					errs <- fmt.Errorf("ReadAt(%d, %d): %v", len(b), off, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

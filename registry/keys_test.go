@@ -1,0 +1,109 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestSealKeyRows: the key tables refuse what would lose or orphan keys.
+func TestSealKeyRows(t *testing.T) {
+	db, err := Open(t.TempDir(), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	up := func(fn func(*Tx) error) error { return db.Update(ctx, fn) }
+	if err := db.View(ctx, func(tx *Tx) error { _, err := tx.SealSiteKey(); return err }); !errors.Is(err, ErrNoKeys) {
+		t.Fatalf("no site: %v", err)
+	}
+	if err := up(func(tx *Tx) error { return tx.InitSealSite(SealSite{PublicKey: []byte("pub")}, []byte("wrap")) }); err == nil {
+		t.Error("site without a recovery public key accepted")
+	}
+	site := SealSite{PublicKey: []byte("pub"), RecoveryPublicKey: []byte("rpub"), CreatedBy: "t"}
+	if err := up(func(tx *Tx) error { return tx.InitSealSite(site, []byte("wrap")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := up(func(tx *Tx) error { return tx.InitSealSite(site, []byte("wrap2")) }); !errors.Is(err, ErrKeysExist) {
+		t.Errorf("second site: %v", err)
+	}
+	if err := up(func(tx *Tx) error { return tx.AddEpoch(100, []byte("p"), []byte("s")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := up(func(tx *Tx) error { return tx.AddEpoch(100, []byte("p2"), []byte("s2")) }); err == nil {
+		t.Error("a second key for the same day accepted")
+	}
+	if err := up(func(tx *Tx) error { return tx.DestroyEpoch(101, "t") }); !errors.Is(err, ErrNotFound) {
+		t.Errorf("destroy a missing epoch: %v", err)
+	}
+	start := time.Date(2026, 11, 22, 12, 0, 0, 5, time.UTC)
+	key := SegmentKey{KeyID: []byte("0123456789abcdef"), Camera: "yard", Start: start, EpochDay: 100, SealedKey: []byte("sealed")}
+	bad := key
+	bad.KeyID = []byte("short")
+	if err := up(func(tx *Tx) error { return tx.PutSegmentKey(bad) }); err == nil {
+		t.Error("a 5-byte key id accepted")
+	}
+	bad = key
+	bad.EpochDay = 99
+	if err := up(func(tx *Tx) error { return tx.PutSegmentKey(bad) }); err == nil {
+		t.Error("a key sealed to an epoch that does not exist accepted")
+	}
+	if err := up(func(tx *Tx) error { return tx.PutSegmentKey(key) }); err != nil {
+		t.Fatal(err)
+	}
+	dup := key
+	dup.KeyID = []byte("fedcba9876543210")
+	if err := up(func(tx *Tx) error { return tx.PutSegmentKey(dup) }); err == nil {
+		t.Error("a second key for the same camera and start accepted")
+	}
+	if err := up(func(tx *Tx) error { return tx.DestroyEpoch(100, "t") }); err == nil {
+		t.Error("destroyed an epoch a key is sealed to")
+	}
+	err = db.View(ctx, func(tx *Tx) error {
+		k, err := tx.SegmentKeyByID(key.KeyID)
+		if err != nil {
+			return err
+		}
+		if !k.Start.Equal(start) || k.Camera != "yard" || string(k.SealedKey) != "sealed" {
+			t.Errorf("key %+v", k)
+		}
+		if _, err := tx.KeeperWrap(1); !errors.Is(err, ErrNotFound) {
+			t.Errorf("keeper wrap of nobody: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Segment 42 does not exist: nothing to delete, said so.
+	if err := up(func(tx *Tx) error { _, err := tx.DeleteSegmentKey(42); return err }); !errors.Is(err, ErrNotFound) {
+		t.Errorf("key of a missing segment: %v", err)
+	}
+	if err := up(func(tx *Tx) error {
+		ok, err := tx.DeleteSegmentKeyAt("yard", start)
+		if !ok && err == nil {
+			err = errors.New("nothing deleted")
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := up(func(tx *Tx) error { return tx.DestroyEpoch(100, "t") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := up(func(tx *Tx) error { return tx.AddEpoch(100, []byte("p"), []byte("s")) }); err == nil {
+		t.Error("a destroyed day got a key again")
+	}
+	err = db.View(ctx, func(tx *Tx) error {
+		live, gone, err := tx.EpochCounts()
+		if live != 0 || gone != 1 {
+			t.Errorf("epochs %d live %d destroyed", live, gone)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
