@@ -115,3 +115,51 @@ func BenchmarkReadAt(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNewSegmentKey is the recorder's cost per segment (one HPKE
+// encapsulation): once a minute per camera.
+func BenchmarkNewSegmentKey(b *testing.B) {
+	ring, err := NewSite()
+	if err != nil {
+		b.Fatal(err)
+	}
+	epub, _, err := NewEpoch(ring.Public(), 7)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		k, _, _, err := NewSegmentKey(epub, "yard", testStart)
+		if err != nil {
+			b.Fatal(err)
+		}
+		k.Wipe()
+	}
+}
+
+// BenchmarkOpenSegmentKey is a reader's cost per segment with the epoch
+// key open (an hour's export opens 60 per camera).
+func BenchmarkOpenSegmentKey(b *testing.B) {
+	ring, err := NewSite()
+	if err != nil {
+		b.Fatal(err)
+	}
+	epub, esealed, err := NewEpoch(ring.Public(), EpochFor(testStart))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ek, err := ring.OpenEpoch(epub, esealed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, h, sealed, err := NewSegmentKey(epub, "yard", testStart)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		k, err := ek.OpenDataKey(h, sealed)
+		if err != nil {
+			b.Fatal(err)
+		}
+		k.Wipe()
+	}
+}

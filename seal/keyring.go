@@ -82,6 +82,7 @@ func (k *Keyring) OpenEpoch(pub EpochPublicKey, sealed []byte) (*EpochKey, error
 		return nil, fmt.Errorf("seal: epoch %s was destroyed", pub.ID)
 	}
 	var seed []byte
+	var esk hpke.PrivateKey
 	var err error
 	secretDo(func() {
 		var sk hpke.PrivateKey
@@ -93,7 +94,6 @@ func (k *Keyring) OpenEpoch(pub EpochPublicKey, sealed []byte) (*EpochKey, error
 			return
 		}
 		defer clear(pt)
-		var esk hpke.PrivateKey
 		if esk, err = kem().NewPrivateKey(pt); err != nil {
 			return
 		}
@@ -106,7 +106,7 @@ func (k *Keyring) OpenEpoch(pub EpochPublicKey, sealed []byte) (*EpochKey, error
 	if err != nil {
 		return nil, fmt.Errorf("seal: open epoch %s: %w", pub.ID, err)
 	}
-	return &EpochKey{ID: pub.ID, seed: seed}, nil
+	return &EpochKey{ID: pub.ID, seed: seed, sk: esk}, nil
 }
 
 // Argon2Params are argon2id's costs for a password wrap; they travel in

@@ -167,11 +167,19 @@ func NewSegmentKey(epoch EpochPublicKey, camera string, start time.Time) (*DataK
 type EpochKey struct {
 	ID   EpochID
 	seed []byte
+	// sk is the HPKE key built from seed once, by OpenEpoch (so
+	// OpenDataKey changes nothing and is safe for concurrent use;
+	// Wipe is not, with OpenDataKey): rebuilding it (ML-KEM key
+	// expansion) for each segment would double the cost of an export's
+	// key opening. Its expanded form cannot be zeroed (Go's crypto keeps
+	// it unexported); Wipe drops it, and an EpochKey lives only for one
+	// export or playback.
+	sk hpke.PrivateKey
 }
 
 // OpenDataKey opens the sealed data key of the segment with header h.
 func (e *EpochKey) OpenDataKey(h Header, sealed []byte) (*DataKey, error) {
-	if e.seed == nil {
+	if e.seed == nil || e.sk == nil {
 		return nil, ErrWiped
 	}
 	if h.Epoch != e.ID {
@@ -183,12 +191,8 @@ func (e *EpochKey) OpenDataKey(h Header, sealed []byte) (*DataKey, error) {
 	}
 	k := new(DataKey)
 	secretDo(func() {
-		var sk hpke.PrivateKey
-		if sk, err = kem().NewPrivateKey(e.seed); err != nil {
-			return
-		}
 		var pt []byte
-		if pt, err = hpke.Open(sk, kdf(), aead(), info, sealed); err != nil {
+		if pt, err = hpke.Open(e.sk, kdf(), aead(), info, sealed); err != nil {
 			return
 		}
 		defer clear(pt)
@@ -207,7 +211,7 @@ func (e *EpochKey) OpenDataKey(h Header, sealed []byte) (*DataKey, error) {
 // Wipe zeroes the epoch private key.
 func (e *EpochKey) Wipe() {
 	clear(e.seed)
-	e.seed = nil
+	e.seed, e.sk = nil, nil
 }
 
 // sitePubOf derives the public key of a site seed, to check an unwrap.
