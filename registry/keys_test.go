@@ -107,3 +107,45 @@ func TestSealKeyRows(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSecureDeleteOnEveryConnection: the pragma is part of how every
+// pooled connection is opened, not a one-off on the first.
+func TestSecureDeleteOnEveryConnection(t *testing.T) {
+	db, err := Open(t.TempDir(), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const n = 3
+	var ready, done = make(chan struct{}, n), make(chan struct{})
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			errs <- db.View(context.Background(), func(tx *Tx) error {
+				var v int
+				if err := tx.tx.QueryRow(`PRAGMA secure_delete`).Scan(&v); err != nil {
+					return err
+				}
+				ready <- struct{}{}
+				<-done // hold this connection so the next View takes another
+				if v != 1 {
+					return errors.New("secure_delete is off on a connection")
+				}
+				return nil
+			})
+		}()
+	}
+	for range n {
+		<-ready
+	}
+	open := db.sql.Stats().OpenConnections
+	close(done)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if open < n {
+		t.Fatalf("%d connections open at once, want %d", open, n)
+	}
+}
