@@ -94,7 +94,7 @@ func Build(ctx context.Context, ex *export.Exporter, req export.Request, regs *R
 		return nil, fmt.Errorf("%w: no camera of the request is in the regions file (blur mode leaves unlisted cameras out)", export.ErrBadRequest)
 	}
 	req.Cameras = cams
-	work, err := workDir(ex.StateDir)
+	work, err := WorkDir(ex.StateDir)
 	if err != nil {
 		return nil, err
 	}
@@ -169,8 +169,9 @@ func Build(ctx context.Context, ex *export.Exporter, req export.Request, regs *R
 	return res, nil
 }
 
-// workDir makes a private, uniquely named work directory.
-func workDir(stateDir string) (string, error) {
+// WorkDir makes a private, uniquely named work directory under
+// <state_dir>/exports (removed by the caller; CleanWork after a crash).
+func WorkDir(stateDir string) (string, error) {
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err

@@ -25,7 +25,7 @@ const (
 // Caps on one regions file: they bound the filter graph (see Filter) and
 // the work a hostile file can ask for.
 const (
-	MaxBytes     = 1 << 20 // the JSON document
+	MaxBytes     = 512 << 10 // the JSON document (the API takes 1 MiB bodies)
 	MaxCameras   = 64
 	MaxTracks    = 16  // per camera
 	MaxKeyframes = 240 // per track
