@@ -136,11 +136,13 @@ func TestCancelKillsFFmpeg(t *testing.T) {
 	if code := c.do("POST", "/api/v1/requests/1/jobs", map[string]any{"redact": keepQuadrant()}, &sub); code != 202 {
 		t.Fatalf("submit: %d", code)
 	}
+	t.Logf("submitted %s", time.Now().Format("15:04:05.000"))
 	var seen []string
 	c.wait(sub.Job.ID, func(j jobView) bool {
 		seen = ffmpegsUnder(e.cfg.StateDir)
 		return j.State == registry.JobRunning && len(seen) > 0 || j.State == registry.JobDone
 	})
+	t.Logf("seen %s", time.Now().Format("15:04:05.000"))
 	if len(seen) == 0 {
 		t.Fatal("the job finished before ffmpeg was seen running; make the footage longer")
 	}
@@ -148,6 +150,7 @@ func TestCancelKillsFFmpeg(t *testing.T) {
 	if code := c.do("DELETE", fmt.Sprintf("/api/v1/jobs/%d", sub.Job.ID), nil, &j); code != 200 || j.State != registry.JobCancelled {
 		t.Fatalf("cancel: %d %+v", code, j)
 	}
+	t.Logf("cancelled %s", time.Now().Format("15:04:05.000"))
 	if left := ffmpegsUnder(e.cfg.StateDir); len(left) > 0 {
 		t.Errorf("ffmpeg still running after cancel: %v", left)
 	}
