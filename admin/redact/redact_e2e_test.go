@@ -3,6 +3,8 @@ package redact
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -122,4 +124,102 @@ func equalMaps(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestMovingRegionMeasured: a rectangle that moves from the top-left
+// quadrant (until 12:00:01) to the bottom-right one (from 12:00:05) hides
+// the top-left and shows the bottom-right at the start, the reverse at the
+// end, and the picture's centre halfway: the motion is where and when the
+// keyframes say, on the footage's own clock.
+func TestMovingRegionMeasured(t *testing.T) {
+	e := newEnv(t, "yard")
+	ctx := context.Background()
+	tool, err := Find(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scope := Scope{Cameras: []string{"yard"}, From: testBase, To: testBase.Add(6 * time.Second)}
+	regs, err := Parse([]byte(`{"cameras": {"yard": {"mode": "blur", "tracks": [{"keyframes": [
+		{"at": "2026-11-22T12:00:01Z", "x": 0, "y": 0, "w": 0.5, "h": 0.5},
+		{"at": "2026-11-22T12:00:05Z", "x": 0.5, "y": 0.5, "w": 0.5, "h": 0.5}]}]}}}`), scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := export.Request{Cameras: []string{"yard"}, From: scope.From, To: scope.To, Reason: "test", Actor: "maija", Source: "cli"}
+	orig, err := e.ex.Build(ctx, req, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Build(ctx, e.ex, req, regs, Options{Tool: tool}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	o, r := unzipClip(t, orig.Path, "yard.mp4", dir), unzipClip(t, res.Path, "yard.mp4", dir)
+	pic, err := tool.Probe(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Seconds on the files' timeline of a wall-clock moment (the clip's
+	// first frame is at the manifest's clip start).
+	at := func(d time.Duration) float64 {
+		return pic.StartPTS + testBase.Add(d).Sub(res.Manifest.Clips[0].FromUTC).Seconds()
+	}
+	type check struct {
+		name       string
+		from, to   float64
+		x, y, w, h int
+		hidden     bool
+	}
+	checks := []check{
+		{"start, top-left", at(0), at(900 * time.Millisecond), 0, 0, 320, 240, true},
+		{"start, bottom-right", at(0), at(900 * time.Millisecond), 320, 240, 320, 240, false},
+		{"halfway, centre", at(2900 * time.Millisecond), at(3100 * time.Millisecond), 200, 140, 240, 200, true},
+		{"halfway, top-left corner", at(2900 * time.Millisecond), at(3100 * time.Millisecond), 0, 0, 120, 80, false},
+		{"end, bottom-right", at(5100 * time.Millisecond), at(5900 * time.Millisecond), 320, 240, 320, 240, true},
+		{"end, top-left", at(5100 * time.Millisecond), at(5900 * time.Millisecond), 0, 0, 320, 240, false},
+	}
+	for _, c := range checks {
+		ssim, psnr := compareIn(t, r, o, c.from, c.to, c.x, c.y, c.w, c.h)
+		t.Logf("%s (%.2f–%.2f s): SSIM %.4f PSNR %.2f dB", c.name, c.from, c.to, ssim, psnr)
+		if c.hidden && ssim > 0.6 {
+			t.Errorf("%s: SSIM %.4f: not hidden", c.name, ssim)
+		}
+		if !c.hidden && psnr < 30 {
+			t.Errorf("%s: PSNR %.2f dB: damaged", c.name, psnr)
+		}
+	}
+}
+
+// TestKeepAudio: a redacted clip has no audio track unless asked for,
+// and then AAC.
+func TestKeepAudio(t *testing.T) {
+	needTool(t, "ffmpeg")
+	needTool(t, "ffprobe")
+	ctx := context.Background()
+	tool, err := Find(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	src := dir + "/src.mp4"
+	if b, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000",
+		"-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", src).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v %s", err, b)
+	}
+	filter, _ := Filter(&Camera{Mode: ModeKeep}, Picture{Width: 320, Height: 240, Start: testBase, Duration: 2 * time.Second})
+	for _, keep := range []bool{false, true} {
+		out := fmt.Sprintf("%s/out-%v.mp4", dir, keep)
+		if err := tool.Encode(ctx, src, out, filter, keep, nil); err != nil {
+			t.Fatal(err)
+		}
+		b, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name", "-of", "csv=p=0", out).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams := strings.TrimSpace(string(b))
+		if hasAudio := strings.Contains(streams, "audio"); hasAudio != keep || !strings.Contains(streams, "h264,video") || keep && !strings.Contains(streams, "aac,audio") {
+			t.Errorf("keep audio %v: streams %q", keep, streams)
+		}
+	}
 }
