@@ -4,10 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/pmp4"
 
 	"vahti/admin/export"
 )
@@ -221,5 +226,77 @@ func TestKeepAudio(t *testing.T) {
 		if hasAudio := strings.Contains(streams, "audio"); hasAudio != keep || !strings.Contains(streams, "h264,video") || keep && !strings.Contains(streams, "aac,audio") {
 			t.Errorf("keep audio %v: streams %q", keep, streams)
 		}
+	}
+}
+
+// TestKeepAudioLPCM: G.711 as the recorder stores it (LPCM, which this
+// ffmpeg cannot read from MP4) is kept with --keep-audio: extracted raw,
+// re-encoded to AAC, as long as the video.
+func TestKeepAudioLPCM(t *testing.T) {
+	needTool(t, "ffmpeg")
+	needTool(t, "ffprobe")
+	ctx := context.Background()
+	tool, err := Find(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The video of an ordinary export (the exporter's own progressive MP4).
+	e := newEnv(t, "yard")
+	res, err := e.ex.Build(ctx, export.Request{Cameras: []string{"yard"}, From: testBase, To: testBase.Add(2 * time.Second), Reason: "t", Actor: "m"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	f, err := os.Open(unzipClip(t, res.Path, "yard.mp4", dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p pmp4.Presentation
+	if err := p.Unmarshal(f); err != nil {
+		t.Fatal(err)
+	}
+	// 2 s of a 440 Hz tone, 16-bit big-endian mono 8 kHz, 20 ms samples.
+	at := &pmp4.Track{ID: 2, TimeScale: 8000, Codec: &mp4.CodecLPCM{BitDepth: 16, SampleRate: 8000, ChannelCount: 1}}
+	for i := 0; i < 100; i++ {
+		pl := make([]byte, 320)
+		for j := 0; j < 160; j++ {
+			v := int16(8000 * math.Sin(2*math.Pi*440*float64(i*160+j)/8000))
+			pl[2*j], pl[2*j+1] = byte(uint16(v)>>8), byte(v)
+		}
+		at.Samples = append(at.Samples, &pmp4.Sample{Duration: 160, PayloadSize: 320, GetPayload: func() ([]byte, error) { return pl, nil }})
+	}
+	p.Tracks = append(p.Tracks, at)
+	src := dir + "/lpcm.mp4"
+	w, err := os.Create(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Marshal(w); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	f.Close()
+	raw, err := extractLPCM(src, dir+"/a.raw")
+	if err != nil || raw == nil || raw.Format != "s16be" || raw.Rate != 8000 {
+		t.Fatalf("extract: %+v %v", raw, err)
+	}
+	filter, _ := Filter(&Camera{Mode: ModeKeep}, Picture{Width: 640, Height: 480, Start: testBase, Duration: 2 * time.Second})
+	out := dir + "/out.mp4"
+	if err := tool.encode(ctx, src, out, filter, true, raw, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "a", "-show_entries", "stream=codec_name,duration", "-of", "csv=p=0", out).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codec string
+	var dur float64
+	fields := strings.Split(strings.TrimSpace(string(b)), ",")
+	if len(fields) == 2 {
+		codec = fields[0]
+		fmt.Sscanf(fields[1], "%g", &dur)
+	}
+	if codec != "aac" || math.Abs(dur-2) > 0.1 {
+		t.Fatalf("audio of the redacted clip: %q", b)
 	}
 }
