@@ -257,3 +257,38 @@ func TestWithoutFFmpeg(t *testing.T) {
 		t.Fatalf("ordinary package: %v redacted=%v", err, vr.Manifest != nil && vr.Manifest.Redacted)
 	}
 }
+
+// TestJobFailsAndQueuedCancel: a job that cannot be made ends failed with
+// the reason, audited; a queued job cancelled before it starts never runs.
+func TestJobFailsAndQueuedCancel(t *testing.T) {
+	e := newEnv(t, 2, nil)
+	q := registry.Request{Kind: "access", Cameras: []string{"yard"}, From: base.Add(time.Hour), To: base.Add(time.Hour + time.Minute),
+		Reference: "SAR-2", Basis: "GDPR 15", Requester: "Toinen", Received: base}
+	if _, err := retentionOpen(e, &q); err != nil {
+		t.Fatal(err)
+	}
+	c := e.login()
+	var a, b struct{ Job jobView }
+	if code := c.do("POST", fmt.Sprintf("/api/v1/requests/%d/jobs", q.ID), map[string]any{"redact": nil}, &a); code != 202 {
+		t.Fatalf("submit a: %d", code)
+	}
+	if code := c.do("POST", "/api/v1/requests/1/jobs", map[string]any{"redact": keepQuadrant()}, &b); code != 202 {
+		t.Fatalf("submit b: %d", code)
+	}
+	var cj jobView
+	if code := c.do("DELETE", fmt.Sprintf("/api/v1/jobs/%d", b.Job.ID), nil, &cj); code != 200 || cj.State != registry.JobCancelled {
+		t.Fatalf("cancel queued: %d %+v", code, cj)
+	}
+	e.start()
+	j := c.wait(a.Job.ID, func(j jobView) bool { return j.State == registry.JobDone || j.State == registry.JobFailed })
+	if j.State != registry.JobFailed || !strings.Contains(j.Error, "no footage") {
+		t.Fatalf("job a: %+v", j)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := c.wait(b.Job.ID, func(jobView) bool { return true }); got.State != registry.JobCancelled {
+		t.Fatalf("job b: %+v", got)
+	}
+	if k := e.auditKinds(); k["job.fail"] != 1 || k["job.cancel"] != 1 || k["job.start"] != 1 || k["job.done"] != 0 {
+		t.Errorf("audit: %v", k)
+	}
+}
