@@ -292,3 +292,37 @@ func TestJobFailsAndQueuedCancel(t *testing.T) {
 		t.Errorf("audit: %v", k)
 	}
 }
+
+// TestLongExportBecomesJob: POST /requests/:id/export with more than
+// admin.JobThreshold of catalogued footage answers 202 with a job; a short
+// one is made at once (here: no exporter wired, so 503, not a job).
+func TestLongExportBecomesJob(t *testing.T) {
+	e := newEnv(t, 2, nil)
+	from := base.Add(2 * time.Hour)
+	if err := e.db.Update(context.Background(), func(tx *registry.Tx) error {
+		for k := 0; k < 205; k++ { // 10 min 15 s of catalogue (the files do not matter here)
+			st := from.Add(time.Duration(3*k) * time.Second)
+			s := registry.Segment{Camera: "yard", Start: st, End: st.Add(3 * time.Second), Path: registry.SegmentPath("yard", st),
+				Bytes: 1, Codecs: "h264", Params: "test", SHA256: strings.Repeat("0", 64)}
+			if err := tx.AddSegment(&s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	q := registry.Request{Kind: "police", Cameras: []string{"yard"}, From: from, To: from.Add(11 * time.Minute),
+		Reference: "POL-1", Basis: "esitutkintalaki", Received: base}
+	if _, err := retentionOpen(e, &q); err != nil {
+		t.Fatal(err)
+	}
+	c := e.login()
+	var sub struct{ Job jobView }
+	if code := c.do("POST", fmt.Sprintf("/api/v1/requests/%d/export", q.ID), nil, &sub); code != 202 || sub.Job.Kind != "export" || sub.Job.Request != q.ID {
+		t.Fatalf("long export: %d %+v", code, sub)
+	}
+	if code := c.do("POST", "/api/v1/requests/1/export", nil, nil); code == 202 {
+		t.Fatalf("a 6 s export became a job")
+	}
+}
