@@ -432,14 +432,18 @@ func (r *Runner) Preview(ctx context.Context, id int64, regions json.RawMessage,
 		return nil, err
 	}
 	if !contains(scope.Cameras, camera) {
-		return nil, fmt.Errorf("%w: camera %q is not one of the request's cameras", export.ErrBadRequest, camera)
+		return nil, redact.NewFieldError("camera", "%q is not one of the request's cameras (%s)", camera, strings.Join(scope.Cameras, ", "))
+	}
+	if regs.For(camera) == nil {
+		return nil, redact.NewFieldError("camera", "%s is not in the regions and would be left out of the package (blur mode)", camera)
 	}
 	if len(at) == 0 || len(at) > redact.MaxPreviewFrames {
-		return nil, fmt.Errorf("%w: preview 1–%d moments, not %d", export.ErrBadRequest, redact.MaxPreviewFrames, len(at))
+		return nil, redact.NewFieldError("at", "give 1–%d moments, not %d", redact.MaxPreviewFrames, len(at))
 	}
-	for _, t := range at {
+	for i, t := range at {
 		if t.Before(scope.From) || t.After(scope.To) {
-			return nil, fmt.Errorf("%w: %s is outside the request's range", export.ErrBadRequest, t.UTC().Format(time.RFC3339))
+			return nil, redact.NewFieldError(fmt.Sprintf("at[%d]", i), "%s is outside the request's range %s – %s", t.UTC().Format(time.RFC3339),
+				scope.From.Format(time.RFC3339), scope.To.Format(time.RFC3339))
 		}
 	}
 	tool, err := r.find(ctx)
