@@ -275,17 +275,8 @@ func (r *Runner) Run(ctx context.Context) error {
 
 func (r *Runner) runOne(ctx context.Context, j registry.Job) {
 	object := fmt.Sprintf("job:%d", j.ID)
-	err := r.DB.Update(ctx, func(tx *registry.Tx) error {
-		if err := tx.StartJob(j.ID); err != nil {
-			return err
-		}
-		_, err := tx.Audit(j.CreatedBy, j.Source, "job.start", object, map[string]any{"kind": j.Kind, "request": j.RequestID, "attempt": j.Attempts + 1})
-		return err
-	})
-	if err != nil {
-		r.log().Warn("jobs: not started", "job", j.ID, "err", err)
-		return
-	}
+	// Registered before the job is marked running, so a Cancel that
+	// finds it running always finds its cancel func too.
 	jctx, cancel := context.WithCancel(ctx)
 	ru := &run{cancel: cancel, done: make(chan struct{})}
 	r.mu.Lock()
@@ -298,6 +289,17 @@ func (r *Runner) runOne(ctx context.Context, j registry.Job) {
 		r.mu.Unlock()
 		close(ru.done)
 	}()
+	err := r.DB.Update(ctx, func(tx *registry.Tx) error {
+		if err := tx.StartJob(j.ID); err != nil {
+			return err
+		}
+		_, err := tx.Audit(j.CreatedBy, j.Source, "job.start", object, map[string]any{"kind": j.Kind, "request": j.RequestID, "attempt": j.Attempts + 1})
+		return err
+	})
+	if err != nil {
+		r.log().Warn("jobs: not started", "job", j.ID, "err", err)
+		return
+	}
 
 	var last time.Time
 	var lastP float64
