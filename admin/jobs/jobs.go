@@ -413,7 +413,10 @@ func RequestPackage(ctx context.Context, ex *export.Exporter, all []string, id i
 	if err != nil {
 		return res, err
 	}
-	if err := ex.DB.Update(ctx, func(tx *registry.Tx) error {
+	// A package that was made is linked even if ctx ended meanwhile (a
+	// cancel that came too late): a registered package of the request
+	// must not be left unlinked.
+	if err := ex.DB.Update(context.WithoutCancel(ctx), func(tx *registry.Tx) error {
 		return tx.RequestExported(id, res.Export, o.Actor, o.Source)
 	}); err != nil {
 		return res, fmt.Errorf("package %s was written but not linked to request %d: %w", res.Export.ID, id, err)
