@@ -245,6 +245,27 @@ var migrations = []string{
 		UNIQUE (camera, start_ns)
 	);
 	CREATE INDEX seal_segment_keys_epoch ON seal_segment_keys(epoch_day);`,
+	// Background jobs (admin/jobs): request packages, plain or redacted,
+	// made outside an HTTP request, with progress, cancel and resume.
+	`CREATE TABLE jobs (
+		id INTEGER PRIMARY KEY,
+		kind TEXT NOT NULL CHECK (kind IN ('export', 'redact')),
+		-- a request that expires takes its jobs (and their regions) with it
+		request_id INTEGER NOT NULL REFERENCES requests(id) ON DELETE CASCADE,
+		params TEXT NOT NULL DEFAULT '{}',
+		state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+		progress REAL NOT NULL DEFAULT 0,
+		package TEXT NOT NULL DEFAULT '',
+		error TEXT NOT NULL DEFAULT '',
+		created_by TEXT NOT NULL,
+		source TEXT NOT NULL DEFAULT '',
+		created_ns INTEGER NOT NULL,
+		started_ns INTEGER,
+		finished_ns INTEGER,
+		attempts INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX jobs_request ON jobs(request_id);
+	CREATE INDEX jobs_state ON jobs(state);`,
 }
 
 func (db *DB) migrate() error {
