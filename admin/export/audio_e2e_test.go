@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"math"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -16,30 +17,61 @@ import (
 	"vahti/registry"
 )
 
-// streamTimes is ffprobe's start_time and duration of each stream, as a
-// user checking an export would read them.
+// streamTimes is where each stream starts and ends by ffprobe, as a user
+// checking an export reads it: start_time and start_time + duration of
+// each stream, checked against the packets (the first packet starts at
+// start_time; the last one starts before the stream's end). Not the
+// last packet's pts + duration: for a track that begins with an empty
+// edit (audio starting after the first video frame) ffmpeg cuts the last
+// packet's duration short by the edit's length.
 func streamTimes(t *testing.T, path string) (vStart, vEnd, aStart, aEnd float64) {
 	t.Helper()
 	needTool(t, "ffprobe")
-	out, err := exec.Command("ffprobe", "-v", "error", "-of", "json",
-		"-show_entries", "stream=codec_type,start_time,duration", path).Output()
+	out, err := exec.Command("ffprobe", "-v", "error", "-of", "json", "-show_entries",
+		"stream=index,codec_type,start_time,duration:packet=stream_index,pts_time", path).Output()
 	if err != nil {
 		t.Fatalf("ffprobe %s: %v", path, err)
 	}
 	var res struct {
 		Streams []struct {
+			Index     int    `json:"index"`
 			CodecType string `json:"codec_type"`
 			StartTime string `json:"start_time"`
 			Duration  string `json:"duration"`
 		} `json:"streams"`
+		Packets []struct {
+			Stream int    `json:"stream_index"`
+			PTS    string `json:"pts_time"`
+		} `json:"packets"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatal(err)
 	}
+	first, last := map[int]float64{}, map[int]float64{}
+	for _, p := range res.Packets {
+		pts, err := strconv.ParseFloat(p.PTS, 64)
+		if err != nil {
+			t.Fatalf("%s: packet without pts: %+v", path, p)
+		}
+		if f, ok := first[p.Stream]; !ok || pts < f {
+			first[p.Stream] = pts
+		}
+		last[p.Stream] = max(last[p.Stream], pts)
+	}
 	seen := 0
 	for _, s := range res.Streams {
-		st, _ := strconv.ParseFloat(s.StartTime, 64)
-		d, _ := strconv.ParseFloat(s.Duration, 64)
+		st, err1 := strconv.ParseFloat(s.StartTime, 64)
+		d, err2 := strconv.ParseFloat(s.Duration, 64)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: stream %d without start_time or duration: %+v", path, s.Index, s)
+		}
+		f, ok := first[s.Index]
+		if !ok {
+			t.Fatalf("%s: stream %d (%s) has no packets", path, s.Index, s.CodecType)
+		}
+		if math.Abs(f-st) > 0.001 || last[s.Index] >= st+d {
+			t.Errorf("%s: %s stream %.3f–%.3f s, its packets start %.3f–%.3f s", path, s.CodecType, st, st+d, f, last[s.Index])
+		}
 		switch s.CodecType {
 		case "video":
 			vStart, vEnd = st, st+d
@@ -57,15 +89,16 @@ func streamTimes(t *testing.T, path string) (vStart, vEnd, aStart, aEnd float64)
 
 // The chain with a camera whose video arrives 300 ms after its audio:
 // recorder -> segments -> export. The export's audio ends within 40 ms of
-// its video (G.711, 20 ms packets) or within one frame (AAC at 16 kHz,
-// 64 ms frames: an AAC frame is not cut), and starts with it.
+// its video (by ffprobe's stream start and duration) with G.711 (20 ms packets) and with AAC (16 kHz, 64 ms frames:
+// an AAC frame is not cut, so the exporter picks the frame boundary
+// nearest the video's end), and starts within one audio packet of it.
 func TestExportAudioEndsWithItsVideo(t *testing.T) {
 	needTool(t, "ffprobe")
 	for _, tc := range []struct {
 		audio  string
-		maxEnd float64
+		packet float64 // one audio packet: the fakecam's G.711 20 ms, AAC 1024 samples at 16 kHz
 	}{
-		{"g711", 0.040},
+		{"g711", 0.020},
 		{"aac", 0.064},
 	} {
 		t.Run(tc.audio, func(t *testing.T) {
@@ -121,11 +154,11 @@ func TestExportAudioEndsWithItsVideo(t *testing.T) {
 				clip := filepath.Join(unzip(t, res.Path), "yard.mp4")
 				vs, ve, as, ae := streamTimes(t, clip)
 				t.Logf("%s: video %.3f–%.3f s, audio %.3f–%.3f s: start %+.3f s, end %+.3f s", w.name, vs, ve, as, ae, as-vs, ae-ve)
-				if d := ae - ve; d > tc.maxEnd || d < -tc.maxEnd {
-					t.Errorf("%s: the export's audio ends %+.3f s from its video, want within %.3f s", w.name, d, tc.maxEnd)
+				if d := ae - ve; math.Abs(d) > 0.040 {
+					t.Errorf("%s: the export's audio ends %+.3f s from its video, want within 0.040 s", w.name, d)
 				}
-				if d := as - vs; d > tc.maxEnd || d < -tc.maxEnd {
-					t.Errorf("%s: the export's audio starts %+.3f s from its video, want within %.3f s", w.name, d, tc.maxEnd)
+				if d := as - vs; math.Abs(d) > tc.packet+0.001 {
+					t.Errorf("%s: the export's audio starts %+.3f s from its video, want within one packet (%.3f s)", w.name, d, tc.packet)
 				}
 			}
 		})

@@ -140,3 +140,48 @@ func (f *firstByte) Write(b []byte) (int, error) {
 	}
 	return f.ResponseRecorder.Write(b)
 }
+
+// BenchmarkExport: one whole package (Build: plan, read and check every
+// source, hash, zip, fsync, registry) of the bench data, per window and
+// camera count. For profiling:
+//
+//	VAHTI_BENCH_DIR=… go test -run '^$' -bench 'Export/1cam-1h' -benchtime 3x -cpuprofile cpu.out ./admin/export
+func BenchmarkExport(b *testing.B) {
+	ex, base := benchEnv(b)
+	var all []string
+	ex.DB.View(context.Background(), func(tx *registry.Tx) error {
+		for _, c := range []string{"yard", "cam2", "cam3", "cam4", "cam5", "cam6", "cam7", "cam8"} {
+			if s, _ := tx.SegmentsIn(c, base, base.Add(time.Hour)); len(s) > 0 {
+				all = append(all, c)
+			}
+		}
+		return nil
+	})
+	for _, c := range []struct {
+		name string
+		cams int
+		span time.Duration
+	}{{"1cam-5m", 1, 5 * time.Minute}, {"1cam-1h", 1, time.Hour}, {"8cam-1h", 8, time.Hour}} {
+		if c.cams > len(all) {
+			continue
+		}
+		b.Run(c.name, func(b *testing.B) {
+			var bytes int64
+			for i := 0; i < b.N; i++ {
+				res, err := ex.Build(context.Background(), Request{Cameras: all[:c.cams], From: base, To: base.Add(c.span),
+					Reason: "benchmark", Actor: "bench", Source: "bench"}, "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				bytes = 0
+				for _, s := range res.Manifest.Sources {
+					bytes += s.Bytes
+				}
+				b.StopTimer()
+				os.Remove(res.Path) // deletion-gate: the benchmark's own package
+				b.StartTimer()
+			}
+			b.SetBytes(bytes)
+		})
+	}
+}
