@@ -381,7 +381,7 @@ func (c *clipPlan) add(s *source, si int32, from, to time.Time, hint []int) (boo
 			if i < len(hint) {
 				n = hint[i]
 			}
-			c.tracks = append(c.tracks, &clipTrack{timeScale: t.TimeScale, codec: t.Codec, samples: make([]clipSample, 0, n)})
+			c.tracks = append(c.tracks, &clipTrack{timeScale: t.TimeScale, codec: t.Codec, samples: getSamples(n)})
 		}
 	}
 	used := false
@@ -590,8 +590,30 @@ func (c *clipPlan) layout() error {
 		return err
 	}
 	// The sample tables are in the header now; keep only the byte map.
+	for _, t := range c.tracks {
+		putSamples(t.samples)
+	}
 	c.tracks = nil
 	return nil
+}
+
+// samplePool recycles clip sample tables (an hour is about 8 MB): a
+// fresh table per plan cost more in page faults and zeroing than all
+// the per-sample work of planning (playback's first byte).
+var samplePool sync.Pool
+
+func getSamples(n int) []clipSample {
+	if p, ok := samplePool.Get().(*[]clipSample); ok && cap(*p) >= n {
+		return (*p)[:0]
+	}
+	return make([]clipSample, 0, n)
+}
+
+func putSamples(s []clipSample) {
+	if cap(s) > 0 {
+		s = s[:0]
+		samplePool.Put(&s)
+	}
 }
 
 func stopPayload() ([]byte, error) { return nil, errStopMarshal }
