@@ -4,6 +4,8 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -165,6 +167,9 @@ func TestExportAcrossSegmentBoundaries(t *testing.T) {
 	})
 	if row.SHA256 != res.Export.SHA256 || row.Path != "exports/"+res.Export.ID+".zip" || !row.FootageEnd.Equal(c.ToUTC) {
 		t.Errorf("registry row %+v", row)
+	}
+	if sum := sha256.Sum256(stored); hex.EncodeToString(sum[:]) != row.SHA256 || int64(len(stored)) != row.Bytes {
+		t.Errorf("stored package: SHA-256 %x, %d bytes; registry says %s, %d bytes", sum, len(stored), row.SHA256, row.Bytes)
 	}
 	found := false
 	for _, en := range entries {

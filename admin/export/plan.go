@@ -163,6 +163,7 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 		for _, si := range c.sources {
 			p.sources[si].clip = c.name
 		}
+		c.endAudioWithVideo()
 		if err := c.layout(); err != nil {
 			return fmt.Errorf("clip %s: %w", c.name, err)
 		}
@@ -380,7 +381,7 @@ func (c *clipPlan) add(s *source, si int32, from, to time.Time, hint []int) (boo
 			if i < len(hint) {
 				n = hint[i]
 			}
-			c.tracks = append(c.tracks, &clipTrack{timeScale: t.TimeScale, codec: t.Codec, samples: make([]clipSample, 0, n)})
+			c.tracks = append(c.tracks, &clipTrack{timeScale: t.TimeScale, codec: t.Codec, samples: getSamples(n)})
 		}
 	}
 	used := false
@@ -451,6 +452,61 @@ func (c *clipPlan) add(s *source, si int32, from, to time.Time, hint []int) (boo
 		}
 	}
 	return used, nil
+}
+
+// endAudioWithVideo makes the clip's audio end where its video ends, to
+// within half an audio packet: trailing audio packets that play mostly
+// after the last video frame are left out, and the last packet kept lasts
+// as long as it sounds. (The recorder shortens a segment's last audio
+// packet to the segment's end in its table, but a decoder plays all of
+// an AAC frame: without this an export's sound ran up to a frame, 64 ms at
+// 16 kHz, past its picture.)
+func (c *clipPlan) endAudioWithVideo() {
+	if len(c.tracks) == 0 || len(c.tracks[0].samples) == 0 {
+		return
+	}
+	v := c.tracks[0]
+	vEnd := v.lastTick + int64(v.samples[len(v.samples)-1].dur) // video ticks
+	for _, t := range c.tracks[1:] {
+		if t.codec.IsVideo() || len(t.samples) == 0 {
+			continue
+		}
+		end := durToTicks(ticksToDur(vEnd, v.timeScale), t.timeScale)
+		for len(t.samples) > 1 {
+			last := &t.samples[len(t.samples)-1]
+			if t.lastTick+int64(soundingDur(t, last))/2 <= end {
+				break
+			}
+			c.bytes -= int64(last.size)
+			t.samples = t.samples[:len(t.samples)-1]
+			t.lastTick -= int64(t.samples[len(t.samples)-1].dur)
+		}
+		last := &t.samples[len(t.samples)-1]
+		last.dur = soundingDur(t, last)
+	}
+}
+
+// soundingDur is how long an audio sample plays, in its track's ticks:
+// a whole AAC frame, or the PCM samples it holds; otherwise (or when the
+// codec's sample rate is unknown) the duration in its table.
+func soundingDur(t *clipTrack, s *clipSample) uint32 {
+	var frames, rate int64
+	switch c := t.codec.(type) {
+	case *mp4.CodecMPEG4Audio:
+		frames, rate = 1024, int64(c.Config.SampleRate)
+	case *mp4.CodecLPCM:
+		if b := int64(c.ChannelCount) * int64(c.BitDepth) / 8; b > 0 {
+			frames, rate = int64(s.size)/b, int64(c.SampleRate)
+		}
+	}
+	if frames <= 0 || rate <= 0 {
+		return s.dur
+	}
+	d := (frames*int64(t.timeScale) + rate/2) / rate
+	if d <= 0 || d > 0xffffffff {
+		return s.dur
+	}
+	return uint32(d)
 }
 
 // findGaps states every stretch of the requested range without footage in
@@ -534,8 +590,30 @@ func (c *clipPlan) layout() error {
 		return err
 	}
 	// The sample tables are in the header now; keep only the byte map.
+	for _, t := range c.tracks {
+		putSamples(t.samples)
+	}
 	c.tracks = nil
 	return nil
+}
+
+// samplePool recycles clip sample tables (an hour is about 8 MB): a
+// fresh table per plan cost more in page faults and zeroing than all
+// the per-sample work of planning (playback's first byte).
+var samplePool sync.Pool
+
+func getSamples(n int) []clipSample {
+	if p, ok := samplePool.Get().(*[]clipSample); ok && cap(*p) >= n {
+		return (*p)[:0]
+	}
+	return make([]clipSample, 0, n)
+}
+
+func putSamples(s []clipSample) {
+	if cap(s) > 0 {
+		s = s[:0]
+		samplePool.Put(&s)
+	}
 }
 
 func stopPayload() ([]byte, error) { return nil, errStopMarshal }
