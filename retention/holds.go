@@ -111,7 +111,7 @@ func releaseHoldTx(tx *registry.Tx, id int64, actor, source, reason string) (reg
 // Request kinds and outcomes accepted by OpenRequest and CloseRequest.
 var (
 	requestKinds    = []string{registry.RequestPolice, registry.RequestAccess}
-	requestOutcomes = []string{registry.OutcomeDelivered, registry.OutcomeRefused, registry.OutcomeWithdrawn}
+	requestOutcomes = []string{registry.OutcomeDelivered, registry.OutcomeViewed, registry.OutcomeRefused, registry.OutcomeWithdrawn}
 )
 
 // OpenRequest registers a police or access request and places its legal
@@ -196,7 +196,7 @@ func CloseRequest(ctx context.Context, db *registry.DB, id int64, outcome, reaso
 func CloseRequestWith(ctx context.Context, db *registry.DB, id int64, in CloseInput, actor, source string) (registry.Request, *registry.Hold, error) {
 	outcome, reason := in.Outcome, strings.TrimSpace(in.Reason)
 	if !oneOf(outcome, requestOutcomes) {
-		return registry.Request{}, nil, fmt.Errorf("request %d: outcome must be delivered, refused or withdrawn, got %q", id, outcome)
+		return registry.Request{}, nil, fmt.Errorf("request %d: outcome must be delivered, viewed-on-site, refused or withdrawn, got %q", id, outcome)
 	}
 	if reason == "" {
 		return registry.Request{}, nil, fmt.Errorf("request %d: a reason is required to close", id)
