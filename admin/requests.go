@@ -78,6 +78,9 @@ type requestDetail struct {
 // the last 12 months (GDPR art. 15(3)).
 func (d requestDetail) Free() bool { return d.Earlier == 0 }
 
+// NoKey: no identifying key was recorded, so freeness cannot be told.
+func (d requestDetail) NoKey() bool { return d.Earlier < 0 }
+
 // Overdue and DueSoon drive the deadline warnings (list, page, dashboard).
 func (d requestDetail) Overdue(now time.Time) bool { return deadlineOverdue(d.Request, now) }
 

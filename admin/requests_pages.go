@@ -512,7 +512,7 @@ func (s *Server) pageExtendRequest(c *gin.Context) {
 		s.showRequest(c, http.StatusBadRequest, id, requestPage{}, errorText(p.lang(), err))
 		return
 	}
-	s.flashRedirect(c, fmt.Sprintf("/requests/%d", id), trf(p.lang(), "req.extended", s.localTime(p.lang(), q.Deadline)))
+	s.flashRedirect(c, fmt.Sprintf("/requests/%d", id), trf(p.lang(), "req.extended", s.requestTime(p.lang(), q.Deadline)))
 }
 
 func (s *Server) pageViewRequest(c *gin.Context) {
@@ -530,8 +530,8 @@ func (s *Server) pageViewRequest(c *gin.Context) {
 	s.flashRedirect(c, fmt.Sprintf("/requests/%d", id), tr(p.lang(), "req.viewed"))
 }
 
-// localTime is a time as the pages show it (the "lt" template function).
-func (s *Server) localTime(lang string, t time.Time) string {
+// requestTime is a time as the pages show it (the "lt" template function).
+func (s *Server) requestTime(lang string, t time.Time) string {
 	return s.funcs()["lt"].(func(string, time.Time) string)(lang, t)
 }
 
