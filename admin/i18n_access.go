@@ -15,7 +15,7 @@ func init() {
 }
 
 var accessFI = map[string]string{
-	"msg.outcome": "Lopputulos on luovutettu, katsottu paikan päällä, hylätty tai peruttu (annettu: %s).",
+	"msg.outcome":                        "Lopputulos on luovutettu, katsottu paikan päällä, hylätty tai peruttu (annettu: %s).",
 	"req.ground.not-identifiable":        "pyytäjää ei voida tunnistaa tallenteelta",
 	"req.state.viewed-on-site":           "katsottu paikan päällä",
 	"req.outcome.viewed-on-site":         "katsottu paikan päällä",
@@ -85,7 +85,7 @@ var accessFI = map[string]string{
 }
 
 var accessEN = map[string]string{
-	"msg.outcome": "The outcome is delivered, viewed-on-site, refused or withdrawn (got: %s).",
+	"msg.outcome":                        "The outcome is delivered, viewed-on-site, refused or withdrawn (got: %s).",
 	"req.ground.not-identifiable":        "the requester cannot be identified in the footage",
 	"req.state.viewed-on-site":           "viewed on site",
 	"req.outcome.viewed-on-site":         "viewed on site",

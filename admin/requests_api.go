@@ -54,46 +54,46 @@ func disclosureJSON(d registry.Disclosure) apiDisclosure {
 }
 
 type apiRequest struct {
-	ID          int64             `json:"id"`
-	Kind        string            `json:"kind"`
-	Status      string            `json:"status"`
-	State       string            `json:"state"`
-	Cameras     []string          `json:"cameras"`
-	From        time.Time         `json:"from"`
-	To          time.Time         `json:"to"`
-	Reference   string            `json:"reference"`
-	BasisCode   string            `json:"basis_code"`
-	Basis       string            `json:"basis"`
-	Authority   string            `json:"authority"`
-	Officer     string            `json:"officer"`
-	Contact     string            `json:"contact"`
-	Requester   string            `json:"requester"`
-	Identity    string            `json:"identity,omitempty"`
-	VerifiedBy  string            `json:"verified_by,omitempty"`
+	ID         int64     `json:"id"`
+	Kind       string    `json:"kind"`
+	Status     string    `json:"status"`
+	State      string    `json:"state"`
+	Cameras    []string  `json:"cameras"`
+	From       time.Time `json:"from"`
+	To         time.Time `json:"to"`
+	Reference  string    `json:"reference"`
+	BasisCode  string    `json:"basis_code"`
+	Basis      string    `json:"basis"`
+	Authority  string    `json:"authority"`
+	Officer    string    `json:"officer"`
+	Contact    string    `json:"contact"`
+	Requester  string    `json:"requester"`
+	Identity   string    `json:"identity,omitempty"`
+	VerifiedBy string    `json:"verified_by,omitempty"`
 	// SubjectKey says whether an identifying key was recorded (its hash
 	// is never shown); Earlier and Free are on one request's view only.
-	SubjectKey      bool   `json:"subject_key"`
-	Earlier         *int   `json:"earlier_requests_12m,omitempty"`
-	Free            *bool  `json:"free,omitempty"`
-	ExtensionMonths int    `json:"extension_months"`
-	ExtensionReason string `json:"extension_reason,omitempty"`
-	Description string            `json:"description,omitempty"`
-	Handler     string            `json:"handler"`
-	Notes       string            `json:"notes,omitempty"`
-	Received    time.Time         `json:"received"`
-	Deadline    *time.Time        `json:"deadline"`
-	Overdue     bool              `json:"overdue"`
-	CreatedBy   string            `json:"created_by"`
-	Created     time.Time         `json:"created"`
-	HoldID      int64             `json:"hold"`
-	Outcome     string            `json:"outcome,omitempty"`
-	Ground      string            `json:"ground,omitempty"`
-	ClosedBy    string            `json:"closed_by,omitempty"`
-	Closed      *time.Time        `json:"closed,omitempty"`
-	CloseReason string            `json:"close_reason,omitempty"`
-	History     []apiRequestEvent `json:"history,omitempty"`
-	Packages    []apiExport       `json:"packages,omitempty"`
-	Disclosures []apiDisclosure   `json:"disclosures,omitempty"`
+	SubjectKey      bool              `json:"subject_key"`
+	Earlier         *int              `json:"earlier_requests_12m,omitempty"`
+	Free            *bool             `json:"free,omitempty"`
+	ExtensionMonths int               `json:"extension_months"`
+	ExtensionReason string            `json:"extension_reason,omitempty"`
+	Description     string            `json:"description,omitempty"`
+	Handler         string            `json:"handler"`
+	Notes           string            `json:"notes,omitempty"`
+	Received        time.Time         `json:"received"`
+	Deadline        *time.Time        `json:"deadline"`
+	Overdue         bool              `json:"overdue"`
+	CreatedBy       string            `json:"created_by"`
+	Created         time.Time         `json:"created"`
+	HoldID          int64             `json:"hold"`
+	Outcome         string            `json:"outcome,omitempty"`
+	Ground          string            `json:"ground,omitempty"`
+	ClosedBy        string            `json:"closed_by,omitempty"`
+	Closed          *time.Time        `json:"closed,omitempty"`
+	CloseReason     string            `json:"close_reason,omitempty"`
+	History         []apiRequestEvent `json:"history,omitempty"`
+	Packages        []apiExport       `json:"packages,omitempty"`
+	Disclosures     []apiDisclosure   `json:"disclosures,omitempty"`
 }
 
 func optUTC(t time.Time) *time.Time {

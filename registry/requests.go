@@ -75,19 +75,19 @@ var RefusalGrounds = []string{
 
 // Request is an entry in the register of disclosure requests.
 type Request struct {
-	ID          int64
-	Kind        string
-	Cameras     []string
-	From, To    time.Time
-	Reference   string
-	BasisCode   string // one of BasisCodes
-	Basis       string
-	Authority   string
-	Officer     string // the authority's officer in charge
-	Contact     string // how to reach them (phone, e-mail)
-	Requester   string
-	Identity    string // how a data subject's identity was verified
-	VerifiedBy  string // the account that verified it
+	ID         int64
+	Kind       string
+	Cameras    []string
+	From, To   time.Time
+	Reference  string
+	BasisCode  string // one of BasisCodes
+	Basis      string
+	Authority  string
+	Officer    string // the authority's officer in charge
+	Contact    string // how to reach them (phone, e-mail)
+	Requester  string
+	Identity   string // how a data subject's identity was verified
+	VerifiedBy string // the account that verified it
 	// SubjectHash is SubjectHash of the identifying key the keeper
 	// recorded (e.g. name and date of birth); the key itself is never
 	// stored. "" when none was recorded.
@@ -96,7 +96,7 @@ type Request struct {
 	ExtensionReason string // why (one line per extension)
 	// Calendar is the time zone a computed deadline follows (not stored;
 	// nil: UTC). Callers pass the config's location.
-	Calendar *time.Location
+	Calendar    *time.Location
 	Description string // what is asked for (e.g. the person or event to find)
 	Handler     string // the keeper handling it
 	Notes       string
