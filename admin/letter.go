@@ -33,18 +33,6 @@ var Ombudsman = struct{ NameFI, NameEN, Post, Visit, Email, Phone, Web string }{
 // ErrNotRefused: only a refused request has a refusal letter.
 var ErrNotRefused = errors.New("the request is not refused: only a refused request has a refusal letter")
 
-// groundArticles is the provision each refusal ground rests on, cited in
-// the letter beside GDPR art. 12(4) and 15.
-var groundArticles = map[string]string{
-	"no-footage":           "15(1)",
-	"no-basis":             "6(1)",
-	"identity":             "12(6)",
-	"not-identifiable":     "11(2), 12(2)",
-	"third-party":          "15(4)",
-	"manifestly-unfounded": "12(5)",
-	"other":                "12(4)",
-}
-
 // LetterOptions says how a letter is written.
 type LetterOptions struct {
 	Lang    string         // "fi" (default) or "en"
@@ -60,7 +48,6 @@ type letterData struct {
 	C           configs.Controller
 	O           any
 	Ground      string
-	Article     string
 	Date        string
 	Received    string
 	From, To    string
@@ -113,7 +100,7 @@ func WriteRefusalLetter(w io.Writer, cfg *configs.Config, q registry.Request, op
 	if printed.IsZero() {
 		printed = q.Closed
 	}
-	d := letterData{L: lang, Q: q, C: cfg.Controller, O: Ombudsman, Ground: ground, Article: groundArticles[ground],
+	d := letterData{L: lang, Q: q, C: cfg.Controller, O: Ombudsman, Ground: ground,
 		Date: day(printed), Received: day(q.Received), From: clock(q.From), To: clock(q.To), Closed: day(q.Closed),
 		Cameras: strings.Join(q.Cameras, ", "), PrintButton: opt.PrintButton}
 	for _, l := range strings.Split(q.CloseReason, "\n") {

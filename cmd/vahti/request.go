@@ -381,7 +381,7 @@ func requestClose(ctx context.Context, e *env, args []string) error {
 	switch *outcome {
 	case registry.OutcomeDelivered, registry.OutcomeViewed, registry.OutcomeRefused, registry.OutcomeWithdrawn:
 	default:
-		return usageErr("--outcome: must be delivered, viewed-on-site, refused or withdrawn, got %q", *outcome)
+		return usageErr("--outcome: must be delivered, refused or withdrawn (or viewed-on-site), got %q", *outcome)
 	}
 	if *ground != "" && *outcome != registry.OutcomeRefused {
 		return usageErr("--ground: only with --outcome refused")
