@@ -64,7 +64,7 @@ func TestRequestRegisterExpires(t *testing.T) {
 	closeIt(a, registry.OutcomeDelivered, true)
 	b := open(registry.RequestPolice, "5500/R/1/26")
 	closeIt(b, registry.OutcomeRefused, false) // the police asked for preservation: the hold stays
-	c := open(registry.RequestAccess, "SAR-C")   // still open
+	c := open(registry.RequestAccess, "SAR-C") // still open
 	keep := f.cfg.Requests.Retention.D()
 	f.mu.Lock()
 	f.now = t0.Add(keep - 24*time.Hour)
