@@ -128,7 +128,7 @@ func TestBrowserAccessRequest(t *testing.T) {
 	if state != "hylätty" {
 		t.Errorf("state after refusal: %q", state)
 	}
-	var omb, ground, basis, printed string
+	var omb, ground, basis, printed, border string
 	var pdf []byte
 	run("letter",
 		chromedp.Click("#req-letter", chromedp.ByQuery),
@@ -136,6 +136,8 @@ func TestBrowserAccessRequest(t *testing.T) {
 		chromedp.Text("#letter-ombudsman", &omb, chromedp.ByQuery),
 		chromedp.Text("#letter-ground", &ground, chromedp.ByQuery),
 		chromedp.Text("#letter-basis", &basis, chromedp.ByQuery),
+		// The print style applies (the CSP forbids an inline one).
+		chromedp.Evaluate(`getComputedStyle(document.getElementById("letter-ombudsman")).borderTopStyle`, &border),
 		chromedp.Evaluate(`window.print = function(){ window.__printed = "yes"; }; true`, nil),
 		chromedp.Click("#print-letter", chromedp.ByQuery),
 		chromedp.Evaluate(`String(window.__printed)`, &printed),
@@ -151,8 +153,8 @@ func TestBrowserAccessRequest(t *testing.T) {
 			t.Errorf("the letter's Ombudsman box lacks %q: %q", s, omb)
 		}
 	}
-	if !strings.Contains(ground, "muiden oikeuksiin") || !strings.Contains(basis, "15 artiklan 4 kohta") || printed != "yes" {
-		t.Errorf("letter: ground %q, basis %q, print %q", ground, basis, printed)
+	if !strings.Contains(ground, "muiden oikeuksiin") || !strings.Contains(basis, "15 artiklan 4 kohta") || printed != "yes" || border != "solid" {
+		t.Errorf("letter: ground %q, basis %q, print %q, box border %q", ground, basis, printed, border)
 	}
 	run("letter in English",
 		chromedp.Click("#letter-en", chromedp.ByQuery),

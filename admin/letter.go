@@ -38,7 +38,8 @@ type LetterOptions struct {
 	Lang    string         // "fi" (default) or "en"
 	Loc     *time.Location // local time of the dates (nil: UTC)
 	Printed time.Time      // the letter's date
-	// PrintButton adds the on-screen print button (the admin page).
+	// PrintButton makes the admin page: the on-screen print button, the
+	// style linked from /static. Without it the page stands alone.
 	PrintButton bool
 }
 
@@ -55,6 +56,7 @@ type letterData struct {
 	Cameras     string
 	Reasons     []string
 	PrintButton bool
+	InlineCSS   template.CSS // standalone (the CLI); else linked from /static
 }
 
 const letterFile = "templates/letter.html"
@@ -103,6 +105,13 @@ func WriteRefusalLetter(w io.Writer, cfg *configs.Config, q registry.Request, op
 	d := letterData{L: lang, Q: q, C: cfg.Controller, O: Ombudsman, Ground: ground,
 		Date: day(printed), Received: day(q.Received), From: clock(q.From), To: clock(q.To), Closed: day(q.Closed),
 		Cameras: strings.Join(q.Cameras, ", "), PrintButton: opt.PrintButton}
+	if !opt.PrintButton {
+		css, err := staticFS.ReadFile("static/letter.css")
+		if err != nil {
+			return err
+		}
+		d.InlineCSS = template.CSS(css)
+	}
 	for _, l := range strings.Split(q.CloseReason, "\n") {
 		if l = strings.TrimSpace(l); l != "" {
 			d.Reasons = append(d.Reasons, l)
