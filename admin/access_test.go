@@ -99,6 +99,28 @@ func TestAccessRequestAPI(t *testing.T) {
 	if es := h.auditEntries("request.letter"); len(es) != 2 {
 		t.Errorf("request.letter audited %d times, want 2", len(es))
 	}
+	// A third is viewed on site: no package, then closed so.
+	c := add("2026-11-22T09:00:00+02:00", "")
+	vbase := fmt.Sprintf("/api/v1/requests/%d", c.ID)
+	if res, body := keeper.do("POST", vbase+"/close", map[string]string{"outcome": "viewed-on-site", "hold": "release", "reason": "x"}); res.StatusCode != 400 {
+		t.Errorf("closing as viewed before a viewing: %d %s", res.StatusCode, body)
+	}
+	if res, _ := keeper.do("POST", vbase+"/viewing", map[string]string{"viewed_by": "dpo"}); res.StatusCode != 400 {
+		t.Errorf("a viewing shown by a non-keeper: %d", res.StatusCode)
+	}
+	res, body = keeper.do("POST", vbase+"/viewing", map[string]string{"viewed_by": "boss", "note": "ohjaajan kanssa"})
+	if v := decode[apiRequest](t, body); res.StatusCode != 200 || v.State != "viewed-on-site" {
+		t.Errorf("viewing: %d %s", res.StatusCode, body)
+	}
+	if res, body := keeper.do("POST", vbase+"/close", map[string]string{"outcome": "viewed-on-site", "hold": "release", "reason": "katsottu"}); res.StatusCode != 200 {
+		t.Errorf("close viewed: %d %s", res.StatusCode, body)
+	}
+	if es := h.auditEntries("request.view"); len(es) != 1 || !strings.Contains(string(es[0].Detail), `"viewed_by":"boss"`) {
+		t.Errorf("request.view audit: %+v", es)
+	}
+	if g := get(c.ID); g.Free != nil || g.SubjectKey {
+		t.Errorf("no key recorded, yet free is told: %+v", g.Free)
+	}
 	// A delivery to the data subject is marked so.
 	res, body = keeper.do("POST", fmt.Sprintf("/api/v1/requests/%d/export", a.ID), nil)
 	if res.StatusCode != 201 {

@@ -93,7 +93,9 @@ func deadlineSoonFor(q registry.Request, now time.Time) bool {
 }
 
 // awaiting: the requester still waits for an answer.
-func awaiting(q registry.Request) bool { return q.Open() && q.State != registry.StateDelivered }
+func awaiting(q registry.Request) bool {
+	return q.Open() && q.State != registry.StateDelivered && q.State != registry.StateViewed
+}
 
 func (s *Server) requestList(ctx context.Context, f registry.RequestFilter) ([]registry.Request, error) {
 	var out []registry.Request
