@@ -79,6 +79,7 @@ var routeRoles = map[string]string{
 	"GET /requests":                        keeperOrDPO,
 	"GET /requests/:id":                    keeperOrDPO,
 	"GET /requests/:id/receipt/:did":       keeperOrDPO,
+	"GET /requests/:id/letter":             keeperOrDPO,
 	"GET /disclosures":                     keeperOrDPO,
 	"GET /disclosures/log.csv":             keeperOrDPO,
 	"GET /disclosures/register.csv":        keeperOrDPO,
@@ -87,6 +88,10 @@ var routeRoles = map[string]string{
 	"POST /requests/:id/deliver":           registry.RoleKeeper,
 	"POST /requests/:id/close":             registry.RoleKeeper,
 	"POST /requests/:id/notes":             registry.RoleKeeper,
+	"POST /requests/:id/extend":            registry.RoleKeeper,
+	"POST /requests/:id/view":              registry.RoleKeeper,
+	"POST /api/v1/requests/:id/extend":     registry.RoleKeeper,
+	"POST /api/v1/requests/:id/viewing":    registry.RoleKeeper,
 	"PUT /api/v1/requests/:id":             registry.RoleKeeper,
 }
 
