@@ -136,5 +136,15 @@ func TestAccessRequestAPI(t *testing.T) {
 	if !strings.Contains(string(body), ",access,true,") || !strings.Contains(string(body), "kind,subject,expired_utc,request_ref_hash") {
 		t.Errorf("CSV lacks the data-subject mark:\n%s", body)
 	}
+	// An authority's refusal has no letter to a data subject.
+	res, body = keeper.do("POST", "/api/v1/requests", map[string]any{"kind": "police", "cameras": []string{"yard"},
+		"from": "2026-11-22T08:00:00Z", "to": "2026-11-22T08:30:00Z", "reference": "5500/R/9/26", "basis_code": "poliisilaki"})
+	pq := decode[struct {
+		Request apiRequest `json:"request"`
+	}](t, body).Request
+	keeper.do("POST", fmt.Sprintf("/api/v1/requests/%d/close", pq.ID), map[string]string{"outcome": "refused", "hold": "release", "reason": "x"})
+	if res, _ := keeper.do("GET", fmt.Sprintf("/requests/%d/letter", pq.ID), nil); res.StatusCode != 409 {
+		t.Errorf("letter of a refused police request: %d", res.StatusCode)
+	}
 	_ = registry.RequestAccess
 }

@@ -88,7 +88,7 @@ var accessFI = map[string]string{
 	"letter.again":                        "Lisätietoja antaa %s.",
 	"letter.regards":                      "Ystävällisin terveisin",
 	"letter.foot":                         "Päätös on annettu tietosuoja-asetuksen 12 artiklan 3 ja 4 kohdan mukaisesti. Säilyttäkää tämä kirje.",
-	"letter.notrefused":                   "Vain hylätyllä pyynnöllä on hylkäyskirje.",
+	"letter.notrefused":                   "Hylkäyskirje on vain hylätyllä tarkastuspyynnöllä (viranomaisen pyyntöön vastataan sen omassa asiassa).",
 }
 
 var accessEN = map[string]string{
@@ -165,5 +165,5 @@ var accessEN = map[string]string{
 	"letter.again":                        "For more information, contact %s.",
 	"letter.regards":                      "Yours sincerely",
 	"letter.foot":                         "This decision is given under Article 12(3) and (4) GDPR. Please keep this letter.",
-	"letter.notrefused":                   "Only a refused request has a refusal letter.",
+	"letter.notrefused":                   "Only a refused access request has a refusal letter (an authority's request is answered in its own case).",
 }

@@ -31,7 +31,9 @@ var Ombudsman = struct{ NameFI, NameEN, Post, Visit, Email, Phone, Web string }{
 }
 
 // ErrNotRefused: only a refused request has a refusal letter.
-var ErrNotRefused = errors.New("the request is not refused: only a refused request has a refusal letter")
+// The letter is written to a data subject (it names the Ombudsman as the
+// place to complain); an authority's refusal is answered in its own case.
+var ErrNotRefused = errors.New("only a refused access request has a refusal letter (the request is not refused, or is an authority's)")
 
 // LetterOptions says how a letter is written.
 type LetterOptions struct {
@@ -68,7 +70,7 @@ var letterTemplate = template.Must(template.New(path.Base(letterFile)).Funcs(tem
 // one standalone HTML page (its CSS inline, A4 print layout). The
 // controller's details come from the config's controller block.
 func WriteRefusalLetter(w io.Writer, cfg *configs.Config, q registry.Request, opt LetterOptions) error {
-	if q.Outcome != registry.OutcomeRefused {
+	if q.Outcome != registry.OutcomeRefused || q.Kind != registry.RequestAccess {
 		return fmt.Errorf("request %d: %w", q.ID, ErrNotRefused)
 	}
 	if !cfg.Controller.Configured() {

@@ -385,3 +385,18 @@ func TestDisclosureExpiryIsTheOnlyChange(t *testing.T) {
 		t.Errorf("a second expiry: %v", err)
 	}
 }
+
+// An access request's deadline is the statutory one or earlier; a later
+// one goes only through a recorded extension.
+func TestAccessDeadlineNotLaterThanStatutory(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	q := Request{Kind: RequestAccess, Reference: "SAR", BasisCode: BasisAccess, Received: now.Add(-time.Hour),
+		Deadline: now.AddDate(0, 2, 0)}
+	if err := ValidateRequest(&q, now); err == nil || !strings.Contains(err.Error(), "extend it with a reason") {
+		t.Errorf("a two-month deadline typed in: %v", err)
+	}
+	q = Request{Kind: RequestAccess, Reference: "SAR", BasisCode: BasisAccess, Received: now.Add(-time.Hour), Deadline: now.AddDate(0, 0, 14)}
+	if err := ValidateRequest(&q, now); err != nil {
+		t.Errorf("an earlier deadline: %v", err)
+	}
+}

@@ -237,8 +237,15 @@ func ValidateRequest(q *Request, now time.Time) error {
 	if q.Received.After(now.Add(time.Minute)) { // a minute for clocks and typing
 		probs = append(probs, fmt.Sprintf("received (%s) is in the future", q.Received.Format(time.RFC3339)))
 	}
-	if q.Deadline.IsZero() && q.Kind == RequestAccess {
-		q.Deadline = AccessDeadline(q.Received, 1, q.Calendar)
+	if q.Kind == RequestAccess {
+		// GDPR art. 12(3): a month, longer only by a recorded extension.
+		legal := AccessDeadline(q.Received, 1, q.Calendar)
+		if q.Deadline.IsZero() {
+			q.Deadline = legal
+		} else if q.Deadline.After(legal) {
+			probs = append(probs, fmt.Sprintf("an access request's deadline is at most one month after received (%s); extend it with a reason instead",
+				legal.Format(time.RFC3339)))
+		}
 	}
 	q.Deadline = q.Deadline.UTC()
 	if !q.Deadline.IsZero() && !q.Deadline.After(q.Received) {

@@ -100,7 +100,7 @@ func TestRequestAccessCLI(t *testing.T) {
 	c.ok("request", "view", id1, "--config", "$CONFIG", "--by", "liisa", "--note", "with her counsellor")
 	c.ok("request", "close", id1, "--config", "$CONFIG", "--outcome", "viewed-on-site", "--reason", "watched on site", "--release-hold")
 	// The second is refused; the letter is written in both languages.
-	if e := c.fail("request", "letter", id2, "--config", "$CONFIG", "--out", filepath.Join(c.dir, "x.html")); !strings.Contains(e, "not refused") {
+	if e := c.fail("request", "letter", id2, "--config", "$CONFIG", "--out", filepath.Join(c.dir, "x.html")); !strings.Contains(e, "only a refused access request") {
 		t.Errorf("letter of an open request: %s", e)
 	}
 	c.ok("request", "close", id2, "--config", "$CONFIG", "--outcome", "refused", "--ground", "third-party",
