@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -136,6 +137,29 @@ func TestAccessRequestAPI(t *testing.T) {
 	if !strings.Contains(string(body), ",access,true,") || !strings.Contains(string(body), "kind,subject,expired_utc,request_ref_hash") {
 		t.Errorf("CSV lacks the data-subject mark:\n%s", body)
 	}
+	// When a's request expires from the register, the log still reads:
+	// the entry without its request, marked expired, kind kept.
+	if res, body := keeper.do("POST", fmt.Sprintf("/api/v1/requests/%d/close", a.ID), map[string]string{"outcome": "delivered", "hold": "release", "reason": "luovutettu"}); res.StatusCode != 200 {
+		t.Fatalf("close a: %d %s", res.StatusCode, body)
+	}
+	if err := h.db.Update(context.Background(), func(tx *registry.Tx) error {
+		_, err := tx.ExpireRequest(a.ID, strings.Repeat("e", 64))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	res, body = keeper.do("GET", "/disclosures", nil)
+	if res.StatusCode != 200 || !strings.Contains(string(body), "pyyntö poistunut rekisteristä") || strings.Contains(string(body), "Maija Meikäläinen</td>") {
+		t.Errorf("disclosure page after expiry: %d", res.StatusCode)
+	}
+	res, body = keeper.do("GET", "/api/v1/disclosures", nil)
+	if res.StatusCode != 200 || !strings.Contains(string(body), `"request_ref_hash":"eeee`) || strings.Contains(string(body), "Meikäläinen") {
+		t.Errorf("disclosures JSON after expiry: %d %s", res.StatusCode, body)
+	}
+	if res, body := keeper.do("GET", "/disclosures/log.csv", nil); res.StatusCode != 200 || strings.Contains(string(body), "Meikäläinen") {
+		t.Errorf("disclosures CSV after expiry: %d %s", res.StatusCode, body)
+	}
+
 	// An authority's refusal has no letter to a data subject.
 	res, body = keeper.do("POST", "/api/v1/requests", map[string]any{"kind": "police", "cameras": []string{"yard"},
 		"from": "2026-11-22T08:00:00Z", "to": "2026-11-22T08:30:00Z", "reference": "5500/R/9/26", "basis_code": "poliisilaki"})
