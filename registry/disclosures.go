@@ -74,6 +74,12 @@ func (d Disclosure) auditDetail() map[string]any {
 		m["corrects"] = d.Corrects
 		m["note"] = d.Note
 	}
+	if d.Subject {
+		// The audit chain is kept for good; the data subject's name must
+		// not outlive the request (it stays in the log until the request
+		// expires). The entry says a data subject received it.
+		m["recipient"], m["authority"] = "(data subject)", ""
+	}
 	return m
 }
 
@@ -89,6 +95,7 @@ func (tx *Tx) RecordDelivery(d *Disclosure, actor, source string) error {
 		return err
 	}
 	var probs []string
+	d.Subject = q.Kind == RequestAccess
 	d.Recipient, d.PackageID = strings.TrimSpace(d.Recipient), strings.TrimSpace(d.PackageID)
 	if d.Recipient == "" {
 		probs = append(probs, "the recipient is required")
@@ -159,7 +166,11 @@ func (tx *Tx) RecordDelivery(d *Disclosure, actor, source string) error {
 		return fmt.Errorf("request %d: delivery: %s", d.RequestID, strings.Join(probs, "; "))
 	}
 	// A correction records what really happened; it does not move the flow.
-	what := fmt.Sprintf("%s → %s (%s)", d.PackageID, d.Recipient, d.Channel) // names and codes only: shown in any language
+	to := d.Recipient
+	if d.Subject {
+		to = "(data subject)" // audited as the step's note: the chain must not keep the name
+	}
+	what := fmt.Sprintf("%s → %s (%s)", d.PackageID, to, d.Channel) // names and codes only: shown in any language
 	if d.Corrects == 0 || q.State != StateDelivered {
 		if _, err := tx.TransitionRequest(d.RequestID, StateDelivered, actor, source, what); err != nil {
 			return err
@@ -168,7 +179,7 @@ func (tx *Tx) RecordDelivery(d *Disclosure, actor, source string) error {
 		fmt.Sprintf("#%d: %s; %s", d.Corrects, what, d.Note)); err != nil {
 		return err
 	}
-	d.RecordedBy, d.Recorded, d.Subject = actor, now, q.Kind == RequestAccess
+	d.RecordedBy, d.Recorded = actor, now
 	var corr any
 	if d.Corrects != 0 {
 		corr = d.Corrects

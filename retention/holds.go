@@ -152,11 +152,17 @@ func OpenRequest(ctx context.Context, db *registry.DB, q *registry.Request, acto
 			return fmt.Errorf("request %d: %w", q.ID, err)
 		}
 		q.HoldID = h.ID
+		requester := q.Requester
+		if q.Kind == registry.RequestAccess {
+			// The audit chain is kept for good; a data subject's name must
+			// not outlive the request in the register (requests.retention).
+			requester = "(data subject)"
+		}
 		if _, err := tx.Audit(actor, source, "request.add", fmt.Sprintf("request:%d", q.ID), map[string]any{
 			"kind": q.Kind, "cameras": q.Cameras, "from": q.From, "to": q.To, "reference": q.Reference,
 			"basis_code": q.BasisCode, "basis": q.Basis, "authority": q.Authority, "officer": q.Officer,
-			"requester": q.Requester, "received": q.Received, "deadline": optTime(q.Deadline), "handler": q.Handler,
-			"hold": h.ID}); err != nil {
+			"requester": requester, "verified_by": q.VerifiedBy, "received": q.Received, "deadline": optTime(q.Deadline),
+			"handler": q.Handler, "hold": h.ID}); err != nil {
 			return err
 		}
 		got, err := tx.TransitionRequest(q.ID, registry.StateHeld, actor, source, fmt.Sprintf("#%d", h.ID))

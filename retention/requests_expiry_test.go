@@ -113,6 +113,14 @@ func TestRequestRegisterExpires(t *testing.T) {
 				t.Errorf("request %s expired: %v", q.Reference, err)
 			}
 		}
+		// The data subject's name outlives the request nowhere: not in
+		// the log (above) and not in the audit chain, which is kept for good.
+		all, _ := tx.AuditEntries(registry.AuditFilter{})
+		for _, e := range all {
+			if strings.Contains(string(e.Detail), "Meikäläinen") {
+				t.Errorf("audit %s %s names the data subject: %s", e.Kind, e.Object, e.Detail)
+			}
+		}
 		es, _ := tx.AuditEntries(registry.AuditFilter{Kind: "request.expire"})
 		if len(es) != 1 || es[0].Object != "request:1" {
 			t.Fatalf("request.expire entries: %+v", es)
