@@ -36,7 +36,7 @@ var messagePatterns = []msgPattern{
 	mp(`a reason is required to release`, "msg.releasereason"),
 	mp(`already released (\S+) by (.*)`, "msg.released"),
 	mp(`a reason is required to close`, "msg.closereason"),
-	mp(`outcome must be delivered, refused or withdrawn, got "(.*)"`, "msg.outcome"),
+	mp(`outcome must be delivered, viewed-on-site, refused or withdrawn, got "(.*)"`, "msg.outcome"),
 	mp(`a ground is given only for a refusal`, "msg.groundonly"),
 	mp(`ground must be one of (.*), got "(.*)"`, "msg.ground"),
 	mp(`already closed \((.*)\)`, "msg.alreadyclosed"),

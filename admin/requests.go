@@ -56,6 +56,10 @@ type requestInput struct {
 	Identity, Description string
 	Received, Deadline    string
 	Handler, Notes        string
+	// VerifiedBy is the account that verified an access requester's
+	// identity; SubjectKey what identifies them (name and date of birth,
+	// say), of which only a keyed hash is stored.
+	VerifiedBy, SubjectKey string
 }
 
 // requestDetail is one request with everything its page shows.
@@ -65,7 +69,17 @@ type requestDetail struct {
 	Events      []registry.RequestEvent
 	Packages    []registry.Export
 	Disclosures []registry.Disclosure
+	// Earlier is how many access requests with the same identifying key
+	// came in the 365 days before this one (-1: no key recorded).
+	Earlier int
 }
+
+// Free reports whether an access request is the requester's free one of
+// the last 12 months (GDPR art. 15(3)).
+func (d requestDetail) Free() bool { return d.Earlier == 0 }
+
+// NoKey: no identifying key was recorded, so freeness cannot be told.
+func (d requestDetail) NoKey() bool { return d.Earlier < 0 }
 
 // Overdue and DueSoon drive the deadline warnings (list, page, dashboard).
 func (d requestDetail) Overdue(now time.Time) bool { return deadlineOverdue(d.Request, now) }
@@ -79,7 +93,9 @@ func deadlineSoonFor(q registry.Request, now time.Time) bool {
 }
 
 // awaiting: the requester still waits for an answer.
-func awaiting(q registry.Request) bool { return q.Open() && q.State != registry.StateDelivered }
+func awaiting(q registry.Request) bool {
+	return q.Open() && q.State != registry.StateDelivered && q.State != registry.StateViewed
+}
 
 func (s *Server) requestList(ctx context.Context, f registry.RequestFilter) ([]registry.Request, error) {
 	var out []registry.Request
@@ -109,7 +125,10 @@ func (s *Server) requestDetail(ctx context.Context, id int64) (requestDetail, er
 		if d.Packages, err = tx.RequestExports(id); err != nil {
 			return err
 		}
-		d.Disclosures, err = tx.Disclosures(registry.DisclosureFilter{RequestID: id})
+		if d.Disclosures, err = tx.Disclosures(registry.DisclosureFilter{RequestID: id}); err != nil {
+			return err
+		}
+		d.Earlier, err = tx.EarlierAccessRequests(d.Request)
 		return err
 	})
 	return d, err
@@ -144,7 +163,8 @@ func (s *Server) registerRequest(ctx context.Context, p *principal, ip string, i
 	q := registry.Request{Kind: in.Kind, Reference: strings.TrimSpace(in.Reference), BasisCode: in.BasisCode,
 		Basis: strings.TrimSpace(in.Basis), Authority: strings.TrimSpace(in.Authority), Officer: strings.TrimSpace(in.Officer),
 		Contact: strings.TrimSpace(in.Contact), Requester: strings.TrimSpace(in.Requester), Identity: strings.TrimSpace(in.Identity),
-		Description: strings.TrimSpace(in.Description), Handler: strings.TrimSpace(in.Handler), Notes: strings.TrimSpace(in.Notes)}
+		Description: strings.TrimSpace(in.Description), Handler: strings.TrimSpace(in.Handler), Notes: strings.TrimSpace(in.Notes),
+		VerifiedBy: strings.TrimSpace(in.VerifiedBy), Calendar: s.loc}
 	if q.Kind != registry.RequestPolice && q.Kind != registry.RequestAccess {
 		return q, registry.Hold{}, uerr("req.err.kind")
 	}
@@ -189,6 +209,24 @@ func (s *Server) registerRequest(ctx context.Context, p *principal, ip string, i
 	}
 	if q.Handler == "" {
 		q.Handler = p.user.Name
+	}
+	if q.VerifiedBy != "" {
+		if err := s.cfg.DB.View(ctx, func(tx *registry.Tx) error {
+			u, err := tx.UserByName(q.VerifiedBy)
+			if err != nil || u.Disabled {
+				return uerr("req.err.verifiedby")
+			}
+			return nil
+		}); err != nil {
+			return q, registry.Hold{}, err
+		}
+	}
+	if strings.TrimSpace(in.SubjectKey) != "" {
+		secret, err := registry.LoadOrCreateSubjectSecret(s.cfg.StateDir)
+		if err != nil {
+			return q, registry.Hold{}, err
+		}
+		q.SubjectHash = registry.SubjectHash(secret, in.SubjectKey)
 	}
 	h, err := s.cfg.Requests.OpenRequest(ctx, &q, p.user.Name, ip)
 	return q, h, err
@@ -277,7 +315,7 @@ func (s *Server) closeRequest(ctx context.Context, p *principal, ip string, id i
 	if s.cfg.Requests == nil {
 		return registry.Request{}, nil, uerr("error.unavailable")
 	}
-	if !contains([]string{registry.OutcomeDelivered, registry.OutcomeRefused, registry.OutcomeWithdrawn}, outcome) {
+	if !contains([]string{registry.OutcomeDelivered, registry.OutcomeViewed, registry.OutcomeRefused, registry.OutcomeWithdrawn}, outcome) {
 		return registry.Request{}, nil, uerr("req.err.outcome")
 	}
 	if choice != "release" && choice != "keep" {
@@ -290,6 +328,20 @@ func (s *Server) closeRequest(ctx context.Context, p *principal, ip string, id i
 		ground = ""
 	} else if ground != "" && !contains(registry.RefusalGrounds, ground) {
 		return registry.Request{}, nil, uerr("req.err.ground")
+	} else if ground == "" {
+		// A refusal in writing states its ground: an access request's
+		// refusal names one from the list (an authority's defaults to other).
+		var q registry.Request
+		if err := s.cfg.DB.View(ctx, func(tx *registry.Tx) error {
+			var err error
+			q, err = tx.Request(id)
+			return err
+		}); err != nil {
+			return q, nil, err
+		}
+		if q.Kind == registry.RequestAccess {
+			return q, nil, uerr("req.err.groundrequired")
+		}
 	}
 	return s.cfg.Requests.CloseRequest(ctx, id, RequestClose{Outcome: outcome, Reason: strings.TrimSpace(reason),
 		ReleaseHold: choice == "release", Ground: ground}, p.user.Name, ip)
@@ -374,6 +426,61 @@ func (s *Server) updateRequest(ctx context.Context, p *principal, ip string, id 
 	err := s.cfg.DB.Update(ctx, func(tx *registry.Tx) error {
 		var err error
 		q, err = tx.SetRequestNotes(id, strings.TrimSpace(handler), strings.TrimSpace(notes), p.user.Name, ip)
+		return err
+	})
+	return q, err
+}
+
+// extendRequest extends an access request's deadline (GDPR art. 12(3)).
+func (s *Server) extendRequest(ctx context.Context, p *principal, ip string, id int64, months int, reason string) (registry.Request, error) {
+	if months < 1 || months > registry.MaxExtensionMonths || strings.TrimSpace(reason) == "" {
+		return registry.Request{}, uerr("req.err.extend")
+	}
+	var q registry.Request
+	err := s.cfg.DB.Update(ctx, func(tx *registry.Tx) error {
+		cur, err := tx.Request(id)
+		if err != nil {
+			return err
+		}
+		if cur.Kind != registry.RequestAccess || !cur.Open() || cur.ExtensionMonths+months > registry.MaxExtensionMonths {
+			return uerr("req.err.extend")
+		}
+		q, err = tx.ExtendDeadline(id, months, reason, s.loc, p.user.Name, ip)
+		return err
+	})
+	return q, err
+}
+
+// viewInput is a viewing on site as typed into the form or sent to the API.
+type viewInput struct{ ViewedBy, At, Note string }
+
+// viewRequest records that the requester watched the footage on site.
+func (s *Server) viewRequest(ctx context.Context, p *principal, ip string, id int64, in viewInput) (registry.Request, error) {
+	at, err := s.parseLocal(in.At)
+	if err != nil {
+		return registry.Request{}, err
+	}
+	if at.After(s.now().Add(time.Minute)) {
+		return registry.Request{}, uerr("req.err.at")
+	}
+	var q registry.Request
+	err = s.cfg.DB.Update(ctx, func(tx *registry.Tx) error {
+		cur, err := tx.Request(id)
+		if err != nil {
+			return err
+		}
+		by := strings.TrimSpace(in.ViewedBy)
+		if by == "" {
+			by = p.user.Name
+		}
+		u, uerrr := tx.UserByName(by)
+		if cur.Kind != registry.RequestAccess || uerrr != nil || !u.Has(registry.RoleKeeper) || u.Disabled {
+			return uerr("req.err.view")
+		}
+		if err := registry.CheckTransition(cur, registry.StateViewed); err != nil {
+			return err
+		}
+		q, err = tx.RecordViewing(id, by, at, in.Note, p.user.Name, ip)
 		return err
 	})
 	return q, err

@@ -36,6 +36,12 @@ type apiDisclosure struct {
 	Corrects           int64     `json:"corrects,omitempty"`
 	Note               string    `json:"note,omitempty"`
 	Receipt            string    `json:"receipt"`
+	// Subject marks a data-subject disclosure (kind "access"); an entry
+	// whose request expired keeps only counts and hashes.
+	Subject        bool       `json:"subject"`
+	Kind           string     `json:"kind"`
+	Expired        *time.Time `json:"expired,omitempty"`
+	RequestRefHash string     `json:"request_ref_hash,omitempty"`
 }
 
 func disclosureJSON(d registry.Disclosure) apiDisclosure {
@@ -43,42 +49,51 @@ func disclosureJSON(d registry.Disclosure) apiDisclosure {
 		Recipient: d.Recipient, RecipientAuthority: d.RecipientAuthority, Basis: d.Basis, Channel: d.Channel,
 		HandedBy: d.HandedBy, Acknowledged: d.Acknowledged, AckNote: d.AckNote, At: d.At.UTC(), RecordedBy: d.RecordedBy,
 		Recorded: d.Recorded.UTC(), Corrects: d.Corrects, Note: d.Note,
-		Receipt: "/requests/" + strconv.FormatInt(d.RequestID, 10) + "/receipt/" + strconv.FormatInt(d.ID, 10)}
+		Receipt: "/requests/" + strconv.FormatInt(d.RequestID, 10) + "/receipt/" + strconv.FormatInt(d.ID, 10),
+		Subject: d.Subject, Kind: d.Kind(), Expired: optUTC(d.Expired), RequestRefHash: d.RequestRefHash}
 }
 
 type apiRequest struct {
-	ID          int64             `json:"id"`
-	Kind        string            `json:"kind"`
-	Status      string            `json:"status"`
-	State       string            `json:"state"`
-	Cameras     []string          `json:"cameras"`
-	From        time.Time         `json:"from"`
-	To          time.Time         `json:"to"`
-	Reference   string            `json:"reference"`
-	BasisCode   string            `json:"basis_code"`
-	Basis       string            `json:"basis"`
-	Authority   string            `json:"authority"`
-	Officer     string            `json:"officer"`
-	Contact     string            `json:"contact"`
-	Requester   string            `json:"requester"`
-	Identity    string            `json:"identity,omitempty"`
-	Description string            `json:"description,omitempty"`
-	Handler     string            `json:"handler"`
-	Notes       string            `json:"notes,omitempty"`
-	Received    time.Time         `json:"received"`
-	Deadline    *time.Time        `json:"deadline"`
-	Overdue     bool              `json:"overdue"`
-	CreatedBy   string            `json:"created_by"`
-	Created     time.Time         `json:"created"`
-	HoldID      int64             `json:"hold"`
-	Outcome     string            `json:"outcome,omitempty"`
-	Ground      string            `json:"ground,omitempty"`
-	ClosedBy    string            `json:"closed_by,omitempty"`
-	Closed      *time.Time        `json:"closed,omitempty"`
-	CloseReason string            `json:"close_reason,omitempty"`
-	History     []apiRequestEvent `json:"history,omitempty"`
-	Packages    []apiExport       `json:"packages,omitempty"`
-	Disclosures []apiDisclosure   `json:"disclosures,omitempty"`
+	ID         int64     `json:"id"`
+	Kind       string    `json:"kind"`
+	Status     string    `json:"status"`
+	State      string    `json:"state"`
+	Cameras    []string  `json:"cameras"`
+	From       time.Time `json:"from"`
+	To         time.Time `json:"to"`
+	Reference  string    `json:"reference"`
+	BasisCode  string    `json:"basis_code"`
+	Basis      string    `json:"basis"`
+	Authority  string    `json:"authority"`
+	Officer    string    `json:"officer"`
+	Contact    string    `json:"contact"`
+	Requester  string    `json:"requester"`
+	Identity   string    `json:"identity,omitempty"`
+	VerifiedBy string    `json:"verified_by,omitempty"`
+	// SubjectKey says whether an identifying key was recorded (its hash
+	// is never shown); Earlier and Free are on one request's view only.
+	SubjectKey      bool              `json:"subject_key"`
+	Earlier         *int              `json:"earlier_requests_12m,omitempty"`
+	Free            *bool             `json:"free,omitempty"`
+	ExtensionMonths int               `json:"extension_months"`
+	ExtensionReason string            `json:"extension_reason,omitempty"`
+	Description     string            `json:"description,omitempty"`
+	Handler         string            `json:"handler"`
+	Notes           string            `json:"notes,omitempty"`
+	Received        time.Time         `json:"received"`
+	Deadline        *time.Time        `json:"deadline"`
+	Overdue         bool              `json:"overdue"`
+	CreatedBy       string            `json:"created_by"`
+	Created         time.Time         `json:"created"`
+	HoldID          int64             `json:"hold"`
+	Outcome         string            `json:"outcome,omitempty"`
+	Ground          string            `json:"ground,omitempty"`
+	ClosedBy        string            `json:"closed_by,omitempty"`
+	Closed          *time.Time        `json:"closed,omitempty"`
+	CloseReason     string            `json:"close_reason,omitempty"`
+	History         []apiRequestEvent `json:"history,omitempty"`
+	Packages        []apiExport       `json:"packages,omitempty"`
+	Disclosures     []apiDisclosure   `json:"disclosures,omitempty"`
 }
 
 func optUTC(t time.Time) *time.Time {
@@ -95,7 +110,8 @@ func requestJSON(q registry.Request, now time.Time) apiRequest {
 		Contact: q.Contact, Requester: q.Requester, Identity: q.Identity, Description: q.Description, Handler: q.Handler,
 		Notes: q.Notes, Received: q.Received.UTC(), Deadline: optUTC(q.Deadline), Overdue: deadlineOverdue(q, now),
 		CreatedBy: q.CreatedBy, Created: q.Created.UTC(), HoldID: q.HoldID, Outcome: q.Outcome, Ground: q.Ground,
-		ClosedBy: q.ClosedBy, Closed: optUTC(q.Closed), CloseReason: q.CloseReason}
+		ClosedBy: q.ClosedBy, Closed: optUTC(q.Closed), CloseReason: q.CloseReason, VerifiedBy: q.VerifiedBy,
+		SubjectKey: q.SubjectHash != "", ExtensionMonths: q.ExtensionMonths, ExtensionReason: q.ExtensionReason}
 }
 
 func (s *Server) apiRequestID(c *gin.Context) (int64, bool) {
@@ -133,6 +149,10 @@ func (s *Server) apiRequest(c *gin.Context) {
 		return
 	}
 	v := requestJSON(d.Request, s.now())
+	if d.Earlier >= 0 {
+		n, free := d.Earlier, d.Free()
+		v.Earlier, v.Free = &n, &free
+	}
 	for _, ev := range d.Events {
 		v.History = append(v.History, apiRequestEvent{State: ev.State, Actor: ev.Actor, Source: ev.Source, Time: ev.Time.UTC(), Note: ev.Note})
 	}
@@ -165,6 +185,8 @@ type apiRequestIn struct {
 	Deadline    string   `json:"deadline"`
 	Handler     string   `json:"handler"`
 	Notes       string   `json:"notes"`
+	VerifiedBy  string   `json:"verified_by"`
+	SubjectKey  string   `json:"subject_key"`
 }
 
 func (s *Server) apiAddRequest(c *gin.Context) {
@@ -292,6 +314,49 @@ func (s *Server) apiUpdateRequest(c *gin.Context) {
 		return
 	}
 	q, err := s.updateRequest(c.Request.Context(), authOf(c), c.ClientIP(), id, in.Handler, in.Notes)
+	if err != nil {
+		s.apiFail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, requestJSON(q, s.now()))
+}
+
+func (s *Server) apiExtendRequest(c *gin.Context) {
+	id, ok := s.apiRequestID(c)
+	if !ok {
+		return
+	}
+	var in struct {
+		Months int    `json:"months"`
+		Reason string `json:"reason"`
+	}
+	if c.ShouldBindJSON(&in) != nil {
+		jsonError(c, http.StatusBadRequest, `expected JSON {"months": 1|2, "reason"}`)
+		return
+	}
+	q, err := s.extendRequest(c.Request.Context(), authOf(c), c.ClientIP(), id, in.Months, in.Reason)
+	if err != nil {
+		s.apiFail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, requestJSON(q, s.now()))
+}
+
+func (s *Server) apiViewRequest(c *gin.Context) {
+	id, ok := s.apiRequestID(c)
+	if !ok {
+		return
+	}
+	var in struct {
+		ViewedBy string `json:"viewed_by"`
+		At       string `json:"at"`
+		Note     string `json:"note"`
+	}
+	if c.ShouldBindJSON(&in) != nil {
+		jsonError(c, http.StatusBadRequest, `expected JSON {"viewed_by"?, "at"?, "note"?}`)
+		return
+	}
+	q, err := s.viewRequest(c.Request.Context(), authOf(c), c.ClientIP(), id, viewInput(in))
 	if err != nil {
 		s.apiFail(c, err)
 		return

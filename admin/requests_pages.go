@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -30,6 +31,7 @@ type requestsPage struct {
 	States    []string
 	ShowForm  bool
 	CanChange bool
+	Accounts  []string // who may have verified an access requester's identity
 }
 
 // Overdue and Soon are for the list's deadline column.
@@ -61,6 +63,12 @@ func (s *Server) showRequests(c *gin.Context, status int, rp requestsPage, errMs
 	}
 	rp.Now, rp.AllCams, rp.Bases, rp.States = s.now(), s.cameraOpts(), registry.BasisCodes, registry.RequestStates
 	rp.CanChange = p.user.Has(registry.RoleKeeper)
+	if rp.CanChange {
+		if rp.Accounts, err = s.accounts(c.Request.Context()); err != nil {
+			s.renderError(c, http.StatusInternalServerError, "error.internal")
+			return
+		}
+	}
 	if rp.In.Handler == "" {
 		rp.In.Handler = p.user.Name
 	}
@@ -79,7 +87,8 @@ func formRequest(c *gin.Context) requestInput {
 		BasisCode: c.PostForm("basis_code"), Basis: c.PostForm("basis"), Authority: c.PostForm("authority"),
 		Officer: c.PostForm("officer"), Contact: c.PostForm("contact"), Requester: c.PostForm("requester"),
 		Identity: c.PostForm("identity"), Description: c.PostForm("description"), Received: c.PostForm("received"),
-		Deadline: c.PostForm("deadline"), Handler: c.PostForm("handler"), Notes: c.PostForm("notes")}
+		Deadline: c.PostForm("deadline"), Handler: c.PostForm("handler"), Notes: c.PostForm("notes"),
+		VerifiedBy: c.PostForm("verified_by"), SubjectKey: c.PostForm("subject_key")}
 }
 
 func (s *Server) pageAddRequest(c *gin.Context) {
@@ -104,6 +113,8 @@ type requestPage struct {
 	Deliver     deliveryInput
 	DeliverOpen bool
 	Keepers     []string
+	Accounts    []string // who may have verified an identity
+	MaxExtend   int      // months the deadline may still be extended by
 }
 
 func (s *Server) requestID(c *gin.Context) (int64, bool) {
@@ -143,6 +154,7 @@ func (s *Server) showRequest(c *gin.Context, status int, id int64, rp requestPag
 			return
 		}
 	}
+	rp.MaxExtend = registry.MaxExtensionMonths - d.ExtensionMonths
 	if rp.Deliver.Channel == "" {
 		rp.Deliver.Channel = "usb"
 		rp.Deliver.Authority = d.Authority
@@ -323,6 +335,9 @@ func (s *Server) report(c *gin.Context) (reportPage, error) {
 			return err
 		}
 		for _, d := range rp.Disclosures {
+			if d.RequestID == 0 {
+				continue // expired: its request left the register (request_ref_hash stands in)
+			}
 			if _, ok := rp.Refs[d.RequestID]; !ok {
 				q, err := tx.Request(d.RequestID)
 				if err != nil {
@@ -354,16 +369,21 @@ func (s *Server) pageDisclosures(c *gin.Context) {
 // disclosureCSVHeader is the CSV layout of the disclosure log; the CLI's
 // `vahti disclosures list --csv` writes the same (WriteDisclosuresCSV).
 var disclosureCSVHeader = []string{"id", "request", "reference", "at_utc", "recipient", "authority", "basis", "channel",
-	"package", "sha256", "handed_by", "acknowledged", "ack_note", "corrects", "note", "recorded_by", "recorded_utc"}
+	"package", "sha256", "handed_by", "acknowledged", "ack_note", "corrects", "note", "recorded_by", "recorded_utc",
+	"kind", "subject", "expired_utc", "request_ref_hash"}
 
 func disclosureCSVRow(d registry.Disclosure, ref string) []string {
-	corr := ""
+	corr, expired := "", ""
 	if d.Corrects != 0 {
 		corr = strconv.FormatInt(d.Corrects, 10)
 	}
+	if !d.Expired.IsZero() {
+		expired = d.Expired.UTC().Format(time.RFC3339)
+	}
 	return []string{strconv.FormatInt(d.ID, 10), strconv.FormatInt(d.RequestID, 10), ref, d.At.UTC().Format(time.RFC3339),
 		d.Recipient, d.RecipientAuthority, d.Basis, d.Channel, d.PackageID, d.PackageSHA256, d.HandedBy,
-		strconv.FormatBool(d.Acknowledged), d.AckNote, corr, d.Note, d.RecordedBy, d.Recorded.UTC().Format(time.RFC3339)}
+		strconv.FormatBool(d.Acknowledged), d.AckNote, corr, d.Note, d.RecordedBy, d.Recorded.UTC().Format(time.RFC3339),
+		d.Kind(), strconv.FormatBool(d.Subject), expired, d.RequestRefHash}
 }
 
 // WriteDisclosuresCSV writes the disclosure log as CSV (a header, one row
@@ -380,7 +400,8 @@ func WriteDisclosuresCSV(w io.Writer, ds []registry.Disclosure, refs map[int64]s
 }
 
 var requestCSVHeader = []string{"id", "kind", "status", "state", "reference", "authority", "officer", "basis", "cameras",
-	"from_utc", "to_utc", "received_utc", "deadline_utc", "handler", "hold", "outcome", "ground", "closed_utc", "close_reason"}
+	"from_utc", "to_utc", "received_utc", "deadline_utc", "handler", "hold", "outcome", "ground", "closed_utc", "close_reason",
+	"verified_by", "subject_key", "extension_months"}
 
 func requestCSVRow(q registry.Request) []string {
 	ts := func(t time.Time) string {
@@ -398,7 +419,7 @@ func requestCSVRow(q registry.Request) []string {
 	}
 	return []string{strconv.FormatInt(q.ID, 10), q.Kind, q.Status, q.State, q.Reference, q.Authority, q.Officer, q.Basis, cams,
 		ts(q.From), ts(q.To), ts(q.Received), ts(q.Deadline), q.Handler, strconv.FormatInt(q.HoldID, 10), q.Outcome, q.Ground,
-		ts(q.Closed), q.CloseReason}
+		ts(q.Closed), q.CloseReason, q.VerifiedBy, strconv.FormatBool(q.SubjectHash != ""), strconv.Itoa(q.ExtensionMonths)}
 }
 
 // csvSafe keeps a spreadsheet from running a cell as a formula (a
@@ -477,4 +498,54 @@ func (s *Server) pageUpdateRequest(c *gin.Context) {
 		return
 	}
 	s.flashRedirect(c, fmt.Sprintf("/requests/%d", id), tr(p.lang(), "users.saved"))
+}
+
+func (s *Server) pageExtendRequest(c *gin.Context) {
+	p := authOf(c)
+	id, ok := s.requestID(c)
+	if !ok {
+		return
+	}
+	months, _ := strconv.Atoi(c.PostForm("months"))
+	q, err := s.extendRequest(c.Request.Context(), p, c.ClientIP(), id, months, c.PostForm("reason"))
+	if err != nil {
+		s.showRequest(c, http.StatusBadRequest, id, requestPage{}, errorText(p.lang(), err))
+		return
+	}
+	s.flashRedirect(c, fmt.Sprintf("/requests/%d", id), trf(p.lang(), "req.extended", s.requestTime(p.lang(), q.Deadline)))
+}
+
+func (s *Server) pageViewRequest(c *gin.Context) {
+	p := authOf(c)
+	id, ok := s.requestID(c)
+	if !ok {
+		return
+	}
+	_, err := s.viewRequest(c.Request.Context(), p, c.ClientIP(), id,
+		viewInput{ViewedBy: c.PostForm("viewed_by"), At: c.PostForm("at"), Note: c.PostForm("note")})
+	if err != nil {
+		s.showRequest(c, http.StatusBadRequest, id, requestPage{}, errorText(p.lang(), err))
+		return
+	}
+	s.flashRedirect(c, fmt.Sprintf("/requests/%d", id), tr(p.lang(), "req.viewed"))
+}
+
+// requestTime is a time as the pages show it (the "lt" template function).
+func (s *Server) requestTime(lang string, t time.Time) string {
+	return s.funcs()["lt"].(func(string, time.Time) string)(lang, t)
+}
+
+// accounts are the active accounts, for "identity verified by".
+func (s *Server) accounts(ctx context.Context) ([]string, error) {
+	var out []string
+	err := s.cfg.DB.View(ctx, func(tx *registry.Tx) error {
+		us, err := tx.Users()
+		for _, u := range us {
+			if !u.Disabled {
+				out = append(out, u.Name)
+			}
+		}
+		return err
+	})
+	return out, err
 }

@@ -98,6 +98,8 @@ func (s *Server) routes() *gin.Engine {
 	k.GET("/jobs", s.apiJobs)                                  // jobs_api.go
 	k.GET("/jobs/:id", s.apiJob)                               // jobs_api.go
 	k.DELETE("/jobs/:id", s.apiCancelJob)                      // jobs_api.go
+	k.POST("/requests/:id/extend", s.apiExtendRequest)
+	k.POST("/requests/:id/viewing", s.apiViewRequest)
 
 	d := a.Group("", s.requireRole(true, registry.RoleDPO))
 	d.GET("/audit", s.apiAudit)
@@ -140,6 +142,7 @@ func (s *Server) routes() *gin.Engine {
 	pkd.GET("/requests", s.pageRequests)
 	pkd.GET("/requests/:id", s.pageRequest)
 	pkd.GET("/requests/:id/receipt/:did", s.pageReceipt)
+	pkd.GET("/requests/:id/letter", s.pageLetter)
 	pkd.GET("/disclosures", s.pageDisclosures)
 	pkd.GET("/disclosures/log.csv", s.pageDisclosuresCSV)
 	pkd.GET("/disclosures/register.csv", s.pageRegisterCSV)
@@ -148,6 +151,8 @@ func (s *Server) routes() *gin.Engine {
 	pk.POST("/requests/:id/deliver", s.pageDeliverRequest)
 	pk.POST("/requests/:id/close", s.pageCloseRequest)
 	pk.POST("/requests/:id/notes", s.pageUpdateRequest)
+	pk.POST("/requests/:id/extend", s.pageExtendRequest)
+	pk.POST("/requests/:id/view", s.pageViewRequest)
 
 	pd := p.Group("", s.requireRole(false, registry.RoleDPO))
 	pd.GET("/audit", s.pageAudit)

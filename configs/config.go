@@ -36,6 +36,8 @@ type Config struct {
 	Backup      Backup    `yaml:"backup"`
 	// Controller is named on the camera-surveillance sign (controller.go).
 	Controller Controller `yaml:"controller"`
+	// Requests is the register of authority and access requests.
+	Requests Requests `yaml:"requests"`
 
 	// Path is the file the config was read from ("" when embedded).
 	Path string `yaml:"-"`
@@ -65,6 +67,23 @@ type Retention struct {
 	// false they are only flagged for review.
 	HoldAutoRelease bool `yaml:"hold_auto_release"`
 }
+
+// Requests is the register of authority and access requests.
+type Requests struct {
+	// Retention is how long a closed request stays in the register after
+	// it was closed; then it expires (its history and released hold with
+	// it) and its disclosure-log entries keep counts and hashes only.
+	Retention Duration `yaml:"retention"`
+}
+
+// DefaultRequestRetention is requests.retention's default: three years
+// after closing, the general limitation period of a claim for damages
+// (vanhentumislaki 728/2003, 4 §) such as one under GDPR art. 82, during
+// which the controller must be able to show how it answered (art. 5(2)).
+const DefaultRequestRetention = 3 * 365 * 24 * time.Hour
+
+// MinRequestRetention: the free-once-a-year check looks a year back.
+const MinRequestRetention = 365 * 24 * time.Hour
 
 // Camera is one RTSP source.
 type Camera struct {
@@ -148,7 +167,8 @@ func Defaults() Config {
 			AuditCheckEvery: Duration(time.Hour),
 			CertWarn:        Duration(30 * 24 * time.Hour),
 		},
-		Backup: Backup{Keep: 7},
+		Backup:   Backup{Keep: 7},
+		Requests: Requests{Retention: Duration(DefaultRequestRetention)},
 	}
 }
 

@@ -168,6 +168,9 @@ func (c *Config) validate(p *Problems) {
 		p.add("backup.path", "must be an absolute path, got %q", b.Path)
 	}
 	c.Controller.validate(p)
+	if rr := c.Requests.Retention.D(); rr < MinRequestRetention || rr > 10*MinRequestRetention {
+		p.add("requests.retention", "must be between 365d (the free-once-a-year check looks a year back) and 3650d, got %s", c.Requests.Retention)
+	}
 	if c.Backup.Keep < 1 || c.Backup.Keep > 365 {
 		p.add("backup.keep", "must be between 1 and 365")
 	}

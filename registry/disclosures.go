@@ -32,18 +32,36 @@ type Disclosure struct {
 	Recorded           time.Time
 	Corrects           int64
 	Note               string
+	// Subject marks a data-subject disclosure (an access request's: the
+	// footage went to the person in it), kind "access" in reports.
+	Subject bool
+	// Expired is when the entry's request left the register; the entry
+	// then keeps counts and hashes only: RequestID is 0, recipient and
+	// notes are blank (and a data subject's authority field), and
+	// RequestRefHash is the keyed hash of the request's reference.
+	Expired        time.Time
+	RequestRefHash string
+}
+
+// Kind is "access" for a data-subject disclosure, else "authority".
+func (d Disclosure) Kind() string {
+	if d.Subject {
+		return RequestAccess
+	}
+	return "authority"
 }
 
 const discCols = `id, request_id, package_id, package_sha256, recipient, recipient_authority, basis, channel, handed_by,
-	acknowledged, ack_note, at_ns, recorded_by, recorded_ns, corrects, note`
+	acknowledged, ack_note, at_ns, recorded_by, recorded_ns, corrects, note, subject, request_ref_hash, expired_ns`
 
 func scanDisclosure(r interface{ Scan(...any) error }) (Disclosure, error) {
 	var d Disclosure
 	var at, rec int64
-	var corr sql.NullInt64
-	err := r.Scan(&d.ID, &d.RequestID, &d.PackageID, &d.PackageSHA256, &d.Recipient, &d.RecipientAuthority, &d.Basis,
-		&d.Channel, &d.HandedBy, &d.Acknowledged, &d.AckNote, &at, &d.RecordedBy, &rec, &corr, &d.Note)
-	d.At, d.Recorded, d.Corrects = fromNS(at), fromNS(rec), corr.Int64
+	var corr, req, exp sql.NullInt64
+	err := r.Scan(&d.ID, &req, &d.PackageID, &d.PackageSHA256, &d.Recipient, &d.RecipientAuthority, &d.Basis,
+		&d.Channel, &d.HandedBy, &d.Acknowledged, &d.AckNote, &at, &d.RecordedBy, &rec, &corr, &d.Note, &d.Subject,
+		&d.RequestRefHash, &exp)
+	d.At, d.Recorded, d.Corrects, d.RequestID, d.Expired = fromNS(at), fromNS(rec), corr.Int64, req.Int64, nullNS(exp)
 	return d, err
 }
 
@@ -51,10 +69,16 @@ func scanDisclosure(r interface{ Scan(...any) error }) (Disclosure, error) {
 func (d Disclosure) auditDetail() map[string]any {
 	m := map[string]any{"request": d.RequestID, "package": d.PackageID, "sha256": d.PackageSHA256,
 		"recipient": d.Recipient, "authority": d.RecipientAuthority, "basis": d.Basis, "channel": d.Channel,
-		"handed_by": d.HandedBy, "acknowledged": d.Acknowledged, "at": d.At}
+		"handed_by": d.HandedBy, "acknowledged": d.Acknowledged, "at": d.At, "kind": d.Kind()}
 	if d.Corrects != 0 {
 		m["corrects"] = d.Corrects
 		m["note"] = d.Note
+	}
+	if d.Subject {
+		// The audit chain is kept for good; the data subject's name must
+		// not outlive the request (it stays in the log until the request
+		// expires). The entry says a data subject received it.
+		m["recipient"], m["authority"] = "(data subject)", ""
 	}
 	return m
 }
@@ -71,6 +95,7 @@ func (tx *Tx) RecordDelivery(d *Disclosure, actor, source string) error {
 		return err
 	}
 	var probs []string
+	d.Subject = q.Kind == RequestAccess
 	d.Recipient, d.PackageID = strings.TrimSpace(d.Recipient), strings.TrimSpace(d.PackageID)
 	if d.Recipient == "" {
 		probs = append(probs, "the recipient is required")
@@ -141,7 +166,11 @@ func (tx *Tx) RecordDelivery(d *Disclosure, actor, source string) error {
 		return fmt.Errorf("request %d: delivery: %s", d.RequestID, strings.Join(probs, "; "))
 	}
 	// A correction records what really happened; it does not move the flow.
-	what := fmt.Sprintf("%s → %s (%s)", d.PackageID, d.Recipient, d.Channel) // names and codes only: shown in any language
+	to := d.Recipient
+	if d.Subject {
+		to = "(data subject)" // audited as the step's note: the chain must not keep the name
+	}
+	what := fmt.Sprintf("%s → %s (%s)", d.PackageID, to, d.Channel) // names and codes only: shown in any language
 	if d.Corrects == 0 || q.State != StateDelivered {
 		if _, err := tx.TransitionRequest(d.RequestID, StateDelivered, actor, source, what); err != nil {
 			return err
@@ -156,10 +185,10 @@ func (tx *Tx) RecordDelivery(d *Disclosure, actor, source string) error {
 		corr = d.Corrects
 	}
 	res, err := tx.tx.Exec(`INSERT INTO disclosures(request_id, package_id, package_sha256, recipient, recipient_authority,
-		basis, channel, handed_by, acknowledged, ack_note, at_ns, recorded_by, recorded_ns, corrects, note)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, d.RequestID, d.PackageID, d.PackageSHA256, d.Recipient,
+		basis, channel, handed_by, acknowledged, ack_note, at_ns, recorded_by, recorded_ns, corrects, note, subject)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, d.RequestID, d.PackageID, d.PackageSHA256, d.Recipient,
 		d.RecipientAuthority, d.Basis, d.Channel, d.HandedBy, d.Acknowledged, d.AckNote, ns(d.At), d.RecordedBy,
-		ns(d.Recorded), corr, d.Note)
+		ns(d.Recorded), corr, d.Note, d.Subject)
 	if err != nil {
 		return fmt.Errorf("disclosure: %w", err)
 	}

@@ -16,10 +16,14 @@ const (
 	OutcomeDelivered = "delivered"
 	OutcomeRefused   = "refused"
 	OutcomeWithdrawn = "withdrawn"
+	// OutcomeViewed: the data subject watched the footage on site with a
+	// keeper instead of receiving a copy (no package is made).
+	OutcomeViewed = "viewed-on-site"
 )
 
 // The status flow of a request: received → held → exported → delivered,
-// or refused, or withdrawn. Status ("open"/"closed") says whether the
+// or (access requests) held/exported → viewed-on-site, or refused, or
+// withdrawn. Status ("open"/"closed") says whether the
 // request is still being handled; State says how far it has got.
 const (
 	StateReceived  = "received"
@@ -28,10 +32,11 @@ const (
 	StateDelivered = "delivered"
 	StateRefused   = "refused"
 	StateWithdrawn = "withdrawn"
+	StateViewed    = "viewed-on-site"
 )
 
 // RequestStates lists the states in flow order.
-var RequestStates = []string{StateReceived, StateHeld, StateExported, StateDelivered, StateRefused, StateWithdrawn}
+var RequestStates = []string{StateReceived, StateHeld, StateExported, StateDelivered, StateViewed, StateRefused, StateWithdrawn}
 
 // Legal bases of the pick-list. The text of a request's basis is free;
 // BasisCode says which usual Finnish basis it rests on ("other": the text
@@ -59,28 +64,39 @@ var BasisLabels = map[string]string{
 
 // Refusal grounds (`request close --outcome refused --ground CODE`).
 var RefusalGrounds = []string{
-	"no-footage",           // nothing of the range is recorded or kept any more
+	"no-footage",           // nothing of the range is recorded or kept any more (the footage no longer exists)
 	"no-basis",             // the authority named no legal basis that allows disclosure
 	"identity",             // the data subject's identity could not be verified (GDPR art. 12(6))
-	"third-party",          // disclosure would harm others' rights (GDPR art. 15(4)); redaction not possible
+	"not-identifiable",     // the requester cannot be identified in the footage (GDPR art. 11(2), 12(2))
+	"third-party",          // disclosure would harm others' rights (GDPR art. 15(4)); redaction cannot protect them
 	"manifestly-unfounded", // manifestly unfounded or excessive (GDPR art. 12(5))
 	"other",
 }
 
 // Request is an entry in the register of disclosure requests.
 type Request struct {
-	ID          int64
-	Kind        string
-	Cameras     []string
-	From, To    time.Time
-	Reference   string
-	BasisCode   string // one of BasisCodes
-	Basis       string
-	Authority   string
-	Officer     string // the authority's officer in charge
-	Contact     string // how to reach them (phone, e-mail)
-	Requester   string
-	Identity    string // how a data subject's identity was verified
+	ID         int64
+	Kind       string
+	Cameras    []string
+	From, To   time.Time
+	Reference  string
+	BasisCode  string // one of BasisCodes
+	Basis      string
+	Authority  string
+	Officer    string // the authority's officer in charge
+	Contact    string // how to reach them (phone, e-mail)
+	Requester  string
+	Identity   string // how a data subject's identity was verified
+	VerifiedBy string // the account that verified it
+	// SubjectHash is SubjectHash of the identifying key the keeper
+	// recorded (e.g. name and date of birth); the key itself is never
+	// stored. "" when none was recorded.
+	SubjectHash     string
+	ExtensionMonths int    // months the deadline was extended by (GDPR art. 12(3), at most 2)
+	ExtensionReason string // why (one line per extension)
+	// Calendar is the time zone a computed deadline follows (not stored;
+	// nil: UTC). Callers pass the config's location.
+	Calendar    *time.Location
 	Description string // what is asked for (e.g. the person or event to find)
 	Handler     string // the keeper handling it
 	Notes       string
@@ -162,11 +178,14 @@ func CheckTransition(q Request, to string) error {
 	case StateReceived:
 		ok = to == StateHeld || to == StateRefused || to == StateWithdrawn
 	case StateHeld:
-		ok = to == StateExported || to == StateRefused || to == StateWithdrawn
+		ok = to == StateExported || to == StateRefused || to == StateWithdrawn || (to == StateViewed && q.Kind == RequestAccess)
 	case StateExported:
-		ok = to == StateExported || to == StateDelivered || to == StateRefused || to == StateWithdrawn
+		ok = to == StateExported || to == StateDelivered || to == StateRefused || to == StateWithdrawn ||
+			(to == StateViewed && q.Kind == RequestAccess)
 	case StateDelivered:
 		ok = to == StateDelivered
+	case StateViewed:
+		ok = to == StateViewed // another session on site
 	}
 	if ok {
 		return nil
@@ -176,7 +195,9 @@ func CheckTransition(q Request, to string) error {
 		te.Hint = fmt.Sprintf("nothing has been exported yet; make the package first (vahti request export %d)", q.ID)
 	case to == StateExported && q.State == StateReceived:
 		te.Hint = "the footage is not held yet"
-	case q.State == StateDelivered && (to == StateRefused || to == StateWithdrawn):
+	case to == StateViewed && q.Kind != RequestAccess:
+		te.Hint = "only a data subject views footage on site"
+	case (q.State == StateDelivered || q.State == StateViewed) && (to == StateRefused || to == StateWithdrawn):
 		te.Hint = "footage has already been handed over; record a correction in the disclosure log if the delivery was wrong"
 	default:
 		te.Hint = "that step does not follow"
@@ -216,8 +237,15 @@ func ValidateRequest(q *Request, now time.Time) error {
 	if q.Received.After(now.Add(time.Minute)) { // a minute for clocks and typing
 		probs = append(probs, fmt.Sprintf("received (%s) is in the future", q.Received.Format(time.RFC3339)))
 	}
-	if q.Deadline.IsZero() && q.Kind == RequestAccess {
-		q.Deadline = q.Received.AddDate(0, 1, 0)
+	if q.Kind == RequestAccess {
+		// GDPR art. 12(3): a month, longer only by a recorded extension.
+		legal := AccessDeadline(q.Received, 1, q.Calendar)
+		if q.Deadline.IsZero() {
+			q.Deadline = legal
+		} else if q.Deadline.After(legal) {
+			probs = append(probs, fmt.Sprintf("an access request's deadline is at most one month after received (%s); extend it with a reason instead",
+				legal.Format(time.RFC3339)))
+		}
 	}
 	q.Deadline = q.Deadline.UTC()
 	if !q.Deadline.IsZero() && !q.Deadline.After(q.Received) {
@@ -229,6 +257,7 @@ func ValidateRequest(q *Request, now time.Time) error {
 		max     int
 	}{{"reference", q.Reference, 200}, {"authority", q.Authority, 200}, {"officer", q.Officer, 200},
 		{"contact", q.Contact, 200}, {"requester", q.Requester, 200}, {"handler", q.Handler, 200},
+		{"verified by", q.VerifiedBy, 200},
 		{"basis", q.Basis, 4000}, {"identity", q.Identity, 4000}, {"description", q.Description, 4000}, {"notes", q.Notes, 4000}} {
 		if len(f.v) > f.max {
 			probs = append(probs, fmt.Sprintf("%s is longer than %d characters", f.name, f.max))
@@ -242,7 +271,7 @@ func ValidateRequest(q *Request, now time.Time) error {
 
 const reqCols = `id, kind, cameras, from_ns, to_ns, reference, basis, authority, requester, created_by, created_ns,
 	hold_id, status, outcome, closed_by, closed_ns, close_reason, received_ns, deadline_ns, officer, contact, identity,
-	description, basis_code, handler, notes, state, ground`
+	description, basis_code, handler, notes, state, ground, verified_by, subject_hash, extension_months, extension_reason`
 
 func scanRequest(r interface{ Scan(...any) error }) (Request, error) {
 	var q Request
@@ -251,7 +280,8 @@ func scanRequest(r interface{ Scan(...any) error }) (Request, error) {
 	var hold, closed, received, deadline sql.NullInt64
 	err := r.Scan(&q.ID, &q.Kind, &cams, &from, &to, &q.Reference, &q.Basis, &q.Authority, &q.Requester, &q.CreatedBy,
 		&created, &hold, &q.Status, &q.Outcome, &q.ClosedBy, &closed, &q.CloseReason, &received, &deadline, &q.Officer,
-		&q.Contact, &q.Identity, &q.Description, &q.BasisCode, &q.Handler, &q.Notes, &q.State, &q.Ground)
+		&q.Contact, &q.Identity, &q.Description, &q.BasisCode, &q.Handler, &q.Notes, &q.State, &q.Ground, &q.VerifiedBy,
+		&q.SubjectHash, &q.ExtensionMonths, &q.ExtensionReason)
 	q.Cameras = strings.Split(cams, ",")
 	q.From, q.To, q.Created, q.Closed = fromNS(from), fromNS(to), fromNS(created), nullNS(closed)
 	q.Received, q.Deadline = nullNS(received), nullNS(deadline)
@@ -273,12 +303,20 @@ func (tx *Tx) AddRequest(q *Request, source string) error {
 	if q.HoldID != 0 {
 		hold = q.HoldID
 	}
+	if q.VerifiedBy = strings.TrimSpace(q.VerifiedBy); q.VerifiedBy != "" {
+		if u, err := tx.UserByName(q.VerifiedBy); err != nil || u.Disabled {
+			return fmt.Errorf("request: verified by %q: not an active account", q.VerifiedBy)
+		}
+	}
+	if q.SubjectHash != "" && (len(q.SubjectHash) != 64 || strings.Trim(q.SubjectHash, "0123456789abcdef") != "") {
+		return fmt.Errorf("request: the subject hash is not a hex SHA-256 (the plain key is never stored)")
+	}
 	res, err := tx.tx.Exec(`INSERT INTO requests(kind, cameras, from_ns, to_ns, reference, basis, authority, requester,
 		created_by, created_ns, hold_id, received_ns, deadline_ns, officer, contact, identity, description, basis_code,
-		handler, notes, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, q.Kind, strings.Join(q.Cameras, ","),
-		ns(q.From), ns(q.To), q.Reference, q.Basis, q.Authority, q.Requester, q.CreatedBy, ns(q.Created), hold,
-		ns(q.Received), optNS(q.Deadline), q.Officer, q.Contact, q.Identity, q.Description, q.BasisCode, q.Handler,
-		q.Notes, q.State)
+		handler, notes, state, verified_by, subject_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, q.Kind,
+		strings.Join(q.Cameras, ","), ns(q.From), ns(q.To), q.Reference, q.Basis, q.Authority, q.Requester, q.CreatedBy,
+		ns(q.Created), hold, ns(q.Received), optNS(q.Deadline), q.Officer, q.Contact, q.Identity, q.Description, q.BasisCode,
+		q.Handler, q.Notes, q.State, q.VerifiedBy, q.SubjectHash)
 	if err != nil {
 		return fmt.Errorf("request: %w", err)
 	}
@@ -418,9 +456,18 @@ func (tx *Tx) CloseRequest(id int64, outcome, by, source, reason, ground string)
 		return q, fmt.Errorf("request %d: already closed (%s)", id, q.Outcome)
 	}
 	switch outcome {
-	case OutcomeDelivered:
-		if q.State != StateDelivered {
-			return q, CheckTransition(q, StateDelivered)
+	case OutcomeDelivered, OutcomeViewed:
+		if q.State != outcome {
+			if err := CheckTransition(q, outcome); err != nil {
+				return q, err
+			}
+			// The step itself is allowed, but closing is not the step:
+			// the handover or the viewing must be recorded first.
+			hint := "record the delivery first (the disclosure log must hold every handover)"
+			if outcome == OutcomeViewed {
+				hint = "record the viewing on site first"
+			}
+			return q, &TransitionError{ID: id, From: q.State, To: outcome, Hint: hint}
 		}
 		if err := tx.addEvent(id, "closed", by, source, reason); err != nil {
 			return q, err
@@ -430,10 +477,12 @@ func (tx *Tx) CloseRequest(id int64, outcome, by, source, reason, ground string)
 			return q, err
 		}
 	default:
-		return q, fmt.Errorf("request %d: outcome must be delivered, refused or withdrawn, got %q", id, outcome)
+		return q, fmt.Errorf("request %d: outcome must be delivered, viewed-on-site, refused or withdrawn, got %q", id, outcome)
 	}
 	if outcome != OutcomeRefused {
 		ground = ""
+	} else if !oneOfStr(ground, RefusalGrounds) {
+		return q, fmt.Errorf("request %d: a refusal needs a ground, one of %s", id, strings.Join(RefusalGrounds, ", "))
 	}
 	q.Status, q.Outcome, q.ClosedBy, q.Closed, q.CloseReason, q.Ground = "closed", outcome, by, tx.Now(), reason, ground
 	_, err = tx.tx.Exec(`UPDATE requests SET status = 'closed', outcome = ?, closed_by = ?, closed_ns = ?, close_reason = ?,

@@ -266,6 +266,67 @@ var migrations = []string{
 	);
 	CREATE INDEX jobs_request ON jobs(request_id);
 	CREATE INDEX jobs_state ON jobs(state);`,
+	// The right of access (issue 11): who verified a data subject's
+	// identity, the keyed hash of what identifies them (never the plain
+	// key), deadline extensions, and what lets closed requests expire.
+	// The disclosure log is rebuilt once so an entry can outlive its
+	// request: request_id becomes nullable, and the append-only triggers
+	// gain ONE exception, the expiry of an entry whose request expires
+	// (personal fields blanked, the request's id replaced by a keyed hash
+	// of its reference, expired_ns set; nothing else may change, and an
+	// expired entry never changes again). Nothing references disclosures
+	// but itself, so the rebuild is safe with foreign keys on.
+	`ALTER TABLE requests ADD COLUMN verified_by TEXT NOT NULL DEFAULT '';
+	ALTER TABLE requests ADD COLUMN subject_hash TEXT NOT NULL DEFAULT '';
+	ALTER TABLE requests ADD COLUMN extension_months INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE requests ADD COLUMN extension_reason TEXT NOT NULL DEFAULT '';
+	CREATE INDEX requests_subject ON requests(subject_hash, received_ns) WHERE subject_hash != '';
+	CREATE INDEX requests_closed ON requests(closed_ns) WHERE status = 'closed';
+
+	DROP TRIGGER disclosures_no_update;
+	DROP TRIGGER disclosures_no_delete;
+	CREATE TABLE disclosures_v2 (
+		id INTEGER PRIMARY KEY,
+		request_id INTEGER REFERENCES requests(id),
+		package_id TEXT NOT NULL,
+		package_sha256 TEXT NOT NULL,
+		recipient TEXT NOT NULL,
+		recipient_authority TEXT NOT NULL DEFAULT '',
+		basis TEXT NOT NULL,
+		channel TEXT NOT NULL,
+		handed_by TEXT NOT NULL,
+		acknowledged INTEGER NOT NULL DEFAULT 0,
+		ack_note TEXT NOT NULL DEFAULT '',
+		at_ns INTEGER NOT NULL,
+		recorded_by TEXT NOT NULL,
+		recorded_ns INTEGER NOT NULL,
+		corrects INTEGER REFERENCES disclosures_v2(id),
+		note TEXT NOT NULL DEFAULT '',
+		subject INTEGER NOT NULL DEFAULT 0,
+		request_ref_hash TEXT NOT NULL DEFAULT '',
+		expired_ns INTEGER
+	);
+	INSERT INTO disclosures_v2(id, request_id, package_id, package_sha256, recipient, recipient_authority, basis, channel,
+		handed_by, acknowledged, ack_note, at_ns, recorded_by, recorded_ns, corrects, note, subject)
+		SELECT d.id, d.request_id, d.package_id, d.package_sha256, d.recipient, d.recipient_authority, d.basis, d.channel,
+		d.handed_by, d.acknowledged, d.ack_note, d.at_ns, d.recorded_by, d.recorded_ns, d.corrects, d.note,
+		COALESCE((SELECT q.kind = 'access' FROM requests q WHERE q.id = d.request_id), 0) FROM disclosures d ORDER BY d.id;
+	DROP TABLE disclosures;
+	ALTER TABLE disclosures_v2 RENAME TO disclosures;
+	CREATE INDEX disclosures_at ON disclosures(at_ns);
+	CREATE INDEX disclosures_request ON disclosures(request_id);
+	CREATE TRIGGER disclosures_no_update BEFORE UPDATE ON disclosures
+		WHEN NOT COALESCE(OLD.expired_ns IS NULL AND NEW.expired_ns IS NOT NULL AND NEW.request_id IS NULL
+			AND NEW.id IS OLD.id AND NEW.package_id IS OLD.package_id AND NEW.package_sha256 IS OLD.package_sha256
+			AND NEW.basis IS OLD.basis AND NEW.channel IS OLD.channel AND NEW.handed_by IS OLD.handed_by
+			AND NEW.acknowledged IS OLD.acknowledged AND NEW.at_ns IS OLD.at_ns AND NEW.recorded_by IS OLD.recorded_by
+			AND NEW.recorded_ns IS OLD.recorded_ns AND NEW.corrects IS OLD.corrects AND NEW.subject IS OLD.subject
+			AND NEW.recipient IS '' AND NEW.ack_note IS '' AND NEW.note IS ''
+			AND NEW.recipient_authority IS (CASE WHEN OLD.subject THEN '' ELSE OLD.recipient_authority END)
+			AND length(NEW.request_ref_hash) = 64, 0)
+		BEGIN SELECT RAISE(ABORT, 'the disclosure log is append-only: record a correction instead'); END;
+	CREATE TRIGGER disclosures_no_delete BEFORE DELETE ON disclosures
+		BEGIN SELECT RAISE(ABORT, 'the disclosure log is append-only: record a correction instead'); END;`,
 }
 
 func (db *DB) migrate() error {

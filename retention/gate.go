@@ -169,3 +169,32 @@ func (ix *holdIndex) For(camera string) []registry.Hold {
 	ix.merged[camera] = m
 	return m
 }
+
+// WhyOpen: a request still being handled never expires.
+const WhyOpen Why = "open"
+
+// DeletableRequest is the gate for an entry of the request register: a
+// closed request may leave the register once it has been closed for keep
+// (requests.retention), unless its own hold is still in force (a hold
+// kept at closing, e.g. for the police's preservation, keeps the request
+// that explains it).
+func DeletableRequest(q registry.Request, now time.Time, keep time.Duration, holds []registry.Hold) (bool, Why) {
+	if q.Open() {
+		return false, WhyOpen
+	}
+	if q.Closed.IsZero() || keep <= 0 || q.ID <= 0 {
+		return false, WhyBadRow
+	}
+	if q.Closed.After(now) {
+		return false, WhyFuture
+	}
+	if q.Closed.After(now.Add(-keep)) {
+		return false, WhyTooYoung
+	}
+	for _, h := range holds {
+		if h.Active() && (h.ID == q.HoldID || h.RequestID == q.ID) {
+			return false, WhyHeld
+		}
+	}
+	return true, WhyDeletable
+}

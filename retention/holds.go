@@ -111,7 +111,7 @@ func releaseHoldTx(tx *registry.Tx, id int64, actor, source, reason string) (reg
 // Request kinds and outcomes accepted by OpenRequest and CloseRequest.
 var (
 	requestKinds    = []string{registry.RequestPolice, registry.RequestAccess}
-	requestOutcomes = []string{registry.OutcomeDelivered, registry.OutcomeRefused, registry.OutcomeWithdrawn}
+	requestOutcomes = []string{registry.OutcomeDelivered, registry.OutcomeViewed, registry.OutcomeRefused, registry.OutcomeWithdrawn}
 )
 
 // OpenRequest registers a police or access request and places its legal
@@ -152,11 +152,17 @@ func OpenRequest(ctx context.Context, db *registry.DB, q *registry.Request, acto
 			return fmt.Errorf("request %d: %w", q.ID, err)
 		}
 		q.HoldID = h.ID
+		requester := q.Requester
+		if q.Kind == registry.RequestAccess {
+			// The audit chain is kept for good; a data subject's name must
+			// not outlive the request in the register (requests.retention).
+			requester = "(data subject)"
+		}
 		if _, err := tx.Audit(actor, source, "request.add", fmt.Sprintf("request:%d", q.ID), map[string]any{
 			"kind": q.Kind, "cameras": q.Cameras, "from": q.From, "to": q.To, "reference": q.Reference,
 			"basis_code": q.BasisCode, "basis": q.Basis, "authority": q.Authority, "officer": q.Officer,
-			"requester": q.Requester, "received": q.Received, "deadline": optTime(q.Deadline), "handler": q.Handler,
-			"hold": h.ID}); err != nil {
+			"requester": requester, "verified_by": q.VerifiedBy, "received": q.Received, "deadline": optTime(q.Deadline),
+			"handler": q.Handler, "hold": h.ID}); err != nil {
 			return err
 		}
 		got, err := tx.TransitionRequest(q.ID, registry.StateHeld, actor, source, fmt.Sprintf("#%d", h.ID))
@@ -196,7 +202,7 @@ func CloseRequest(ctx context.Context, db *registry.DB, id int64, outcome, reaso
 func CloseRequestWith(ctx context.Context, db *registry.DB, id int64, in CloseInput, actor, source string) (registry.Request, *registry.Hold, error) {
 	outcome, reason := in.Outcome, strings.TrimSpace(in.Reason)
 	if !oneOf(outcome, requestOutcomes) {
-		return registry.Request{}, nil, fmt.Errorf("request %d: outcome must be delivered, refused or withdrawn, got %q", id, outcome)
+		return registry.Request{}, nil, fmt.Errorf("request %d: outcome must be delivered, viewed-on-site, refused or withdrawn, got %q", id, outcome)
 	}
 	if reason == "" {
 		return registry.Request{}, nil, fmt.Errorf("request %d: a reason is required to close", id)

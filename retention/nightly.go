@@ -24,6 +24,7 @@ type PurgeReport struct {
 	Since           time.Time         `json:"since"` // previous report (zero: first)
 	Cameras         []CameraPurge     `json:"cameras"`
 	ExportsDeleted  int               `json:"exports_deleted"`
+	RequestsExpired int               `json:"requests_expired"` // closed requests that left the register (requests.retention)
 	StraysDeleted   int               `json:"strays_deleted"`
 	UnknownFiles    int               `json:"unknown_files"` // files under storage.root that are not segments (left alone)
 	HoldsReleased   []int64           `json:"holds_released"`
@@ -86,6 +87,14 @@ func (r *Retention) Nightly(ctx context.Context) (PurgeReport, error) {
 		gone, err := r.removeStrays(ctx, now, strays)
 		keep(err)
 		rep.StraysDeleted = len(gone)
+	}
+
+	if len(rep.Refused) == 0 {
+		// The register's own retention, held back like footage by the
+		// interlocks (a clock jumped forward would expire it all).
+		n, err := r.expireRequests(ctx, now)
+		keep(err)
+		rep.RequestsExpired = n
 	}
 
 	if len(rep.Refused) == 0 {

@@ -411,6 +411,60 @@ func (r *Retention) removeExports(ctx context.Context, now time.Time, ids []stri
 	return gone, firstErr
 }
 
+// expireRequests removes from the register the closed requests the
+// request gate allows at now, each in its own write transaction that
+// re-reads the request and the holds and re-asks the gate: the request's
+// history, package links and released hold go with it; its disclosure-log
+// entries are reduced to counts and hashes (registry.ExpireRequest). Each
+// is audited as "request.expire" without personal data.
+func (r *Retention) expireRequests(ctx context.Context, now time.Time) (int, error) {
+	keep := r.cfg.Requests.Retention.D()
+	var cands []registry.Request
+	if err := r.db.View(ctx, func(tx *registry.Tx) error {
+		var err error
+		cands, err = tx.ClosedRequestsBefore(now.Add(-keep))
+		return err
+	}); err != nil || len(cands) == 0 {
+		return 0, err
+	}
+	secret, err := registry.LoadOrCreateSubjectSecret(r.cfg.StateDir)
+	if err != nil {
+		return 0, fmt.Errorf("request expiry: %w", err)
+	}
+	n := 0
+	for _, c := range cands {
+		err := r.db.Update(ctx, func(tx *registry.Tx) error {
+			q, err := tx.Request(c.ID)
+			if errors.Is(err, registry.ErrNotFound) {
+				return nil // another process expired it
+			}
+			if err != nil {
+				return err
+			}
+			holds, err := tx.Holds(true)
+			if err != nil {
+				return err
+			}
+			if ok, _ := DeletableRequest(q, now, keep, holds); !ok {
+				return nil
+			}
+			reduced, err := tx.ExpireRequest(q.ID, registry.RefHash(secret, q.Reference))
+			if err != nil {
+				return err
+			}
+			n++
+			_, err = tx.Audit(r.actor, r.source, "request.expire", fmt.Sprintf("request:%d", q.ID), map[string]any{
+				"reason": "expired", "kind": q.Kind, "outcome": q.Outcome, "received": q.Received, "closed": q.Closed,
+				"retention": r.cfg.Requests.Retention.String(), "hold": q.HoldID, "disclosures_reduced": reduced})
+			return err
+		})
+		if err != nil {
+			return n, fmt.Errorf("request %d: expiry: %w", c.ID, err)
+		}
+	}
+	return n, nil
+}
+
 // exportMaxAge is the shortest retention of the cameras in a package: it
 // goes when the first of its footage would have.
 func (r *Retention) exportMaxAge(e registry.Export) time.Duration {

@@ -3,7 +3,8 @@
 # own packages: ffmpeg (ffprobe, and the benchmark peer), chromium and its
 # driver (the real-browser test), openssh-client (ssh-keygen -Y verify for
 # export signatures), prometheus (promtool checks the shipped alert rules),
-# systemd (systemd-analyze verifies the unit), GStreamer's rtsp-server with
+# systemd (systemd-analyze verifies the unit), poppler-utils (pdftotext reads
+# the refusal letter's PDF back), GStreamer's rtsp-server with
 # python3-gi and the plugins its test pipeline uses (an independent RTSP
 # peer for the recorder's tests). Go itself comes from the machine (go.mod names the version).
 set -euo pipefail
@@ -18,6 +19,7 @@ command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)
 command -v losetup >/dev/null 2>&1 || need+=(mount)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
 /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer" >/dev/null 2>&1 ||
   need+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp)
 for el in videotestsrc:gstreamer1.0-plugins-base rtph264pay:gstreamer1.0-plugins-good \

@@ -32,13 +32,21 @@ type disclosureView struct {
 	Recorded           time.Time `json:"recorded"`
 	Corrects           int64     `json:"corrects,omitempty"`
 	Note               string    `json:"note,omitempty"`
+	// Subject marks a data-subject disclosure (kind "access"). An entry
+	// whose request expired from the register keeps counts and hashes:
+	// request 0, no recipient, request_ref_hash instead.
+	Subject        bool       `json:"subject"`
+	Kind           string     `json:"kind"`
+	Expired        *time.Time `json:"expired,omitempty"`
+	RequestRefHash string     `json:"request_ref_hash,omitempty"`
 }
 
 func viewDisclosure(d registry.Disclosure) disclosureView {
 	return disclosureView{ID: d.ID, RequestID: d.RequestID, PackageID: d.PackageID, PackageSHA256: d.PackageSHA256,
 		Recipient: d.Recipient, RecipientAuthority: d.RecipientAuthority, Basis: d.Basis, Channel: d.Channel,
 		HandedBy: d.HandedBy, Acknowledged: d.Acknowledged, AckNote: d.AckNote, At: d.At, RecordedBy: d.RecordedBy,
-		Recorded: d.Recorded, Corrects: d.Corrects, Note: d.Note}
+		Recorded: d.Recorded, Corrects: d.Corrects, Note: d.Note, Subject: d.Subject, Kind: d.Kind(),
+		Expired: optTime(d.Expired), RequestRefHash: d.RequestRefHash}
 }
 
 func disclosuresList(ctx context.Context, e *env, args []string) error {
@@ -80,6 +88,9 @@ func disclosuresList(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		for _, d := range ds {
+			if d.RequestID == 0 {
+				continue // expired from the register
+			}
 			if _, ok := refs[d.RequestID]; !ok {
 				q, err := tx.Request(d.RequestID)
 				if err != nil {
@@ -118,8 +129,14 @@ func disclosuresList(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	for _, d := range ds {
-		fmt.Fprintf(e.stdout, "#%d  %s  request %d (%s)  to %s (%s)  via %s  package %s sha256 %s  by %s\n", d.ID,
-			d.At.Format(time.RFC3339), d.RequestID, refs[d.RequestID], d.Recipient, d.RecipientAuthority, d.Channel,
+		if !d.Expired.IsZero() {
+			fmt.Fprintf(e.stdout, "#%d  %s  %s  (request expired %s, ref hash %s)  via %s  package %s sha256 %s  by %s\n", d.ID,
+				d.At.Format(time.RFC3339), d.Kind(), d.Expired.Format(time.RFC3339), d.RequestRefHash, d.Channel,
+				d.PackageID, d.PackageSHA256, d.HandedBy)
+			continue
+		}
+		fmt.Fprintf(e.stdout, "#%d  %s  %s  request %d (%s)  to %s (%s)  via %s  package %s sha256 %s  by %s\n", d.ID,
+			d.At.Format(time.RFC3339), d.Kind(), d.RequestID, refs[d.RequestID], d.Recipient, d.RecipientAuthority, d.Channel,
 			d.PackageID, d.PackageSHA256, d.HandedBy)
 		if d.Corrects != 0 {
 			fmt.Fprintf(e.stdout, "     corrects #%d: %s\n", d.Corrects, d.Note)

@@ -12,7 +12,7 @@ import (
 	"vahti/retention"
 )
 
-// runRequest: vahti request add|list|show|close|export|deliver.
+// runRequest: vahti request add|list|show|close|export|deliver|extend|view|letter.
 func runRequest(ctx context.Context, e *env, args []string) error {
 	return dispatch(ctx, e, "request", args,
 		subcommand{"add", requestAdd},
@@ -21,42 +21,54 @@ func runRequest(ctx context.Context, e *env, args []string) error {
 		subcommand{"close", requestClose},
 		subcommand{"export", requestExport},
 		subcommand{"deliver", requestDeliver},
+		subcommand{"extend", requestExtend},
+		subcommand{"view", requestViewOnSite},
+		subcommand{"letter", requestLetter},
 	)
 }
 
 // requestView is a request as the CLI prints it in JSON.
 type requestView struct {
-	ID          int64              `json:"id"`
-	Kind        string             `json:"kind"`
-	Status      string             `json:"status"`
-	State       string             `json:"state"`
-	Cameras     []string           `json:"cameras"`
-	From        time.Time          `json:"from"`
-	To          time.Time          `json:"to"`
-	Reference   string             `json:"reference"`
-	BasisCode   string             `json:"basis_code"`
-	Basis       string             `json:"basis"`
-	Authority   string             `json:"authority"`
-	Officer     string             `json:"officer"`
-	Contact     string             `json:"contact"`
-	Requester   string             `json:"requester"`
-	Identity    string             `json:"identity,omitempty"`
-	Description string             `json:"description,omitempty"`
-	Handler     string             `json:"handler"`
-	Notes       string             `json:"notes,omitempty"`
-	Received    time.Time          `json:"received"`
-	Deadline    *time.Time         `json:"deadline"`
-	CreatedBy   string             `json:"created_by"`
-	Created     time.Time          `json:"created"`
-	HoldID      int64              `json:"hold"`
-	Outcome     string             `json:"outcome,omitempty"`
-	Ground      string             `json:"ground,omitempty"`
-	ClosedBy    string             `json:"closed_by,omitempty"`
-	Closed      *time.Time         `json:"closed,omitempty"`
-	CloseReason string             `json:"close_reason,omitempty"`
-	History     []requestEventView `json:"history,omitempty"`
-	Packages    []requestPackage   `json:"packages,omitempty"`
-	Disclosures []disclosureView   `json:"disclosures,omitempty"`
+	ID         int64     `json:"id"`
+	Kind       string    `json:"kind"`
+	Status     string    `json:"status"`
+	State      string    `json:"state"`
+	Cameras    []string  `json:"cameras"`
+	From       time.Time `json:"from"`
+	To         time.Time `json:"to"`
+	Reference  string    `json:"reference"`
+	BasisCode  string    `json:"basis_code"`
+	Basis      string    `json:"basis"`
+	Authority  string    `json:"authority"`
+	Officer    string    `json:"officer"`
+	Contact    string    `json:"contact"`
+	Requester  string    `json:"requester"`
+	Identity   string    `json:"identity,omitempty"`
+	VerifiedBy string    `json:"verified_by,omitempty"`
+	// SubjectKey says whether an identifying key was recorded (only its
+	// keyed hash is stored, and never shown); Earlier and Free are shown
+	// by `request show`.
+	SubjectKey      bool               `json:"subject_key"`
+	Earlier         *int               `json:"earlier_requests_12m,omitempty"`
+	Free            *bool              `json:"free,omitempty"`
+	ExtensionMonths int                `json:"extension_months"`
+	ExtensionReason string             `json:"extension_reason,omitempty"`
+	Description     string             `json:"description,omitempty"`
+	Handler         string             `json:"handler"`
+	Notes           string             `json:"notes,omitempty"`
+	Received        time.Time          `json:"received"`
+	Deadline        *time.Time         `json:"deadline"`
+	CreatedBy       string             `json:"created_by"`
+	Created         time.Time          `json:"created"`
+	HoldID          int64              `json:"hold"`
+	Outcome         string             `json:"outcome,omitempty"`
+	Ground          string             `json:"ground,omitempty"`
+	ClosedBy        string             `json:"closed_by,omitempty"`
+	Closed          *time.Time         `json:"closed,omitempty"`
+	CloseReason     string             `json:"close_reason,omitempty"`
+	History         []requestEventView `json:"history,omitempty"`
+	Packages        []requestPackage   `json:"packages,omitempty"`
+	Disclosures     []disclosureView   `json:"disclosures,omitempty"`
 }
 
 type requestEventView struct {
@@ -89,7 +101,8 @@ func viewRequest(q registry.Request) requestView {
 		Contact: q.Contact, Requester: q.Requester, Identity: q.Identity, Description: q.Description, Handler: q.Handler,
 		Notes: q.Notes, Received: q.Received, Deadline: optTime(q.Deadline), CreatedBy: q.CreatedBy, Created: q.Created,
 		HoldID: q.HoldID, Outcome: q.Outcome, Ground: q.Ground, ClosedBy: q.ClosedBy, Closed: optTime(q.Closed),
-		CloseReason: q.CloseReason}
+		CloseReason: q.CloseReason, VerifiedBy: q.VerifiedBy, SubjectKey: q.SubjectHash != "",
+		ExtensionMonths: q.ExtensionMonths, ExtensionReason: q.ExtensionReason}
 }
 
 func requestAdd(ctx context.Context, e *env, args []string) error {
@@ -106,6 +119,8 @@ func requestAdd(ctx context.Context, e *env, args []string) error {
 	contact := fs.String("contact", "", "how to reach the officer or requester")
 	requester := fs.String("requester", "", "person who asked")
 	identity := fs.String("identity", "", "how a data subject's identity was verified")
+	verifiedBy := fs.String("verified-by", "", "the account that verified the data subject's identity")
+	subjectKey := fs.String("subject-key", "", "what identifies the requester (e.g. name and date of birth): only a keyed hash is stored, to tell whether this is their free request of the year")
 	description := fs.String("description", "", "what is asked for")
 	handler := fs.String("handler", "", "the registry keeper handling it (an account name)")
 	notes := fs.String("notes", "", "notes")
@@ -128,7 +143,7 @@ func requestAdd(ctx context.Context, e *env, args []string) error {
 	q := registry.Request{Kind: *kind, From: f, To: t, Reference: strings.TrimSpace(*ref), Authority: strings.TrimSpace(*authority),
 		Officer: strings.TrimSpace(*officer), Contact: strings.TrimSpace(*contact), Requester: strings.TrimSpace(*requester),
 		Identity: strings.TrimSpace(*identity), Description: strings.TrimSpace(*description), Handler: strings.TrimSpace(*handler),
-		Notes: strings.TrimSpace(*notes)}
+		Notes: strings.TrimSpace(*notes), VerifiedBy: strings.TrimSpace(*verifiedBy)}
 	q.BasisCode, q.Basis = basisFlag(*basis)
 	if *received != "" {
 		if q.Received, err = parseTime("received", *received); err != nil {
@@ -147,6 +162,14 @@ func requestAdd(ctx context.Context, e *env, args []string) error {
 	defer ce.Close()
 	if q.Cameras, err = parseCameras(*cams, ce.cameras()); err != nil {
 		return err
+	}
+	q.Calendar = ce.cfg.Location()
+	if strings.TrimSpace(*subjectKey) != "" {
+		secret, err := registry.LoadOrCreateSubjectSecret(ce.cfg.StateDir)
+		if err != nil {
+			return err
+		}
+		q.SubjectHash = registry.SubjectHash(secret, *subjectKey)
 	}
 	h, err := retention.OpenRequest(ctx, ce.db, &q, ce.actor, cliSource)
 	if err != nil {
@@ -243,6 +266,7 @@ type requestFull struct {
 	Events      []registry.RequestEvent
 	Packages    []registry.Export
 	Disclosures []registry.Disclosure
+	Earlier     int // access requests with the same identifying key in the 365 days before (-1: no key)
 }
 
 func loadRequestFull(tx *registry.Tx, id int64) (requestFull, error) {
@@ -257,12 +281,19 @@ func loadRequestFull(tx *registry.Tx, id int64) (requestFull, error) {
 	if f.Packages, err = tx.RequestExports(id); err != nil {
 		return f, err
 	}
-	f.Disclosures, err = tx.Disclosures(registry.DisclosureFilter{RequestID: id})
+	if f.Disclosures, err = tx.Disclosures(registry.DisclosureFilter{RequestID: id}); err != nil {
+		return f, err
+	}
+	f.Earlier, err = tx.EarlierAccessRequests(f.Request)
 	return f, err
 }
 
 func viewRequestFull(f requestFull) any {
 	v := viewRequest(f.Request)
+	if f.Earlier >= 0 {
+		n, free := f.Earlier, f.Earlier == 0
+		v.Earlier, v.Free = &n, &free
+	}
 	for _, ev := range f.Events {
 		v.History = append(v.History, requestEventView{State: ev.State, Actor: ev.Actor, Source: ev.Source, Time: ev.Time, Note: ev.Note})
 	}
@@ -286,7 +317,8 @@ func printRequest(e *env, f requestFull) {
 		q.ID, q.Kind, q.Status, q.State, strings.Join(q.Cameras, ","), q.From.Format(time.RFC3339), q.To.Format(time.RFC3339),
 		q.Reference, q.Basis)
 	for _, l := range []struct{ k, v string }{{"authority", q.Authority}, {"officer", q.Officer}, {"contact", q.Contact},
-		{"requester", q.Requester}, {"identity", q.Identity}, {"asked for", q.Description}, {"handler", q.Handler}, {"notes", q.Notes}} {
+		{"requester", q.Requester}, {"identity", q.Identity}, {"verified by", q.VerifiedBy}, {"asked for", q.Description},
+		{"handler", q.Handler}, {"notes", q.Notes}} {
 		if l.v != "" {
 			fmt.Fprintf(w, "  %-10s %s\n", l.k+":", l.v)
 		}
@@ -294,6 +326,19 @@ func printRequest(e *env, f requestFull) {
 	fmt.Fprintf(w, "  received:  %s\n", q.Received.Format(time.RFC3339))
 	if !q.Deadline.IsZero() {
 		fmt.Fprintf(w, "  deadline:  %s\n", q.Deadline.Format(time.RFC3339))
+	}
+	if q.ExtensionMonths > 0 {
+		fmt.Fprintf(w, "  extended:  +%d month(s): %s\n", q.ExtensionMonths, strings.ReplaceAll(q.ExtensionReason, "\n", "; "))
+	}
+	if q.Kind == registry.RequestAccess {
+		switch {
+		case f.Earlier < 0:
+			fmt.Fprintln(w, "  free:      unknown (no identifying key recorded)")
+		case f.Earlier == 0:
+			fmt.Fprintln(w, "  free:      yes (the requester's first request in 12 months)")
+		default:
+			fmt.Fprintf(w, "  free:      no (%d earlier request(s) in the last 12 months; a reasonable fee may be charged)\n", f.Earlier)
+		}
 	}
 	fmt.Fprintf(w, "  hold:      %d\n  created:   %s by %s\n", q.HoldID, q.Created.Format(time.RFC3339), q.CreatedBy)
 	if q.Status == "closed" {
@@ -318,7 +363,7 @@ func printRequest(e *env, f requestFull) {
 func requestClose(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "request close")
 	path, asJSON := fs.configFlags("print JSON")
-	outcome := fs.String("outcome", "", "delivered, refused or withdrawn")
+	outcome := fs.String("outcome", "", "delivered, viewed-on-site, refused or withdrawn")
 	reason := fs.String("reason", "", "why the request is closed (and why its hold goes or stays)")
 	release := fs.Bool("release-hold", false, "also release the request's legal hold (without it the hold stays, e.g. when the police asked for preservation)")
 	ground := fs.String("ground", "", "a refusal's ground: "+strings.Join(registry.RefusalGrounds, ", ")+" (default other)")
@@ -334,9 +379,9 @@ func requestClose(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	switch *outcome {
-	case registry.OutcomeDelivered, registry.OutcomeRefused, registry.OutcomeWithdrawn:
+	case registry.OutcomeDelivered, registry.OutcomeViewed, registry.OutcomeRefused, registry.OutcomeWithdrawn:
 	default:
-		return usageErr("--outcome: must be delivered, refused or withdrawn, got %q", *outcome)
+		return usageErr("--outcome: must be delivered, refused or withdrawn (or viewed-on-site), got %q", *outcome)
 	}
 	if *ground != "" && *outcome != registry.OutcomeRefused {
 		return usageErr("--ground: only with --outcome refused")
