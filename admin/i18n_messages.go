@@ -220,6 +220,9 @@ var redactTexts = map[string][2]string{
 	"redact.js.fixed":         {"(paikallaan koko jakson)", "(fixed for the whole range)"},
 	"redact.js.redactedjob":   {"peitetty paketti", "redacted package"},
 	"redact.js.plainjob":      {"paketti", "package"},
+	"redact.js.maxareas":      {"Yhdellä kameralla voi olla enintään %d aluetta.", "One camera can have at most %d areas."},
+	"redact.js.maxkeyframes":  {"Yhdellä alueella voi olla enintään %d avainkohtaa.", "One area can have at most %d keyframes."},
+	"redact.unlisted":         {"Kamera, jolle et piirrä alueita: jos jollakin kameralla on valittu »Näytä vain tämä alue«, sen kuva sumennetaan paketissa kokonaan; muuten kamera jätetään paketista pois.", "A camera you draw no areas on: if any camera is set to “Keep only this area”, its whole picture is blurred in the package; otherwise the camera is left out of the package."},
 }
 
 func init() {

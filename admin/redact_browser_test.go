@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"math"
 	"net/http"
 	"net/url"
@@ -291,4 +292,114 @@ func TestBrowserRedactDrawing(t *testing.T) {
 		t.Errorf("after undo, blur mode and delete: %s", raw)
 	}
 	b.run("done", b.shot("2-edited"))
+}
+
+// TestRedactPage renders the redaction page without a browser: the
+// request's cameras with a playback window audited under the request, in
+// Finnish and English, keeper only, windows for a long range, and the
+// entry on the request's page.
+func TestRedactPage(t *testing.T) {
+	var h *harness
+	h = newHarness(t, withRequests(&h))
+	h.addSegments("yard", time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC), 20, 30*time.Second)
+	boss := h.login("boss")
+	mk := func(from, to string) int64 {
+		res, body := boss.do("POST", "/api/v1/requests", map[string]any{"kind": "access", "cameras": []string{"all"},
+			"from": from, "to": to, "reference": "TP-1", "basis_code": "gdpr-15", "basis": "x", "requester": "R"})
+		if res.StatusCode != 201 {
+			t.Fatalf("add: %d %s", res.StatusCode, body)
+		}
+		return decode[struct {
+			Request apiRequest `json:"request"`
+		}](t, body).Request.ID
+	}
+	short := mk("2026-11-22T00:00:00Z", "2026-11-22T00:15:00Z")
+	long := mk("2026-11-21T00:00:00Z", "2026-11-22T10:00:00Z")
+
+	res, body := boss.do("GET", fmt.Sprintf("/requests/%d/redact", short), nil)
+	page := string(body)
+	if res.StatusCode != 200 {
+		t.Fatalf("redaction page: %d %s", res.StatusCode, body)
+	}
+	for _, want := range []string{`id="redact-canvas"`, `<option value="yard"`, `<option value="lobby"`, `value="keep" id="redact-mode-keep" checked`,
+		`<input type="checkbox" id="redact-audio">`, catalogFI["redact.mode.keep"], catalogFI["redact.audiowarning"], `src="/static/redact.js"`,
+		`id="redact-unlisted"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	// Every script comes from /static (the CSP allows no inline script).
+	if n, m := strings.Count(page, "<script"), strings.Count(page, `<script src="/static/`); n != m {
+		t.Errorf("%d script tags, %d from /static", n, m)
+	}
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe") {
+		t.Errorf("CSP: %q", csp)
+	}
+	// The player plays the request's window, audited with the request as the reason.
+	i := strings.Index(page, `data-src="`)
+	if i < 0 {
+		t.Fatal("no playback URL")
+	}
+	src := page[i+len(`data-src="`):]
+	src = html.UnescapeString(src[:strings.Index(src, `"`)])
+	u, err := url.Parse(src)
+	if err != nil || u.Path != "/api/v1/cameras/yard/playback" || u.Query().Get("from") != "2026-11-22T00:00:00Z" || u.Query().Get("to") != "2026-11-22T00:10:00Z" {
+		t.Fatalf("playback URL %q (the window pinned to the footage, 00:00–00:10Z)", src)
+	}
+	if res, _ := boss.do("GET", src, nil); res.StatusCode != 200 {
+		t.Fatalf("playing the window: %d", res.StatusCode)
+	}
+	plays := h.auditEntries("footage.play")
+	if len(plays) != 1 || !strings.Contains(string(plays[0].Detail), fmt.Sprintf("Peittäminen pyyntöön #%d (TP-1)", short)) {
+		t.Errorf("playback audit: %+v", plays)
+	}
+
+	// English.
+	boss.do("PUT", "/api/v1/me/lang", map[string]string{"lang": "en"})
+	_, body = boss.do("GET", fmt.Sprintf("/requests/%d/redact", short), nil)
+	for _, want := range []string{catalogEN["redact.mode.keep"], catalogEN["redact.audiowarning"], catalogEN["redact.js.ffmpeg"]} {
+		if !strings.Contains(string(body), html.EscapeString(want)) {
+			t.Errorf("the English page lacks %q", want)
+		}
+	}
+	boss.do("PUT", "/api/v1/me/lang", map[string]string{"lang": "fi"})
+
+	// A range longer than one player window is paged.
+	_, body = boss.do("GET", fmt.Sprintf("/requests/%d/redact", long), nil)
+	if !strings.Contains(string(body), `id="redact-next"`) || strings.Contains(string(body), `id="redact-prev"`) ||
+		!strings.Contains(string(body), url.QueryEscape("2026-11-21T06:00:00Z")) {
+		t.Errorf("a 34-hour range: no next window to 06:00Z, or a previous one")
+	}
+	_, body = boss.do("GET", fmt.Sprintf("/requests/%d/redact?from=2026-11-21T06:00:00Z", long), nil)
+	if !strings.Contains(string(body), `id="redact-prev"`) || !strings.Contains(string(body), `data-start="`+fmt.Sprint(time.Date(2026, 11, 21, 6, 0, 0, 0, time.UTC).UnixMilli())+`"`) {
+		t.Errorf("the second window of the long range")
+	}
+	_, body = boss.do("GET", fmt.Sprintf("/requests/%d/redact?from=2026-11-25T06:00:00Z", long), nil)
+	if !strings.Contains(string(body), `data-start="`+fmt.Sprint(time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC).UnixMilli())+`"`) {
+		t.Errorf("a window outside the request's range is not shown")
+	}
+
+	// The entry on the request's page; keepers only; a closed request says so.
+	_, body = boss.do("GET", fmt.Sprintf("/requests/%d", short), nil)
+	if !strings.Contains(string(body), fmt.Sprintf(`href="/requests/%d/redact" id="redact-link"`, short)) {
+		t.Error("the request's page has no redaction link")
+	}
+	dpo := h.login("dpo")
+	if res, _ := dpo.do("GET", fmt.Sprintf("/requests/%d/redact", short), nil); res.StatusCode != http.StatusForbidden {
+		t.Errorf("the DPO opens the redaction page: %d", res.StatusCode)
+	}
+	if _, body := dpo.do("GET", fmt.Sprintf("/requests/%d", short), nil); strings.Contains(string(body), "redact-link") {
+		t.Error("the DPO is offered redaction")
+	}
+	if res, _ := boss.do("GET", "/requests/999/redact", nil); res.StatusCode != http.StatusNotFound {
+		t.Errorf("an unknown request: %d", res.StatusCode)
+	}
+	res, body = boss.do("POST", fmt.Sprintf("/api/v1/requests/%d/close", long), map[string]any{"outcome": "withdrawn", "reason": "peruttu", "hold": "release"})
+	if res.StatusCode != 200 {
+		t.Fatalf("close: %d %s", res.StatusCode, body)
+	}
+	_, body = boss.do("GET", fmt.Sprintf("/requests/%d/redact", long), nil)
+	if !strings.Contains(string(body), `id="redact-closed"`) || strings.Contains(string(body), `data-canmake="1"`) {
+		t.Error("a closed request's redaction page offers a package")
+	}
 }

@@ -84,6 +84,7 @@ var routeRoles = map[string]string{
 	"GET /disclosures/register.csv":        keeperOrDPO,
 	"POST /requests":                       registry.RoleKeeper,
 	"POST /requests/:id/export":            registry.RoleKeeper,
+	"GET /requests/:id/redact":             registry.RoleKeeper, // redact_pages.go
 	"POST /requests/:id/deliver":           registry.RoleKeeper,
 	"POST /requests/:id/close":             registry.RoleKeeper,
 	"POST /requests/:id/notes":             registry.RoleKeeper,

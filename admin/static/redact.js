@@ -53,6 +53,7 @@
   var sel = -1;      // the selected track of the current camera
   var history = [];  // snapshots for undo
   var MINSIZE = 0.01;
+  var MAXTRACKS = 16, MAXKEYFRAMES = 240; // the server's limits per camera and per track
   var SAME = 50;     // ms: a keyframe this close to another replaces it
 
   function camState() { return cams[cur]; }
@@ -90,6 +91,7 @@
     var kf = { t: t, x: r.x, y: r.y, w: r.w, h: r.h };
     var i = keyframeAt(track, t);
     if (i >= 0) { track.keyframes[i] = kf; } else {
+      if (track.keyframes.length >= MAXKEYFRAMES) { history.pop(); say(msg("maxkeyframes", MAXKEYFRAMES)); return; }
       track.keyframes.push(kf);
       track.keyframes.sort(function (a, b) { return a.t - b.t; });
     }
@@ -123,7 +125,9 @@
   var seek = $("redact-seek"), clock = $("redact-clock"), status = $("redact-status");
   var drag = null; // {kind: "draw"|"move"|"resize", ...}
 
-  function now() { return video ? Math.round(start + video.currentTime * 1000) : start; }
+  // now is the instant of the frame on screen, inside the window (a
+  // keyframe outside the request's range is refused by the server).
+  function now() { return video ? clamp(Math.round(start + video.currentTime * 1000), start, end) : start; }
   function say(s) { setText(status, s); }
 
   // content is where the picture is inside the video element (the
@@ -259,6 +263,7 @@
       drag = null;
       if (d.kind === "draw") {
         if (d.rect && d.rect.w >= MINSIZE && d.rect.h >= MINSIZE) {
+          if (camState().tracks.length >= MAXTRACKS) { say(msg("maxareas", MAXTRACKS)); draw(); return; }
           snapshot();
           var r = normRect(d.rect);
           camState().tracks.push({ keyframes: [{ t: t, x: r.x, y: r.y, w: r.w, h: r.h }] });
