@@ -92,6 +92,12 @@ func (s *Server) routes() *gin.Engine {
 	k.POST("/requests/:id/deliveries", s.apiDeliverRequest)
 	k.POST("/requests/:id/close", s.apiCloseRequest)
 	k.PUT("/requests/:id", s.apiUpdateRequest)
+	k.GET("/redaction", s.apiRedaction)                        // jobs_api.go
+	k.POST("/requests/:id/jobs", s.apiSubmitJob)               // jobs_api.go
+	k.POST("/requests/:id/redact/preview", s.apiRedactPreview) // jobs_api.go
+	k.GET("/jobs", s.apiJobs)                                  // jobs_api.go
+	k.GET("/jobs/:id", s.apiJob)                               // jobs_api.go
+	k.DELETE("/jobs/:id", s.apiCancelJob)                      // jobs_api.go
 
 	d := a.Group("", s.requireRole(true, registry.RoleDPO))
 	d.GET("/audit", s.apiAudit)

@@ -121,6 +121,7 @@ type Config struct {
 	Export    ExportFunc           // nil: exports unavailable
 	Requests  RequestService       // nil: the request register is read-only
 	Playback  PlaybackFunc         // nil: playback unavailable
+	Jobs      JobService           // nil: no background jobs or redaction (jobs_api.go)
 	Retention func() RetentionState
 	// ConfirmPurge runs one retention pass that overrides the interlocks,
 	// after the data protection officer has checked the alarm (the clock,

@@ -202,6 +202,26 @@ var migrations = []string{
 		BEGIN SELECT RAISE(ABORT, 'the disclosure log is append-only: record a correction instead'); END;
 	CREATE TRIGGER disclosures_no_delete BEFORE DELETE ON disclosures
 		BEGIN SELECT RAISE(ABORT, 'the disclosure log is append-only: record a correction instead'); END;`,
+	// Background jobs (admin/jobs): request packages, plain or redacted,
+	// made outside an HTTP request, with progress, cancel and resume.
+	`CREATE TABLE jobs (
+		id INTEGER PRIMARY KEY,
+		kind TEXT NOT NULL CHECK (kind IN ('export', 'redact')),
+		request_id INTEGER NOT NULL REFERENCES requests(id),
+		params TEXT NOT NULL DEFAULT '{}',
+		state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+		progress REAL NOT NULL DEFAULT 0,
+		package TEXT NOT NULL DEFAULT '',
+		error TEXT NOT NULL DEFAULT '',
+		created_by TEXT NOT NULL,
+		source TEXT NOT NULL DEFAULT '',
+		created_ns INTEGER NOT NULL,
+		started_ns INTEGER,
+		finished_ns INTEGER,
+		attempts INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX jobs_request ON jobs(request_id);
+	CREATE INDEX jobs_state ON jobs(state);`,
 }
 
 func (db *DB) migrate() error {

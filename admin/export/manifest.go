@@ -2,6 +2,7 @@ package export
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -38,6 +39,10 @@ type Manifest struct {
 	// Request names the register entry (id, reference, authority, basis)
 	// the package was made for; absent for a package made on its own.
 	Request *registry.RequestRef `json:"request,omitempty"`
+	// Redacted: the clips are re-encoded copies with regions hidden
+	// (admin/redact); Redaction says how (mode, regions, ffmpeg, filters).
+	Redacted  bool            `json:"redacted,omitempty"`
+	Redaction json.RawMessage `json:"redaction,omitempty"`
 }
 
 // AuditHead is the head of the audit chain (see `vahti audit verify`).

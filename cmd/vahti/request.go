@@ -383,8 +383,8 @@ func requestExport(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "request export")
 	path, asJSON := fs.configFlags("print the result as JSON")
 	out := fs.String("out", "", "where to write the package (.zip)")
-	redact := fs.String("redact", "", "regions file for a redacted package (not available in this version)")
-	fs.Bool("keep-audio", false, "with --redact: keep the audio (not available in this version)")
+	redactPath := fs.String("redact", "", "regions file (JSON, see the README's Redaction section): make a redacted package")
+	keepAudio := fs.Bool("keep-audio", false, "with --redact: keep the audio (re-encoded to AAC); default: none")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -396,15 +396,20 @@ func requestExport(ctx context.Context, e *env, args []string) error {
 	if err := required("config", *path, "out", *out); err != nil {
 		return err
 	}
-	if *redact != "" {
-		return usageErr("--redact: redacted packages are not available in this version of Vahti")
+	if *keepAudio && *redactPath == "" {
+		return usageErr("--keep-audio: only with --redact (an ordinary package always has the recorded audio)")
 	}
 	ce, err := openEnv(e, *path)
 	if err != nil {
 		return err
 	}
 	defer ce.Close()
-	res, err := exportForRequest(ctx, ce.exporter(), id, ce.actor, cliSource, *out)
+	var res *export.Result
+	if *redactPath != "" {
+		res, err = redactedForRequest(ctx, e, ce, id, *redactPath, *keepAudio, *out)
+	} else {
+		res, err = exportForRequest(ctx, ce.exporter(), id, ce.actor, cliSource, *out)
+	}
 	if errors.Is(err, registry.ErrNotFound) {
 		return fmt.Errorf("no request with id %d", id)
 	}

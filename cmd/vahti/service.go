@@ -17,6 +17,7 @@ import (
 
 	"vahti/admin"
 	"vahti/admin/export"
+	"vahti/admin/jobs"
 	"vahti/checkpoint"
 	"vahti/configs"
 	"vahti/recorder"
@@ -34,6 +35,7 @@ type service struct {
 	rec *recorder.Recorder
 	ret *retention.Retention
 	exp *export.Exporter
+	job *jobs.Runner
 	adm *admin.Server
 	cp  *checkpoint.Writer
 	// adminURL is where the admin UI listens, known once its socket is open.
@@ -125,6 +127,7 @@ func runService(ctx context.Context, e *env, cfg *configs.Config, log *slog.Logg
 	g.Go(func() error { return s.rec.Run(gctx) })
 	g.Go(func() error { return s.ret.Run(gctx) })
 	g.Go(func() error { return s.adm.Serve(gctx, adminLn) })
+	g.Go(func() error { return s.job.Run(gctx) })
 	g.Go(func() error { return s.writeStatus(gctx) })
 	g.Go(func() error { return s.cp.Run(gctx) })
 	g.Go(func() error { return ops.run(gctx) })
@@ -186,6 +189,14 @@ func (s *service) build() error {
 	// reload changes) before it exports or plays; the start-up list here
 	// would refuse a camera added since.
 	s.exp.Cameras = nil
+	s.job = &jobs.Runner{DB: db, Exporter: s.exp, Log: s.log.With("part", "jobs"),
+		Cameras: func() []string { // the live list: a reload may add cameras
+			var ids []string
+			for _, c := range s.cameraStates() {
+				ids = append(ids, c.ID)
+			}
+			return ids
+		}}
 	s.adm, err = admin.New(admin.Config{
 		DB: db, Cfg: cfg, Now: s.now, Log: s.log.With("part", "admin"), Version: version, Metrics: s.metrics,
 		Alarms:  s.adminAlarms,
@@ -210,6 +221,7 @@ func (s *service) build() error {
 			return s.exp.Export(ctx, export.Request(r), out)
 		},
 		Playback:     s.exp.Playback,
+		Jobs:         s.job,
 		Retention:    s.retentionState,
 		ConfirmPurge: s.confirmPurge,
 	})

@@ -1,0 +1,192 @@
+package registry
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Job states.
+const (
+	JobQueued    = "queued"
+	JobRunning   = "running"
+	JobDone      = "done"
+	JobFailed    = "failed"
+	JobCancelled = "cancelled"
+)
+
+// ErrJobEnded: the job has already ended (it cannot be cancelled).
+var ErrJobEnded = errors.New("the job has already ended")
+
+// Job kinds.
+const (
+	JobExport = "export" // a request's ordinary package
+	JobRedact = "redact" // a request's redacted package
+)
+
+// Job is one background job (admin/jobs runs them).
+type Job struct {
+	ID        int64
+	Kind      string
+	RequestID int64
+	Params    string // JSON: the redaction regions and options
+	State     string
+	Progress  float64 // 0–1
+	Package   string  // export id, when done
+	Error     string
+	CreatedBy string
+	Source    string // the client address (or "cli")
+	Created   time.Time
+	Started   time.Time
+	Finished  time.Time
+	Attempts  int // starts (a restart re-runs a job that was running)
+}
+
+// Ended reports whether the job has ended (done, failed or cancelled).
+func (j Job) Ended() bool {
+	return j.State == JobDone || j.State == JobFailed || j.State == JobCancelled
+}
+
+const jobCols = `id, kind, request_id, params, state, progress, package, error, created_by, source, created_ns, started_ns, finished_ns, attempts`
+
+func scanJob(r interface{ Scan(...any) error }) (Job, error) {
+	var j Job
+	var created int64
+	var started, finished sql.NullInt64
+	err := r.Scan(&j.ID, &j.Kind, &j.RequestID, &j.Params, &j.State, &j.Progress, &j.Package, &j.Error, &j.CreatedBy, &j.Source,
+		&created, &started, &finished, &j.Attempts)
+	j.Created, j.Started, j.Finished = fromNS(created), nullNS(started), nullNS(finished)
+	return j, err
+}
+
+// AddJob queues a job; it sets ID, State and Created.
+func (tx *Tx) AddJob(j *Job) error {
+	if j.Kind != JobExport && j.Kind != JobRedact {
+		return fmt.Errorf("job: kind %q", j.Kind)
+	}
+	if j.Params == "" {
+		j.Params = "{}"
+	}
+	j.State, j.Created = JobQueued, tx.Now()
+	res, err := tx.tx.Exec(`INSERT INTO jobs (kind, request_id, params, state, created_by, source, created_ns) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		j.Kind, j.RequestID, j.Params, j.State, j.CreatedBy, j.Source, ns(j.Created))
+	if err != nil {
+		return fmt.Errorf("job: %w", err)
+	}
+	j.ID, err = res.LastInsertId()
+	return err
+}
+
+// Job reads one job.
+func (tx *Tx) Job(id int64) (Job, error) {
+	j, err := scanJob(tx.tx.QueryRow(`SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return j, ErrNotFound
+	}
+	if err != nil {
+		return j, fmt.Errorf("job %d: %w", id, err)
+	}
+	return j, nil
+}
+
+// Jobs lists a request's jobs (requestID 0: every job), newest first, at
+// most 200.
+func (tx *Tx) Jobs(requestID int64) ([]Job, error) {
+	q := `SELECT ` + jobCols + ` FROM jobs`
+	var args []any
+	if requestID != 0 {
+		q += ` WHERE request_id = ?`
+		args = append(args, requestID)
+	}
+	rows, err := tx.tx.Query(q+` ORDER BY id DESC LIMIT 200`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("jobs: %w", err)
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// NextJob is the oldest queued job, if any.
+func (tx *Tx) NextJob() (Job, bool, error) {
+	j, err := scanJob(tx.tx.QueryRow(`SELECT ` + jobCols + ` FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1`))
+	if errors.Is(err, sql.ErrNoRows) {
+		return j, false, nil
+	}
+	if err != nil {
+		return j, false, fmt.Errorf("jobs: %w", err)
+	}
+	return j, true, nil
+}
+
+// StartJob moves a queued job to running.
+func (tx *Tx) StartJob(id int64) error {
+	res, err := tx.tx.Exec(`UPDATE jobs SET state = 'running', progress = 0, started_ns = ?, attempts = attempts + 1 WHERE id = ? AND state = 'queued'`,
+		ns(tx.Now()), id)
+	if err != nil {
+		return fmt.Errorf("job %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("job %d: not queued", id)
+	}
+	return nil
+}
+
+// SetJobProgress records a running job's progress (0–1).
+func (tx *Tx) SetJobProgress(id int64, p float64) error {
+	_, err := tx.tx.Exec(`UPDATE jobs SET progress = ? WHERE id = ? AND state = 'running'`, p, id)
+	if err != nil {
+		return fmt.Errorf("job %d: %w", id, err)
+	}
+	return nil
+}
+
+// EndJob ends a queued or running job as done, failed or cancelled. It
+// reports false if the job had already ended (e.g. cancelled meanwhile).
+func (tx *Tx) EndJob(id int64, state, pkg, errText string) (bool, error) {
+	if state != JobDone && state != JobFailed && state != JobCancelled {
+		return false, fmt.Errorf("job %d: end state %q", id, state)
+	}
+	progress := `progress`
+	if state == JobDone {
+		progress = `1`
+	}
+	res, err := tx.tx.Exec(`UPDATE jobs SET state = ?, package = ?, error = ?, progress = `+progress+`, finished_ns = ?
+		WHERE id = ? AND state IN ('queued', 'running')`, state, pkg, errText, ns(tx.Now()), id)
+	if err != nil {
+		return false, fmt.Errorf("job %d: %w", id, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// RequeueRunningJobs puts jobs that were running when the service stopped
+// back in the queue (they start again from the beginning).
+func (tx *Tx) RequeueRunningJobs() ([]int64, error) {
+	rows, err := tx.tx.Query(`SELECT id FROM jobs WHERE state = 'running' ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if _, err := tx.tx.Exec(`UPDATE jobs SET state = 'queued', progress = 0 WHERE state = 'running'`); err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	return ids, nil
+}
