@@ -197,7 +197,7 @@ var redactTexts = map[string][2]string{
 	"redact.state.failed":     {"epäonnistui", "failed"},
 	"redact.state.cancelled":  {"keskeytetty", "cancelled"},
 	"redact.js.unavailable":   {"Peittäminen ei ole käytettävissä: %s", "Redaction is not available: %s"},
-	"redact.js.ffmpeg":        {"Peittämiseen tarvitaan palvelimelle Debianin ffmpeg-paketti (ylläpitäjä: apt install ffmpeg). Kaikki muu Vahtissa toimii ilman sitä, ja voit silti piirtää alueet ja ladata ne tiedostona.", "Redaction needs Debian's ffmpeg package on the server (administrator: apt install ffmpeg). Everything else in Vahti works without it, and you can still draw the areas and download them as a file."},
+	"redact.js.ffmpeg":        {"Laitteen ylläpitäjä asentaa Debianin ffmpeg-paketin (apt install ffmpeg), minkä jälkeen lataa tämä sivu uudelleen. Kaikki muu Vahtissa toimii ilman sitä, ja voit silti piirtää alueet ja ladata ne tiedostona.", "The box's administrator installs Debian's ffmpeg package (apt install ffmpeg); then reload this page. Everything else in Vahti works without it, and you can still draw the areas and download them as a file."},
 	"redact.js.noareas":       {"Piirrä ensin vähintään yksi alue.", "Draw at least one area first."},
 	"redact.js.previewing":    {"Tehdään esikatselua…", "Making the preview…"},
 	"redact.js.previewat":     {"Esikatselu hetkistä %s.", "Preview at %s."},

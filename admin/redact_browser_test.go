@@ -1,14 +1,17 @@
 package admin
 
 import (
+	"archive/zip"
 	"context"
 	"encoding/json"
 	"fmt"
 	"html"
+	"io"
 	"math"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +20,13 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"vahti/admin/export"
+	"vahti/admin/jobs"
+	"vahti/configs"
+	"vahti/recorder"
+	"vahti/recorder/fakecam"
+	"vahti/registry"
 )
 
 // browserSession is one Chromium tab on a harness, with the steps the
@@ -401,5 +411,335 @@ func TestRedactPage(t *testing.T) {
 	_, body = boss.do("GET", fmt.Sprintf("/requests/%d/redact", long), nil)
 	if !strings.Contains(string(body), `id="redact-closed"`) || strings.Contains(string(body), `data-canmake="1"`) {
 		t.Error("a closed request's redaction page offers a package")
+	}
+}
+
+// redactEnv is a harness with the real chain behind the redaction page:
+// footage recorded from a camera (fakecam → recorder → segments), the
+// real exporter and playback, the real job runner, and an access request
+// over the footage.
+type redactEnv struct {
+	h      *harness
+	runner *jobs.Runner
+	from   time.Time // the request's range: the recorded footage
+	to     time.Time
+	id     int64
+}
+
+func newRedactEnv(t *testing.T) *redactEnv {
+	t.Helper()
+	e := &redactEnv{}
+	var h *harness
+	h = newHarness(t, withRequests(&h), func(c *Config) {
+		ex := &export.Exporter{Root: c.Cfg.Storage.Root, StateDir: c.Cfg.StateDir, DB: c.DB, Now: c.Now, Loc: c.Cfg.Location(),
+			Version: "test", Cameras: c.Cfg.CameraIDs(), Log: c.Log}
+		c.Export = func(ctx context.Context, r ExportRequest, out string) (registry.Export, error) {
+			return ex.Export(ctx, export.Request(r), out)
+		}
+		c.Playback = ex.Playback
+		e.runner = &jobs.Runner{DB: c.DB, Exporter: ex, Log: c.Log}
+		c.Jobs = e.runner
+	})
+	e.h = h
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { e.runner.Run(ctx); close(stopped) }()
+	t.Cleanup(func() { cancel(); <-stopped })
+
+	// Record about ten seconds of the yard camera, with sound.
+	cam, err := fakecam.Start(fakecam.Config{Listen: "127.0.0.1:0", Cameras: []string{"yard"}, Codec: "h264", Audio: "aac"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cam.Close()
+	rec, err := recorder.New(recorder.Config{Root: h.cfg.Storage.Root, StateDir: h.cfg.StateDir,
+		Cameras:         []configs.Camera{{ID: "yard", Name: "Piha", URL: cam.URL("yard"), Transport: "tcp"}},
+		SegmentDuration: 2 * time.Second, PartDuration: 200 * time.Millisecond, FsyncInterval: time.Second,
+		DB: h.db, Now: time.Now, Log: h.srv.cfg.Log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rec.Run(rctx) }()
+	var segs []registry.Segment
+	for deadline := time.Now().Add(40 * time.Second); len(segs) < 5 && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+		h.db.View(context.Background(), func(tx *registry.Tx) error {
+			segs, _ = tx.SegmentsIn("yard", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+			return nil
+		})
+	}
+	rcancel()
+	if err := <-done; err != nil {
+		t.Fatalf("recorder: %v", err)
+	}
+	if len(segs) < 5 {
+		t.Fatalf("%d segments recorded", len(segs))
+	}
+	// The box's clock is now: the request arrives after the recording.
+	h.clock.mu.Lock()
+	h.clock.t = time.Now().UTC()
+	h.clock.mu.Unlock()
+	e.from = segs[0].Start.Truncate(time.Second).Add(time.Second)
+	e.to = segs[len(segs)-1].End.Truncate(time.Second)
+
+	keeper := h.login("keeper")
+	res, body := keeper.do("POST", "/api/v1/requests", map[string]any{"kind": "access", "cameras": []string{"yard"},
+		"from": e.from.Format(time.RFC3339), "to": e.to.Format(time.RFC3339), "reference": "TP-2026-7", "basis_code": "gdpr-15",
+		"basis": "GDPR 15 artikla", "requester": "Maija Meikäläinen", "identity": "ajokortti, tarkisti keeper",
+		"description": "punainen takki, pihalla"})
+	if res.StatusCode != 201 {
+		t.Fatalf("add request: %d %s", res.StatusCode, body)
+	}
+	e.id = decode[struct {
+		Request apiRequest `json:"request"`
+	}](t, body).Request.ID
+	return e
+}
+
+// openRedaction logs the keeper in and opens the request's redaction
+// page from the request's page, waiting for the video.
+func (b *browserSession) openRedaction(id int64) {
+	b.t.Helper()
+	b.login("keeper")
+	b.run("open the redaction page",
+		chromedp.Navigate(fmt.Sprintf("%s/requests/%d", b.h.ts.URL, id)),
+		chromedp.WaitVisible("#redact-link", chromedp.ByQuery),
+		chromedp.Click("#redact-link", chromedp.ByQuery),
+		chromedp.WaitVisible("#redact-canvas", chromedp.ByQuery),
+	)
+	b.waitFor("video loaded", `document.getElementById("redact-video").readyState >= 2 && Number(document.getElementById("redact-seek").max) > 4`, 30*time.Second)
+}
+
+// TestBrowserRedactPackage is issue 11's browser test: a keeper opens an
+// access request, draws the requester's rectangle with the mouse over the
+// recorded footage, moves it at a later moment and adds a keyframe,
+// previews (original and redacted side by side, measured: the picture
+// changes outside the kept area and not inside), makes the redacted
+// package and watches the progress bar reach 100 %, finds the package on
+// the request's page and records its delivery.
+func TestBrowserRedactPackage(t *testing.T) {
+	needBinary(t, "ffmpeg")
+	needBinary(t, "ffprobe")
+	e := newRedactEnv(t)
+	h := e.h
+	b := newBrowserSession(t, h)
+	b.openRedaction(e.id)
+	var version string
+	b.waitFor("redaction available", `!document.getElementById("redact-make").disabled && !document.getElementById("redact-ffmpeg").hidden`, 10*time.Second)
+	b.run("ffmpeg version shown", chromedp.Text("#redact-ffmpeg", &version, chromedp.ByQuery))
+	if !strings.Contains(version, "ffmpeg version") {
+		t.Errorf("ffmpeg line: %q", version)
+	}
+
+	// Keep only the requester: x 0.30–0.70, y 0.20–0.80 at 1 s, moved
+	// left by 0.10 at 3 s (a keyframe by dragging), pinned at 4 s (a
+	// keyframe by the button).
+	b.seekTo(1)
+	b.drag(b.canvas(), 0.30, 0.20, 0.70, 0.80)
+	b.waitFor("one area", `document.querySelectorAll("#redact-tracks li").length === 1`, 5*time.Second)
+	b.seekTo(3)
+	b.drag(b.canvas(), 0.50, 0.50, 0.40, 0.50)
+	b.seekTo(4)
+	b.run("add keyframe", chromedp.Click("#redact-keyframe", chromedp.ByQuery))
+	b.waitFor("three keyframes", `document.querySelectorAll("#redact-tracks li button.keyframe").length === 3`, 5*time.Second)
+	rf, raw := b.downloadedRegions()
+	kf := rf.Cameras["yard"].Tracks[0].Keyframes
+	if len(kf) != 3 || rf.Cameras["yard"].Mode != "keep" || !near(kf[0].X, 0.30) || !near(kf[1].X, 0.20) || !near(kf[2].X, 0.20) ||
+		kf[0].At.Sub(e.from) < 900*time.Millisecond || kf[0].At.Sub(e.from) > 1100*time.Millisecond {
+		t.Fatalf("regions after drawing: %s", raw)
+	}
+
+	// Preview at the keyframes: for each moment the original and the
+	// redacted frame, side by side.
+	b.run("preview", chromedp.Click("#redact-preview", chromedp.ByQuery))
+	b.waitFor("preview shown", `document.querySelectorAll("#redact-frames img.preview-original").length === 3 &&
+		document.querySelectorAll("#redact-frames img.preview-redacted").length === 3 &&
+		Array.prototype.every.call(document.querySelectorAll("#redact-frames img"), function(i){ return i.complete && i.naturalWidth > 0; })`, 60*time.Second)
+	b.run("preview shot", chromedp.ScrollIntoView("#redact-frames", chromedp.ByQuery), b.shot("3-preview"))
+	// The first moment's area is x 0.30–0.70, y 0.20–0.80: inside it the
+	// redacted frame is the original (up to JPEG), outside it is blurred.
+	var d struct{ Inside, Outside float64 }
+	b.eval("compare the preview", `(function(){
+		var imgs = document.querySelectorAll("#redact-frames .redact-pair")[0].querySelectorAll("img");
+		function px(img){ var c=document.createElement("canvas"); c.width=img.naturalWidth; c.height=img.naturalHeight;
+			var x=c.getContext("2d"); x.drawImage(img,0,0); return x.getImageData(0,0,c.width,c.height); }
+		var a=px(imgs[0]), b=px(imgs[1]);
+		function diff(x0,y0,x1,y1){ var s=0,n=0;
+			for (var y=Math.floor(y0*a.height); y<Math.floor(y1*a.height); y++) for (var x=Math.floor(x0*a.width); x<Math.floor(x1*a.width); x++) {
+				var i=(y*a.width+x)*4; for (var k=0;k<3;k++) { s+=Math.abs(a.data[i+k]-b.data[i+k]); n++; } }
+			return s/n; }
+		return {Inside: diff(0.34,0.25,0.66,0.75), Outside: (diff(0,0,0.25,1)+diff(0.75,0,1,1))/2};
+	})()`, &d)
+	t.Logf("preview: mean difference inside the kept area %.1f, outside %.1f (0–255)", d.Inside, d.Outside)
+	if d.Inside > 6 || d.Outside < 3*d.Inside+4 {
+		t.Errorf("preview: mean difference inside the kept area %.1f (want about 0), outside %.1f (want large)", d.Inside, d.Outside)
+	}
+
+	// Make the redacted package; the progress bar follows the job to 100 %.
+	var seen []string
+	b.run("make", chromedp.Click("#redact-make", chromedp.ByQuery))
+	for deadline := time.Now().Add(3 * time.Minute); ; {
+		var st struct{ State, Percent string }
+		b.eval("job state", `({State: document.getElementById("redact-job").getAttribute("data-state") || "", Percent: document.getElementById("redact-percent").textContent})`, &st)
+		if len(seen) == 0 || seen[len(seen)-1] != st.State+" "+st.Percent {
+			seen = append(seen, st.State+" "+st.Percent)
+		}
+		if st.State == "done" || st.State == "failed" || st.State == "cancelled" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	t.Logf("progress seen: %v", seen)
+	var progress float64
+	var statusText, pkg string
+	b.run("done", chromedp.Evaluate(`document.getElementById("redact-progress").value`, &progress),
+		chromedp.Text("#redact-make-status", &statusText, chromedp.ByQuery), b.shot("4-done"))
+	if last := seen[len(seen)-1]; last != "done 100 %" || progress != 100 {
+		t.Fatalf("job ended %q (bar at %v): %s", last, progress, statusText)
+	}
+	var jobsTable string
+	b.run("job list", chromedp.Text("#redact-jobs", &jobsTable, chromedp.ByQuery))
+	if !strings.Contains(jobsTable, "peitetty paketti") || !strings.Contains(jobsTable, "valmis") {
+		t.Errorf("job list: %q", jobsTable)
+	}
+
+	// The package is on the request's page, redacted and without sound.
+	b.run("open the package", chromedp.Click("#redact-package", chromedp.ByQuery), chromedp.WaitVisible("#req-packages", chromedp.ByQuery),
+		chromedp.Text("#req-packages tr.new td.mono", &pkg, chromedp.ByQuery))
+	checkRedactedPackage(t, h, pkg)
+
+	// Record the handover with the existing delivery form.
+	var state, disc string
+	b.run("deliver",
+		chromedp.WaitVisible("#deliver-form", chromedp.ByQuery),
+		chromedp.SetValue("#deliver-package", pkg, chromedp.ByQuery),
+		chromedp.SetValue("#deliver-recipient", "Maija Meikäläinen", chromedp.ByQuery),
+		chromedp.SetValue("#deliver-channel", "in-person", chromedp.ByQuery),
+		chromedp.Click("#deliver-ack", chromedp.ByQuery),
+		chromedp.Click("#deliver-submit", chromedp.ByQuery),
+		chromedp.WaitVisible("#req-disclosures", chromedp.ByQuery),
+		chromedp.Text("#req-disclosures", &disc, chromedp.ByQuery),
+		chromedp.Text("#req-state", &state, chromedp.ByQuery),
+		b.shot("5-delivered"),
+	)
+	if state != "luovutettu" || !strings.Contains(disc, pkg) || !strings.Contains(disc, "Maija Meikäläinen") {
+		t.Fatalf("after delivery: state %q, deliveries %q", state, disc)
+	}
+	kinds := map[string]int{}
+	for _, k := range h.auditKinds() {
+		kinds[k]++
+	}
+	if kinds["redact.preview"] != 1 || kinds["job.queue"] != 1 || kinds["disclosure.add"] != 1 || kinds["footage.play"] < 1 {
+		t.Errorf("audit: %v", kinds)
+	}
+}
+
+// checkRedactedPackage opens the stored package: its manifest says it is
+// redacted in keep mode, and its clip plays (ffprobe) with video and no
+// audio, although the camera recorded sound.
+func checkRedactedPackage(t *testing.T, h *harness, id string) {
+	t.Helper()
+	var e registry.Export
+	if err := h.db.View(context.Background(), func(tx *registry.Tx) error {
+		var err error
+		e, err = tx.Export(id)
+		return err
+	}); err != nil {
+		t.Fatalf("package %q: %v", id, err)
+	}
+	zr, err := zip.OpenReader(filepath.Join(h.cfg.StateDir, e.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	dir := t.TempDir()
+	var manifest struct {
+		Redacted  bool            `json:"redacted"`
+		Redaction json.RawMessage `json:"redaction"`
+	}
+	var clips []string
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		switch {
+		case f.Name == "manifest.json":
+			json.Unmarshal(b, &manifest)
+		case strings.HasSuffix(f.Name, ".mp4"):
+			p := filepath.Join(dir, filepath.Base(f.Name))
+			os.WriteFile(p, b, 0o600)
+			clips = append(clips, p)
+		}
+	}
+	if !manifest.Redacted || !strings.Contains(string(manifest.Redaction), `"keep"`) || len(clips) != 1 {
+		t.Fatalf("package %s: redacted %v, redaction %s, clips %v", id, manifest.Redacted, manifest.Redaction, clips)
+	}
+	out, err := exec.Command(needBinary(t, "ffprobe"), "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0", clips[0]).Output()
+	if err != nil || strings.TrimSpace(string(out)) != "video" {
+		t.Errorf("the redacted clip's streams: %q %v (want video only)", out, err)
+	}
+}
+
+// TestBrowserRedactNoFFmpeg: with ffmpeg hidden from the server's PATH,
+// the redaction page says why it cannot preview or make a package and
+// what to install, drawing and the regions file still work, and the
+// request's page still makes an ordinary package and records its delivery.
+func TestBrowserRedactNoFFmpeg(t *testing.T) {
+	e := newRedactEnv(t)
+	h := e.h
+	b := newBrowserSession(t, h) // Chromium is found before PATH is emptied
+	t.Setenv("PATH", t.TempDir())
+	b.openRedaction(e.id)
+	var why string
+	var disabled bool
+	b.waitFor("the reason shown", `!document.getElementById("redact-unavailable").hidden`, 10*time.Second)
+	b.run("unavailable", chromedp.Text("#redact-unavailable", &why, chromedp.ByQuery),
+		chromedp.Evaluate(`["redact-make","redact-preview","redact-preview-now"].every(function(id){ return document.getElementById(id).disabled; })`, &disabled),
+		b.shot("6-no-ffmpeg"))
+	if !strings.Contains(why, catalogFI["redact.unavailable"]) || !strings.Contains(why, "apt install ffmpeg") {
+		t.Errorf("the page's explanation: %q", why)
+	}
+	if !disabled {
+		t.Error("preview or make is enabled without ffmpeg")
+	}
+	b.drag(b.canvas(), 0.30, 0.20, 0.70, 0.80)
+	b.waitFor("one area", `document.querySelectorAll("#redact-tracks li").length === 1`, 5*time.Second)
+	if rf, raw := b.downloadedRegions(); len(rf.Cameras["yard"].Tracks) != 1 {
+		t.Errorf("regions without ffmpeg: %s", raw)
+	}
+	// The API refuses too, in the keeper's language.
+	var refused struct {
+		Status int
+		Error  string
+	}
+	b.eval("forced submit", fmt.Sprintf(`fetch("/api/v1/requests/%d/jobs", {method: "POST", headers: {"Content-Type": "application/json",
+		"X-CSRF-Token": document.getElementById("redact-app").getAttribute("data-csrf")},
+		body: JSON.stringify({redact: {cameras: {yard: {mode: "keep", tracks: [{keyframes: [{at: %q, x: 0.1, y: 0.1, w: 0.5, h: 0.5}]}]}}}, keep_audio: false})})
+		.then(function(r){ return r.json().then(function(j){ return {Status: r.status, Error: j.error}; }); })`, e.id, e.from.Format(time.RFC3339)), &refused)
+	if refused.Status != http.StatusConflict || refused.Error != catalogFI["redact.unavailable"] {
+		t.Errorf("a package asked for without ffmpeg: %+v", refused)
+	}
+
+	// The request's page works: an ordinary package, its delivery.
+	var pkg, state string
+	b.run("ordinary export",
+		chromedp.Click("#redact-back", chromedp.ByQuery),
+		chromedp.WaitVisible("#export-submit", chromedp.ByQuery),
+		chromedp.Click("#export-submit", chromedp.ByQuery),
+		chromedp.WaitVisible("#req-packages", chromedp.ByQuery),
+		chromedp.Text("#req-packages td.mono", &pkg, chromedp.ByQuery),
+		chromedp.SetValue("#deliver-recipient", "Maija Meikäläinen", chromedp.ByQuery),
+		chromedp.Click("#deliver-submit", chromedp.ByQuery),
+		chromedp.WaitVisible("#req-disclosures", chromedp.ByQuery),
+		chromedp.Text("#req-state", &state, chromedp.ByQuery),
+		b.shot("7-no-ffmpeg-delivered"),
+	)
+	if pkg == "" || state != "luovutettu" {
+		t.Errorf("without ffmpeg: package %q, state %q", pkg, state)
 	}
 }

@@ -442,7 +442,7 @@
   function failure(res, key) {
     var detail = res.body && res.body.error ? String(res.body.error) : String(res.status);
     if (res.status === 403) { return msg("forbidden"); }
-    if (res.status === 409 || res.status === 503) { return msg("unavailable", unavailableReason || detail); }
+    if (res.status === 409 || res.status === 503) { return detail; } // localised by the server (no ffmpeg, a finished job)
     if (res.status === 400 && key === "makefailed") { return msg("badregions", detail); }
     return msg(key, detail);
   }
@@ -461,13 +461,15 @@
       available = res.ok && res.body.available === true;
       if (res.ok && res.body.ffmpeg) { setText($("redact-ffmpeg"), "ffmpeg: " + res.body.ffmpeg); $("redact-ffmpeg").hidden = false; }
       if (!available) {
-        unavailableReason = res.body.reason || res.body.error || String(res.status);
-        setText(box, msg("unavailable", unavailableReason) + " " + msg("ffmpeg"));
+        // The server's reason is in the keeper's language and names what
+        // to install; without one (an old server) say it plainly.
+        unavailableReason = res.body.reason || msg("unavailable", res.body.error || String(res.status));
+        setText($("redact-unavailable-reason"), unavailableReason);
         box.hidden = false;
       }
       enableButtons();
     }, function () {
-      setText(box, msg("network"));
+      setText($("redact-unavailable-reason"), msg("network"));
       box.hidden = false;
     });
   }
