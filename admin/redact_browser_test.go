@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -148,6 +149,22 @@ func (b *browserSession) drag(c canvasBox, x0, y0, x1, y1 float64) {
 	b.run("drag on the canvas", acts...)
 }
 
+// touchDrag draws with a finger: touch events, as a tablet sends them.
+func (b *browserSession) touchDrag(c canvasBox, x0, y0, x1, y1 float64) {
+	b.t.Helper()
+	pt := func(fx, fy float64) []*input.TouchPoint {
+		return []*input.TouchPoint{{X: c.X + fx*c.W, Y: c.Y + fy*c.H, ID: 1}}
+	}
+	acts := []chromedp.Action{emulation.SetTouchEmulationEnabled(true).WithMaxTouchPoints(1),
+		input.DispatchTouchEvent(input.TouchStart, pt(x0, y0))}
+	for i := 1; i <= 8; i++ {
+		f := float64(i) / 8
+		acts = append(acts, input.DispatchTouchEvent(input.TouchMove, pt(x0+(x1-x0)*f, y0+(y1-y0)*f)))
+	}
+	acts = append(acts, input.DispatchTouchEvent(input.TouchEnd, []*input.TouchPoint{}), emulation.SetTouchEmulationEnabled(false))
+	b.run("touch drag on the canvas", acts...)
+}
+
 // shadeAt is the alpha of the canvas overlay at fraction (x, y) of the
 // picture: in "keep only" mode, 0 inside a rectangle, shaded outside.
 func (b *browserSession) shadeAt(x, y float64) int {
@@ -197,8 +214,9 @@ func near(a, b float64) bool { return math.Abs(a-b) < 0.012 }
 // TestBrowserRedactDrawing drives the drawing part of the redaction page
 // in a real Chromium: a keeper draws a rectangle with the mouse, moves it
 // at a later moment (a second keyframe), adds a third with the button,
-// sees the rectangle interpolated in between, undoes, deletes with the
-// keyboard, and the regions JSON is exactly the interface.md format.
+// sees the rectangle interpolated in between, undoes, draws a second area
+// by touch in blur mode, deletes it with the keyboard, and the regions
+// JSON is exactly the interface.md format.
 func TestBrowserRedactDrawing(t *testing.T) {
 	clip := makeClip(t)
 	var h *harness
@@ -289,7 +307,7 @@ func TestBrowserRedactDrawing(t *testing.T) {
 	b.run("undo", chromedp.Click("#redact-undo", chromedp.ByQuery))
 	b.waitFor("undone", `document.querySelectorAll("#redact-tracks li button.keyframe").length === 2`, 5*time.Second)
 	b.run("blur mode", chromedp.Click("#redact-mode-blur", chromedp.ByQuery))
-	b.drag(b.canvas(), 0.70, 0.60, 0.90, 0.90)
+	b.touchDrag(b.canvas(), 0.70, 0.60, 0.90, 0.90) // a second area, with a finger
 	b.waitFor("two areas", `document.querySelectorAll("#redact-tracks li").length === 2`, 5*time.Second)
 	if in, out := b.shadeAt(0.80, 0.75), b.shadeAt(0.05, 0.05); in == 0 || out != 0 {
 		t.Errorf("blur mode: overlay alpha %d inside the area (want shaded), %d outside (want 0)", in, out)
@@ -605,9 +623,26 @@ func TestBrowserRedactPackage(t *testing.T) {
 		t.Errorf("job list: %q", jobsTable)
 	}
 
+	var doneHref string
+	b.run("done link", chromedp.AttributeValue("#redact-package", "href", &doneHref, nil, chromedp.ByQuery))
+	if !strings.HasPrefix(doneHref, fmt.Sprintf("/requests/%d?package=", e.id)) {
+		t.Errorf("the done message links to %q", doneHref)
+	}
+	// A reload still lists the finished job with its package.
+	var reloaded string
+	b.run("reload", chromedp.Reload(), chromedp.WaitVisible("#redact-canvas", chromedp.ByQuery))
+	b.waitFor("job list after reload", `document.querySelector("#redact-jobs a.package-link") !== null`, 10*time.Second)
+	b.run("job list after reload", chromedp.Text("#redact-jobs", &reloaded, chromedp.ByQuery))
+	if !strings.Contains(reloaded, "valmis") || !strings.Contains(reloaded, "100 %") {
+		t.Errorf("job list after a reload: %q", reloaded)
+	}
+
 	// The package is on the request's page, redacted and without sound.
-	b.run("open the package", chromedp.Click("#redact-package", chromedp.ByQuery), chromedp.WaitVisible("#req-packages", chromedp.ByQuery),
+	b.run("open the package", chromedp.Click("#redact-jobs a.package-link", chromedp.ByQuery), chromedp.WaitVisible("#req-packages", chromedp.ByQuery),
 		chromedp.Text("#req-packages tr.new td.mono", &pkg, chromedp.ByQuery))
+	if !strings.HasSuffix(doneHref, "="+pkg) {
+		t.Errorf("the done message links to %q, the request's page highlights %q", doneHref, pkg)
+	}
 	checkRedactedPackage(t, h, pkg)
 
 	// Record the handover with the existing delivery form.
