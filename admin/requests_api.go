@@ -186,6 +186,9 @@ func (s *Server) apiExportRequest(c *gin.Context) {
 	if !ok {
 		return
 	}
+	if s.exportAsJob(c, id) { // jobs_api.go: long exports run in the background
+		return
+	}
 	e, err := s.exportRequest(c.Request.Context(), authOf(c), c.ClientIP(), id)
 	if err != nil {
 		s.apiFail(c, err)

@@ -315,10 +315,11 @@ func (r *Runner) runOne(ctx context.Context, j registry.Job) {
 	switch {
 	case err == nil:
 		_ = r.DB.Update(wctx, func(tx *registry.Tx) error {
-			if _, err := tx.EndJob(j.ID, registry.JobDone, res.Export.ID, ""); err != nil {
-				return err
+			ok, err := tx.EndJob(j.ID, registry.JobDone, res.Export.ID, "")
+			if err != nil || !ok {
+				return err // !ok: cancelled as it finished; Cancel audited that
 			}
-			_, err := tx.Audit(j.CreatedBy, j.Source, "job.done", object, map[string]any{"kind": j.Kind, "request": j.RequestID,
+			_, err = tx.Audit(j.CreatedBy, j.Source, "job.done", object, map[string]any{"kind": j.Kind, "request": j.RequestID,
 				"package": res.Export.ID, "sha256": res.Export.SHA256, "bytes": res.Export.Bytes})
 			return err
 		})

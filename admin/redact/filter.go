@@ -17,11 +17,13 @@ const BlocksAcross = 16
 
 // Filter graph bounds. A moving rectangle is drawn as a sequence of fixed
 // boxes, each enabled for a short step of time and covering the rectangle
-// for the whole step (blur mode: the union of its positions; keep mode:
-// the intersection, so the kept area never grows beyond what was drawn).
-// Step is 0.2 s; when a clip would need more than MaxBoxes boxes the step
-// grows so that the graph stays under MaxBoxes boxes (about 100 bytes
-// each), well under the 128 KiB limit of one command-line argument.
+// for the whole step (blur mode: the bounding box of its positions; keep
+// mode: their intersection, so the kept area never grows beyond what was
+// drawn). Step is 0.2 s; when a clip would need more than MaxBoxes boxes
+// the step doubles until it fits, so the graph stays under MaxBoxes boxes
+// (about 100 bytes each), under the 128 KiB limit of one command-line
+// argument. (ffmpeg's drawbox cannot move by itself: its x/y/w/h are
+// evaluated once, not per frame.)
 const (
 	DefaultStep = 200 * time.Millisecond
 	MaxBoxes    = 800
@@ -99,51 +101,26 @@ func clamp(v, max int) int {
 	return v
 }
 
-// boxes turns the camera's tracks into timed boxes for the clip: one box
-// for each still stretch (before the first keyframe, after the last,
-// between equal keyframes), and for each moving stretch one box per step.
+// boxes turns the camera's tracks into timed boxes for the clip. Each
+// track is cut into steps of time; a step's box covers the track's
+// rectangle for the whole step (from its positions at the step's ends and
+// at any keyframe inside it: the motion is piecewise linear, so those are
+// the extremes); consecutive equal boxes merge, so a still rectangle is
+// one box. If the camera would need more than MaxBoxes boxes the step is
+// doubled until it fits. Before the first keyframe and after the last the
+// rectangle is fixed: one box each, open-ended.
 func (cam *Camera) boxes(p Picture) []box {
-	clipFrom := p.Start
-	clipTo := p.Start.Add(p.Duration)
+	for step := DefaultStep; ; step *= 2 {
+		out := cam.boxesStep(p, step)
+		if len(out) <= MaxBoxes || step > p.Duration {
+			return out
+		}
+	}
+}
+
+func (cam *Camera) boxesStep(p Picture, step time.Duration) []box {
+	clipFrom, clipTo := p.Start, p.Start.Add(p.Duration)
 	sec := func(t time.Time) float64 { return p.StartPTS + t.Sub(p.Start).Seconds() }
-	type span struct {
-		a, b   Keyframe
-		moving bool
-	}
-	var still, moving []span
-	var movingDur time.Duration
-	for _, tr := range cam.Tracks {
-		ks := tr.Keyframes
-		if len(ks) == 0 {
-			continue
-		}
-		// Before the first and after the last keyframe: fixed, unbounded.
-		still = append(still, span{a: Keyframe{At: time.Time{}, Rect: ks[0].Rect}, b: ks[0]})
-		for i := 1; i < len(ks); i++ {
-			a, b := ks[i-1], ks[i]
-			if !b.At.After(clipFrom) || !a.At.Before(clipTo) {
-				continue // not in this clip
-			}
-			if a.Rect == b.Rect {
-				still = append(still, span{a: a, b: b})
-				continue
-			}
-			moving = append(moving, span{a: a, b: b, moving: true})
-			lo, hi := maxTime(a.At, clipFrom), minTime(b.At, clipTo)
-			movingDur += hi.Sub(lo)
-		}
-		last := ks[len(ks)-1]
-		still = append(still, span{a: last, b: Keyframe{At: time.Time{}, Rect: last.Rect}})
-	}
-	step := DefaultStep
-	if budget := MaxBoxes - len(still); movingDur > 0 {
-		if budget < 1 {
-			budget = 1
-		}
-		if n := int64(movingDur/step) + int64(len(moving)); n > int64(budget) {
-			step = movingDur/time.Duration(budget) + time.Millisecond
-		}
-	}
 	const slack = 0.001 // a frame exactly on a boundary is covered by both boxes
 	var out []box
 	add := func(b box, from, to float64) {
@@ -151,33 +128,48 @@ func (cam *Camera) boxes(p Picture) []box {
 			return // keep mode: an empty intersection keeps nothing
 		}
 		b.from, b.to = from, to
+		if n := len(out); n > 0 && !math.IsNaN(b.from) {
+			if l := &out[n-1]; l.x0 == b.x0 && l.y0 == b.y0 && l.x1 == b.x1 && l.y1 == b.y1 && !math.IsNaN(l.to) && l.to >= b.from {
+				l.to = b.to
+				return
+			}
+		}
 		out = append(out, b)
 	}
-	for _, s := range still {
-		from, to := math.NaN(), math.NaN()
-		if !s.a.At.IsZero() {
-			if !s.a.At.Before(clipTo) {
-				continue
-			}
-			from = sec(s.a.At) - slack
+	for _, tr := range cam.Tracks {
+		ks := tr.Keyframes
+		if len(ks) == 0 {
+			continue
 		}
-		if !s.b.At.IsZero() {
-			if !s.b.At.After(clipFrom) {
-				continue
-			}
-			to = sec(s.b.At) + slack
+		first, last := ks[0], ks[len(ks)-1]
+		if first.At.After(clipFrom) {
+			add(pixels(first.Rect, first.Rect, cam.Mode, p), math.NaN(), sec(first.At)+slack)
 		}
-		add(pixels(s.a.Rect, s.a.Rect, cam.Mode, p), from, to)
-	}
-	for _, s := range moving {
-		tr := Track{Keyframes: []Keyframe{s.a, s.b}}
-		lo, hi := maxTime(s.a.At, clipFrom), minTime(s.b.At, clipTo)
+		lo, hi := maxTime(first.At, clipFrom), minTime(last.At, clipTo)
 		for t := lo; t.Before(hi); t = t.Add(step) {
 			u := minTime(t.Add(step), hi)
-			add(pixels(tr.At(t), tr.At(u), cam.Mode, p), sec(t)-slack, sec(u)+slack)
+			a, b := tr.At(t), tr.At(u)
+			bx := pixels(a, b, cam.Mode, p)
+			for _, k := range ks {
+				if k.At.After(t) && k.At.Before(u) {
+					bx = cover(bx, pixels(k.Rect, k.Rect, cam.Mode, p), cam.Mode)
+				}
+			}
+			add(bx, sec(t)-slack, sec(u)+slack)
+		}
+		if last.At.Before(clipTo) {
+			add(pixels(last.Rect, last.Rect, cam.Mode, p), sec(last.At)-slack, math.NaN())
 		}
 	}
 	return out
+}
+
+// cover combines two boxes: their bounding box (blur) or intersection (keep).
+func cover(a, b box, mode string) box {
+	if mode == ModeKeep {
+		return box{x0: max(a.x0, b.x0), y0: max(a.y0, b.y0), x1: min(a.x1, b.x1), y1: min(a.y1, b.y1)}
+	}
+	return box{x0: min(a.x0, b.x0), y0: min(a.y0, b.y0), x1: max(a.x1, b.x1), y1: max(a.y1, b.y1)}
 }
 
 func maxTime(a, b time.Time) time.Time {
