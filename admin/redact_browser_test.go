@@ -437,8 +437,9 @@ func TestRedactPage(t *testing.T) {
 // real exporter and playback, the real job runner, and an access request
 // over the footage.
 type redactEnv struct {
-	h      *harness
-	runner *jobs.Runner
+	h          *harness
+	runner     *jobs.Runner
+	stopRunner func() // ends the runner: jobs then stay queued
 	from   time.Time // the request's range: the recorded footage
 	to     time.Time
 	id     int64
@@ -462,7 +463,8 @@ func newRedactEnv(t *testing.T) *redactEnv {
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() { e.runner.Run(ctx); close(stopped) }()
-	t.Cleanup(func() { cancel(); <-stopped })
+	e.stopRunner = func() { cancel(); <-stopped }
+	t.Cleanup(e.stopRunner)
 
 	// Record about ten seconds of the yard camera, with sound.
 	cam, err := fakecam.Start(fakecam.Config{Listen: "127.0.0.1:0", Cameras: []string{"yard"}, Codec: "h264", Audio: "aac"})
@@ -628,6 +630,20 @@ func TestBrowserRedactPackage(t *testing.T) {
 	if !strings.HasPrefix(doneHref, fmt.Sprintf("/requests/%d?package=", e.id)) {
 		t.Errorf("the done message links to %q", doneHref)
 	}
+	// A job that has not started yet (the runner is stopped) is
+	// cancelled with the button.
+	e.stopRunner()
+	var cancelled string
+	b.run("make again", chromedp.Evaluate(`window.confirm = function(){ return true; }; true`, nil),
+		chromedp.Click("#redact-make", chromedp.ByQuery))
+	b.waitFor("queued", `document.getElementById("redact-job").getAttribute("data-state") === "queued" && !document.getElementById("redact-cancel").hidden`, 10*time.Second)
+	b.run("cancel", chromedp.Click("#redact-cancel", chromedp.ByQuery))
+	b.waitFor("cancelled", `document.getElementById("redact-job").getAttribute("data-state") === "cancelled"`, 10*time.Second)
+	b.run("cancelled", chromedp.Text("#redact-jobstate", &cancelled, chromedp.ByQuery))
+	if cancelled != "keskeytetty" || len(h.auditEntries("job.cancel")) != 1 {
+		t.Errorf("after cancel: %q, %d job.cancel audited", cancelled, len(h.auditEntries("job.cancel")))
+	}
+
 	// A reload still lists the finished job with its package.
 	var reloaded string
 	b.run("reload", chromedp.Reload(), chromedp.WaitVisible("#redact-canvas", chromedp.ByQuery))
@@ -666,7 +682,7 @@ func TestBrowserRedactPackage(t *testing.T) {
 	for _, k := range h.auditKinds() {
 		kinds[k]++
 	}
-	if kinds["redact.preview"] != 1 || kinds["job.queue"] != 1 || kinds["disclosure.add"] != 1 || kinds["footage.play"] < 1 {
+	if kinds["redact.preview"] != 1 || kinds["job.queue"] != 2 || kinds["disclosure.add"] != 1 || kinds["footage.play"] < 1 {
 		t.Errorf("audit: %v", kinds)
 	}
 }

@@ -488,10 +488,17 @@
   }
   function preview(ts) {
     var st = $("redact-preview-status"), box = $("redact-frames");
+    var regs = regions();
+    if (!regs.cameras[cur]) {
+      // No areas here: in keep mode the whole picture is blurred, which
+      // the preview can show; in blur mode there is nothing to preview.
+      if (camState().mode !== "keep") { setText(st, msg("noareas")); return; }
+      regs.cameras[cur] = { mode: "keep", tracks: [] };
+    }
     setText(st, msg("previewing"));
     previewBtn.disabled = previewNowBtn.disabled = true;
     box.textContent = "";
-    api("POST", "/api/v1/requests/" + requestID + "/redact/preview", { redact: regions(), camera: cur, at: ts.map(rfc) }).then(function (res) {
+    api("POST", "/api/v1/requests/" + requestID + "/redact/preview", { redact: regs, camera: cur, at: ts.map(rfc) }).then(function (res) {
       enableButtons();
       if (!res.ok) { setText(st, failure(res, "previewfailed")); return; }
       var frames = res.body.frames || [];
