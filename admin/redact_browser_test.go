@@ -439,10 +439,10 @@ func TestRedactPage(t *testing.T) {
 type redactEnv struct {
 	h          *harness
 	runner     *jobs.Runner
-	stopRunner func() // ends the runner: jobs then stay queued
-	from   time.Time // the request's range: the recorded footage
-	to     time.Time
-	id     int64
+	stopRunner func()    // ends the runner: jobs then stay queued
+	from       time.Time // the request's range: the recorded footage
+	to         time.Time
+	id         int64
 }
 
 func newRedactEnv(t *testing.T) *redactEnv {
