@@ -212,7 +212,8 @@ func (b *browserSession) downloadedRegions() (regionsFile, string) {
 func near(a, b float64) bool { return math.Abs(a-b) < 0.012 }
 
 // TestBrowserRedactDrawing drives the drawing part of the redaction page
-// in a real Chromium: a keeper draws a rectangle with the mouse, moves it
+// in a real Chromium: a keeper draws a rectangle with the mouse, resizes
+// it by a corner, moves it
 // at a later moment (a second keyframe), adds a third with the button,
 // sees the rectangle interpolated in between, undoes, draws a second area
 // by touch in blur mode, deletes it with the keyboard, and the regions
@@ -264,6 +265,9 @@ func TestBrowserRedactDrawing(t *testing.T) {
 	b.seekTo(0)
 	b.drag(c, 0.10, 0.20, 0.30, 0.50)
 	b.waitFor("one area", `document.querySelectorAll("#redact-tracks li").length === 1`, 5*time.Second)
+	// The new area is selected: its lower right corner resizes it to
+	// 0.25 x 0.35 (the keyframe at 0 s is replaced, not added).
+	b.drag(b.canvas(), 0.30, 0.50, 0.35, 0.55)
 	// At 4 s move it right by 0.40: a second keyframe.
 	b.seekTo(4)
 	b.drag(b.canvas(), 0.20, 0.35, 0.60, 0.35)
@@ -291,7 +295,7 @@ func TestBrowserRedactDrawing(t *testing.T) {
 	for i, want := range []struct {
 		at         time.Duration
 		x, y, w, h float64
-	}{{0, 0.10, 0.20, 0.20, 0.30}, {4 * time.Second, 0.50, 0.20, 0.20, 0.30}, {8 * time.Second, 0.50, 0.20, 0.20, 0.30}} {
+	}{{0, 0.10, 0.20, 0.25, 0.35}, {4 * time.Second, 0.50, 0.20, 0.25, 0.35}, {8 * time.Second, 0.50, 0.20, 0.25, 0.35}} {
 		k := kf[i]
 		if d := k.At.Sub(start.Add(want.at)); d < -100*time.Millisecond || d > 100*time.Millisecond || k.At.Location() != time.UTC ||
 			!near(k.X, want.x) || !near(k.Y, want.y) || !near(k.W, want.w) || !near(k.H, want.h) {
