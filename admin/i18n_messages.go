@@ -152,7 +152,7 @@ var redactTexts = map[string][2]string{
 	"redact.step4":            {"Toista koko jakso: tummennettu osa sumennetaan. Tarkista esikatselusta, ettei ketään muuta voi tunnistaa.", "Play the whole stretch: the darkened part is what gets blurred. Check in the preview that no one else can be recognised."},
 	"redact.step5":            {"Tee peitetty paketti. Valmis paketti näkyy pyynnön sivulla, jossa kirjaat luovutuksen.", "Make the redacted package. The finished package appears on the request's page, where you record the handover."},
 	"redact.keys":             {"Näppäimet: Delete poistaa valitun alueen, Ctrl+Z kumoaa viimeisimmän muutoksen, nuolinäppäimet siirtävät valittua aluetta (Shift: enemmän), Esc poistaa valinnan.", "Keys: Delete removes the selected area, Ctrl+Z undoes the last change, the arrow keys move the selected area (Shift: further), Esc clears the selection."},
-	"redact.closed":           {"Pyyntö on suljettu, joten pakettia ei voi enää tehdä. Voit silti piirtää alueet ja ladata ne tiedostona.", "The request is closed, so no package can be made for it any more. You can still draw the areas and download them as a file."},
+	"redact.closed":           {"Tälle pyynnölle ei voi enää tehdä pakettia: se on suljettu tai sen luovutus on jo kirjattu. Voit silti piirtää alueet ja ladata ne tiedostona.", "No package can be made for this request any more: it is closed or its delivery has been recorded. You can still draw the areas and download them as a file."},
 	"redact.nocameras":        {"Yhtäkään pyynnön kameraa ei ole enää asetuksissa.", "None of the request's cameras is configured any more."},
 	"redact.camera":           {"Kamera", "Camera"},
 	"redact.mode":             {"Mitä sumennetaan", "What is blurred"},

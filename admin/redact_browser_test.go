@@ -426,6 +426,22 @@ func TestRedactPage(t *testing.T) {
 	if res, _ := boss.do("GET", "/requests/999/redact", nil); res.StatusCode != http.StatusNotFound {
 		t.Errorf("an unknown request: %d", res.StatusCode)
 	}
+	// After the delivery is recorded no package is offered (as for export).
+	boss.do("POST", fmt.Sprintf("/api/v1/requests/%d/export", short), nil)
+	_, body = boss.do("GET", fmt.Sprintf("/api/v1/requests/%d", short), nil)
+	pkgs := decode[apiRequest](t, body).Packages
+	if len(pkgs) != 1 {
+		t.Fatalf("packages: %s", body)
+	}
+	if res, body := boss.do("POST", fmt.Sprintf("/api/v1/requests/%d/deliveries", short), map[string]any{"package": pkgs[0].ID, "recipient": "R", "channel": "usb"}); res.StatusCode != 201 {
+		t.Fatalf("deliver: %d %s", res.StatusCode, body)
+	}
+	if _, body := boss.do("GET", fmt.Sprintf("/requests/%d", short), nil); strings.Contains(string(body), "redact-link") {
+		t.Error("a delivered request's page offers redaction")
+	}
+	if _, body := boss.do("GET", fmt.Sprintf("/requests/%d/redact", short), nil); !strings.Contains(string(body), `id="redact-closed"`) || strings.Contains(string(body), `data-canmake="1"`) {
+		t.Error("a delivered request's redaction page offers a package")
+	}
 	res, body = boss.do("POST", fmt.Sprintf("/api/v1/requests/%d/close", long), map[string]any{"outcome": "withdrawn", "reason": "peruttu", "hold": "release"})
 	if res.StatusCode != 200 {
 		t.Fatalf("close: %d %s", res.StatusCode, body)

@@ -35,7 +35,7 @@ type redactPage struct {
 	EndMS      int64
 	Prev, Next string // the neighbouring windows of a range longer than one window
 	Windowed   bool   // the request's range is longer than the window
-	CanMake    bool   // the request is open: a package can still be made for it
+	CanMake    bool   // a package can still be made for the request
 	Available  bool   // playback is configured
 }
 
@@ -56,7 +56,7 @@ func (s *Server) pageRedact(c *gin.Context) {
 		return
 	}
 	q := d.Request
-	rp := redactPage{Request: q, CanMake: q.Open(), Available: s.cfg.Playback != nil}
+	rp := redactPage{Request: q, CanMake: canPackage(q), Available: s.cfg.Playback != nil}
 
 	// The player shows at most one playback window of the request's
 	// range; a longer range is paged with ?from=.
@@ -103,6 +103,12 @@ func (s *Server) pageRedact(c *gin.Context) {
 		rp.Cameras = append(rp.Cameras, rc)
 	}
 	s.render(c, http.StatusOK, "redact", "redact.title", p, rp, "")
+}
+
+// canPackage: a package can still be made for the request (the same
+// steps as the request page's export button: open, held or exported).
+func canPackage(q registry.Request) bool {
+	return q.Open() && (q.State == registry.StateHeld || q.State == registry.StateExported)
 }
 
 // requestCameras is the request's cameras that are configured now, with
