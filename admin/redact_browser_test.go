@@ -323,6 +323,15 @@ func TestBrowserRedactDrawing(t *testing.T) {
 	if cam := rf.Cameras["yard"]; cam.Mode != "blur" || len(cam.Tracks) != 1 || len(cam.Tracks[0].Keyframes) != 2 {
 		t.Errorf("after undo, blur mode and delete: %s", raw)
 	}
+	// By keyboard alone: select the area from the list, focus the picture,
+	// nudge it right (a keyframe at 8 s, 0.01 right of where it was).
+	b.run("keyboard nudge", chromedp.Click("#redact-tracks button.area", chromedp.ByQuery), chromedp.Focus("#redact-canvas", chromedp.ByQuery),
+		input.DispatchKeyEvent(input.KeyRawDown).WithKey("ArrowRight").WithCode("ArrowRight").WithWindowsVirtualKeyCode(39),
+		input.DispatchKeyEvent(input.KeyUp).WithKey("ArrowRight").WithCode("ArrowRight").WithWindowsVirtualKeyCode(39))
+	rf, raw = b.downloadedRegions()
+	if kf := rf.Cameras["yard"].Tracks[0].Keyframes; len(kf) != 3 || math.Abs(kf[2].X-kf[1].X-0.01) > 0.0015 || !kf[2].At.Equal(start.Add(8*time.Second)) {
+		t.Errorf("after the arrow key at 8 s: %s", raw)
+	}
 	b.run("done", b.shot("2-edited"))
 }
 

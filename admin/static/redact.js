@@ -284,6 +284,8 @@
     canvas.addEventListener("pointerup", finish);
     canvas.addEventListener("pointercancel", function () { drag = null; draw(); });
     canvas.addEventListener("keydown", function (ev) {
+      if (ev.key === " ") { ev.preventDefault(); $("redact-play").click(); return; }
+      if (ev.key === "Enter") { ev.preventDefault(); $("redact-keyframe").click(); return; }
       if (sel < 0 || ["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown"].indexOf(ev.key) < 0) { return; }
       ev.preventDefault();
       var step = ev.shiftKey ? 0.05 : 0.01, tr = camState().tracks[sel], r = rectAt(tr, now());
