@@ -207,7 +207,8 @@ var migrations = []string{
 	`CREATE TABLE jobs (
 		id INTEGER PRIMARY KEY,
 		kind TEXT NOT NULL CHECK (kind IN ('export', 'redact')),
-		request_id INTEGER NOT NULL REFERENCES requests(id),
+		-- a request that expires takes its jobs (and their regions) with it
+		request_id INTEGER NOT NULL REFERENCES requests(id) ON DELETE CASCADE,
 		params TEXT NOT NULL DEFAULT '{}',
 		state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
 		progress REAL NOT NULL DEFAULT 0,

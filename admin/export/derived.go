@@ -172,8 +172,18 @@ func (e *Exporter) BuildDerived(ctx context.Context, st *Staged, d Derived, outP
 		if err := tx.AddExport(&rec); err != nil {
 			return err
 		}
+		var bad []string
+		for _, s := range man.Sources {
+			if s.Status == SourceTampered {
+				bad = append(bad, s.Path)
+				if _, err := tx.Audit(req.Actor, req.Source, "segment.tampered", "segment:"+s.Path,
+					map[string]any{"camera": s.Camera, "path": s.Path, "catalog_sha256": s.SHA256, "detail": s.Detail, "export": id}); err != nil {
+					return err
+				}
+			}
+		}
 		detail := map[string]any{"cameras": req.Cameras, "from": req.From, "to": req.To, "reason": req.Reason, "case": req.CaseRef,
-			"sha256": zsum, "bytes": zsize, "clips": len(man.Clips), "gaps": len(man.Gaps)}
+			"sha256": zsum, "bytes": zsize, "clips": len(man.Clips), "gaps": len(man.Gaps), "tampered": bad}
 		for k, v := range d.Audit {
 			detail[k] = v
 		}

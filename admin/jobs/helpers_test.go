@@ -163,6 +163,10 @@ func newEnv(t *testing.T, nseg int, find func(context.Context) (*redact.Tool, er
 	return e
 }
 
+func retentionOpen(e *env, q *registry.Request) (registry.Hold, error) {
+	return retention.OpenRequest(context.Background(), e.db, q, "keeper", "cli")
+}
+
 // start runs the job runner until the test ends (or stopRunner).
 func (e *env) start() {
 	ctx, cancel := context.WithCancel(context.Background())

@@ -257,3 +257,72 @@ func TestWithoutFFmpeg(t *testing.T) {
 		t.Fatalf("ordinary package: %v redacted=%v", err, vr.Manifest != nil && vr.Manifest.Redacted)
 	}
 }
+
+// TestJobFailsAndQueuedCancel: a job that cannot be made ends failed with
+// the reason, audited; a queued job cancelled before it starts never runs.
+func TestJobFailsAndQueuedCancel(t *testing.T) {
+	e := newEnv(t, 2, nil)
+	q := registry.Request{Kind: "access", Cameras: []string{"yard"}, From: base.Add(time.Hour), To: base.Add(time.Hour + time.Minute),
+		Reference: "SAR-2", Basis: "GDPR 15", Requester: "Toinen", Received: base}
+	if _, err := retentionOpen(e, &q); err != nil {
+		t.Fatal(err)
+	}
+	c := e.login()
+	var a, b struct{ Job jobView }
+	if code := c.do("POST", fmt.Sprintf("/api/v1/requests/%d/jobs", q.ID), map[string]any{"redact": nil}, &a); code != 202 {
+		t.Fatalf("submit a: %d", code)
+	}
+	if code := c.do("POST", "/api/v1/requests/1/jobs", map[string]any{"redact": keepQuadrant()}, &b); code != 202 {
+		t.Fatalf("submit b: %d", code)
+	}
+	var cj jobView
+	if code := c.do("DELETE", fmt.Sprintf("/api/v1/jobs/%d", b.Job.ID), nil, &cj); code != 200 || cj.State != registry.JobCancelled {
+		t.Fatalf("cancel queued: %d %+v", code, cj)
+	}
+	e.start()
+	j := c.wait(a.Job.ID, func(j jobView) bool { return j.State == registry.JobDone || j.State == registry.JobFailed })
+	if j.State != registry.JobFailed || !strings.Contains(j.Error, "no footage") {
+		t.Fatalf("job a: %+v", j)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := c.wait(b.Job.ID, func(jobView) bool { return true }); got.State != registry.JobCancelled {
+		t.Fatalf("job b: %+v", got)
+	}
+	if k := e.auditKinds(); k["job.fail"] != 1 || k["job.cancel"] != 1 || k["job.start"] != 1 || k["job.done"] != 0 {
+		t.Errorf("audit: %v", k)
+	}
+}
+
+// TestLongExportBecomesJob: POST /requests/:id/export with more than
+// admin.JobThreshold of catalogued footage answers 202 with a job; a short
+// one is made at once (here: no exporter wired, so 503, not a job).
+func TestLongExportBecomesJob(t *testing.T) {
+	e := newEnv(t, 2, nil)
+	from := base.Add(2 * time.Hour)
+	if err := e.db.Update(context.Background(), func(tx *registry.Tx) error {
+		for k := 0; k < 205; k++ { // 10 min 15 s of catalogue (the files do not matter here)
+			st := from.Add(time.Duration(3*k) * time.Second)
+			s := registry.Segment{Camera: "yard", Start: st, End: st.Add(3 * time.Second), Path: registry.SegmentPath("yard", st),
+				Bytes: 1, Codecs: "h264", Params: "test", SHA256: strings.Repeat("0", 64)}
+			if err := tx.AddSegment(&s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	q := registry.Request{Kind: "police", Cameras: []string{"yard"}, From: from, To: from.Add(11 * time.Minute),
+		Reference: "POL-1", Basis: "esitutkintalaki", Received: base}
+	if _, err := retentionOpen(e, &q); err != nil {
+		t.Fatal(err)
+	}
+	c := e.login()
+	var sub struct{ Job jobView }
+	if code := c.do("POST", fmt.Sprintf("/api/v1/requests/%d/export", q.ID), nil, &sub); code != 202 || sub.Job.Kind != "export" || sub.Job.Request != q.ID {
+		t.Fatalf("long export: %d %+v", code, sub)
+	}
+	if code := c.do("POST", "/api/v1/requests/1/export", nil, nil); code == 202 {
+		t.Fatalf("a 6 s export became a job")
+	}
+}

@@ -81,6 +81,13 @@ func (t *Tool) Probe(ctx context.Context, path string) (Picture, error) {
 	return p, nil
 }
 
+// hasAudio reports whether the file has an audio stream ffprobe can read.
+func (t *Tool) hasAudio(ctx context.Context, path string) bool {
+	out, err := exec.CommandContext(ctx, t.FFprobe, "-v", "error", "-select_streams", "a", "-show_entries", "stream=codec_name",
+		"-of", "csv=p=0", path).Output()
+	return err == nil && strings.TrimSpace(string(out)) != ""
+}
+
 // Encoding is how a redacted clip is written: H.264 that every player
 // (Chromium, VLC, ffprobe) opens, moov first.
 var Encoding = []string{"-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-movflags", "+faststart"}
@@ -93,11 +100,24 @@ var AudioEncoding = []string{"-c:a", "aac", "-b:a", "96k"}
 // audio dropped unless keepAudio. progress gets the seconds of the clip
 // done so far (from ffmpeg's -progress). Cancelling ctx kills ffmpeg.
 func (t *Tool) Encode(ctx context.Context, in, out, filter string, keepAudio bool, progress func(done time.Duration)) error {
-	args := []string{"-hide_banner", "-nostdin", "-v", "error", "-nostats", "-progress", "pipe:1", "-y",
-		"-i", in, "-filter_complex", filter, "-map", "[v]"}
+	return t.encode(ctx, in, out, filter, keepAudio, nil, progress)
+}
+
+// encode is Encode with the audio, if raw is not nil, from raw samples.
+func (t *Tool) encode(ctx context.Context, in, out, filter string, keepAudio bool, raw *rawAudio, progress func(done time.Duration)) error {
+	args := []string{"-hide_banner", "-nostdin", "-v", "error", "-nostats", "-progress", "pipe:1", "-y", "-i", in}
+	if keepAudio && raw != nil {
+		args = append(args, "-f", raw.Format, "-ar", strconv.Itoa(raw.Rate), "-ac", strconv.Itoa(raw.Channels),
+			"-itsoffset", strconv.FormatFloat(raw.Offset, 'f', 6, 64), "-i", raw.Path)
+	}
+	args = append(args, "-filter_complex", filter, "-map", "[v]")
 	args = append(args, Encoding...)
 	if keepAudio {
-		args = append(args, "-map", "0:a?")
+		if raw != nil {
+			args = append(args, "-map", "1:a")
+		} else {
+			args = append(args, "-map", "0:a?")
+		}
 		args = append(args, AudioEncoding...)
 	} else {
 		args = append(args, "-an")

@@ -176,7 +176,17 @@ var (
 // ffmpeg's SSIM (All) and PSNR (average, dB) between them.
 func compare(t testing.TB, a, b string, x, y, w, h int) (ssim, psnr float64) {
 	t.Helper()
+	return compareIn(t, a, b, -1, -1, x, y, w, h)
+}
+
+// compareIn is compare over the frames between from and to seconds of
+// the files' timelines (from < 0: all frames).
+func compareIn(t testing.TB, a, b string, from, to float64, x, y, w, h int) (ssim, psnr float64) {
+	t.Helper()
 	crop := fmt.Sprintf("crop=%d:%d:%d:%d", w, h, x, y)
+	if from >= 0 {
+		crop = fmt.Sprintf("trim=start=%.3f:end=%.3f,%s", from, to, crop)
+	}
 	lavfi := fmt.Sprintf("[0:v]%[1]s,split[a1][a2];[1:v]%[1]s,split[b1][b2];[a1][b1]ssim;[a2][b2]psnr", crop)
 	out, err := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-i", a, "-i", b, "-lavfi", lavfi, "-f", "null", "-").CombinedOutput()
 	if err != nil {

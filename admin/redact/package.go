@@ -128,7 +128,13 @@ func Build(ctx context.Context, ex *export.Exporter, req export.Request, regs *R
 		}
 		out := filepath.Join(work, "redacted-"+ci.File)
 		clipDur := ci.ToUTC.Sub(ci.FromUTC)
-		err = tool.Encode(ctx, in, out, filter, opt.KeepAudio, func(t time.Duration) {
+		var raw *rawAudio
+		if opt.KeepAudio {
+			if raw, err = extractLPCM(in, filepath.Join(work, "audio-"+ci.File+".raw")); err != nil {
+				return nil, err
+			}
+		}
+		err = tool.encode(ctx, in, out, filter, opt.KeepAudio, raw, func(t time.Duration) {
 			if total > 0 {
 				progress(0.02 + 0.96*float64(done+min(t, clipDur))/float64(total))
 			}
@@ -141,7 +147,7 @@ func Build(ctx context.Context, ex *export.Exporter, req export.Request, regs *R
 			Width: pic.Width, Height: pic.Height, Filter: filter})
 		info := ci
 		info.Codecs = "avc1 (H.264, re-encoded)"
-		if opt.KeepAudio {
+		if opt.KeepAudio && tool.hasAudio(ctx, out) {
 			info.Codecs += ", mp4a (AAC, re-encoded)"
 		}
 		info.SHA256, info.Bytes = "", 0
