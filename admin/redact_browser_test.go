@@ -24,6 +24,7 @@ import (
 
 	"vahti/admin/export"
 	"vahti/admin/jobs"
+	"vahti/admin/redact"
 	"vahti/configs"
 	"vahti/recorder"
 	"vahti/recorder/fakecam"
@@ -598,6 +599,10 @@ func TestBrowserRedactPackage(t *testing.T) {
 	if len(kf) != 3 || rf.Cameras["yard"].Mode != "keep" || !near(kf[0].X, 0.30) || !near(kf[1].X, 0.20) || !near(kf[2].X, 0.20) ||
 		kf[0].At.Sub(e.from) < 900*time.Millisecond || kf[0].At.Sub(e.from) > 1100*time.Millisecond {
 		t.Fatalf("regions after drawing: %s", raw)
+	}
+	// The downloaded file is what `vahti request export ID --redact` reads.
+	if _, err := redact.Parse([]byte(raw), redact.Scope{Cameras: []string{"yard"}, From: e.from, To: e.to}); err != nil {
+		t.Errorf("the CLI's parser refuses the downloaded regions: %v\n%s", err, raw)
 	}
 
 	// Preview at the keyframes: for each moment the original and the
