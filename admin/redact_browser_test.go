@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/runtime"
@@ -305,6 +306,34 @@ func TestBrowserRedactDrawing(t *testing.T) {
 	}
 	if !strings.Contains(raw, `"at": "2026-11-22T10:00:04Z"`) {
 		t.Errorf("keyframe times are not RFC 3339 UTC: %s", raw)
+	}
+	// The link really downloads that file, named regions.json.
+	dl := t.TempDir()
+	got := make(chan *browser.EventDownloadProgress, 1)
+	var name string
+	chromedp.ListenTarget(b.ctx, func(ev any) {
+		switch e := ev.(type) {
+		case *browser.EventDownloadWillBegin:
+			name = e.SuggestedFilename
+		case *browser.EventDownloadProgress:
+			if e.State == browser.DownloadProgressStateCompleted {
+				select {
+				case got <- e:
+				default:
+				}
+			}
+		}
+	})
+	b.run("download the regions", browser.SetDownloadBehavior(browser.SetDownloadBehaviorBehaviorAllowAndName).WithDownloadPath(dl).WithEventsEnabled(true),
+		chromedp.Click("#redact-json", chromedp.ByQuery))
+	select {
+	case e := <-got:
+		f, err := os.ReadFile(filepath.Join(dl, e.GUID))
+		if err != nil || string(f) != raw || name != "regions.json" {
+			t.Errorf("downloaded %q (%v): %q, want the link's %q", name, err, f, raw)
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("the regions download did not complete")
 	}
 
 	// Undo the last keyframe; the other mode; a second area; Delete removes
