@@ -362,6 +362,15 @@ func TestBrowserRedactDrawing(t *testing.T) {
 	if kf := rf.Cameras["yard"].Tracks[0].Keyframes; len(kf) != 3 || math.Abs(kf[2].X-kf[1].X-0.01) > 0.0015 || !kf[2].At.Equal(start.Add(8*time.Second)) {
 		t.Errorf("after the arrow key at 8 s: %s", raw)
 	}
+	// A new area without the mouse, widened with Alt+ArrowRight.
+	b.run("new area by keyboard", chromedp.Click("#redact-new", chromedp.ByQuery),
+		input.DispatchKeyEvent(input.KeyRawDown).WithKey("ArrowRight").WithCode("ArrowRight").WithWindowsVirtualKeyCode(39).WithModifiers(input.ModifierAlt),
+		input.DispatchKeyEvent(input.KeyUp).WithKey("ArrowRight").WithCode("ArrowRight").WithWindowsVirtualKeyCode(39).WithModifiers(input.ModifierAlt))
+	rf, raw = b.downloadedRegions()
+	if tr := rf.Cameras["yard"].Tracks; len(tr) != 2 || len(tr[1].Keyframes) != 1 ||
+		math.Abs(tr[1].Keyframes[0].X-0.35) > 0.0015 || math.Abs(tr[1].Keyframes[0].W-0.31) > 0.0015 || math.Abs(tr[1].Keyframes[0].H-0.5) > 0.0015 {
+		t.Errorf("a new area widened by keyboard: %s", raw)
+	}
 	b.run("done", b.shot("2-edited"))
 }
 

@@ -208,6 +208,17 @@
     corners(p).forEach(function (q) { if (Math.abs(q.x - mx) <= 10 && Math.abs(q.y - my) <= 10) { found = q.c; } });
     return found;
   }
+  // addArea starts a track at the current moment (one undo step).
+  function addArea(rect) {
+    if (camState().tracks.length >= MAXTRACKS) { say(msg("maxareas", MAXTRACKS)); return; }
+    snapshot();
+    var r = normRect(rect), t = now();
+    camState().tracks.push({ keyframes: [{ t: t, x: r.x, y: r.y, w: r.w, h: r.h }] });
+    sel = camState().tracks.length - 1;
+    changed();
+    draw();
+    say(msg("keyframe", sel + 1, local(t, true)));
+  }
   function select(i) {
     sel = i;
     renderTracks();
@@ -262,15 +273,7 @@
       var d = drag, t = now();
       drag = null;
       if (d.kind === "draw") {
-        if (d.rect && d.rect.w >= MINSIZE && d.rect.h >= MINSIZE) {
-          if (camState().tracks.length >= MAXTRACKS) { say(msg("maxareas", MAXTRACKS)); draw(); return; }
-          snapshot();
-          var r = normRect(d.rect);
-          camState().tracks.push({ keyframes: [{ t: t, x: r.x, y: r.y, w: r.w, h: r.h }] });
-          sel = camState().tracks.length - 1;
-          changed();
-          say(msg("keyframe", sel + 1, local(t, true)));
-        }
+        if (d.rect && d.rect.w >= MINSIZE && d.rect.h >= MINSIZE) { addArea(d.rect); }
         draw();
         return;
       }
@@ -291,7 +294,12 @@
       var step = ev.shiftKey ? 0.05 : 0.01, tr = camState().tracks[sel], r = rectAt(tr, now());
       var dx = ev.key === "ArrowLeft" ? -step : ev.key === "ArrowRight" ? step : 0;
       var dy = ev.key === "ArrowUp" ? -step : ev.key === "ArrowDown" ? step : 0;
-      setKeyframe(tr, now(), { x: clamp(r.x + dx, 0, 1 - r.w), y: clamp(r.y + dy, 0, 1 - r.h), w: r.w, h: r.h });
+      if (ev.altKey) { // Alt: the size, the upper left corner stays
+        setKeyframe(tr, now(), { x: r.x, y: r.y, w: clamp(r.w + dx, MINSIZE, 1 - r.x), h: clamp(r.h + dy, MINSIZE, 1 - r.y) });
+      } else {
+        setKeyframe(tr, now(), { x: clamp(r.x + dx, 0, 1 - r.w), y: clamp(r.y + dy, 0, 1 - r.h), w: r.w, h: r.h });
+      }
+      draw();
     });
 
     // Player controls: the seek bar runs over the window, in seconds.
@@ -320,6 +328,11 @@
     $("redact-fwd1").addEventListener("click", function () { video.currentTime = video.currentTime + 1; });
     if (seek) { seek.addEventListener("input", function () { video.currentTime = Number(seek.value); }); }
 
+    // Without a mouse: a new area in the middle, then the arrow keys.
+    $("redact-new").addEventListener("click", function () {
+      addArea({ x: 0.35, y: 0.25, w: 0.3, h: 0.5 });
+      canvas.focus();
+    });
     $("redact-keyframe").addEventListener("click", function () {
       if (sel < 0) { say(msg("selectfirst")); return; }
       var t = now(), tr = camState().tracks[sel];
