@@ -621,6 +621,19 @@ func TestBrowserRedactPackage(t *testing.T) {
 		t.Errorf("ffmpeg line: %q", version)
 	}
 
+	// The video's time 0 is the clip's first frame (the keyframe at or
+	// before the request's start), not the start itself: keyframe times
+	// must come from the clip's start, or the rectangle is misplaced in time.
+	var src string
+	b.run("playback URL", chromedp.AttributeValue(`#redact-camera option[value="yard"]`, "data-src", &src, nil, chromedp.ByQuery))
+	res, _ := h.login("keeper").do("GET", src, nil)
+	clipStart, err := time.Parse(time.RFC3339Nano, res.Header.Get("X-Vahti-Clip-Start"))
+	if err != nil {
+		t.Fatalf("clip start %q: %v", res.Header.Get("X-Vahti-Clip-Start"), err)
+	}
+	t.Logf("request from %s, clip starts %s (%s earlier)", e.from.Format(time.RFC3339Nano), clipStart.Format(time.RFC3339Nano), e.from.Sub(clipStart))
+	b.waitFor("clip start known", fmt.Sprintf(`document.getElementById("redact-app").getAttribute("data-clipstart") === "%d"`, clipStart.UnixMilli()), 10*time.Second)
+
 	// Keep only the requester: x 0.30–0.70, y 0.20–0.80 at 1 s, moved
 	// left by 0.10 at 3 s (a keyframe by dragging), pinned at 4 s (a
 	// keyframe by the button).
@@ -635,7 +648,7 @@ func TestBrowserRedactPackage(t *testing.T) {
 	rf, raw := b.downloadedRegions()
 	kf := rf.Cameras["yard"].Tracks[0].Keyframes
 	if len(kf) != 3 || rf.Cameras["yard"].Mode != "keep" || !near(kf[0].X, 0.30) || !near(kf[1].X, 0.20) || !near(kf[2].X, 0.20) ||
-		kf[0].At.Sub(e.from) < 900*time.Millisecond || kf[0].At.Sub(e.from) > 1100*time.Millisecond {
+		kf[0].At.Sub(clipStart.Add(time.Second)).Abs() > 50*time.Millisecond || kf[1].At.Sub(clipStart.Add(3*time.Second)).Abs() > 50*time.Millisecond {
 		t.Fatalf("regions after drawing: %s", raw)
 	}
 	// The downloaded file is what `vahti request export ID --redact` reads.

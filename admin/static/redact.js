@@ -12,7 +12,11 @@
   var app = document.getElementById("redact-app");
   if (!app) { return; }
   var requestID = app.getAttribute("data-request");
-  var start = Number(app.getAttribute("data-start"));
+  var start = Number(app.getAttribute("data-start")); // the window's start: keyframes are not earlier
+  // clipStart is the wall-clock instant of the video's time 0: the clip
+  // begins at the keyframe at or before the window's start (or at the
+  // first footage after it); the server names it in X-Vahti-Clip-Start.
+  var clipStart = start;
   var end = Number(app.getAttribute("data-end"));
   var csrf = app.getAttribute("data-csrf") || "";
   var canMake = app.getAttribute("data-canmake") === "1";
@@ -127,7 +131,7 @@
 
   // now is the instant of the frame on screen, inside the window (a
   // keyframe outside the request's range is refused by the server).
-  function now() { return video ? clamp(Math.round(start + video.currentTime * 1000), start, end) : start; }
+  function now() { return video ? clamp(Math.round(clipStart + video.currentTime * 1000), start, end) : start; }
   function say(s) { setText(status, s); }
 
   // content is where the picture is inside the video element (the
@@ -310,7 +314,7 @@
       if (seek && document.activeElement !== seek) { seek.value = String(video.currentTime); }
     };
     video.addEventListener("loadedmetadata", function () {
-      var dur = isFinite(video.duration) ? video.duration : (end - start) / 1000;
+      var dur = isFinite(video.duration) ? video.duration : (end - clipStart) / 1000;
       if (seek) { seek.max = String(dur); }
       resize();
     });
@@ -385,8 +389,22 @@
     var o = camSelect.options[camSelect.selectedIndex];
     if (video) {
       $("redact-player-error").hidden = o.getAttribute("data-video") === "1";
-      video.src = o.getAttribute("data-src");
+      var src = o.getAttribute("data-src");
+      clipStart = start;
+      video.src = src;
       video.load();
+      // Ask where the clip really starts (one byte of the same window:
+      // the same audited viewing). Until it answers, the window's start.
+      fetch(src, { credentials: "same-origin", headers: { "Range": "bytes=0-0" } }).then(function (res) {
+        var h = res.headers.get("X-Vahti-Clip-Start");
+        var t = h ? Date.parse(h.replace(/(\.\d{3})\d+/, "$1")) : NaN;
+        if (res.body && res.body.cancel) { res.body.cancel(); }
+        if (isFinite(t) && camSelect.value === cur && video.getAttribute("src") === src) {
+          clipStart = t;
+          app.setAttribute("data-clipstart", String(t));
+          draw();
+        }
+      }, function () { /* the video's own error event says it */ });
     }
     showMode();
     renderTracks();
@@ -421,7 +439,7 @@
         kb.type = "button";
         kb.className = "keyframe link" + (Math.abs(k.t - t) < SAME ? " here" : "");
         kb.textContent = local(k.t, true);
-        kb.addEventListener("click", function () { if (video) { video.pause(); video.currentTime = (k.t - start) / 1000; } select(i); });
+        kb.addEventListener("click", function () { if (video) { video.pause(); video.currentTime = Math.max(0, (k.t - clipStart) / 1000); } select(i); });
         kfs.appendChild(kb);
       });
       li.appendChild(kfs);
