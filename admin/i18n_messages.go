@@ -168,6 +168,8 @@ var redactTexts = map[string][2]string{
 	"redact.back1":            {"Sekunti taaksepäin", "One second back"},
 	"redact.fwd1":             {"Sekunti eteenpäin", "One second forward"},
 	"redact.seek":             {"Kohta videossa", "Position in the video"},
+	"redact.nextclip":         {"Tallenne jatkuu erillisenä pätkänä (kuvan asetukset vaihtuivat tai osa puuttuu): siirry seuraavaan pätkään", "The footage goes on in a separate part (the picture settings changed or a piece is missing): go to the next part"},
+	"redact.firstclip":        {"Jakson alkuun", "Back to the start of the stretch"},
 	"redact.newarea":          {"Uusi alue keskelle", "New area in the middle"},
 	"redact.addkeyframe":      {"Lisää avainkohta tähän hetkeen", "Add a keyframe at this moment"},
 	"redact.undo":             {"Kumoa viimeisin muutos", "Undo the last change"},

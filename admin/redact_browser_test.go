@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -372,6 +373,48 @@ func TestBrowserRedactDrawing(t *testing.T) {
 		t.Errorf("a new area widened by keyboard: %s", raw)
 	}
 	b.run("done", b.shot("2-edited"))
+
+	// A window whose footage comes in two clips (a codec change ends the
+	// first at 10:00:05Z): the page offers the next part, asks for it from
+	// the first's end, and keyframes on it count from its own start.
+	firstEnd := start.Add(5 * time.Second)
+	var asked []string
+	var mu sync.Mutex
+	h.setPlayback(func(w http.ResponseWriter, r *http.Request, camera string, from, to time.Time) {
+		mu.Lock()
+		asked = append(asked, from.Format(time.RFC3339Nano))
+		mu.Unlock()
+		cs, ce := from, firstEnd
+		if !from.Before(firstEnd) {
+			cs, ce = from, to
+		}
+		w.Header().Set("X-Vahti-Clip-Start", cs.Format(time.RFC3339Nano))
+		w.Header().Set("X-Vahti-Clip-End", ce.Format(time.RFC3339Nano))
+		f, err := os.Open(clip)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		defer f.Close()
+		http.ServeContent(w, r, "clip.mp4", time.Time{}, f)
+	})
+	b.run("reload", chromedp.Reload(), chromedp.WaitVisible("#redact-canvas", chromedp.ByQuery))
+	b.waitFor("next part offered", `!document.getElementById("redact-nextclip").hidden && document.getElementById("redact-firstclip").hidden`, 10*time.Second)
+	b.run("next part", chromedp.Click("#redact-nextclip", chromedp.ByQuery))
+	second := firstEnd.Add(time.Millisecond)
+	b.waitFor("second part playing", fmt.Sprintf(`document.getElementById("redact-app").getAttribute("data-clipstart") === "%d" &&
+		document.getElementById("redact-video").readyState >= 2 && !document.getElementById("redact-firstclip").hidden`, second.UnixMilli()), 20*time.Second)
+	b.seekTo(1)
+	b.drag(b.canvas(), 0.10, 0.10, 0.30, 0.30)
+	rf, raw = b.downloadedRegions()
+	if tr := rf.Cameras["yard"].Tracks; len(tr) != 1 || tr[0].Keyframes[0].At.Sub(second.Add(time.Second)).Abs() > 50*time.Millisecond {
+		t.Errorf("a keyframe 1 s into the second part (from %s): %s", second.Format(time.RFC3339Nano), raw)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) == 0 || asked[len(asked)-1] != second.Format(time.RFC3339Nano) {
+		t.Errorf("playback windows asked for: %v", asked)
+	}
 }
 
 // TestRedactPage renders the redaction page without a browser: the

@@ -383,28 +383,47 @@
     if (keep) { keep.checked = m === "keep"; blur.checked = m === "blur"; }
     if ($("redact-mode-hint-keep")) { $("redact-mode-hint-keep").hidden = m !== "keep"; $("redact-mode-hint-blur").hidden = m !== "blur"; }
   }
+  // loadClip plays one clip of the window. The clip begins at the keyframe
+  // at or before the asked start; a codec change or a damaged segment ends
+  // it early, and the next part is asked for from its end. The server
+  // names both in X-Vahti-Clip-Start and -End; one byte of the same URL
+  // is the same audited viewing.
+  var firstSrc = "";
+  function loadClip(src, first) {
+    if (first) { firstSrc = src; }
+    clipStart = start;
+    video.src = src;
+    video.load();
+    $("redact-nextclip").hidden = true;
+    $("redact-firstclip").hidden = first;
+    fetch(src, { credentials: "same-origin", headers: { "Range": "bytes=0-0" } }).then(function (res) {
+      var iso = function (h) { return h ? Date.parse(h.replace(/(\.\d{3})\d+/, "$1")) : NaN; };
+      var t = iso(res.headers.get("X-Vahti-Clip-Start")), e = iso(res.headers.get("X-Vahti-Clip-End"));
+      if (res.body && res.body.cancel) { res.body.cancel(); }
+      if (video.getAttribute("src") !== src) { return; } // another clip was asked for meanwhile
+      if (isFinite(t)) {
+        clipStart = t;
+        app.setAttribute("data-clipstart", String(t));
+      }
+      var u = new URL(src, window.location.href), to = iso(u.searchParams.get("to"));
+      if (isFinite(e) && isFinite(to) && e < to - 1000) { // footage after this clip, in the window
+        u.searchParams.set("from", new Date(Math.ceil(e) + 1).toISOString());
+        var b = $("redact-nextclip");
+        b.hidden = false;
+        b.onclick = function () { loadClip(u.pathname + u.search, false); };
+      }
+      draw();
+      renderTracks();
+    }, function () { /* the video's own error event says it */ });
+  }
+  if ($("redact-firstclip")) { $("redact-firstclip").addEventListener("click", function () { loadClip(firstSrc, true); }); }
   function switchCamera() {
     cur = camSelect.value;
     sel = -1;
     var o = camSelect.options[camSelect.selectedIndex];
     if (video) {
       $("redact-player-error").hidden = o.getAttribute("data-video") === "1";
-      var src = o.getAttribute("data-src");
-      clipStart = start;
-      video.src = src;
-      video.load();
-      // Ask where the clip really starts (one byte of the same window:
-      // the same audited viewing). Until it answers, the window's start.
-      fetch(src, { credentials: "same-origin", headers: { "Range": "bytes=0-0" } }).then(function (res) {
-        var h = res.headers.get("X-Vahti-Clip-Start");
-        var t = h ? Date.parse(h.replace(/(\.\d{3})\d+/, "$1")) : NaN;
-        if (res.body && res.body.cancel) { res.body.cancel(); }
-        if (isFinite(t) && camSelect.value === cur && video.getAttribute("src") === src) {
-          clipStart = t;
-          app.setAttribute("data-clipstart", String(t));
-          draw();
-        }
-      }, function () { /* the video's own error event says it */ });
+      loadClip(o.getAttribute("data-src"), true);
     }
     showMode();
     renderTracks();
@@ -544,7 +563,8 @@
           var fig = document.createElement("figure"), img = document.createElement("img"), cap = document.createElement("figcaption");
           img.src = x[1];
           img.className = "preview-" + x[0];
-          img.alt = msg(x[0]) + " " + local(Date.parse(f.at), true);
+          // The frame shown is the decodable one nearest the moment.
+          img.alt = msg(x[0]) + " " + local(Date.parse(String(f.shown || f.at).replace(/(\.\d{3})\d+/, "$1")), true);
           cap.textContent = img.alt;
           fig.appendChild(img);
           fig.appendChild(cap);
