@@ -275,17 +275,8 @@ func (r *Runner) Run(ctx context.Context) error {
 
 func (r *Runner) runOne(ctx context.Context, j registry.Job) {
 	object := fmt.Sprintf("job:%d", j.ID)
-	err := r.DB.Update(ctx, func(tx *registry.Tx) error {
-		if err := tx.StartJob(j.ID); err != nil {
-			return err
-		}
-		_, err := tx.Audit(j.CreatedBy, j.Source, "job.start", object, map[string]any{"kind": j.Kind, "request": j.RequestID, "attempt": j.Attempts + 1})
-		return err
-	})
-	if err != nil {
-		r.log().Warn("jobs: not started", "job", j.ID, "err", err)
-		return
-	}
+	// Registered before the job is marked running, so a Cancel that
+	// finds it running always finds its cancel func too.
 	jctx, cancel := context.WithCancel(ctx)
 	ru := &run{cancel: cancel, done: make(chan struct{})}
 	r.mu.Lock()
@@ -298,6 +289,17 @@ func (r *Runner) runOne(ctx context.Context, j registry.Job) {
 		r.mu.Unlock()
 		close(ru.done)
 	}()
+	err := r.DB.Update(ctx, func(tx *registry.Tx) error {
+		if err := tx.StartJob(j.ID); err != nil {
+			return err
+		}
+		_, err := tx.Audit(j.CreatedBy, j.Source, "job.start", object, map[string]any{"kind": j.Kind, "request": j.RequestID, "attempt": j.Attempts + 1})
+		return err
+	})
+	if err != nil {
+		r.log().Warn("jobs: not started", "job", j.ID, "err", err)
+		return
+	}
 
 	var last time.Time
 	var lastP float64
@@ -411,7 +413,10 @@ func RequestPackage(ctx context.Context, ex *export.Exporter, all []string, id i
 	if err != nil {
 		return res, err
 	}
-	if err := ex.DB.Update(ctx, func(tx *registry.Tx) error {
+	// A package that was made is linked even if ctx ended meanwhile (a
+	// cancel that came too late): a registered package of the request
+	// must not be left unlinked.
+	if err := ex.DB.Update(context.WithoutCancel(ctx), func(tx *registry.Tx) error {
 		return tx.RequestExported(id, res.Export, o.Actor, o.Source)
 	}); err != nil {
 		return res, fmt.Errorf("package %s was written but not linked to request %d: %w", res.Export.ID, id, err)
@@ -432,14 +437,18 @@ func (r *Runner) Preview(ctx context.Context, id int64, regions json.RawMessage,
 		return nil, err
 	}
 	if !contains(scope.Cameras, camera) {
-		return nil, fmt.Errorf("%w: camera %q is not one of the request's cameras", export.ErrBadRequest, camera)
+		return nil, redact.NewFieldError("camera", "%q is not one of the request's cameras (%s)", camera, strings.Join(scope.Cameras, ", "))
+	}
+	if regs.For(camera) == nil {
+		return nil, redact.NewFieldError("camera", "%s is not in the regions and would be left out of the package (blur mode)", camera)
 	}
 	if len(at) == 0 || len(at) > redact.MaxPreviewFrames {
-		return nil, fmt.Errorf("%w: preview 1–%d moments, not %d", export.ErrBadRequest, redact.MaxPreviewFrames, len(at))
+		return nil, redact.NewFieldError("at", "give 1–%d moments, not %d", redact.MaxPreviewFrames, len(at))
 	}
-	for _, t := range at {
+	for i, t := range at {
 		if t.Before(scope.From) || t.After(scope.To) {
-			return nil, fmt.Errorf("%w: %s is outside the request's range", export.ErrBadRequest, t.UTC().Format(time.RFC3339))
+			return nil, redact.NewFieldError(fmt.Sprintf("at[%d]", i), "%s is outside the request's range %s – %s", t.UTC().Format(time.RFC3339),
+				scope.From.Format(time.RFC3339), scope.To.Format(time.RFC3339))
 		}
 	}
 	tool, err := r.find(ctx)

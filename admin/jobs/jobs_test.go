@@ -107,8 +107,14 @@ func TestRedactionJobAPI(t *testing.T) {
 		t.Errorf("preview not audited")
 	}
 	if code := c.do("POST", "/api/v1/requests/1/redact/preview", map[string]any{"redact": keepQuadrant(), "camera": "yard",
-		"at": []string{base.Add(-time.Hour).Format(time.RFC3339)}}, nil); code != 400 {
-		t.Errorf("preview outside the range: %d", code)
+		"at": []string{base.Add(-time.Hour).Format(time.RFC3339)}}, &fe); code != 400 || fe.Field != "at[0]" {
+		t.Errorf("preview outside the range: %d %+v", code, fe)
+	}
+	blur := map[string]any{"cameras": map[string]any{"yard": map[string]any{"mode": "blur", "tracks": []any{
+		map[string]any{"keyframes": []any{map[string]any{"at": base.Add(time.Second).Format(time.RFC3339), "x": 0, "y": 0, "w": 0.5, "h": 0.5}}}}}}}
+	if code := c.do("POST", "/api/v1/requests/1/redact/preview", map[string]any{"redact": blur, "camera": "lobby",
+		"at": []string{base.Add(time.Second).Format(time.RFC3339)}}, &fe); code != 400 || fe.Field != "camera" {
+		t.Errorf("preview of a camera not in the request: %d %+v", code, fe)
 	}
 	if left := e.leftovers(); len(left) > 0 {
 		t.Errorf("left behind: %v", left)

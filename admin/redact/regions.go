@@ -72,9 +72,15 @@ type FieldError struct {
 
 func (e *FieldError) Error() string {
 	if e.Field == "" {
-		return "regions: " + e.Msg
+		return e.Msg
 	}
-	return "regions: " + e.Field + ": " + e.Msg
+	return e.Field + ": " + e.Msg
+}
+
+// NewFieldError is a FieldError for a value beside the regions (the
+// preview's camera and moments).
+func NewFieldError(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
 func fieldErr(field, format string, args ...any) error {

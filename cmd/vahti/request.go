@@ -422,7 +422,8 @@ func requestExport(ctx context.Context, e *env, args []string) error {
 	if *asJSON {
 		m := res.Manifest
 		return printJSON(e, map[string]any{"request": id, "id": res.Export.ID, "path": res.Path, "out": *out,
-			"sha256": res.Export.SHA256, "bytes": res.Export.Bytes, "clips": m.Clips, "gaps": m.Gaps, "warnings": m.Warnings})
+			"sha256": res.Export.SHA256, "bytes": res.Export.Bytes, "clips": m.Clips, "gaps": m.Gaps, "warnings": m.Warnings,
+			"redacted": m.Redacted})
 	}
 	fmt.Fprintf(e.stdout, "request %d: export %s written to %s (%d bytes, sha256 %s)\nstored as %s\n", id, res.Export.ID, *out,
 		res.Export.Bytes, res.Export.SHA256, res.Path)

@@ -49,6 +49,13 @@ func TestRequestExportRedacted(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("request export --redact: %d\n%s\n%s", code, stdout, stderr)
 	}
+	var js struct {
+		Redacted bool   `json:"redacted"`
+		ID       string `json:"id"`
+	}
+	if json.Unmarshal([]byte(stdout), &js) != nil || !js.Redacted || js.ID == "" {
+		t.Errorf("--json: %s", stdout)
+	}
 	if !strings.Contains(stderr, "redacting: 100%") {
 		t.Errorf("no progress line: %q", stderr)
 	}
