@@ -782,8 +782,8 @@ func TestBrowserRedactPackage(t *testing.T) {
 	}
 
 	// The package is on the request's page, redacted and without sound.
-	b.run("open the package", chromedp.Click("#redact-jobs a.package-link", chromedp.ByQuery), chromedp.WaitVisible("#req-packages", chromedp.ByQuery),
-		chromedp.Text("#req-packages tr.new td.mono", &pkg, chromedp.ByQuery))
+	b.run("open the package", chromedp.Click("#redact-jobs a.package-link", chromedp.ByQuery), chromedp.WaitVisible("#req-packages tr.new", chromedp.ByQuery))
+	b.run("the package", chromedp.Text("#req-packages tr.new td.mono", &pkg, chromedp.ByQuery))
 	if !strings.HasSuffix(doneHref, "="+pkg) {
 		t.Errorf("the done message links to %q, the request's page highlights %q", doneHref, pkg)
 	}
@@ -799,10 +799,9 @@ func TestBrowserRedactPackage(t *testing.T) {
 		chromedp.Click("#deliver-ack", chromedp.ByQuery),
 		chromedp.Click("#deliver-submit", chromedp.ByQuery),
 		chromedp.WaitVisible("#req-disclosures", chromedp.ByQuery),
-		chromedp.Text("#req-disclosures", &disc, chromedp.ByQuery),
-		chromedp.Text("#req-state", &state, chromedp.ByQuery),
-		b.shot("5-delivered"),
 	)
+	b.run("delivered", chromedp.Text("#req-disclosures", &disc, chromedp.ByQuery),
+		chromedp.Text("#req-state", &state, chromedp.ByQuery), b.shot("5-delivered"))
 	if state != "luovutettu" || !strings.Contains(disc, pkg) || !strings.Contains(disc, "Maija Meikäläinen") {
 		t.Fatalf("after delivery: state %q, deliveries %q", state, disc)
 	}
@@ -905,19 +904,19 @@ func TestBrowserRedactNoFFmpeg(t *testing.T) {
 	}
 
 	// The request's page works: an ordinary package, its delivery.
-	var pkg, state string
-	b.run("ordinary export",
-		chromedp.Click("#redact-back", chromedp.ByQuery),
-		chromedp.WaitVisible("#export-submit", chromedp.ByQuery),
-		chromedp.Click("#export-submit", chromedp.ByQuery),
-		chromedp.WaitVisible("#req-packages", chromedp.ByQuery),
-		chromedp.Text("#req-packages td.mono", &pkg, chromedp.ByQuery),
-		chromedp.SetValue("#deliver-recipient", "Maija Meikäläinen", chromedp.ByQuery),
-		chromedp.Click("#deliver-submit", chromedp.ByQuery),
-		chromedp.WaitVisible("#req-disclosures", chromedp.ByQuery),
-		chromedp.Text("#req-state", &state, chromedp.ByQuery),
-		b.shot("7-no-ffmpeg-delivered"),
-	)
+	var pkg, state, back string
+	b.run("back link", chromedp.AttributeValue("#redact-back", "href", &back, nil, chromedp.ByQuery))
+	if back != fmt.Sprintf("/requests/%d", e.id) {
+		t.Fatalf("the way back to the request: %q", back)
+	}
+	// Each step waits for its page: a click that navigates would leave a
+	// query on the old document.
+	b.run("request page", chromedp.Navigate(h.ts.URL+back), chromedp.WaitVisible("#export-submit", chromedp.ByQuery))
+	b.run("ordinary export", chromedp.Click("#export-submit", chromedp.ByQuery), chromedp.WaitVisible("#req-packages", chromedp.ByQuery))
+	b.run("package", chromedp.Text("#req-packages td.mono", &pkg, chromedp.ByQuery), chromedp.WaitVisible("#deliver-form", chromedp.ByQuery))
+	b.run("deliver", chromedp.SetValue("#deliver-recipient", "Maija Meikäläinen", chromedp.ByQuery),
+		chromedp.Click("#deliver-submit", chromedp.ByQuery), chromedp.WaitVisible("#req-disclosures", chromedp.ByQuery))
+	b.run("delivered", chromedp.Text("#req-state", &state, chromedp.ByQuery), b.shot("7-no-ffmpeg-delivered"))
 	if pkg == "" || state != "luovutettu" {
 		t.Errorf("without ffmpeg: package %q, state %q", pkg, state)
 	}
