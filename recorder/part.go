@@ -28,6 +28,9 @@ const (
 type partBuilder struct {
 	buf   []byte
 	seqNo uint32
+	// dataOff[i] is where the payload of tracks[i] starts in the last
+	// fragment built, from the start of its moof (the trun data offset).
+	dataOff [maxPartTracks]int
 }
 
 // build marshals the tracks' samples into one fragment and resets the
@@ -111,7 +114,7 @@ func (b *partBuilder) build(tracks []*track) ([]byte, error) {
 	mdat := len(buf)
 	buf = appendBoxHeader(buf, "mdat")
 	k = 0
-	for _, t := range tracks {
+	for i, t := range tracks {
 		if t == nil || len(t.samples) == 0 {
 			continue
 		}
@@ -119,6 +122,9 @@ func (b *partBuilder) build(tracks []*track) ([]byte, error) {
 		// in the mdat payload.
 		be.PutUint32(buf[dataOffsetAt[k]:], uint32(len(buf)))
 		k++
+		if i < len(b.dataOff) {
+			b.dataOff[i] = len(buf)
+		}
 		buf = append(buf, t.arena...)
 		t.reset()
 	}
