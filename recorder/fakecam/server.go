@@ -84,6 +84,7 @@ type Server struct {
 	done    chan struct{}
 	wg      sync.WaitGroup
 	closeMu sync.Once
+	haltMu  sync.Once
 }
 
 // Start validates cfg, loads the clips, starts the RTSP server and begins
@@ -166,6 +167,20 @@ func Start(cfg Config) (*Server, error) {
 		}
 	}
 	start := time.Now()
+	if cfg.Hostile == "" && cfg.VideoDelay == 0 {
+		cams := make([]*camera, 0, len(s.order))
+		for _, name := range s.order {
+			cams = append(cams, s.cams[name])
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.pace(start, cams)
+		}()
+		return s, nil
+	}
+	// Hostile modes and a video delay keep per-camera state and timing:
+	// one loop per camera.
 	for _, name := range s.order {
 		s.wg.Add(1)
 		go func(c *camera) {
@@ -341,11 +356,19 @@ func (s *Server) Online(cam string) bool {
 	return ok && c.online()
 }
 
+// Halt stops sending (sessions stay open, so what is queued still
+// reaches the readers) and waits for the senders to stop.
+func (s *Server) Halt() {
+	s.haltMu.Do(func() {
+		close(s.done)
+		s.wg.Wait()
+	})
+}
+
 // Close stops streaming and the RTSP server and waits for them.
 func (s *Server) Close() {
 	s.closeMu.Do(func() {
-		close(s.done)
-		s.wg.Wait()
+		s.Halt()
 		for _, name := range s.order {
 			_ = s.cams[name].setOnline(false)
 		}
