@@ -60,20 +60,26 @@ type segFile interface {
 // playable, and the next fragment goes where the torn one began: the
 // file, its SHA-256 and the index the writer builds describe the same
 // bytes.
-func (s *segment) writePart(frag []byte, now time.Time, fsyncEvery time.Duration) (int64, error) {
+func (s *segment) writePart(frag [][]byte, now time.Time, fsyncEvery time.Duration) (int64, error) {
 	if s.f == nil {
 		if err := s.create(now); err != nil {
 			return 0, err
 		}
 	}
 	at := s.size
-	if _, err := s.f.Write(frag); err != nil {
-		_ = s.f.Truncate(at)
-		_, _ = s.f.Seek(at, io.SeekStart)
-		return 0, fmt.Errorf("segment %s: %w", s.rel, err)
+	n := 0
+	for _, p := range frag {
+		if _, err := s.f.Write(p); err != nil {
+			_ = s.f.Truncate(at)
+			_, _ = s.f.Seek(at, io.SeekStart)
+			return 0, fmt.Errorf("segment %s: %w", s.rel, err)
+		}
+		n += len(p)
 	}
-	s.hash.Write(frag)
-	s.size += int64(len(frag))
+	for _, p := range frag {
+		s.hash.Write(p)
+	}
+	s.size += int64(n)
 	s.parts++
 	if now.Sub(s.lastSync) >= fsyncEvery {
 		if err := s.f.Sync(); err != nil {
