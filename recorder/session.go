@@ -396,21 +396,21 @@ func (s *session) newIngest(c *gortsplib.Client, desc *description.Session) (*in
 	var h265f *format.H265
 	if m := desc.FindFormat(&h264f); m != nil {
 		in.video, in.h264f = m, h264f
-		dec, err := h264f.CreateDecoder()
-		if err != nil {
+		// gortsplib's decoder only to refuse what it refuses (packetization
+		// mode 2); the depacketiser does its work without allocating.
+		if _, err := h264f.CreateDecoder(); err != nil {
 			return nil, err
 		}
-		in.decode = dec.Decode
+		in.decode = (&depacketiser{}).Decode
 		sps, pps := h264f.SafeParams()
 		in.params = videoParams{sps: sps, pps: pps}
 		in.codecs = append(in.codecs, "h264")
 	} else if m := desc.FindFormat(&h265f); m != nil {
 		in.video, in.h265f, in.isH265 = m, h265f, true
-		dec, err := h265f.CreateDecoder()
-		if err != nil {
+		if _, err := h265f.CreateDecoder(); err != nil {
 			return nil, err
 		}
-		in.decode = dec.Decode
+		in.decode = (&depacketiser{h265: true}).Decode
 		vps, sps, pps := h265f.SafeParams()
 		in.params = videoParams{vps: vps, sps: sps, pps: pps}
 		in.codecs = append(in.codecs, "h265")
@@ -563,6 +563,19 @@ func (in *ingest) onVideo(pkt *rtp.Packet) {
 	if in.s.cfg.loseRTP != nil && in.s.cfg.loseRTP() {
 		return
 	}
+	// PTS first, for every packet: the library learns the PTS/DTS
+	// relation from packets that carry parameter sets or an IDR.
+	pts, ok := in.c.PacketPTS2(in.video, pkt)
+	if ok && in.audio != nil {
+		in.noteVideoNTP(pkt, pts)
+	}
+	in.videoPacket(pkt, pts, ok)
+}
+
+// videoPacket is the path of every video packet from the depacketiser to
+// the writer; ok says the library knows its pts. It allocates nothing in
+// the steady state (BenchmarkPacketToFragment).
+func (in *ingest) videoPacket(pkt *rtp.Packet, pts int64, ok bool) {
 	// Loss: the access unit being assembled is damaged, and the frames
 	// after it reference it; drop it and wait for the next keyframe.
 	if in.haveSeq && pkt.SequenceNumber != in.lastSeq+1 {
@@ -572,12 +585,6 @@ func (in *ingest) onVideo(pkt *rtp.Packet) {
 	}
 	in.lastSeq, in.haveSeq = pkt.SequenceNumber, true
 
-	// PTS first, for every packet: the library learns the PTS/DTS
-	// relation from packets that carry parameter sets or an IDR.
-	pts, ok := in.c.PacketPTS2(in.video, pkt)
-	if ok && in.audio != nil {
-		in.noteVideoNTP(pkt, pts)
-	}
 	au, err := in.decode(pkt)
 	if err != nil {
 		in.badRTP(err)
@@ -591,6 +598,9 @@ func (in *ingest) onVideo(pkt *rtp.Packet) {
 		return
 	}
 	in.params.setFrom(au, in.isH265)
+	// The depacketiser reuses its buffers, and mediacommon's H.264 DTS
+	// extractor keeps the SPS it was given: hand it the session's own copy.
+	in.params.own(au, in.isH265)
 	key := isKeyframe(au, in.isH265)
 	if key {
 		au = withParams(au, in.params, in.isH265, in.auBuf)
