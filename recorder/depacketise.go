@@ -14,7 +14,7 @@ import (
 // depacketiser turns the RTP packets of an H.264 (RFC 6184, packetization
 // modes 0 and 1) or H.265 (RFC 7798, no DON) stream into access units. It
 // does what gortsplib's rtph264 and rtph265 decoders do, packet for
-// packet and with their error values, but reassembles into two buffers it
+// packet and with their error values, but reassembles into one buffer it
 // reuses, so the steady state allocates nothing: gortsplib's decoders
 // allocate a new buffer for every fragmented NAL unit and a new slice for
 // every access unit and every single-NAL packet, some four allocations
@@ -24,22 +24,23 @@ import (
 type depacketiser struct {
 	h265 bool
 
-	// The access unit being assembled, and out, the one handed out last;
-	// the two swap.
-	cur, out auBuffer
-	ts       uint32
+	// The NAL units being assembled. The first handed of them were handed
+	// out as an access unit; the next Decode drops them.
+	cur    auBuffer
+	handed int
+	ts     uint32
 
 	// A fragmented NAL unit in progress: its bytes are cur.buf[fuStart:].
 	inFU    bool
-	fuStart int // where its bytes start in cur.buf
+	fuStart int    // where its bytes start in cur.buf
 	fuNext  uint16 // sequence number of the next fragment
 
 	firstPacket bool // a packet that starts something was seen
 	annexB      bool // the camera wraps NAL units in Annex-B start codes
 }
 
-// auBuffer is one access unit: its NAL units back to back in buf, each
-// ending at its ends entry; nalus is built when it is handed out.
+// auBuffer holds NAL units back to back in buf, each ending at its ends
+// entry; nalus is built when an access unit is handed out.
 type auBuffer struct {
 	buf   []byte
 	ends  []int
@@ -103,8 +104,10 @@ func (d *depacketiser) maxAU() (size, nalus int) {
 // access unit before it (cameras without marker bits); for H.265, like
 // its rtph265, only the marker bit does.
 func (d *depacketiser) Decode(pkt *rtp.Packet) ([][]byte, error) {
+	d.release()
 	mark := len(d.cur.ends)
 	if err := d.decodeNALUs(pkt); err != nil {
+		d.abandonFU()
 		d.cur.truncate(mark)
 		return nil, err
 	}
@@ -119,24 +122,14 @@ func (d *depacketiser) Decode(pkt *rtp.Packet) ([][]byte, error) {
 	}
 	maxSize, maxN := d.maxAU()
 	if mark > 0 && pkt.Timestamp != d.ts && !d.h265 { // rtph265 splits at markers only
-		// The new NAL units start the next access unit: move them to the
-		// other buffer and hand out the earlier ones.
-		from := d.cur.ends[mark-1]
-		o := &d.out
-		o.reset()
-		o.buf = append(o.buf, d.cur.buf[from:]...)
-		for _, e := range d.cur.ends[mark:] {
-			o.ends = append(o.ends, e-from)
-		}
-		d.cur.truncate(mark)
-		d.cur, d.out = d.out, d.cur
+		// The new NAL units start the next access unit; the earlier ones
+		// go out.
 		d.ts = pkt.Timestamp
-		if len(d.cur.ends) > maxN || d.cur.size() > maxSize {
+		if len(d.cur.ends)-mark > maxN || d.cur.size()-d.cur.ends[mark-1] > maxSize {
 			d.cur.reset()
 			return nil, errAUTooBig
 		}
-		d.out.build()
-		return d.out.nalus, nil
+		return d.handOut(mark), nil
 	}
 	d.ts = pkt.Timestamp
 	if len(d.cur.ends) > maxN {
@@ -150,19 +143,39 @@ func (d *depacketiser) Decode(pkt *rtp.Packet) ([][]byte, error) {
 	if !pkt.Marker {
 		return nil, d.errMore()
 	}
-	d.cur, d.out = d.out, d.cur
-	d.cur.reset()
-	d.out.build()
-	return d.out.nalus, nil
+	return d.handOut(len(d.cur.ends)), nil
 }
 
-// build makes the NAL unit slices of a finished access unit.
-func (b *auBuffer) build() {
+// handOut returns the first n NAL units as an access unit.
+func (d *depacketiser) handOut(n int) [][]byte {
+	b := &d.cur
 	b.nalus = b.nalus[:0]
 	start := 0
-	for _, end := range b.ends {
+	for _, end := range b.ends[:n] {
 		b.nalus = append(b.nalus, b.buf[start:end:end])
 		start = end
+	}
+	d.handed = n
+	return b.nalus
+}
+
+// release drops the NAL units handed out, moving what follows them (the
+// start of the next access unit) to the front.
+func (d *depacketiser) release() {
+	k := d.handed
+	if k == 0 {
+		return
+	}
+	d.handed = 0
+	b := &d.cur
+	from := b.ends[k-1]
+	b.buf = b.buf[:copy(b.buf, b.buf[from:])]
+	b.ends = b.ends[:copy(b.ends, b.ends[k:])]
+	for i := range b.ends {
+		b.ends[i] -= from
+	}
+	if d.inFU {
+		d.fuStart -= from
 	}
 }
 
