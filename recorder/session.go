@@ -1,11 +1,13 @@
 package recorder
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"runtime/debug"
 	"strings"
@@ -181,7 +183,7 @@ func (s *session) connect(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("camera URL: %w", err)
 	}
-	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, ReadTimeout: 10 * time.Second}
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, ReadTimeout: 10 * time.Second, DialContext: dialBuffered}
 	switch s.cam.Transport {
 	case "tcp":
 		v := gortsplib.TransportTCP
@@ -253,6 +255,30 @@ func (s *session) connect(ctx context.Context) (time.Duration, error) {
 	}
 	return rec, err
 }
+
+// rtspReadBuffer is how much of an RTSP connection is read per system
+// call. gortsplib reads through a 4 KiB buffer: a 1080p frame arriving as
+// a burst of packets took five or more reads. A perf profile at 32 cameras
+// had a fifth of the recorder's time in those reads.
+const rtspReadBuffer = 16 << 10
+
+// dialBuffered dials the RTSP (TCP) connection and reads it through a
+// rtspReadBuffer-sized buffer.
+func dialBuffered(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, rtspReadBuffer)}, nil
+}
+
+// bufferedConn is a net.Conn read through a buffer.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // ingest is the RTP side of one connection: depacketisers, timestamps,
 // and the writer they feed.
