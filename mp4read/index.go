@@ -304,8 +304,9 @@ func BuildIndex(segPath string, data []byte, segSHA256 string, ic *InitCache) er
 }
 
 // IndexFile writes the sidecar index of a segment file whose SHA-256 the
-// caller computed while writing it (the recorder at finish): the table is
-// read from the moof boxes, the payloads are not read again.
+// caller knows (reconcile adopting a file): the table is read from the
+// moof boxes, the payloads are not read again. (The recorder builds the
+// index of the segments it writes with an IndexEncoder instead.)
 func IndexFile(segPath, segSHA256 string, ic *InitCache) error {
 	seg, err := ReadFile(segPath, ic)
 	if err != nil {
