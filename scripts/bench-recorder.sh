@@ -304,7 +304,7 @@ run_vahti() {
 	tmps=$(find "$d/rec" -name '*.tmp' -printf x | wc -c)
 	[ "$tmps" = 0 ] || die "vahti $prof N=$n: $tmps unfinished segments left after a clean stop"
 	frames_in_files "$d" >"$d/found.txt"
-	local sent=0 found lost maxlost=0 rx
+	local sent=0 found lost maxlost=0 rx srcdrop=0
 	found=$(awk '{s += $2} END {print s + 0}' "$d/found.txt")
 	if [ "$source" = gst ]; then
 		# GStreamer counts nothing: 25 fps over each camera's recorded span,
@@ -317,13 +317,15 @@ run_vahti() {
 		[ -s "$d/sent.json" ] || die "fakecam wrote no --stats file"
 		sent=$(jq '.frames' "$d/sent.json")
 		rx=$(jq '.bytes' "$d/sent.json")
+		srcdrop=$(jq '.dropped_packets // 0' "$d/sent.json")
+		[ "$srcdrop" = 0 ] || log "WARNING: the fakecam dropped $srcdrop packets at full reader queues (the source, not the recorder, lost those frames; a starved machine)"
 		maxlost=$(jq -r '.cameras[] | "\(.name) \(.frames)"' "$d/sent.json" |
 			awk 'NR == FNR {f[$1] = $2; next} {d = $2 - f[$1]; if (d > m) m = d} END {print m + 0}' "$d/found.txt" -)
 	fi
 	lost=$((sent - found))
 	[ "$found" -gt 0 ] || die "vahti $prof N=$n: no frames in the files"
 	log "vahti $prof N=$n: $segs segments, frames sent $sent, in the files $found, lost $lost (worst camera $maxlost); wrote $wb bytes for $rx received"
-	results+=("$n $prof $m_cpu $m_wall $m_rss_avg $m_rss_peak $wb $rx $sent $found $src_cpu")
+	results+=("$n $prof $m_cpu $m_wall $m_rss_avg $m_rss_peak $wb $rx $sent $found $src_cpu $srcdrop")
 	rm -rf "$d/rec"
 }
 
@@ -378,18 +380,19 @@ echo "Load average at the start: $load0; at the end: $(cut -d' ' -f1-3 /proc/loa
 echo "CPU of the recorder process only. RSS per camera = VmRSS / N: steady = average of 1 s samples over the window, peak = largest sample."
 echo "Write amp = bytes written to disk by the recorder (/proc/PID/io write_bytes) / RTP bytes the source delivered, whole run."
 echo "Frames lost = frames the source delivered - video frames in the segment files (ffprobe), whole run."
+echo "Source drops = packets the fakecam could not queue for its reader (its own losses on a starved machine; a dropped packet costs the frames up to the next keyframe)."
 echo
-printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
-	N profile "CPU-s / camera-min" "cores" "RSS MiB / camera (steady)" "(peak)" "write amp" "frames sent" "frames lost" "source cores"
-echo '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|'
+printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+	N profile "CPU-s / camera-min" "cores" "RSS MiB / camera (steady)" "(peak)" "write amp" "frames sent" "frames lost" "source cores" "source drops"
+echo '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
 for r in "${results[@]}"; do
 	# shellcheck disable=SC2086
 	set -- $r
 	awk -v n="$1" -v prof="$2" -v c="$3" -v w="$4" -v ra="$5" -v rp="$6" -v wb="$7" -v rx="$8" \
-		-v sent="$9" -v found="${10}" -v sc="${11}" 'BEGIN{
-		printf "| %d | %s | %.3f | %.3f | %.2f | %.2f | %s | %d | %d | %.2f |\n",
+		-v sent="$9" -v found="${10}" -v sc="${11}" -v sd="${12}" 'BEGIN{
+		printf "| %d | %s | %.3f | %.3f | %.2f | %.2f | %s | %d | %d | %.2f | %d |\n",
 			n, prof, c / n / (w / 60), c / w, ra / 1024 / n, rp / 1024 / n,
-			(rx > 0 ? sprintf("%.3f", wb / rx) : "n/a"), sent, sent - found, sc
+			(rx > 0 ? sprintf("%.3f", wb / rx) : "n/a"), sent, sent - found, sc, sd
 	}'
 done
 # Linear scaling: per-camera cost at the largest N against the smallest.

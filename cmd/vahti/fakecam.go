@@ -151,6 +151,7 @@ type fakecamStats struct {
 	Cameras []fakecam.CameraStats `json:"cameras"`
 	Frames  int64                 `json:"frames"` // sum over the cameras
 	Bytes   uint64                `json:"bytes"`
+	Dropped int64                 `json:"dropped_packets"`
 }
 
 // writeFakecamStats prints the totals and, with --stats, writes the file.
@@ -159,8 +160,10 @@ func writeFakecamStats(e *env, path string, cams []fakecam.CameraStats) error {
 	for _, c := range cams {
 		st.Frames += c.Frames
 		st.Bytes += c.Bytes
+		st.Dropped += c.Dropped
 	}
-	fmt.Fprintf(e.stderr, "fakecam: sent %d video frames, %d RTP bytes to readers over %d camera(s)\n", st.Frames, st.Bytes, len(cams))
+	fmt.Fprintf(e.stderr, "fakecam: sent %d video frames, %d RTP bytes to readers over %d camera(s); %d packets dropped at full reader queues\n",
+		st.Frames, st.Bytes, len(cams), st.Dropped)
 	if path == "" {
 		return nil
 	}

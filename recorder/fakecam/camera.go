@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
@@ -27,7 +28,8 @@ type camera struct {
 	lastSR [2]time.Time // when a sender report was last sent, per media
 
 	count       frameCount
-	bytesBefore uint64 // bytes sent by streams closed before this one
+	dropped     atomic.Int64 // packets a reader's queue had no room for
+	bytesBefore uint64       // bytes sent by streams closed before this one
 }
 
 func (c *camera) online() bool {

@@ -101,6 +101,10 @@ type CameraStats struct {
 	Frames int64 `json:"frames"`
 	// Bytes is the RTP bytes written to readers (all media, all readers).
 	Bytes uint64 `json:"bytes"`
+	// Dropped is the packets not sent because a reader's queue was full
+	// (a reader too slow, or this process held off the CPU): frames lost
+	// at the source, not in the recorder.
+	Dropped int64 `json:"dropped_packets"`
 }
 
 // Stats reports what each camera sent, in configuration order. Call Halt
@@ -115,7 +119,7 @@ func (s *Server) Stats() []CameraStats {
 			b += c.stream.BytesSent()
 		}
 		c.mu.Unlock()
-		out = append(out, CameraStats{Name: name, Frames: c.count.frames.Load(), Bytes: b})
+		out = append(out, CameraStats{Name: name, Frames: c.count.frames.Load(), Bytes: b, Dropped: c.dropped.Load()})
 	}
 	return out
 }

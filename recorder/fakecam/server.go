@@ -286,11 +286,16 @@ func (cfg *Config) loadClips() ([]*clip, error) {
 	return clips, nil
 }
 
+// writeQueueSize is the packets queued per reader. gortsplib's default of
+// 256 is 0.7 s of a 4 Mbit/s stream: a fakecam process held off the CPU
+// for longer (a loaded box) sends the missed packets as one burst and
+// dropped them at its own queue, so the benchmark counted the source's
+// losses as the recorder's. 4096 packets is some 12 s of such a stream.
 func writeQueueSize(hostile string) int {
 	if hostile == HostileGiant {
 		return 8192
 	}
-	return 0 // gortsplib's default
+	return 4096
 }
 
 // udpPair binds a free even RTP port and the RTCP port after it, as RTSP
@@ -424,6 +429,15 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	h.s.log.Debug("fakecam: play", "path", ctx.Path, "remote", ctx.Conn.NetConn().RemoteAddr().String())
 	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// OnStreamWriteError implements gortsplib.ServerHandlerOnStreamWriteError:
+// a packet a reader's queue had no room for is counted (CameraStats.Dropped).
+func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
+	if c := h.camera(ctx.Session.SetuppedPath()); c != nil {
+		c.dropped.Add(1)
+	}
+	h.s.log.Debug("fakecam: write to a reader failed", "err", ctx.Error)
 }
 
 // OnConnClose implements gortsplib.ServerHandlerOnConnClose.
