@@ -79,3 +79,67 @@ func BenchmarkPacketToFragment(b *testing.B) {
 	}
 	h.w.close()
 }
+
+// The steady-state packet path allocates nothing, keyframes included: a
+// whole loop of the clip (an IDR with SPS and PPS every second) after the
+// buffers have grown. (mediacommon's H.264 DTS extractor keeps the SPS it
+// is handed; were that a slice of the depacketiser's reused buffer, it
+// would find it changed at every IDR and parse it again.)
+func TestPacketPathDoesNotAllocate(t *testing.T) {
+	clip, length := loadClip(t, "h264.mp4")
+	enc := &rtph264.Encoder{PayloadType: 96, PacketizationMode: 1, PayloadMaxSize: 1400}
+	if err := enc.Init(); err != nil {
+		t.Fatal(err)
+	}
+	type pkt struct {
+		p   *rtp.Packet
+		pts int64
+	}
+	var loop []pkt
+	for i, a := range clip {
+		au := a.au
+		if i%3 == 1 {
+			// An access unit delimiter on some frames moves where the
+			// parameter sets of the next keyframe land in the buffer.
+			au = append([][]byte{{0x09, 0xf0}}, au...)
+		}
+		ps, err := enc.Encode(au)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			loop = append(loop, pkt{p, a.pts})
+		}
+	}
+	h := newWriterHarness(t)
+	h.w.segTicks = durToTicks(time.Hour, videoTimeScale)
+	h.w.cfg.segmentDuration = time.Hour
+	sess := newSession(configs.Camera{ID: "yard"}, &Config{Now: h.clock.now, Log: testLogger(nil, nil)})
+	in := &ingest{s: sess, w: h.w, decode: (&depacketiser{}).Decode}
+	var seq uint16
+	var off int64
+	p := new(rtp.Packet)
+	feed := func() {
+		for _, l := range loop {
+			*p = *l.p
+			p.SequenceNumber = seq
+			seq++
+			pts := l.pts + off
+			p.Timestamp = uint32(pts)
+			h.clock.t = h.base.Add(ticksToDur(pts, videoTimeScale))
+			in.videoPacket(p, pts, true)
+		}
+		off += length
+	}
+	for range 3 {
+		feed()
+	}
+	frames := h.w.frames
+	if n := testing.AllocsPerRun(3, feed); n > 0 {
+		t.Errorf("%.0f allocations per loop of %d packets", n, len(loop))
+	}
+	if h.w.frames-frames < int64(3*len(clip)) {
+		t.Fatalf("only %d frames written", h.w.frames-frames)
+	}
+	h.w.close()
+}
