@@ -16,8 +16,9 @@
 #                         segment` per camera (default 16; empty: skip it)
 #   SOURCE    fakecam (default: `vahti fakecam --count N --clip bench-<p>.mp4`,
 #             which counts the frames it delivers) or gst (GStreamer's
-#             rtsp-server, an independent peer: one shared live 1080p x264
-#             stream that every camera reads; it counts nothing, so frames
+#             rtsp-server, an independent peer: one shared live x264 stream
+#             (noise, CBR at the profile's bitrate) that every camera reads;
+#             the encoder needs about half a core; it counts nothing, so frames
 #             lost are counted against the recorded span instead, see below)
 #
 # For every N, a fresh source and `vahti serve` (segment_duration 60s, TCP):
@@ -206,8 +207,8 @@ from gi.repository import GLib, Gst, GstRtspServer
 Gst.init(None)
 s = GstRtspServer.RTSPServer(); s.set_address("127.0.0.1"); s.set_service("0")
 f = GstRtspServer.RTSPMediaFactory()
-f.set_launch("( videotestsrc is-live=true pattern=ball ! video/x-raw,width=$w,height=$h,framerate=25/1 "
-             "! x264enc tune=zerolatency speed-preset=ultrafast bitrate=$kbit key-int-max=50 "
+f.set_launch("( videotestsrc is-live=true pattern=snow ! video/x-raw,width=$w,height=$h,framerate=25/1 "
+             "! x264enc tune=zerolatency speed-preset=ultrafast pass=cbr bitrate=$kbit key-int-max=50 "
              "! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )")
 f.set_shared(True)
 s.get_mount_points().add_factory("/cam", f)
