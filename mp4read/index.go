@@ -44,66 +44,18 @@ type Index struct {
 // the segment file it was read from. The encoding is deterministic: the
 // same file always gives the same bytes.
 func EncodeIndex(seg *Segment, segSHA256 string) ([]byte, error) {
-	sum, err := hex.DecodeString(segSHA256)
-	if err != nil || len(sum) != sha256.Size {
-		return nil, fmt.Errorf("index: bad segment SHA-256 %q", segSHA256)
+	var e IndexEncoder
+	ids := make([]int, len(seg.Tracks))
+	for i, t := range seg.Tracks {
+		ids[i] = t.ID
 	}
-	n := 0
+	e.Reset(ids...)
 	for _, t := range seg.Tracks {
-		n += len(t.Samples)
-	}
-	b := make([]byte, 0, 64+len(seg.Moov)+4*n+32)
-	b = append(b, indexMagic...)
-	b = binary.BigEndian.AppendUint64(b, uint64(seg.Size))
-	b = append(b, sum...)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(seg.Moov)))
-	b = append(b, seg.Moov...)
-	b = append(b, byte(len(seg.Tracks)))
-	for _, t := range seg.Tracks {
-		b = binary.BigEndian.AppendUint32(b, uint32(t.ID))
-		b = binary.BigEndian.AppendUint32(b, uint32(len(t.Samples)))
-		var prev Sample
 		for _, s := range t.Samples {
-			var f byte
-			if s.NonSync {
-				f |= fNonSync
-			}
-			if s.Dur != prev.Dur {
-				f |= fDur
-			}
-			if s.PTSOff != 0 {
-				f |= fPTSOff
-			}
-			if s.DTS != prev.DTS+int64(prev.Dur) {
-				f |= fDTS
-			}
-			if s.Off != prev.Off+int64(prev.Size) {
-				f |= fOff
-			}
-			if s.Size != prev.Size {
-				f |= fSize
-			}
-			b = append(b, f)
-			if f&fDur != 0 {
-				b = binary.AppendUvarint(b, uint64(s.Dur))
-			}
-			if f&fPTSOff != 0 {
-				b = binary.AppendVarint(b, int64(s.PTSOff))
-			}
-			if f&fDTS != 0 {
-				b = binary.AppendVarint(b, s.DTS-(prev.DTS+int64(prev.Dur)))
-			}
-			if f&fOff != 0 {
-				b = binary.AppendVarint(b, s.Off-(prev.Off+int64(prev.Size)))
-			}
-			if f&fSize != 0 {
-				b = binary.AppendUvarint(b, uint64(s.Size))
-			}
-			prev = s
+			e.Add(t.ID, s)
 		}
 	}
-	ck := sha256.Sum256(b)
-	return append(b, ck[:]...), nil
+	return e.Encode(seg.Moov, seg.Size, segSHA256)
 }
 
 // ErrBadIndex marks an index that cannot be used: torn, corrupt, of
@@ -352,8 +304,9 @@ func BuildIndex(segPath string, data []byte, segSHA256 string, ic *InitCache) er
 }
 
 // IndexFile writes the sidecar index of a segment file whose SHA-256 the
-// caller computed while writing it (the recorder at finish): the table is
-// read from the moof boxes, the payloads are not read again.
+// caller knows (reconcile adopting a file): the table is read from the
+// moof boxes, the payloads are not read again. (The recorder builds the
+// index of the segments it writes with an IndexEncoder instead.)
 func IndexFile(segPath, segSHA256 string, ic *InitCache) error {
 	seg, err := ReadFile(segPath, ic)
 	if err != nil {

@@ -1,17 +1,96 @@
 package recorder
 
-import "vahti/mp4read"
+import (
+	"path/filepath"
 
-// indexSegment writes the sidecar index (mp4read) of a segment that has
-// just become final, with the SHA-256 computed while it was written, so
-// export and playback plan from it without reading the moof boxes. Best
-// effort: the index is a cache, and a missing one is rebuilt from the
-// segment by its reader.
+	"vahti/mp4read"
+	"vahti/registry"
+)
+
+// The sidecar fragment index (mp4read) of each segment the writer
+// finishes is built from the sample tables the writer already holds, as
+// each part is written, so finishing a segment never reads it back. Its
+// bytes are those mp4read.EncodeIndex gives for the table read from the
+// finished file (TestWriterIndexEqualsFileIndex). Segments the writer did
+// not finish (Recover) or did not write (Reconcile) are indexed from the
+// file instead.
+
+// partSample is one sample of the part being written, its offset still
+// relative to its track's payload in the fragment.
+type partSample struct {
+	track int // index in writer.tracks
+	s     mp4read.Sample
+}
+
+// resetIndex starts the index of a new segment.
+func (w *writer) resetIndex() {
+	if w.audio != nil {
+		w.ix.Reset(w.video.id, w.audio.id)
+	} else {
+		w.ix.Reset(w.video.id)
+	}
+}
+
+// tableOfPart notes the samples of the part about to be built (build
+// resets the tracks).
+func (w *writer) tableOfPart() {
+	w.ixPart = w.ixPart[:0]
+	for ti, t := range w.tracks {
+		dts := t.baseTime
+		for i, s := range t.samples {
+			w.ixPart = append(w.ixPart, partSample{track: ti, s: mp4read.Sample{
+				DTS: dts, Dur: s.Duration, PTSOff: s.PTSOffset, NonSync: s.IsNonSyncSample,
+				Off: int64(t.offsets[i]), Size: uint32(t.sampleLen(i)),
+			}})
+			dts += int64(s.Duration)
+		}
+	}
+}
+
+// indexPart adds the part just written at file offset at to the index.
+func (w *writer) indexPart(at int64) {
+	for _, p := range w.ixPart {
+		p.s.Off += at + int64(w.parts.dataOff[p.track])
+		w.ix.Add(w.tracks[p.track].id, p.s)
+	}
+}
+
+// writeIndex writes the index of the finished segment row. Best effort:
+// the index is a cache, and a missing one is rebuilt from the segment by
+// its reader.
+func (w *writer) writeIndex(row registry.Segment) {
+	b, err := w.ix.Encode(w.initMoov, row.Bytes, row.SHA256)
+	if err == nil {
+		err = mp4read.WriteIndex(filepath.Join(w.cfg.root, filepath.FromSlash(row.Path)), b)
+	}
+	if err != nil {
+		w.cfg.log.Warn("segment index not written; readers rebuild it from the segment", "path", row.Path, "error", err)
+	}
+}
+
+// moovOf is the moov box of an init section (ftyp, moov).
+func moovOf(init []byte) []byte {
+	for p := 0; p+8 <= len(init); {
+		n := int(uint32(init[p])<<24 | uint32(init[p+1])<<16 | uint32(init[p+2])<<8 | uint32(init[p+3]))
+		if n < 8 || p+n > len(init) {
+			return nil
+		}
+		if string(init[p+4:p+8]) == "moov" {
+			return init[p : p+n]
+		}
+		p += n
+	}
+	return nil
+}
+
+// indexSegment writes the sidecar index of a segment file found on disk
+// (reconcile), with its SHA-256 as computed by the caller. Best effort.
 func indexSegment(path, sha string) {
 	_ = mp4read.IndexFile(path, sha, nil)
 }
 
-// indexSegmentBytes is indexSegment for a segment already in memory.
+// indexSegmentBytes is indexSegment for a segment already in memory
+// (recover).
 func indexSegmentBytes(path string, data []byte, sha string) {
 	_ = mp4read.BuildIndex(path, data, sha, nil)
 }

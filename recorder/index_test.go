@@ -3,10 +3,20 @@ package recorder
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 
 	"vahti/mp4read"
+	"vahti/registry"
 )
 
 // Each finished segment gets its sidecar index, bound to the segment's
@@ -25,23 +35,7 @@ func TestFinishedSegmentsAreIndexed(t *testing.T) {
 		t.Fatalf("%d segments", len(h.rows))
 	}
 	for _, s := range h.rows {
-		p := abs(s.Path, h.root)
-		b, err := os.ReadFile(mp4read.IndexPath(p))
-		if err != nil {
-			t.Fatalf("%s: no index: %v", s.Path, err)
-		}
-		ix, err := mp4read.DecodeIndex(b, nil)
-		if err != nil || ix.SHA256 != s.SHA256 || ix.Segment.Size != s.Bytes {
-			t.Fatalf("%s: index %v, sha %s size %d; row %s %d", s.Path, err, ix.SHA256, ix.Segment.Size, s.SHA256, s.Bytes)
-		}
-		seg, err := mp4read.ReadFile(p, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, _ := mp4read.EncodeIndex(seg, s.SHA256)
-		if !bytes.Equal(b, want) {
-			t.Errorf("%s: index differs from the file's own table", s.Path)
-		}
+		checkIndexMatchesFile(t, h.root, s, 1)
 	}
 	db := openDB(t)
 	rep, err := Reconcile(context.Background(), h.root, db, h.clock.now, testLogger(t, nil))
@@ -51,4 +45,207 @@ func TestFinishedSegmentsAreIndexed(t *testing.T) {
 	if len(rep.Garbage) > 0 || len(rep.Adopted) != len(h.rows) {
 		t.Errorf("reconcile: %d adopted of %d, garbage %v", len(rep.Adopted), len(h.rows), rep.Garbage)
 	}
+}
+
+// checkIndexMatchesFile asserts that the index the writer wrote for
+// segment s is byte for byte the one mp4read builds by reading the file,
+// that it names the file's real SHA-256 and size, and that it lists
+// tracks tracks.
+func checkIndexMatchesFile(t *testing.T, root string, s registry.Segment, tracks int) {
+	t.Helper()
+	p := abs(s.Path, root)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != s.SHA256 || int64(len(data)) != s.Bytes {
+		t.Fatalf("%s: catalogued SHA-256/size %s/%d are not the file's", s.Path, s.SHA256, s.Bytes)
+	}
+	got, err := os.ReadFile(mp4read.IndexPath(p))
+	if err != nil {
+		t.Fatalf("%s: no index: %v", s.Path, err)
+	}
+	seg, err := mp4read.ReadFile(p, nil)
+	if err != nil {
+		t.Fatalf("%s: %v", s.Path, err)
+	}
+	want, err := mp4read.EncodeIndex(seg, s.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s: the writer's index (%d bytes) differs from the one read from the file (%d bytes)", s.Path, len(got), len(want))
+	}
+	ix, err := mp4read.DecodeIndex(got, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ix.Segment.Tracks) != tracks {
+		t.Fatalf("%s: index lists %d tracks, want %d", s.Path, len(ix.Segment.Tracks), tracks)
+	}
+	// Load trusts it: planning needs no read of the moof boxes.
+	if _, used, err := mp4read.Load(p, s.SHA256, nil); err != nil || used == nil {
+		t.Fatalf("%s: Load did not use the index (%v)", s.Path, err)
+	}
+}
+
+// The index the writer builds from its own sample tables is byte for byte
+// the one read back from the finished file: video only, with AAC, with
+// G.711 (as LPCM), after a torn fragment write, and for a segment left
+// unfinished by a crash and finished by Recover.
+func TestWriterIndexEqualsFileIndex(t *testing.T) {
+	aus, length := loadClip(t, "h264.mp4")
+	t.Run("video", func(t *testing.T) {
+		h := newWriterHarness(t)
+		for loop := int64(0); loop < 3; loop++ {
+			h.feed(t, aus, loop*length, nil)
+		}
+		closeAndCheck(t, h, 1)
+	})
+	t.Run("video+aac", func(t *testing.T) {
+		h := newWriterHarness(t)
+		conf := mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 16000, ChannelCount: 1}
+		h.w = newWriter(h.w.cfg, false, &audioSpec{name: "aac", timeScale: 16000, codec: &mp4.CodecMPEG4Audio{Config: conf}})
+		var next int64
+		for loop := int64(0); loop < 3; loop++ {
+			for _, a := range aus {
+				at := a.dts + loop*length
+				for next*videoTimeScale/16000 <= at {
+					// AAC frames vary in size: the index must carry each.
+					au := bytes.Repeat([]byte{0x21}, 40+int(next/1024)%23)
+					if err := h.w.writeAudio(au, next, mpeg4audio.SamplesPerAccessUnit); err != nil {
+						t.Fatal(err)
+					}
+					next += mpeg4audio.SamplesPerAccessUnit
+				}
+				h.clock.t = h.base.Add(ticksToDur(at, videoTimeScale))
+				if err := h.w.writeVideo(a.au, a.pts+loop*length, at); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		closeAndCheck(t, h, 2)
+	})
+	t.Run("video+g711", func(t *testing.T) {
+		h := newAudioHarness(t)
+		pcm := make([]byte, 320)
+		var next int64
+		lead := durToTicks(300*time.Millisecond, videoTimeScale)
+		for loop := int64(0); loop < 3; loop++ {
+			feedAV(t, h, aus, loop*length, lead, &next, pcm)
+		}
+		closeAndCheck(t, h, 2)
+	})
+	t.Run("torn write", func(t *testing.T) {
+		h := newAudioHarness(t)
+		// The third fragment of every file is written half, then fails
+		// (a full disk): the file is cut back, the next fragment follows
+		// the last whole one.
+		tf := &tornFile{failAt: 3}
+		h.w.cfg.wrapFile = func(f *os.File) segFile { tf.File, tf.n = f, 0; return tf }
+		pcm := make([]byte, 320)
+		var next int64
+		for loop := int64(0); loop < 3; loop++ {
+			feedAVLenient(t, h, aus, loop*length, &next, pcm)
+		}
+		if tf.torn == 0 {
+			t.Fatal("no write was torn")
+		}
+		closeAndCheck(t, h, 2)
+		for _, s := range h.rows {
+			ffmpegDecode(t, abs(s.Path, h.root))
+		}
+	})
+	t.Run("recovered", func(t *testing.T) {
+		h := newAudioHarness(t)
+		h.w.segTicks = durToTicks(time.Hour, videoTimeScale)
+		pcm := make([]byte, 320)
+		var next int64
+		feedAV(t, h, aus, 0, 0, &next, pcm)
+		// A crash: the process dies with the file unfinished and a torn
+		// fragment at its end.
+		seg := h.w.seg
+		if seg == nil || seg.f == nil || seg.parts < 2 {
+			t.Fatal("no unfinished segment with fragments")
+		}
+		if _, err := seg.f.Write([]byte{0, 0, 1, 0, 'm', 'o', 'o', 'f', 1, 2, 3}); err != nil {
+			t.Fatal(err)
+		}
+		seg.f.Close()
+		sum := hex.EncodeToString(seg.hash.Sum(nil))
+		want, err := h.w.ix.Encode(h.w.initMoov, seg.size, sum)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = bytes.Clone(want)
+		db := openDB(t)
+		rep, err := Recover(context.Background(), h.root, db, testLogger(t, nil))
+		if err != nil || len(rep.Recovered) != 1 {
+			t.Fatalf("recover: %v %+v", err, rep)
+		}
+		rows := segments(t, db, "yard")
+		if len(rows) != 1 || rows[0].SHA256 != sum || rows[0].Bytes != seg.size {
+			t.Fatalf("recovered %+v; the writer had written %d bytes, %s", rows, seg.size, sum)
+		}
+		got, err := os.ReadFile(mp4read.IndexPath(abs(rows[0].Path, h.root)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatal("the index Recover read from the file differs from the writer's table of the same fragments")
+		}
+		checkIndexMatchesFile(t, h.root, rows[0], 2)
+	})
+}
+
+func closeAndCheck(t *testing.T, h *writerHarness, tracks int) {
+	t.Helper()
+	if err := h.w.close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.rows) < 2 {
+		t.Fatalf("%d segments", len(h.rows))
+	}
+	for _, s := range h.rows {
+		checkIndexMatchesFile(t, h.root, s, tracks)
+	}
+	left, _ := filepath.Glob(filepath.Join(h.root, "*", "*", "*", "*", "*.tmp"))
+	for _, l := range left {
+		if !strings.Contains(l, registry.SegmentExt) {
+			t.Errorf("temp file left: %s", l)
+		}
+	}
+}
+
+// feedAVLenient is feedAV with 20 ms LPCM packets alongside the video,
+// logging the writer's errors instead of failing (a torn write is one).
+func feedAVLenient(t *testing.T, h *writerHarness, aus []clipAU, off int64, next *int64, pcm []byte) {
+	t.Helper()
+	for _, a := range aus {
+		at := a.dts + off
+		for *next*videoTimeScale/8000 <= at {
+			_ = h.w.writeAudio(pcm, *next, 160)
+			*next += 160
+		}
+		h.clock.t = h.base.Add(ticksToDur(at, videoTimeScale))
+		if err := h.w.writeVideo(a.au, a.pts+off, at); err != nil {
+			t.Logf("writer: %v", err)
+		}
+	}
+}
+
+// tornFile writes fragment failAt of each file half, then fails.
+type tornFile struct {
+	*os.File
+	n, failAt, torn int
+}
+
+func (f *tornFile) Write(b []byte) (int, error) {
+	f.n++
+	if f.n == f.failAt {
+		f.torn++
+		k, _ := f.File.Write(b[:len(b)/2])
+		return k, errors.New("no space left on device (test)")
+	}
+	return f.File.Write(b)
 }

@@ -51,6 +51,38 @@ func (p *videoParams) setFrom(au [][]byte, isH265 bool) {
 	}
 }
 
+// own replaces the parameter sets in au by p's copies of them (setFrom
+// has just made p hold the same bytes), so that nothing kept from au
+// points into a buffer its depacketiser reuses.
+func (p *videoParams) own(au [][]byte, isH265 bool) {
+	for i, n := range au {
+		if len(n) == 0 {
+			continue
+		}
+		var src []byte
+		if isH265 {
+			switch h265.NALUType((n[0] >> 1) & 0b111111) {
+			case h265.NALUType_VPS_NUT:
+				src = p.vps
+			case h265.NALUType_SPS_NUT:
+				src = p.sps
+			case h265.NALUType_PPS_NUT:
+				src = p.pps
+			}
+		} else {
+			switch h264.NALUType(n[0] & 0x1f) {
+			case h264.NALUTypeSPS:
+				src = p.sps
+			case h264.NALUTypePPS:
+				src = p.pps
+			}
+		}
+		if src != nil && bytes.Equal(src, n) {
+			au[i] = src
+		}
+	}
+}
+
 // isKeyframe reports whether au can start decoding (an IDR, or for H.265
 // an IDR or CRA picture).
 func isKeyframe(au [][]byte, isH265 bool) bool {

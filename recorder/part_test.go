@@ -69,10 +69,11 @@ func TestPartMatchesMediacommon(t *testing.T) {
 				t.Fatal(err)
 			}
 			var b partBuilder
-			got, err := b.build(ours)
+			pieces, err := b.build(ours)
 			if err != nil {
 				t.Fatal(err)
 			}
+			got := bytes.Join(pieces, nil)
 			if !bytes.Equal(got, want.Bytes()) {
 				t.Fatalf("fragment differs from mediacommon's:\n got %x\nwant %x", got, want.Bytes())
 			}

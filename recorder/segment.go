@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -29,7 +30,8 @@ type segment struct {
 	codecs       string
 
 	rel      string // final relative path
-	f        *os.File
+	f        segFile
+	wrap     func(*os.File) segFile // tests: a file that fails on cue
 	hash     hash.Hash
 	size     int64
 	lastSync time.Time
@@ -43,29 +45,49 @@ func newSegment(root, camera string, start time.Time, startDTS int64, init []byt
 		init: init, params: params, codecs: codecs}
 }
 
-// writePart appends one fragment, creating the file first if needed. On
-// a failed write the file is cut back to the last complete fragment so
-// that what is on disk stays playable.
-func (s *segment) writePart(frag []byte, now time.Time, fsyncEvery time.Duration) error {
+// segFile is what a segment needs of its file (an *os.File; tests wrap
+// it to fail a write half way).
+type segFile interface {
+	io.WriteSeeker
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+}
+
+// writePart appends one fragment, creating the file first if needed, and
+// returns the file offset it was written at. On a failed write the file
+// is cut back to the last complete fragment so that what is on disk stays
+// playable, and the next fragment goes where the torn one began: the
+// file, its SHA-256 and the index the writer builds describe the same
+// bytes.
+func (s *segment) writePart(frag [][]byte, now time.Time, fsyncEvery time.Duration) (int64, error) {
 	if s.f == nil {
 		if err := s.create(now); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	if _, err := s.f.Write(frag); err != nil {
-		_ = s.f.Truncate(s.size)
-		return fmt.Errorf("segment %s: %w", s.rel, err)
+	at := s.size
+	n := 0
+	for _, p := range frag {
+		if _, err := s.f.Write(p); err != nil {
+			_ = s.f.Truncate(at)
+			_, _ = s.f.Seek(at, io.SeekStart)
+			return 0, fmt.Errorf("segment %s: %w", s.rel, err)
+		}
+		n += len(p)
 	}
-	s.hash.Write(frag)
-	s.size += int64(len(frag))
+	for _, p := range frag {
+		s.hash.Write(p)
+	}
+	s.size += int64(n)
 	s.parts++
 	if now.Sub(s.lastSync) >= fsyncEvery {
 		if err := s.f.Sync(); err != nil {
-			return fmt.Errorf("segment %s: fsync: %w", s.rel, err)
+			return at, fmt.Errorf("segment %s: fsync: %w", s.rel, err)
 		}
 		s.lastSync = now
 	}
-	return nil
+	return at, nil
 }
 
 func (s *segment) create(now time.Time) error {
@@ -87,6 +109,9 @@ func (s *segment) create(now time.Time) error {
 		return fmt.Errorf("segment %s: %w", s.rel, err)
 	}
 	s.f = f
+	if s.wrap != nil {
+		s.f = s.wrap(f)
+	}
 	s.hash = sha256.New()
 	if _, err := f.Write(s.init); err != nil {
 		// Left for Recover, which removes unfinished files without a
@@ -128,7 +153,6 @@ func (s *segment) finish(end time.Time) (seg registry.Segment, ok bool, err erro
 		return seg, false, err
 	}
 	sum := hex.EncodeToString(s.hash.Sum(nil))
-	indexSegment(final, sum)
 	return registry.Segment{
 		Camera: s.camera,
 		Start:  s.start,

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 
+	"vahti/mp4read"
 	"vahti/registry"
 )
 
@@ -64,6 +66,9 @@ type writerConfig struct {
 	// onDrop is called for every frame dropped as hostile or broken, and
 	// for every timestamp discontinuity (status counters).
 	onDrop func(dropReason)
+
+	// wrapFile, in tests, wraps each segment file (to fail writes).
+	wrapFile func(*os.File) segFile
 
 	// Bounds; zero means the default.
 	maxFrameBytes, maxPartBytes int
@@ -136,7 +141,13 @@ type writer struct {
 	initParams videoParams // those in initBytes
 	initBytes  []byte
 	initHash   string
+	initMoov   []byte // the moov box in initBytes, as the index names it
 	initBuf    seekablebuffer.Buffer
+
+	// The fragment index of the segment being written, built from the
+	// sample tables as the parts are written (index.go).
+	ix     mp4read.IndexEncoder
+	ixPart []partSample
 
 	seg     *segment
 	parts   partBuilder
@@ -510,11 +521,18 @@ func (w *writer) flushIfDue() error {
 
 func (w *writer) flushPart() error {
 	vEnd, hasVideo := w.video.nextDTS, len(w.video.samples) > 0
+	w.tableOfPart()
 	frag, err := w.parts.build(w.tracks)
 	if err != nil || frag == nil {
 		return err
 	}
-	if err := w.seg.writePart(frag, w.cfg.now(), w.cfg.fsyncInterval); err != nil {
+	n := w.seg.parts
+	at, err := w.seg.writePart(frag, w.cfg.now(), w.cfg.fsyncInterval)
+	if w.seg.parts > n {
+		// In the file (even if its fsync failed): in the index too.
+		w.indexPart(at)
+	}
+	if err != nil {
 		return err
 	}
 	if hasVideo {
@@ -569,6 +587,8 @@ func (w *writer) startSegment(dts int64) error {
 		codecs += "," + w.audio.name
 	}
 	w.seg = newSegment(w.cfg.root, w.cfg.camera, w.wallAt(dts), dts, w.initBytes, w.initHash, codecs)
+	w.seg.wrap = w.cfg.wrapFile
+	w.resetIndex()
 	w.segWall = w.now
 	w.parts.seqNo = 0
 	for _, t := range w.tracks {
@@ -596,6 +616,7 @@ func (w *writer) buildInit() error {
 	}
 	w.initBytes = append([]byte(nil), w.initBuf.Bytes()...)
 	w.initHash = hashHex(w.initBytes)
+	w.initMoov = moovOf(w.initBytes)
 	w.initParams = videoParams{
 		vps: append([]byte(nil), p.vps...),
 		sps: append([]byte(nil), p.sps...),
@@ -629,6 +650,7 @@ func (w *writer) finishSegment(endDTS int64) error {
 		}
 		return err
 	}
+	w.writeIndex(row)
 	if w.cfg.onSegment != nil {
 		return w.cfg.onSegment(row)
 	}

@@ -1,33 +1,52 @@
 #!/usr/bin/env bash
-# bench-recorder.sh — recorder cost per camera: Vahti against one ffmpeg per camera.
+# bench-recorder.sh — what recording costs per camera, from 8 to 128 cameras.
 #
-#   scripts/bench-recorder.sh [--duration 60] [--cameras "8 32"] [--profiles "720p 1080p"]
-#                             [--warmup 5] [--clips DIR] [--keep]
-#   scripts/bench-recorder.sh --duration 20 --cameras 8 --profiles 720p     # quick look (about 2 min)
+#   scripts/bench-recorder.sh [--duration 60] [--cameras "8 32 64 128"] [--profiles 1080p]
+#                             [--ffmpeg-n 16] [--warmup 5] [--clips DIR] [--keep]
+#   N_LIST="8 32" DURATION=30 FFMPEG_N= scripts/bench-recorder.sh   # quick look
+#   SOURCE=gst N_LIST="8 32" scripts/bench-recorder.sh                # GStreamer as the cameras
 #
-# For every N x profile, against the same simulated cameras (one separate
-# `vahti fakecam --clip` process per profile, whose CPU is not counted):
-#   (a) `vahti serve` recording N cameras over RTSP/TCP into 60 s segments;
-#   (b) N x `ffmpeg -rtsp_transport tcp -i URL -c copy -f segment -segment_time 60`
-#       (the usual peer approach, e.g. Frigate's recording).
-# Measured once every camera is recording plus --warmup seconds, for
-# --duration seconds: CPU (utime+stime from /proc/PID/stat) as CPU seconds per
-# camera-minute, and RSS (VmRSS, sampled every second; average and peak) and
-# PSS (shared library pages split between processes) per camera. With two or
-# more N per profile, Vahti's RSS is split into a fixed base and a cost per
-# added camera (straight line through the smallest and largest N).
-# A run whose recordings are missing or short fails: a recorder that records
-# nothing is not a benchmark.
+# Environment (each overrides the default of the flag beside it):
+#   N_LIST    --cameras   camera counts to run, default "8 32 64 128"
+#   DURATION  --duration  seconds measured per run, default 60
+#   WARMUP    --warmup    seconds after every camera records, before measuring (5)
+#   PROFILES  --profiles  720p and/or 1080p (default 1080p: 1920x1080 H.264
+#                         ~4 Mbit/s, 25 fps, 2 s GOP; 720p is ~2 Mbit/s)
+#   FFMPEG_N  --ffmpeg-n  the N of the comparison with one `ffmpeg -c copy -f
+#                         segment` per camera (default 16; empty: skip it)
+#   SOURCE    fakecam (default: `vahti fakecam --count N --clip bench-<p>.mp4`,
+#             which counts the frames it delivers) or gst (GStreamer's
+#             rtsp-server, an independent peer: one shared live x264 stream
+#             (noise, CBR at the profile's bitrate) that every camera reads;
+#             the encoder needs about half a core; it counts nothing, so frames
+#             lost are counted against the recorded span instead, see below)
 #
-# Profiles: 720p = 1280x720 H.264 ~2 Mbit/s, 1080p = 1920x1080 H.264 ~4 Mbit/s,
-# both 25 fps with a 2 s GOP, video only (scripts/make-clips.sh --bench).
-# Loopback only. Needs go, ffmpeg, jq. Disk: about N x bitrate x duration x 2.
+# For every N, a fresh source and `vahti serve` (segment_duration 60s, TCP):
+# once every camera records, plus WARMUP, for DURATION seconds the recorder
+# process alone (never the source) is sampled:
+#   CPU      utime+stime of the recorder (/proc/PID/stat): CPU-s per camera-minute
+#            and as a fraction of one core (CPU-s / wall-s);
+#   RSS      VmRSS once a second: average over the window ("steady") and peak, per camera;
+#   write amplification  bytes the recorder wrote to disk (/proc/PID/io
+#            write_bytes: segments, indexes, the registry) ÷ RTP bytes the
+#            source delivered to it (fakecam --stats), over the whole run;
+#   frames lost  frames the source delivered minus video frames found in the
+#            segment files (ffprobe -count_packets on every file), per run;
+#            with SOURCE=gst: 25 fps × the catalogued span minus the frames in
+#            the files (a dropped frame leaves its gap covered by the frame
+#            before it, so the span keeps its length).
+# The source is then stopped first (SIGTERM: it stops sending, lets the queued
+# packets drain, writes its counts), the recorder finishes its segments, and is
+# stopped. A run whose recordings are missing fails. Loopback only. Needs go,
+# ffmpeg, ffprobe, jq; SOURCE=gst needs /usr/bin/python3 with gi GstRtspServer.
 set -euo pipefail
 
-duration=60
-cameras="8 32"
-profiles="720p 1080p"
-warmup=5
+duration=${DURATION:-60}
+cameras=${N_LIST:-"8 32 64 128"}
+profiles=${PROFILES:-1080p}
+warmup=${WARMUP:-5}
+ffmpeg_n=${FFMPEG_N-16}
+source=${SOURCE:-fakecam}
 clips=""
 keep=0
 while [ $# -gt 0 ]; do
@@ -35,10 +54,11 @@ while [ $# -gt 0 ]; do
 	--duration) duration="${2:?}"; shift 2 ;;
 	--cameras) cameras="${2:?}"; shift 2 ;;
 	--profiles) profiles="${2:?}"; shift 2 ;;
+	--ffmpeg-n) ffmpeg_n="${2}"; shift 2 ;;
 	--warmup) warmup="${2:?}"; shift 2 ;;
 	--clips) clips="${2:?}"; shift 2 ;;
 	--keep) keep=1; shift ;;
-	-h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,42p' "$0"; exit 0 ;;
 	*) echo "bench-recorder: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -46,14 +66,13 @@ for t in go ffmpeg ffprobe jq awk; do
 	command -v "$t" >/dev/null || { echo "bench-recorder: $t not found (scripts/install-deps.sh)" >&2; exit 1; }
 done
 case "$duration" in ''|*[!0-9]*) echo "bench-recorder: --duration must be whole seconds" >&2; exit 2 ;; esac
-maxn=0
-for n in $cameras; do
-	case "$n" in ''|*[!0-9]*|0) echo "bench-recorder: --cameras: $n is not a positive number" >&2; exit 2 ;; esac
-	if [ "$n" -gt "$maxn" ]; then maxn=$n; fi
+for n in $cameras $ffmpeg_n; do
+	case "$n" in ''|*[!0-9]*|0) echo "bench-recorder: camera count $n is not a positive number" >&2; exit 2 ;; esac
 done
 for p in $profiles; do
 	case "$p" in 720p|1080p) ;; *) echo "bench-recorder: --profiles: $p is not 720p or 1080p" >&2; exit 2 ;; esac
 done
+case "$source" in fakecam|gst) ;; *) echo "bench-recorder: SOURCE=$source is not fakecam or gst" >&2; exit 2 ;; esac
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/vahti-bench-rec.XXXXXX")
@@ -73,7 +92,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# stop PID...: SIGTERM (both recorders finish their open segment on it), wait up to 20 s.
+# stop PID...: SIGTERM (recorders finish their open segment on it), wait up to 20 s.
 stop() {
 	local p i
 	for p in "$@"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -98,52 +117,37 @@ cpu_ticks() {
 	done
 	echo "$t"
 }
-# mem_kib PID...: "RSS PSS" in KiB, summed.
-mem_kib() {
-	local p r=0 s=0 v
+rss_kib() {
+	local p r=0 v
 	for p in "$@"; do
 		v=$(awk '/^VmRSS:/{print $2}' "/proc/$p/status") || die "process $p is gone"
 		r=$((r + v))
-		v=$(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
-		s=$((s + ${v:-0}))
 	done
-	echo "$r $s"
+	echo "$r"
 }
+write_bytes() { awk '/^write_bytes:/{print $2}' "/proc/$1/io"; }
 
 # measure LABEL PID...: sample for $duration s; sets m_cpu (CPU s), m_wall (s),
-# m_rss_avg m_rss_peak m_pss_avg (KiB, summed over the PIDs).
+# m_rss_avg m_rss_peak (KiB, summed over the PIDs).
 measure() {
 	local label=$1; shift
-	local c0 c1 t0 t1 i rss pss sum_r=0 sum_p=0 peak=0 k=0
+	local c0 c1 t0 t1 i rss sum_r=0 peak=0 k=0
 	c0=$(cpu_ticks "$@"); t0=$(date +%s.%N)
 	for i in $(seq "$duration"); do
 		sleep 1
-		read -r rss pss < <(mem_kib "$@")
-		sum_r=$((sum_r + rss)); sum_p=$((sum_p + pss)); k=$((k + 1))
+		rss=$(rss_kib "$@")
+		sum_r=$((sum_r + rss)); k=$((k + 1))
 		if [ "$rss" -gt "$peak" ]; then peak=$rss; fi
 	done
 	c1=$(cpu_ticks "$@"); t1=$(date +%s.%N)
 	m_cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN{printf "%.2f", (b-a)/hz}')
 	m_wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
-	m_rss_avg=$((sum_r / k)); m_rss_peak=$peak; m_pss_avg=$((sum_p / k))
-	log "$label: ${m_cpu} CPU-s in ${m_wall} s, RSS avg $((m_rss_avg / 1024)) MiB peak $((m_rss_peak / 1024)) MiB, PSS avg $((m_pss_avg / 1024)) MiB"
+	m_rss_avg=$((sum_r / k)); m_rss_peak=$peak
+	log "$label: ${m_cpu} CPU-s in ${m_wall} s, RSS avg $((m_rss_avg / 1024)) MiB peak $((m_rss_peak / 1024)) MiB"
 }
 
-# check_bytes WHAT N BYTES_OF_CAM_FN: every camera must have at least half of
-# what its bitrate gives over the measured window.
-check_bytes() {
-	local what=$1 n=$2 fn=$3 i b min total=0
-	min=$(awk -v r="$rate" -v d="$duration" 'BEGIN{printf "%d", r*d/8/2}')
-	for i in $(seq "$n"); do
-		b=$("$fn" "c$i")
-		[ "$b" -ge "$min" ] || die "$what: camera c$i wrote only $b bytes (expected at least $min for ${duration}s at $rate bit/s)"
-		total=$((total + b))
-	done
-	log "$what: $n cameras wrote $((total / 1048576)) MiB"
-}
-
-conf() { # conf DIR N [disabled]
-	local dir=$1 n=$2 dis=${3:-} i
+conf() { # conf DIR N URLFN
+	local dir=$1 n=$2 urlfn=$3 i
 	{
 		echo "state_dir: $dir/state"
 		echo "storage:"
@@ -155,14 +159,91 @@ conf() { # conf DIR N [disabled]
 		echo "  listen: 127.0.0.1:0"
 		echo "cameras:"
 		for i in $(seq "$n"); do
-			echo "  - id: c$i"
-			echo "    name: c$i"
+			echo "  - id: $(cam "$i")"
+			echo "    name: $(cam "$i")"
 			echo "    purpose: benchmark"
-			echo "    url: $base/c$i"
+			echo "    url: $("$urlfn" "$i")"
 			echo "    transport: tcp"
-			if [ -n "$dis" ]; then echo "    disabled: true"; fi
 		done
 	} >"$dir/vahti.yaml"
+}
+cam() { printf 'cam%03d' "$1"; }
+
+# start_source N PROFILE DIR: starts the cameras; sets src_pid and src_base.
+start_source() {
+	local n=$1 prof=$2 dir=$3 i
+	if [ "$source" = gst ]; then
+		gst_server "$prof" >"$dir/source.out" 2>"$dir/source.log" &
+		src_pid=$!; pids+=("$src_pid")
+		for i in $(seq 100); do [ -s "$dir/source.out" ] && break; sleep 0.1; done
+		local port
+		port=$(head -1 "$dir/source.out")
+		[ -n "$port" ] || { cat "$dir/source.log" >&2; die "GStreamer rtsp-server did not start"; }
+		src_base=rtsp://127.0.0.1:$port
+		return
+	fi
+	"$vahti" fakecam --listen 127.0.0.1:0 --clip "$clips/bench-$prof.mp4" --count "$n" --stats "$dir/sent.json" \
+		>"$dir/source.out" 2>"$dir/source.log" &
+	src_pid=$!; pids+=("$src_pid")
+	for i in $(seq 200); do [ "$(wc -l <"$dir/source.out")" -ge "$n" ] && break; sleep 0.1; done
+	local first
+	first=$(head -1 "$dir/source.out")
+	[ -n "$first" ] || { cat "$dir/source.log" >&2; die "fakecam did not start"; }
+	src_base=${first%/cam*}
+}
+fakecam_url() { echo "$src_base/$(cam "$1")"; }
+gst_url() { echo "$src_base/cam"; }
+
+# gst_server PROFILE: GStreamer's rtsp-server with one shared live stream of
+# the profile (x264, 25 fps, 2 s GOP) that every camera reads.
+gst_server() {
+	local size=1920x1080 kbit=4000
+	[ "$1" = 720p ] && size=1280x720 kbit=2000
+	local w=${size%x*} h=${size#*x}
+	cat >"$work/gst_bench_server.py" <<EOF
+import gi
+gi.require_version("Gst", "1.0"); gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtspServer
+Gst.init(None)
+s = GstRtspServer.RTSPServer(); s.set_address("127.0.0.1"); s.set_service("0")
+f = GstRtspServer.RTSPMediaFactory()
+f.set_launch("( videotestsrc is-live=true pattern=snow ! video/x-raw,width=$w,height=$h,framerate=25/1 "
+             "! x264enc tune=zerolatency speed-preset=ultrafast pass=cbr bitrate=$kbit key-int-max=50 "
+             "! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )")
+f.set_shared(True)
+s.get_mount_points().add_factory("/cam", f)
+s.attach(None)
+print(s.get_bound_port(), flush=True)
+GLib.MainLoop().run()  # until SIGTERM
+EOF
+	exec /usr/bin/python3 "$work/gst_bench_server.py"
+}
+
+# wait_recording DIR N PID: until every camera records (60 s at most).
+wait_recording() {
+	local d=$1 n=$2 vp=$3 i rec=0
+	for i in $(seq 90); do
+		sleep 1
+		kill -0 "$vp" 2>/dev/null || { tail -20 "$d/log" >&2; die "vahti serve exited"; }
+		rec=$("$vahti" status --config "$d/vahti.yaml" --json 2>/dev/null |
+			jq '[.cameras[] | select(.state == "recording")] | length' || echo 0)
+		[ "$rec" = "$n" ] && { waited=$i; return; }
+	done
+	tail -20 "$d/log" >&2
+	die "vahti: only $rec of $n cameras recording after 90 s"
+}
+
+# frames_in_files DIR: "CAMERA FRAMES SECONDS" for every camera directory
+# under DIR/rec: video frames and media duration summed over its files.
+frames_in_files() {
+	local root=$1/rec c
+	for c in "$root"/*/; do
+		c=$(basename "$c")
+		find "$root/$c" -name '*.mp4' -print0 |
+			xargs -0 -r -n 1 -P 2 ffprobe -v error -select_streams v:0 -count_packets \
+				-show_entries stream=nb_read_packets:format=duration -of default=nw=1 |
+			awk -F= -v c="$c" '$1 == "nb_read_packets" {f += $2} $1 == "duration" {d += $2} END {printf "%s %d %.3f\n", c, f, d}'
+	done
 }
 
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -178,135 +259,158 @@ elif [ ! -f "$clips/bench-720p.mp4" ] || [ ! -f "$clips/bench-1080p.mp4" ]; then
 	log "making the benchmark clips into $clips"
 	"$repo/scripts/make-clips.sh" --out "$work/small-clips" --bench "$clips" 2>/dev/null
 fi
+if [ "$source" = gst ]; then
+	/usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer" ||
+		die "SOURCE=gst needs /usr/bin/python3 with gi GstRtspServer"
+fi
 
-# The idle service (every camera disabled), 5 s after start.
-base=rtsp://127.0.0.1:9/unused
-mkdir -p "$work/base"
-conf "$work/base" 1 disabled
-"$vahti" serve --config "$work/base/vahti.yaml" >/dev/null 2>"$work/base/log" &
-vp=$!; pids+=("$vp")
-sleep 5
-kill -0 "$vp" 2>/dev/null || { cat "$work/base/log" >&2; die "vahti serve (no cameras) exited"; }
-read -r base_rss base_pss < <(mem_kib "$vp")
-stop "$vp"
-log "vahti base (service, no camera recording): RSS $((base_rss / 1024)) MiB, PSS $((base_pss / 1024)) MiB"
-
+# run_vahti N PROFILE: one measured run; appends a row to results.
 results=()
-for prof in $profiles; do
-	case "$prof" in
-	720p) rate=2000000 ;;
-	1080p) rate=4000000 ;;
-	esac
-	names=$(seq -s, -f 'c%g' "$maxn")
-	"$vahti" fakecam --listen 127.0.0.1:0 --clip "$clips/bench-$prof.mp4" --cameras "$names" \
-		>"$work/fakecam-$prof.out" 2>"$work/fakecam-$prof.log" &
-	fp=$!; pids+=("$fp")
-	for i in $(seq 100); do [ -s "$work/fakecam-$prof.out" ] && break; sleep 0.1; done
-	first=$(head -1 "$work/fakecam-$prof.out")
-	[ -n "$first" ] || { cat "$work/fakecam-$prof.log" >&2; die "fakecam did not start"; }
-	base=${first%/c1}
-	log "fakecam $prof: $maxn cameras at $base (pid $fp, not measured)"
-
-	for n in $cameras; do
-		# (a) Vahti
-		d=$work/vahti-$prof-$n
-		mkdir -p "$d"
-		conf "$d" "$n"
-		"$vahti" serve --config "$d/vahti.yaml" >/dev/null 2>"$d/log" &
-		vp=$!; pids+=("$vp")
-		ok=0
-		for i in $(seq 60); do
-			sleep 1
-			kill -0 "$vp" 2>/dev/null || { tail -20 "$d/log" >&2; die "vahti serve exited"; }
-			rec=$("$vahti" status --config "$d/vahti.yaml" --json 2>/dev/null |
-				jq '[.cameras[] | select(.state == "recording")] | length' || echo 0)
-			[ "$rec" = "$n" ] && { ok=1; break; }
-		done
-		[ "$ok" = 1 ] || { tail -20 "$d/log" >&2; die "vahti: only $rec of $n cameras recording after 60 s"; }
-		log "vahti $prof N=$n: all recording after ${i}s; warm-up ${warmup}s, measuring ${duration}s"
-		sleep "$warmup"
-		measure "vahti $prof N=$n" "$vp"
-		v_cpu=$m_cpu v_wall=$m_wall v_rss=$m_rss_avg v_peak=$m_rss_peak v_pss=$m_pss_avg
-		stop "$vp"
-		vbytes() { du -sb "$d/rec/$1" 2>/dev/null | awk '{print $1}' || echo 0; }
-		check_bytes "vahti $prof N=$n" "$n" vbytes
-		"$vahti" status --config "$d/vahti.yaml" --json >"$d/status.json" 2>"$d/status.err" ||
-			{ cat "$d/status.err" >&2; die "vahti status failed after the run"; }
-		segs=$(jq '[.cameras[].catalog_segments] | add' "$d/status.json")
-		[ "$segs" -ge "$n" ] || die "vahti $prof N=$n: only $segs segments catalogued for $n cameras"
-		tmps=$(find "$d/rec" -name '*.tmp' -printf x | wc -c)
-		[ "$tmps" = 0 ] || die "vahti $prof N=$n: $tmps unfinished segments left after a clean stop"
-		one=$(find "$d/rec" -name '*.mp4' -print -quit)
-		ffprobe -v error -show_entries format=duration -of csv=p=0 "$one" >/dev/null || die "ffprobe cannot read $one"
-		log "vahti $prof N=$n: $segs segments catalogued, none unfinished, ffprobe reads them"
-		rm -rf "$d/rec"
-
-		# (b) one ffmpeg per camera
-		f=$work/ffmpeg-$prof-$n
-		mkdir -p "$f"
-		fps=()
-		for i in $(seq "$n"); do
-			ffmpeg -nostdin -loglevel error -rtsp_transport tcp -i "$base/c$i" -c copy \
-				-f segment -segment_time 60 -reset_timestamps 1 "$f/c$i-%03d.mp4" 2>>"$f/log" &
-			fps+=($!); pids+=($!)
-		done
-		ok=0
-		for i in $(seq 60); do
-			sleep 1
-			for p in "${fps[@]}"; do kill -0 "$p" 2>/dev/null || { tail -20 "$f/log" >&2; die "an ffmpeg exited"; }; done
-			rec=$(find "$f" -name '*.mp4' -size +0 | wc -l)
-			[ "$rec" -ge "$n" ] && { ok=1; break; }
-		done
-		[ "$ok" = 1 ] || die "ffmpeg: only $rec of $n cameras writing after 60 s"
-		log "ffmpeg $prof N=$n: all writing after ${i}s; warm-up ${warmup}s, measuring ${duration}s"
-		sleep "$warmup"
-		measure "ffmpeg $prof N=$n" "${fps[@]}"
-		f_cpu=$m_cpu f_wall=$m_wall f_rss=$m_rss_avg f_peak=$m_rss_peak f_pss=$m_pss_avg
-		stop "${fps[@]}"
-		fbytes() { cat "$f/$1"-*.mp4 2>/dev/null | wc -c; }
-		check_bytes "ffmpeg $prof N=$n" "$n" fbytes
-		rm -f "$f"/*.mp4
-
-		results+=("$n $prof $v_cpu $v_wall $v_rss $v_peak $v_pss $f_cpu $f_wall $f_rss $f_peak $f_pss")
+run_vahti() {
+	local n=$1 prof=$2
+	local d=$work/vahti-$prof-$n
+	mkdir -p "$d"
+	start_source "$n" "$prof" "$d"
+	local urlfn=fakecam_url
+	[ "$source" = gst ] && urlfn=gst_url
+	conf "$d" "$n" "$urlfn"
+	"$vahti" serve --config "$d/vahti.yaml" >/dev/null 2>"$d/log" &
+	local vp=$!; pids+=("$vp")
+	wait_recording "$d" "$n" "$vp"
+	log "vahti $prof N=$n ($source): all recording after ${waited}s; warm-up ${warmup}s, measuring ${duration}s"
+	sleep "$warmup"
+	local s_c0
+	s_c0=$(cpu_ticks "$src_pid")
+	measure "vahti $prof N=$n" "$vp"
+	local src_cpu
+	src_cpu=$(awk -v a="$s_c0" -v b="$(cpu_ticks "$src_pid")" -v hz="$hz" -v w="$m_wall" 'BEGIN{printf "%.2f", (b-a)/hz/w}')
+	log "source ($source) used $src_cpu of one core meanwhile (not counted)"
+	# Source first: it stops sending and reports; the recorder then sees
+	# the end of every stream and finishes its segments.
+	stop "$src_pid"
+	local i
+	for i in $(seq 200); do
+		[ "$(find "$d/rec" -name '*.tmp' -printf x | wc -c)" = 0 ] && break
+		sleep 0.1
 	done
-	stop "$fp"
+	local wb
+	wb=$(write_bytes "$vp")
+	rchar=$(awk '/^rchar:/{print $2}' "/proc/$vp/io")
+	stop "$vp"
+	"$vahti" status --config "$d/vahti.yaml" --json >"$d/status.json" 2>"$d/status.err" ||
+		{ cat "$d/status.err" >&2; die "vahti status failed after the run"; }
+	local segs tmps
+	segs=$(jq '[.cameras[].catalog_segments] | add' "$d/status.json")
+	[ "$segs" -ge "$n" ] || die "vahti $prof N=$n: only $segs segments catalogued for $n cameras"
+	tmps=$(find "$d/rec" -name '*.tmp' -printf x | wc -c)
+	[ "$tmps" = 0 ] || die "vahti $prof N=$n: $tmps unfinished segments left after a clean stop"
+	frames_in_files "$d" >"$d/found.txt"
+	local sent=0 found lost maxlost=0 rx srcdrop=0
+	found=$(awk '{s += $2} END {print s + 0}' "$d/found.txt")
+	if [ "$source" = gst ]; then
+		# GStreamer counts nothing: 25 fps over each camera's recorded span,
+		# and the bytes the recorder read (rchar: the RTSP connections, plus
+		# its few file reads) for the bytes received.
+		sent=$(awk '{s += int($3 * 25 + 0.5)} END {print s + 0}' "$d/found.txt")
+		maxlost=$(awk '{d = int($3 * 25 + 0.5) - $2; if (d > m) m = d} END {print m + 0}' "$d/found.txt")
+		rx=$rchar
+	else
+		[ -s "$d/sent.json" ] || die "fakecam wrote no --stats file"
+		sent=$(jq '.frames' "$d/sent.json")
+		rx=$(jq '.bytes' "$d/sent.json")
+		srcdrop=$(jq '.dropped_packets // 0' "$d/sent.json")
+		[ "$srcdrop" = 0 ] || log "WARNING: the fakecam dropped $srcdrop packets at full reader queues (the source, not the recorder, lost those frames; a starved machine)"
+		maxlost=$(jq -r '.cameras[] | "\(.name) \(.frames)"' "$d/sent.json" |
+			awk 'NR == FNR {f[$1] = $2; next} {d = $2 - f[$1]; if (d > m) m = d} END {print m + 0}' "$d/found.txt" -)
+	fi
+	lost=$((sent - found))
+	[ "$found" -gt 0 ] || die "vahti $prof N=$n: no frames in the files"
+	log "vahti $prof N=$n: $segs segments, frames sent $sent, in the files $found, lost $lost (worst camera $maxlost); wrote $wb bytes for $rx received"
+	results+=("$n $prof $m_cpu $m_wall $m_rss_avg $m_rss_peak $wb $rx $sent $found $src_cpu $srcdrop")
+	rm -rf "$d/rec"
+}
+
+for prof in $profiles; do
+	for n in $cameras; do
+		run_vahti "$n" "$prof"
+	done
 done
 
+# The comparison with one ffmpeg per camera, same source, same N.
+cmp=()
+if [ -n "$ffmpeg_n" ]; then
+	prof=${profiles%% *}
+	n=$ffmpeg_n
+	run_vahti "$n" "$prof"
+	set -- ${results[-1]}
+	v_cpm=$(awk -v c="$3" -v w="$4" -v n="$n" 'BEGIN{printf "%.4f", c / n / (w / 60)}')
+	unset 'results[-1]'
+	f=$work/ffmpeg-$prof-$n
+	mkdir -p "$f"
+	start_source "$n" "$prof" "$f"
+	urlfn=fakecam_url
+	[ "$source" = gst ] && urlfn=gst_url
+	fps=()
+	for i in $(seq "$n"); do
+		ffmpeg -nostdin -loglevel error -rtsp_transport tcp -i "$("$urlfn" "$i")" -c copy \
+			-f segment -segment_time 60 -reset_timestamps 1 "$f/$(cam "$i")-%03d.mp4" 2>>"$f/log" &
+		fps+=($!); pids+=($!)
+	done
+	ok=0
+	for i in $(seq 60); do
+		sleep 1
+		for p in "${fps[@]}"; do kill -0 "$p" 2>/dev/null || { tail -20 "$f/log" >&2; die "an ffmpeg exited"; }; done
+		rec=$(find "$f" -name '*.mp4' -size +0 | wc -l)
+		[ "$rec" -ge "$n" ] && { ok=1; break; }
+	done
+	[ "$ok" = 1 ] || die "ffmpeg: only $rec of $n cameras writing after 60 s"
+	log "ffmpeg $prof N=$n: all writing after ${i}s; warm-up ${warmup}s, measuring ${duration}s"
+	sleep "$warmup"
+	measure "ffmpeg $prof N=$n" "${fps[@]}"
+	f_cpm=$(awk -v c="$m_cpu" -v w="$m_wall" -v n="$n" 'BEGIN{printf "%.4f", c / n / (w / 60)}')
+	f_rss=$(awk -v r="$m_rss_avg" -v n="$n" 'BEGIN{printf "%.1f", r / 1024 / n}')
+	stop "${fps[@]}"
+	stop "$src_pid"
+	cmp=("$n" "$prof" "$v_cpm" "$f_cpm" "$f_rss")
+	rm -f "$f"/*.mp4
+fi
+
 echo
-echo "Recorder benchmark: ${duration}s measured per run after ${warmup}s warm-up; $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
+echo "Recorder benchmark ($source source): ${duration}s measured per run after ${warmup}s warm-up; $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
 echo "Load average at the start: $load0; at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shows here)."
-echo "CPU = CPU seconds per camera-minute; RSS, PSS = MiB per camera (process total / N, averaged over 1 s samples)."
-echo "Vahti idle service right after start (no camera recording): RSS $(awk -v k="$base_rss" 'BEGIN{printf "%.1f", k/1024}') MiB, PSS $(awk -v k="$base_pss" 'BEGIN{printf "%.1f", k/1024}') MiB."
+echo "CPU of the recorder process only. RSS per camera = VmRSS / N: steady = average of 1 s samples over the window, peak = largest sample."
+echo "Write amp = bytes written to disk by the recorder (/proc/PID/io write_bytes) / RTP bytes the source delivered, whole run."
+echo "Frames lost = frames the source delivered - video frames in the segment files (ffprobe), whole run."
+echo "Source drops = packets the fakecam could not queue for its reader (its own losses on a starved machine; a dropped packet costs the frames up to the next keyframe)."
 echo
 printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
-	N profile "Vahti CPU" "ffmpeg CPU" "ratio" "Vahti RSS" "Vahti peak RSS" "ffmpeg RSS" "ratio" "Vahti PSS" "ffmpeg PSS"
+	N profile "CPU-s / camera-min" "cores" "RSS MiB / camera (steady)" "(peak)" "write amp" "frames sent" "frames lost" "source cores" "source drops"
 echo '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
 for r in "${results[@]}"; do
 	# shellcheck disable=SC2086
 	set -- $r
-	awk -v n="$1" -v prof="$2" -v vc="$3" -v vw="$4" -v vr="$5" -v vp="$6" -v vs="$7" \
-		-v fc="$8" -v fw="$9" -v fr="${10}" -v fp="${11}" -v fs="${12}" 'BEGIN{
-		vcpm = vc / n / (vw / 60); fcpm = fc / n / (fw / 60)
-		printf "| %d | %s | %.3f | %.3f | %.2f | %.1f | %.1f | %.1f | %.2f | %.1f | %.1f |\n",
-			n, prof, vcpm, fcpm, (fcpm > 0 ? vcpm / fcpm : 0),
-			vr / 1024 / n, vp / 1024 / n, fr / 1024 / n, (fr > 0 ? vr / fr : 0), vs / 1024 / n, fs / 1024 / n
+	awk -v n="$1" -v prof="$2" -v c="$3" -v w="$4" -v ra="$5" -v rp="$6" -v wb="$7" -v rx="$8" \
+		-v sent="$9" -v found="${10}" -v sc="${11}" -v sd="${12}" 'BEGIN{
+		printf "| %d | %s | %.3f | %.3f | %.2f | %.2f | %s | %d | %d | %.2f | %d |\n",
+			n, prof, c / n / (w / 60), c / w, ra / 1024 / n, rp / 1024 / n,
+			(rx > 0 ? sprintf("%.3f", wb / rx) : "n/a"), sent, sent - found, sc, sd
 	}'
 done
-# The fixed part of Vahti's memory is not the idle figure above (that one
-# still holds start-up garbage the first GC frees); the fit over the runs of
-# one profile separates the fixed base from the cost of one more camera.
-echo
-for prof in $profiles; do
-	printf '%s\n' "${results[@]}" | awk -v prof="$prof" '$2 == prof {
-		k++; x[k] = $1; y[k] = $5 / 1024; c[k] = $3 / ($4 / 60)
-	} END {
+# Linear scaling: per-camera cost at the largest N against the smallest.
+printf '%s\n' "${results[@]}" | awk '
+	{ k++; n[k] = $1; cpm[k] = $3 / $1 / ($4 / 60); rss[k] = $5 / $1 }
+	END {
 		if (k < 2) exit
 		lo = 1; hi = 1
-		for (i = 1; i <= k; i++) { if (x[i] < x[lo]) lo = i; if (x[i] > x[hi]) hi = i }
-		if (x[hi] == x[lo]) exit
-		m = (y[hi] - y[lo]) / (x[hi] - x[lo]); b = y[lo] - m * x[lo]
-		mc = (c[hi] - c[lo]) / (x[hi] - x[lo]); bc = c[lo] - mc * x[lo]
-		printf "Vahti %s (fit through N=%d and N=%d): each added camera %.3f CPU-s per minute and %.2f MiB RSS; fixed %.2f CPU-s per minute and %.1f MiB RSS\n",
-			prof, x[lo], x[hi], mc, m, bc, b
+		for (i = 1; i <= k; i++) { if (n[i] < n[lo]) lo = i; if (n[i] > n[hi]) hi = i }
+		if (n[lo] == n[hi]) exit
+		printf "\nScaling: per-camera CPU at N=%d is %.2fx that at N=%d; per-camera RSS %.2fx (target <= 1.2x).\n",
+			n[hi], cpm[hi] / cpm[lo], n[lo], rss[hi] / rss[lo]
 	}'
-done
+if [ ${#cmp[@]} -gt 0 ]; then
+	echo
+	awk -v n="${cmp[0]}" -v prof="${cmp[1]}" -v v="${cmp[2]}" -v f="${cmp[3]}" -v fr="${cmp[4]}" 'BEGIN{
+		printf "Against ffmpeg -c copy -f segment, one per camera, N=%d %s: Vahti %.3f, ffmpeg %.3f CPU-s per camera-minute: ratio %.2f (stretch target <= 0.5); ffmpeg RSS %.1f MiB per camera.\n",
+			n, prof, v, f, (f > 0 ? v / f : 0), fr
+	}'
+fi

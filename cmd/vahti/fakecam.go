@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,7 +20,9 @@ import (
 func runFakecam(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "fakecam")
 	listen := fs.String("listen", "127.0.0.1:8554", "RTSP address (host:port; port 0 picks a free one)")
-	cameras := fs.String("cameras", "cam1", "comma-separated camera names, served as rtsp://ADDR/NAME")
+	cameras := fs.String("cameras", "", "comma-separated camera names, served as rtsp://ADDR/NAME (default cam1)")
+	count := fs.Int("count", 0, "serve N cameras named cam001…camN (instead of --cameras)")
+	statsFile := fs.String("stats", "", "on exit, write what each camera sent (JSON: frames from the first keyframe a reader got, bytes) to this file")
 	codec := fs.String("codec", "h264", "video codec: h264 or h265")
 	audio := fs.Bool("audio", false, "add an audio track (see --audio-codec)")
 	audioCodec := fs.String("audio-codec", "", "audio codec: aac or g711 (implies --audio; default aac)")
@@ -40,13 +44,24 @@ func runFakecam(ctx context.Context, e *env, args []string) error {
 	}
 
 	cfg := fakecam.Config{Listen: *listen, Codec: *codec, Clip: *clip, BFrames: *bframes, Alternate: *alternate, Loop: *loop, VideoDelay: *videoDelay, Hostile: *hostile}
-	for _, c := range strings.Split(*cameras, ",") {
-		if c = strings.TrimSpace(c); c != "" {
-			cfg.Cameras = append(cfg.Cameras, c)
+	switch {
+	case *count != 0 && *cameras != "":
+		return usageErr("--count and --cameras: give one")
+	case *count < 0 || *count > maxFakecams:
+		return usageErr("--count: want 1 to %d", maxFakecams)
+	case *count > 0:
+		cfg.Cameras = countedCameras(*count)
+	case *cameras == "":
+		cfg.Cameras = []string{"cam1"}
+	default:
+		for _, c := range strings.Split(*cameras, ",") {
+			if c = strings.TrimSpace(c); c != "" {
+				cfg.Cameras = append(cfg.Cameras, c)
+			}
 		}
-	}
-	if len(cfg.Cameras) == 0 {
-		return usageErr("--cameras: no camera names given")
+		if len(cfg.Cameras) == 0 {
+			return usageErr("--cameras: no camera names given")
+		}
 	}
 	switch *codec {
 	case "h264", "h265":
@@ -103,11 +118,61 @@ func runFakecam(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stderr, "fakecam: %d camera(s) on %s (%s%s%s); Ctrl-C stops\n",
 		len(cfg.Cameras), srv.Addr(), cfg.Codec, audioNote(cfg.Audio), hostileNote(cfg.Hostile))
 	<-ctx.Done()
+	// Stop sending first and let the queued packets reach the readers, so
+	// the figures are what they received.
+	srv.Halt()
+	time.Sleep(500 * time.Millisecond)
+	err = writeFakecamStats(e, *statsFile, srv.Stats())
 	closed := make(chan struct{})
 	go func() { srv.Close(); close(closed) }()
 	select {
 	case <-closed:
 	case <-time.After(5 * time.Second):
+	}
+	return err
+}
+
+// maxFakecams bounds --count: more than a shelter's cameras is a typo.
+const maxFakecams = 4096
+
+// countedCameras names n cameras cam001…camN (at least three digits, so
+// they sort).
+func countedCameras(n int) []string {
+	w := max(3, len(strconv.Itoa(n)))
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("cam%0*d", w, i+1)
+	}
+	return out
+}
+
+// fakecamStats is the --stats file.
+type fakecamStats struct {
+	Cameras []fakecam.CameraStats `json:"cameras"`
+	Frames  int64                 `json:"frames"` // sum over the cameras
+	Bytes   uint64                `json:"bytes"`
+	Dropped int64                 `json:"dropped_packets"`
+}
+
+// writeFakecamStats prints the totals and, with --stats, writes the file.
+func writeFakecamStats(e *env, path string, cams []fakecam.CameraStats) error {
+	st := fakecamStats{Cameras: cams}
+	for _, c := range cams {
+		st.Frames += c.Frames
+		st.Bytes += c.Bytes
+		st.Dropped += c.Dropped
+	}
+	fmt.Fprintf(e.stderr, "fakecam: sent %d video frames, %d RTP bytes to readers over %d camera(s); %d packets dropped at full reader queues\n",
+		st.Frames, st.Bytes, len(cams), st.Dropped)
+	if path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err == nil {
+		err = os.WriteFile(path, append(b, '\n'), 0o600)
+	}
+	if err != nil {
+		return fmt.Errorf("fakecam: --stats: %w", err)
 	}
 	return nil
 }

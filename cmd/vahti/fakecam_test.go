@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net"
 	"net/url"
 	"os"
@@ -27,6 +28,9 @@ func TestFakecamBadFlags(t *testing.T) {
 		{"fakecam", "--user", "u", "--password-file", pw}, // empty password
 		{"fakecam", "--user", "u", "--password-file", "/nonexistent/pw"},
 		{"fakecam", "--cameras", ","},
+		{"fakecam", "--count", "2", "--cameras", "a"},
+		{"fakecam", "--count", "-1"},
+		{"fakecam", "--count", "100000"},
 		{"fakecam", "--loop", "-1s"},
 		{"fakecam", "--hostile", "evil"},
 		{"fakecam", "--nosuchflag"},
@@ -115,5 +119,53 @@ func TestFakecamServesUntilCancelled(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("fakecam did not stop when its context ended")
+	}
+}
+
+// --count names the cameras cam001…, and --stats writes on exit what each
+// sent: no reader, no frames.
+func TestFakecamCountAndStats(t *testing.T) {
+	stats := filepath.Join(t.TempDir(), "stats.json")
+	var out, errb syncBuffer
+	e := &env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, now: time.Now, getenv: func(string) string { return "" }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, e, []string{"fakecam", "--listen", "127.0.0.1:0", "--count", "3", "--stats", stats})
+	}()
+	var lines []string
+	for deadline := time.Now().Add(10 * time.Second); len(lines) < 3; {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("no URLs printed; stdout %q stderr %q", out.String(), errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+		lines = strings.Fields(out.String())
+	}
+	for i, cam := range []string{"cam001", "cam002", "cam003"} {
+		if !strings.HasSuffix(lines[i], "/"+cam) {
+			t.Errorf("URL %d is %q, want …/%s", i, lines[i], cam)
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d; stderr %s", code, errb.String())
+	}
+	b, err := os.ReadFile(stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Cameras []struct {
+			Name   string
+			Frames int64
+		}
+		Frames int64
+	}
+	if err := json.Unmarshal(b, &st); err != nil || len(st.Cameras) != 3 || st.Cameras[2].Name != "cam003" {
+		t.Fatalf("stats %s: %v", b, err)
+	}
+	if st.Frames != 0 {
+		t.Errorf("%d frames counted with no reader", st.Frames)
 	}
 }

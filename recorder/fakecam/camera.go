@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
@@ -25,6 +26,10 @@ type camera struct {
 	desc   *description.Session
 	ssrc   [2]uint32    // of each media's format in stream
 	lastSR [2]time.Time // when a sender report was last sent, per media
+
+	count       frameCount
+	dropped     atomic.Int64 // packets a reader's queue had no room for
+	bytesBefore uint64       // bytes sent by streams closed before this one
 }
 
 func (c *camera) online() bool {
@@ -47,6 +52,7 @@ func (c *camera) setOnline(on bool) error {
 	}
 	if !on {
 		// Closing the stream closes every session reading it.
+		c.bytesBefore += c.stream.BytesSent()
 		c.stream.Close()
 		c.stream, c.desc = nil, nil
 		c.srv.log.Info("fakecam: camera offline", "camera", c.name)
@@ -129,7 +135,7 @@ func (c *camera) run(start time.Time, done <-chan struct{}) {
 			ntp := start.Add(dur90(offset90 + ev.pts90))
 			if ev.audio {
 				ts := uint32(int64(audio.base) + c.audioOffset(offset90+shift) + ev.ts)
-				c.write(1, ev.pkts, &audio.seq, ts, ntp)
+				c.write(1, ev.pkts, &audio.seq, ts, ntp, false)
 			} else {
 				ts := uint32(int64(video.base) + offset90 + shift + ev.ts)
 				if c.endlessFUA(hostile, &video.seq, ts, done) {
@@ -140,10 +146,10 @@ func (c *camera) run(start time.Time, done <-chan struct{}) {
 					pkts = hostile.videoPackets(c.prog, ci, i, ev, now)
 				}
 				if delayed != nil {
-					c.delayVideo(delayed, pkts, &video.seq, ts, ntp, now, done)
+					c.delayVideo(delayed, pkts, &video.seq, ts, ntp, now, done, ev.key && hostile.mode == "")
 					continue
 				}
-				c.write(0, pkts, &video.seq, ts, ntp)
+				c.write(0, pkts, &video.seq, ts, ntp, ev.key && hostile.mode == "")
 			}
 		}
 		offset90 += l.length
@@ -156,12 +162,14 @@ func (c *camera) audioOffset(offset90 int64) int64 {
 }
 
 // write sends copies of the packet templates with this camera's sequence
-// numbers and timestamp. Packets are counted even while offline, as the
-// camera's encoder would keep running.
-func (c *camera) write(media int, tmpl []*rtp.Packet, seq *uint16, ts uint32, ntp time.Time) {
+// numbers and timestamp. Packets are numbered even while offline, as the
+// camera's encoder would keep running. Video frames (media 0) that reach a
+// reader are counted (frameCount); key says the frame is a keyframe.
+func (c *camera) write(media int, tmpl []*rtp.Packet, seq *uint16, ts uint32, ntp time.Time, key bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, t := range tmpl {
+	delivered := false
+	for k, t := range tmpl {
 		p := *t
 		p.SequenceNumber = *seq
 		p.Timestamp = ts
@@ -169,9 +177,19 @@ func (c *camera) write(media int, tmpl []*rtp.Packet, seq *uint16, ts uint32, nt
 		if c.stream == nil {
 			continue
 		}
+		var before uint64
+		if k == 0 && media == 0 {
+			before = c.stream.BytesSent()
+		}
 		if err := c.stream.WritePacketRTPWithNTP(c.desc.Medias[media], &p, ntp); err != nil {
 			c.srv.log.Debug("fakecam: write", "camera", c.name, "err", err)
 		}
+		if k == 0 && media == 0 {
+			delivered = c.stream.BytesSent() > before
+		}
+	}
+	if media == 0 && len(tmpl) > 0 {
+		c.count.note(key, delivered)
 	}
 	c.senderReport(media, ts, ntp)
 }
@@ -207,6 +225,7 @@ func dur90(v int64) time.Duration {
 // delayedVideo is one video access unit waiting out Config.VideoDelay,
 // numbered and stamped when it was due.
 type delayedVideo struct {
+	key  bool
 	pkts []*rtp.Packet
 	ntp  time.Time
 	at   time.Time // when it was due
@@ -215,7 +234,7 @@ type delayedVideo struct {
 // delayVideo numbers and stamps the packets now and hands copies to
 // sendDelayed, so the sequence and timestamps are those of an undelayed
 // camera and only the arrival is late.
-func (c *camera) delayVideo(ch chan<- delayedVideo, tmpl []*rtp.Packet, seq *uint16, ts uint32, ntp, now time.Time, done <-chan struct{}) {
+func (c *camera) delayVideo(ch chan<- delayedVideo, tmpl []*rtp.Packet, seq *uint16, ts uint32, ntp, now time.Time, done <-chan struct{}, key bool) {
 	pkts := make([]*rtp.Packet, len(tmpl))
 	for i, t := range tmpl {
 		p := *t
@@ -225,7 +244,7 @@ func (c *camera) delayVideo(ch chan<- delayedVideo, tmpl []*rtp.Packet, seq *uin
 		pkts[i] = &p
 	}
 	select {
-	case ch <- delayedVideo{pkts: pkts, ntp: ntp, at: now}:
+	case ch <- delayedVideo{key: key, pkts: pkts, ntp: ntp, at: now}:
 	case <-done:
 	}
 }
@@ -255,22 +274,30 @@ func (c *camera) sendDelayed(ch <-chan delayedVideo, delay time.Duration, done, 
 				return
 			}
 		}
-		c.writeNumbered(0, v.pkts, v.ntp)
+		c.writeNumbered(0, v.pkts, v.ntp, v.key)
 	}
 }
 
 // writeNumbered sends packets that already carry their sequence numbers
-// and timestamps.
-func (c *camera) writeNumbered(media int, pkts []*rtp.Packet, ntp time.Time) {
+// and timestamps; a video frame that reaches a reader is counted.
+func (c *camera) writeNumbered(media int, pkts []*rtp.Packet, ntp time.Time, key bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stream == nil {
 		return
 	}
-	for _, p := range pkts {
+	delivered := false
+	for k, p := range pkts {
+		before := c.stream.BytesSent()
 		if err := c.stream.WritePacketRTPWithNTP(c.desc.Medias[media], p, ntp); err != nil {
 			c.srv.log.Debug("fakecam: write", "camera", c.name, "err", err)
 		}
+		if k == 0 {
+			delivered = c.stream.BytesSent() > before
+		}
+	}
+	if media == 0 && len(pkts) > 0 {
+		c.count.note(key, delivered)
 	}
 	if len(pkts) > 0 {
 		c.senderReport(media, pkts[0].Timestamp, ntp)

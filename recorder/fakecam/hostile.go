@@ -202,7 +202,7 @@ func (c *camera) endlessFUA(h *hostileState, seq *uint16, ts uint32, done <-chan
 			n++
 			pkts[i] = &q
 		}
-		c.write(0, pkts, seq, ts, time.Now())
+		c.write(0, pkts, seq, ts, time.Now(), false)
 	}
 	h.start = time.Now()
 	return true

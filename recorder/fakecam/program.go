@@ -45,6 +45,7 @@ type event struct {
 	pts90 int64 // presentation time within the loop, 90 kHz (for RTCP wall clock)
 	ts    int64 // RTP timestamp within the loop, in the media's clock
 	audio bool
+	key   bool          // a video keyframe
 	pkts  []*rtp.Packet // templates: payload and marker only
 }
 
@@ -123,7 +124,7 @@ func (p *program) newLoop(c *clip) (*loop, error) {
 			if err != nil {
 				return nil, fmt.Errorf("packetise H.264: %w", err)
 			}
-			l.events = append(l.events, event{at: s.dts, pts90: s.pts, ts: s.pts, pkts: pkts})
+			l.events = append(l.events, event{at: s.dts, pts90: s.pts, ts: s.pts, key: s.key, pkts: pkts})
 		}
 	case *format.H265:
 		enc, err := v.CreateEncoder()
@@ -135,7 +136,7 @@ func (p *program) newLoop(c *clip) (*loop, error) {
 			if err != nil {
 				return nil, fmt.Errorf("packetise H.265: %w", err)
 			}
-			l.events = append(l.events, event{at: s.dts, pts90: s.pts, ts: s.pts, pkts: pkts})
+			l.events = append(l.events, event{at: s.dts, pts90: s.pts, ts: s.pts, key: s.key, pkts: pkts})
 		}
 	}
 

@@ -84,6 +84,7 @@ type Server struct {
 	done    chan struct{}
 	wg      sync.WaitGroup
 	closeMu sync.Once
+	haltMu  sync.Once
 }
 
 // Start validates cfg, loads the clips, starts the RTSP server and begins
@@ -166,6 +167,20 @@ func Start(cfg Config) (*Server, error) {
 		}
 	}
 	start := time.Now()
+	if cfg.Hostile == "" && cfg.VideoDelay == 0 {
+		cams := make([]*camera, 0, len(s.order))
+		for _, name := range s.order {
+			cams = append(cams, s.cams[name])
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.pace(start, cams)
+		}()
+		return s, nil
+	}
+	// Hostile modes and a video delay keep per-camera state and timing:
+	// one loop per camera.
 	for _, name := range s.order {
 		s.wg.Add(1)
 		go func(c *camera) {
@@ -271,11 +286,16 @@ func (cfg *Config) loadClips() ([]*clip, error) {
 	return clips, nil
 }
 
+// writeQueueSize is the packets queued per reader. gortsplib's default of
+// 256 is 0.7 s of a 4 Mbit/s stream: a fakecam process held off the CPU
+// for longer (a loaded box) sends the missed packets as one burst and
+// dropped them at its own queue, so the benchmark counted the source's
+// losses as the recorder's. 4096 packets is some 12 s of such a stream.
 func writeQueueSize(hostile string) int {
 	if hostile == HostileGiant {
 		return 8192
 	}
-	return 0 // gortsplib's default
+	return 4096
 }
 
 // udpPair binds a free even RTP port and the RTCP port after it, as RTSP
@@ -341,11 +361,19 @@ func (s *Server) Online(cam string) bool {
 	return ok && c.online()
 }
 
+// Halt stops sending (sessions stay open, so what is queued still
+// reaches the readers) and waits for the senders to stop.
+func (s *Server) Halt() {
+	s.haltMu.Do(func() {
+		close(s.done)
+		s.wg.Wait()
+	})
+}
+
 // Close stops streaming and the RTSP server and waits for them.
 func (s *Server) Close() {
 	s.closeMu.Do(func() {
-		close(s.done)
-		s.wg.Wait()
+		s.Halt()
 		for _, name := range s.order {
 			_ = s.cams[name].setOnline(false)
 		}
@@ -401,6 +429,15 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	h.s.log.Debug("fakecam: play", "path", ctx.Path, "remote", ctx.Conn.NetConn().RemoteAddr().String())
 	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// OnStreamWriteError implements gortsplib.ServerHandlerOnStreamWriteError:
+// a packet a reader's queue had no room for is counted (CameraStats.Dropped).
+func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
+	if c := h.camera(ctx.Session.SetuppedPath()); c != nil {
+		c.dropped.Add(1)
+	}
+	h.s.log.Debug("fakecam: write to a reader failed", "err", ctx.Error)
 }
 
 // OnConnClose implements gortsplib.ServerHandlerOnConnClose.

@@ -1,0 +1,51 @@
+package recorder
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// scriptedConn returns one scripted chunk per Read.
+type scriptedConn struct {
+	net.Conn
+	chunks [][]byte
+}
+
+func (c *scriptedConn) Read(p []byte) (int, error) {
+	if len(c.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.chunks[0])
+	if c.chunks[0] = c.chunks[0][n:]; len(c.chunks[0]) == 0 {
+		c.chunks = c.chunks[1:]
+	}
+	return n, nil
+}
+
+// The batched RTSP reader passes every byte through in order, waits before
+// a read only when the read before it emptied the socket, and never when
+// the buffer was filled (a camera faster than the batches is not capped).
+func TestBatchedConnReadsEverythingAndWaitsOnlyWhenDrained(t *testing.T) {
+	var want []byte
+	var chunks [][]byte
+	for i, n := range []int{10, 3000, rtspReadBuffer, rtspReadBuffer + 500, 7, 1} {
+		b := bytes.Repeat([]byte{byte(i + 1)}, n)
+		want = append(want, b...)
+		chunks = append(chunks, b)
+	}
+	var waits int
+	c := &batchedConn{Conn: &scriptedConn{chunks: chunks}, sleepFor: func(time.Duration) { waits++ }}
+	got, err := io.ReadAll(struct{ io.Reader }{c})
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes (%v), want %d", len(got), err, len(want))
+	}
+	// Reads: 10 (drained), 3000 (drained), 64 KiB (full), 64 KiB (full),
+	// 500 (drained), 7 (drained), 1 (drained), EOF. A wait precedes each
+	// read that follows a drained one: 3000, the first 64 KiB, 7, 1, EOF.
+	if waits != 5 {
+		t.Errorf("%d waits, want 5", waits)
+	}
+}
