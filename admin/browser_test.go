@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,7 +65,16 @@ func TestBrowserKeeperAndDPO(t *testing.T) {
 	shots := artifactDir(t)
 
 	h := newHarness(t)
+	// Like the real playback, the fake names the clip's first frame: a
+	// keyframe 2.5 s before the asked start. The clock under the video
+	// must count from it, not from the window's start.
+	var clipStartMu sync.Mutex
+	var clipStart time.Time
 	h.setPlayback(func(w http.ResponseWriter, r *http.Request, camera string, from, to time.Time) {
+		clipStartMu.Lock()
+		clipStart = from.Add(-2500 * time.Millisecond)
+		w.Header().Set("X-Vahti-Clip-Start", clipStart.Format(time.RFC3339Nano))
+		clipStartMu.Unlock()
 		f, err := os.Open(clip)
 		if err != nil {
 			http.Error(w, err.Error(), 500)
@@ -196,6 +206,23 @@ func TestBrowserKeeperAndDPO(t *testing.T) {
 	if !strings.Contains(clock, "22.11.2026") {
 		t.Errorf("wall clock under the video: %q", clock)
 	}
+	// The clock is the clip's first frame plus the position, in Helsinki
+	// time: paused, so the two are read at the same moment.
+	var at struct {
+		Cur   float64 `json:"cur"`
+		Clock string  `json:"clock"`
+	}
+	run("paused clock", chromedp.Evaluate(`(async function(){var v=document.getElementById("player"); v.pause();
+		v.currentTime = 5; await new Promise(function(r){ v.addEventListener("seeked", r, {once: true}); });
+		await new Promise(function(r){ setTimeout(r, 100); });
+		return {cur: v.currentTime, clock: document.getElementById("clock").textContent};})()`, &at,
+		func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	clipStartMu.Lock()
+	wantClock := clipStart.Add(time.Duration(at.Cur * float64(time.Second))).In(mustHelsinki(t)).Format("15.04.05")
+	clipStartMu.Unlock()
+	if !strings.Contains(at.Clock, wantClock) {
+		t.Errorf("clock at %.2f s into the clip: %q, want %s (the clip's first frame plus the position)", at.Cur, at.Clock, wantClock)
+	}
 
 	// A window without footage (the fake answers 404 like the real
 	// playback) shows a message instead of a black box.
@@ -276,4 +303,13 @@ func TestBrowserKeeperAndDPO(t *testing.T) {
 		t.Errorf("dpo on a camera page: %q", body)
 	}
 	fmt.Fprintln(os.Stderr, "browser test screenshots:", shots)
+}
+
+func mustHelsinki(t *testing.T) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation("Europe/Helsinki")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
 }

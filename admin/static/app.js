@@ -58,6 +58,23 @@
       var d = new Date(start + v.currentTime * 1000);
       clock.textContent = fmt ? fmt.format(d) : d.toISOString();
     };
+    // The clip begins at the keyframe at or before the asked start, so
+    // the video's time 0 is that frame, not the window's start: the server
+    // names it in X-Vahti-Clip-Start. Without it the clock would be early
+    // by up to a keyframe interval (footage misdated). One byte of the
+    // same URL is the same audited viewing.
+    if (window.fetch && v.getAttribute("src")) {
+      fetch(v.getAttribute("src"), { credentials: "same-origin", headers: { "Range": "bytes=0-0" } }).then(function (res) {
+        var h = res.headers.get("X-Vahti-Clip-Start");
+        if (res.body && res.body.cancel) { res.body.cancel(); }
+        var t = h ? Date.parse(h.replace(/(\.\d{3})\d+/, "$1")) : NaN;
+        if (isFinite(t)) {
+          start = t;
+          v.setAttribute("data-clipstart", String(t));
+          show();
+        }
+      }, function () { /* the video's own error event says it */ });
+    }
     v.addEventListener("timeupdate", show);
     // No footage in the window (404) or a network failure: say so in
     // words instead of leaving a black box.
