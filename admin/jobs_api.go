@@ -43,7 +43,13 @@ type apiJob struct {
 	Finished  *time.Time `json:"finished"`
 }
 
-func jobJSON(j registry.Job) apiJob {
+// jobJSON is a job as the API shows it, its error in the caller's
+// language where the catalog knows the message (the runner stores the
+// engine's English text).
+func jobJSON(lang string, j registry.Job) apiJob {
+	if msg, ok := translateMessage(lang, j.Error); ok && j.Error != "" {
+		j.Error = msg
+	}
 	return apiJob{ID: j.ID, Kind: j.Kind, Request: j.RequestID, State: j.State, Progress: j.Progress, Package: j.Package,
 		Error: j.Error, CreatedBy: j.CreatedBy, Created: j.Created.UTC(), Started: optUTC(j.Started), Finished: optUTC(j.Finished)}
 }
@@ -115,7 +121,7 @@ func (s *Server) apiSubmitJob(c *gin.Context) {
 		s.jobFail(c, err)
 		return
 	}
-	c.JSON(http.StatusAccepted, gin.H{"job": jobJSON(j)})
+	c.JSON(http.StatusAccepted, gin.H{"job": jobJSON(langOfCtx(c), j)})
 }
 
 func jobID(c *gin.Context) (int64, bool) {
@@ -138,7 +144,7 @@ func (s *Server) apiJob(c *gin.Context) {
 		s.jobFail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, jobJSON(j))
+	c.JSON(http.StatusOK, jobJSON(langOfCtx(c), j))
 }
 
 // GET /api/v1/jobs?request=ID
@@ -163,7 +169,7 @@ func (s *Server) apiJobs(c *gin.Context) {
 	}
 	out := make([]apiJob, 0, len(js))
 	for _, j := range js {
-		out = append(out, jobJSON(j))
+		out = append(out, jobJSON(langOfCtx(c), j))
 	}
 	c.JSON(http.StatusOK, gin.H{"jobs": out})
 }
@@ -180,7 +186,7 @@ func (s *Server) apiCancelJob(c *gin.Context) {
 		s.jobFail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, jobJSON(j))
+	c.JSON(http.StatusOK, jobJSON(langOfCtx(c), j))
 }
 
 // POST /api/v1/requests/:id/redact/preview {"redact", "camera", "at": [...]}
@@ -285,6 +291,6 @@ func (s *Server) exportAsJob(c *gin.Context, id int64) bool {
 		s.jobFail(c, err)
 		return true
 	}
-	c.JSON(http.StatusAccepted, gin.H{"job": jobJSON(j)})
+	c.JSON(http.StatusAccepted, gin.H{"job": jobJSON(langOfCtx(c), j)})
 	return true
 }
