@@ -22,7 +22,7 @@ func TestAccessRequestAPI(t *testing.T) {
 	var h *harness
 	h = newHarness(t, withRequests(&h), withController(0))
 	keeper := h.login("keeper")
-	add := func(received, key string) apiRequest {
+	add := func(received, key string) RequestJSON {
 		t.Helper()
 		res, body := keeper.do("POST", "/api/v1/requests", map[string]any{"kind": "access", "cameras": []string{"yard"},
 			"from": "2026-11-22T08:00:00Z", "to": "2026-11-22T08:30:00Z", "reference": "SAR-" + received[:10], "basis_code": "gdpr-15",
@@ -32,13 +32,13 @@ func TestAccessRequestAPI(t *testing.T) {
 			t.Fatalf("add: %d %s", res.StatusCode, body)
 		}
 		return decode[struct {
-			Request apiRequest `json:"request"`
+			Request RequestJSON `json:"request"`
 		}](t, body).Request
 	}
-	get := func(id int64) apiRequest {
+	get := func(id int64) RequestJSON {
 		t.Helper()
 		_, body := keeper.do("GET", fmt.Sprintf("/api/v1/requests/%d", id), nil)
-		return decode[apiRequest](t, body)
+		return decode[RequestJSON](t, body)
 	}
 	a := add("2026-10-31T10:00:00+02:00", "Maija Meikäläinen 1980-02-01")
 	if want := time.Date(2026, 11, 30, 21, 59, 59, 0, time.UTC); a.Deadline == nil || !a.Deadline.Equal(want) || a.VerifiedBy != "boss" || !a.SubjectKey {
@@ -70,7 +70,7 @@ func TestAccessRequestAPI(t *testing.T) {
 		t.Errorf("extension by 3 months: %d", res.StatusCode)
 	}
 	res, body := keeper.do("POST", base+"/extend", map[string]any{"months": 2, "reason": "many cameras"})
-	if ext := decode[apiRequest](t, body); res.StatusCode != 200 || ext.ExtensionMonths != 2 ||
+	if ext := decode[RequestJSON](t, body); res.StatusCode != 200 || ext.ExtensionMonths != 2 ||
 		!ext.Deadline.Equal(time.Date(2027, 2, 21, 21, 59, 59, 0, time.UTC)) {
 		t.Errorf("extend: %d %s", res.StatusCode, body)
 	}
@@ -110,7 +110,7 @@ func TestAccessRequestAPI(t *testing.T) {
 		t.Errorf("a viewing shown by a non-keeper: %d", res.StatusCode)
 	}
 	res, body = keeper.do("POST", vbase+"/viewing", map[string]string{"viewed_by": "boss", "note": "ohjaajan kanssa"})
-	if v := decode[apiRequest](t, body); res.StatusCode != 200 || v.State != "viewed-on-site" {
+	if v := decode[RequestJSON](t, body); res.StatusCode != 200 || v.State != "viewed-on-site" {
 		t.Errorf("viewing: %d %s", res.StatusCode, body)
 	}
 	if res, body := keeper.do("POST", vbase+"/close", map[string]string{"outcome": "viewed-on-site", "hold": "release", "reason": "katsottu"}); res.StatusCode != 200 {
@@ -127,10 +127,10 @@ func TestAccessRequestAPI(t *testing.T) {
 	if res.StatusCode != 201 {
 		t.Fatalf("export: %d %s", res.StatusCode, body)
 	}
-	pkg := decode[apiExport](t, body)
+	pkg := decode[ExportJSON](t, body)
 	res, body = keeper.do("POST", fmt.Sprintf("/api/v1/requests/%d/deliveries", a.ID), map[string]any{"package": pkg.ID,
 		"recipient": "Maija Meikäläinen", "channel": "in-person", "acknowledged": true})
-	if d := decode[apiDisclosure](t, body); res.StatusCode != 201 || !d.Subject || d.Kind != "access" {
+	if d := decode[DisclosureJSON](t, body); res.StatusCode != 201 || !d.Subject || d.Kind != "access" {
 		t.Errorf("delivery: %d %s", res.StatusCode, body)
 	}
 	_, body = keeper.do("GET", "/disclosures/log.csv", nil)
@@ -164,7 +164,7 @@ func TestAccessRequestAPI(t *testing.T) {
 	res, body = keeper.do("POST", "/api/v1/requests", map[string]any{"kind": "police", "cameras": []string{"yard"},
 		"from": "2026-11-22T08:00:00Z", "to": "2026-11-22T08:30:00Z", "reference": "5500/R/9/26", "basis_code": "poliisilaki"})
 	pq := decode[struct {
-		Request apiRequest `json:"request"`
+		Request RequestJSON `json:"request"`
 	}](t, body).Request
 	keeper.do("POST", fmt.Sprintf("/api/v1/requests/%d/close", pq.ID), map[string]string{"outcome": "refused", "hold": "release", "reason": "x"})
 	if res, _ := keeper.do("GET", fmt.Sprintf("/requests/%d/letter", pq.ID), nil); res.StatusCode != 409 {

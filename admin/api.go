@@ -401,7 +401,8 @@ func (s *Server) apiReleaseHold(c *gin.Context) {
 	c.JSON(http.StatusOK, holdJSON(h))
 }
 
-type apiExport struct {
+// ExportJSON is a package as the API and the CLI print it.
+type ExportJSON struct {
 	ID         string    `json:"id"`
 	Cameras    []string  `json:"cameras"`
 	From       time.Time `json:"from"`
@@ -414,12 +415,15 @@ type apiExport struct {
 	CreatedBy  string    `json:"created_by"`
 	Created    time.Time `json:"created"`
 	Download   string    `json:"download"`
+	// Deleted is when the package's file was removed (retention), if it was.
+	Deleted *time.Time `json:"deleted,omitempty"`
 }
 
-func exportJSON(e registry.Export) apiExport {
-	return apiExport{ID: e.ID, Cameras: e.Cameras, From: e.From.UTC(), To: e.To.UTC(), FootageEnd: e.FootageEnd.UTC(),
+// NewExportJSON is e as the API and the CLI print it.
+func NewExportJSON(e registry.Export) ExportJSON {
+	return ExportJSON{ID: e.ID, Cameras: e.Cameras, From: e.From.UTC(), To: e.To.UTC(), FootageEnd: e.FootageEnd.UTC(),
 		SHA256: e.SHA256, Bytes: e.Bytes, Reason: e.Reason, CaseRef: e.CaseRef, CreatedBy: e.CreatedBy,
-		Created: e.Created.UTC(), Download: "/api/v1/exports/" + e.ID + "/download"}
+		Created: e.Created.UTC(), Download: "/api/v1/exports/" + e.ID + "/download", Deleted: optUTC(e.Deleted)}
 }
 
 func (s *Server) apiExports(c *gin.Context) {
@@ -428,9 +432,9 @@ func (s *Server) apiExports(c *gin.Context) {
 		s.apiFail(c, err)
 		return
 	}
-	out := make([]apiExport, 0, len(es))
+	out := make([]ExportJSON, 0, len(es))
 	for _, e := range es {
-		out = append(out, exportJSON(e))
+		out = append(out, NewExportJSON(e))
 	}
 	c.JSON(http.StatusOK, gin.H{"exports": out})
 }
@@ -446,7 +450,7 @@ func (s *Server) apiCreateExport(c *gin.Context) {
 		s.apiFail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, exportJSON(e))
+	c.JSON(http.StatusCreated, NewExportJSON(e))
 }
 
 func (s *Server) apiDownloadExport(c *gin.Context) {

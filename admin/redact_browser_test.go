@@ -244,7 +244,7 @@ func TestBrowserRedactDrawing(t *testing.T) {
 		t.Fatalf("add request: %d %s", res.StatusCode, body)
 	}
 	id := decode[struct {
-		Request apiRequest `json:"request"`
+		Request RequestJSON `json:"request"`
 	}](t, body).Request.ID
 	start := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
@@ -433,7 +433,7 @@ func TestRedactPage(t *testing.T) {
 			t.Fatalf("add: %d %s", res.StatusCode, body)
 		}
 		return decode[struct {
-			Request apiRequest `json:"request"`
+			Request RequestJSON `json:"request"`
 		}](t, body).Request.ID
 	}
 	short := mk("2026-11-22T00:00:00Z", "2026-11-22T00:15:00Z")
@@ -520,7 +520,7 @@ func TestRedactPage(t *testing.T) {
 	// After the delivery is recorded no package is offered (as for export).
 	boss.do("POST", fmt.Sprintf("/api/v1/requests/%d/export", short), nil)
 	_, body = boss.do("GET", fmt.Sprintf("/api/v1/requests/%d", short), nil)
-	pkgs := decode[apiRequest](t, body).Packages
+	pkgs := decode[RequestJSON](t, body).Packages
 	if len(pkgs) != 1 {
 		t.Fatalf("packages: %s", body)
 	}
@@ -624,7 +624,7 @@ func newRedactEnv(t *testing.T) *redactEnv {
 		t.Fatalf("add request: %d %s", res.StatusCode, body)
 	}
 	e.id = decode[struct {
-		Request apiRequest `json:"request"`
+		Request RequestJSON `json:"request"`
 	}](t, body).Request.ID
 	return e
 }

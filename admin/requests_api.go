@@ -10,7 +10,9 @@ import (
 	"vahti/registry"
 )
 
-type apiRequestEvent struct {
+// RequestEventJSON is one step of a request's history, as the API and the
+// CLI print it.
+type RequestEventJSON struct {
 	State  string    `json:"state"`
 	Actor  string    `json:"actor"`
 	Source string    `json:"source"`
@@ -18,7 +20,8 @@ type apiRequestEvent struct {
 	Note   string    `json:"note,omitempty"`
 }
 
-type apiDisclosure struct {
+// DisclosureJSON is a disclosure-log entry as the API and the CLI print it.
+type DisclosureJSON struct {
 	ID                 int64     `json:"id"`
 	RequestID          int64     `json:"request"`
 	PackageID          string    `json:"package"`
@@ -44,8 +47,9 @@ type apiDisclosure struct {
 	RequestRefHash string     `json:"request_ref_hash,omitempty"`
 }
 
-func disclosureJSON(d registry.Disclosure) apiDisclosure {
-	return apiDisclosure{ID: d.ID, RequestID: d.RequestID, PackageID: d.PackageID, PackageSHA256: d.PackageSHA256,
+// NewDisclosureJSON is d as the API and the CLI print it.
+func NewDisclosureJSON(d registry.Disclosure) DisclosureJSON {
+	return DisclosureJSON{ID: d.ID, RequestID: d.RequestID, PackageID: d.PackageID, PackageSHA256: d.PackageSHA256,
 		Recipient: d.Recipient, RecipientAuthority: d.RecipientAuthority, Basis: d.Basis, Channel: d.Channel,
 		HandedBy: d.HandedBy, Acknowledged: d.Acknowledged, AckNote: d.AckNote, At: d.At.UTC(), RecordedBy: d.RecordedBy,
 		Recorded: d.Recorded.UTC(), Corrects: d.Corrects, Note: d.Note,
@@ -53,7 +57,9 @@ func disclosureJSON(d registry.Disclosure) apiDisclosure {
 		Subject: d.Subject, Kind: d.Kind(), Expired: optUTC(d.Expired), RequestRefHash: d.RequestRefHash}
 }
 
-type apiRequest struct {
+// RequestJSON is a request of the register as the API and the CLI print it
+// (`request show --json` and GET /api/v1/requests/:id are the same object).
+type RequestJSON struct {
 	ID         int64     `json:"id"`
 	Kind       string    `json:"kind"`
 	Status     string    `json:"status"`
@@ -72,28 +78,28 @@ type apiRequest struct {
 	VerifiedBy string    `json:"verified_by,omitempty"`
 	// SubjectKey says whether an identifying key was recorded (its hash
 	// is never shown); Earlier and Free are on one request's view only.
-	SubjectKey      bool              `json:"subject_key"`
-	Earlier         *int              `json:"earlier_requests_12m,omitempty"`
-	Free            *bool             `json:"free,omitempty"`
-	ExtensionMonths int               `json:"extension_months"`
-	ExtensionReason string            `json:"extension_reason,omitempty"`
-	Description     string            `json:"description,omitempty"`
-	Handler         string            `json:"handler"`
-	Notes           string            `json:"notes,omitempty"`
-	Received        time.Time         `json:"received"`
-	Deadline        *time.Time        `json:"deadline"`
-	Overdue         bool              `json:"overdue"`
-	CreatedBy       string            `json:"created_by"`
-	Created         time.Time         `json:"created"`
-	HoldID          int64             `json:"hold"`
-	Outcome         string            `json:"outcome,omitempty"`
-	Ground          string            `json:"ground,omitempty"`
-	ClosedBy        string            `json:"closed_by,omitempty"`
-	Closed          *time.Time        `json:"closed,omitempty"`
-	CloseReason     string            `json:"close_reason,omitempty"`
-	History         []apiRequestEvent `json:"history,omitempty"`
-	Packages        []apiExport       `json:"packages,omitempty"`
-	Disclosures     []apiDisclosure   `json:"disclosures,omitempty"`
+	SubjectKey      bool               `json:"subject_key"`
+	Earlier         *int               `json:"earlier_requests_12m,omitempty"`
+	Free            *bool              `json:"free,omitempty"`
+	ExtensionMonths int                `json:"extension_months"`
+	ExtensionReason string             `json:"extension_reason,omitempty"`
+	Description     string             `json:"description,omitempty"`
+	Handler         string             `json:"handler"`
+	Notes           string             `json:"notes,omitempty"`
+	Received        time.Time          `json:"received"`
+	Deadline        *time.Time         `json:"deadline"`
+	Overdue         bool               `json:"overdue"`
+	CreatedBy       string             `json:"created_by"`
+	Created         time.Time          `json:"created"`
+	HoldID          int64              `json:"hold"`
+	Outcome         string             `json:"outcome,omitempty"`
+	Ground          string             `json:"ground,omitempty"`
+	ClosedBy        string             `json:"closed_by,omitempty"`
+	Closed          *time.Time         `json:"closed,omitempty"`
+	CloseReason     string             `json:"close_reason,omitempty"`
+	History         []RequestEventJSON `json:"history,omitempty"`
+	Packages        []ExportJSON       `json:"packages,omitempty"`
+	Disclosures     []DisclosureJSON   `json:"disclosures,omitempty"`
 }
 
 func optUTC(t time.Time) *time.Time {
@@ -104,8 +110,9 @@ func optUTC(t time.Time) *time.Time {
 	return &u
 }
 
-func requestJSON(q registry.Request, now time.Time) apiRequest {
-	return apiRequest{ID: q.ID, Kind: q.Kind, Status: q.Status, State: q.State, Cameras: q.Cameras, From: q.From.UTC(), To: q.To.UTC(),
+// NewRequestJSON is q as the API and the CLI print it; now decides overdue.
+func NewRequestJSON(q registry.Request, now time.Time) RequestJSON {
+	return RequestJSON{ID: q.ID, Kind: q.Kind, Status: q.Status, State: q.State, Cameras: q.Cameras, From: q.From.UTC(), To: q.To.UTC(),
 		Reference: q.Reference, BasisCode: q.BasisCode, Basis: q.Basis, Authority: q.Authority, Officer: q.Officer,
 		Contact: q.Contact, Requester: q.Requester, Identity: q.Identity, Description: q.Description, Handler: q.Handler,
 		Notes: q.Notes, Received: q.Received.UTC(), Deadline: optUTC(q.Deadline), Overdue: deadlineOverdue(q, now),
@@ -131,9 +138,9 @@ func (s *Server) apiRequests(c *gin.Context) {
 		return
 	}
 	now := s.now()
-	out := make([]apiRequest, 0, len(qs))
+	out := make([]RequestJSON, 0, len(qs))
 	for _, q := range qs {
-		out = append(out, requestJSON(q, now))
+		out = append(out, NewRequestJSON(q, now))
 	}
 	c.JSON(http.StatusOK, gin.H{"requests": out})
 }
@@ -148,19 +155,19 @@ func (s *Server) apiRequest(c *gin.Context) {
 		s.apiFail(c, err)
 		return
 	}
-	v := requestJSON(d.Request, s.now())
+	v := NewRequestJSON(d.Request, s.now())
 	if d.Earlier >= 0 {
 		n, free := d.Earlier, d.Free()
 		v.Earlier, v.Free = &n, &free
 	}
 	for _, ev := range d.Events {
-		v.History = append(v.History, apiRequestEvent{State: ev.State, Actor: ev.Actor, Source: ev.Source, Time: ev.Time.UTC(), Note: ev.Note})
+		v.History = append(v.History, RequestEventJSON{State: ev.State, Actor: ev.Actor, Source: ev.Source, Time: ev.Time.UTC(), Note: ev.Note})
 	}
 	for _, e := range d.Packages {
-		v.Packages = append(v.Packages, exportJSON(e))
+		v.Packages = append(v.Packages, NewExportJSON(e))
 	}
 	for _, x := range d.Disclosures {
-		v.Disclosures = append(v.Disclosures, disclosureJSON(x))
+		v.Disclosures = append(v.Disclosures, NewDisclosureJSON(x))
 	}
 	c.JSON(http.StatusOK, v)
 }
@@ -200,7 +207,7 @@ func (s *Server) apiAddRequest(c *gin.Context) {
 		s.apiFail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"request": requestJSON(q, s.now()), "hold": holdJSON(h)})
+	c.JSON(http.StatusCreated, gin.H{"request": NewRequestJSON(q, s.now()), "hold": holdJSON(h)})
 }
 
 func (s *Server) apiExportRequest(c *gin.Context) {
@@ -216,7 +223,7 @@ func (s *Server) apiExportRequest(c *gin.Context) {
 		s.apiFail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, exportJSON(e))
+	c.JSON(http.StatusCreated, NewExportJSON(e))
 }
 
 func (s *Server) apiDeliverRequest(c *gin.Context) {
@@ -246,7 +253,7 @@ func (s *Server) apiDeliverRequest(c *gin.Context) {
 		s.apiFail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, disclosureJSON(d))
+	c.JSON(http.StatusCreated, NewDisclosureJSON(d))
 }
 
 func (s *Server) apiCloseRequest(c *gin.Context) {
@@ -269,7 +276,7 @@ func (s *Server) apiCloseRequest(c *gin.Context) {
 		s.apiFail(c, err)
 		return
 	}
-	out := gin.H{"request": requestJSON(q, s.now()), "released_hold": nil}
+	out := gin.H{"request": NewRequestJSON(q, s.now()), "released_hold": nil}
 	if h != nil {
 		out["released_hold"] = holdJSON(*h)
 	}
@@ -293,9 +300,9 @@ func (s *Server) apiDisclosures(c *gin.Context) {
 		s.apiFail(c, err)
 		return
 	}
-	out := make([]apiDisclosure, 0, len(rp.Disclosures))
+	out := make([]DisclosureJSON, 0, len(rp.Disclosures))
 	for _, d := range rp.Disclosures {
-		out = append(out, disclosureJSON(d))
+		out = append(out, NewDisclosureJSON(d))
 	}
 	c.JSON(http.StatusOK, gin.H{"disclosures": out})
 }
@@ -318,7 +325,7 @@ func (s *Server) apiUpdateRequest(c *gin.Context) {
 		s.apiFail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, requestJSON(q, s.now()))
+	c.JSON(http.StatusOK, NewRequestJSON(q, s.now()))
 }
 
 func (s *Server) apiExtendRequest(c *gin.Context) {
@@ -339,7 +346,7 @@ func (s *Server) apiExtendRequest(c *gin.Context) {
 		s.apiFail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, requestJSON(q, s.now()))
+	c.JSON(http.StatusOK, NewRequestJSON(q, s.now()))
 }
 
 func (s *Server) apiViewRequest(c *gin.Context) {
@@ -361,5 +368,5 @@ func (s *Server) apiViewRequest(c *gin.Context) {
 		s.apiFail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, requestJSON(q, s.now()))
+	c.JSON(http.StatusOK, NewRequestJSON(q, s.now()))
 }

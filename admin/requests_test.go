@@ -75,8 +75,8 @@ func TestRequestsEndToEndAPIAndPages(t *testing.T) {
 		t.Fatalf("add: %d %s", res.StatusCode, body)
 	}
 	added := decode[struct {
-		Request apiRequest `json:"request"`
-		Hold    apiHold    `json:"hold"`
+		Request RequestJSON `json:"request"`
+		Hold    apiHold     `json:"hold"`
 	}](t, body)
 	q := added.Request
 	if q.State != "held" || q.Handler != "keeper" || !strings.Contains(q.Basis, "805/2011") || !strings.Contains(q.Basis, "ETL 9:1") || added.Hold.ID == 0 {
@@ -134,17 +134,17 @@ func TestRequestsEndToEndAPIAndPages(t *testing.T) {
 	if res.StatusCode != 201 {
 		t.Fatalf("export: %d %s", res.StatusCode, body)
 	}
-	pkg := decode[apiExport](t, body)
+	pkg := decode[ExportJSON](t, body)
 	const evil = "=HYPERLINK(\"http://evil.example\")"
 	res, body = keeper.do("POST", base+"/deliveries", map[string]any{"package": pkg.ID, "recipient": evil, "channel": "usb", "acknowledged": true})
 	if res.StatusCode != 201 {
 		t.Fatalf("deliver: %d %s", res.StatusCode, body)
 	}
-	disc := decode[apiDisclosure](t, body)
+	disc := decode[DisclosureJSON](t, body)
 	if disc.PackageSHA256 != pkg.SHA256 || disc.RecipientAuthority != "Sisä-Suomen poliisilaitos" || disc.HandedBy != "keeper" {
 		t.Fatalf("disclosure: %+v", disc)
 	}
-	full := decode[apiRequest](t, func() []byte { _, b := dpo.do("GET", base, nil); return b }())
+	full := decode[RequestJSON](t, func() []byte { _, b := dpo.do("GET", base, nil); return b }())
 	var steps []string
 	for _, e := range full.History {
 		steps = append(steps, e.State+"/"+e.Actor)
@@ -225,7 +225,7 @@ func TestRequestPagesTranslated(t *testing.T) {
 			t.Fatalf("add: %d %s", res.StatusCode, body)
 		}
 		return decode[struct {
-			Request apiRequest `json:"request"`
+			Request RequestJSON `json:"request"`
 		}](t, body).Request.ID
 	}
 	var ids []int64
@@ -234,7 +234,7 @@ func TestRequestPagesTranslated(t *testing.T) {
 	}
 	boss.do("POST", fmt.Sprintf("/api/v1/requests/%d/export", ids[0]), nil)
 	_, body := boss.do("GET", fmt.Sprintf("/api/v1/requests/%d", ids[0]), nil)
-	pkg := decode[apiRequest](t, body).Packages[0].ID
+	pkg := decode[RequestJSON](t, body).Packages[0].ID
 	for _, ch := range registry.DisclosureChannels {
 		boss.do("POST", fmt.Sprintf("/api/v1/requests/%d/deliveries", ids[0]), map[string]any{"package": pkg, "recipient": "R", "channel": ch})
 	}

@@ -14,41 +14,6 @@ func runDisclosures(ctx context.Context, e *env, args []string) error {
 	return dispatch(ctx, e, "disclosures", args, subcommand{"list", disclosuresList})
 }
 
-// disclosureView is a disclosure-log entry as the CLI and API print it.
-type disclosureView struct {
-	ID                 int64     `json:"id"`
-	RequestID          int64     `json:"request"`
-	PackageID          string    `json:"package"`
-	PackageSHA256      string    `json:"sha256"`
-	Recipient          string    `json:"recipient"`
-	RecipientAuthority string    `json:"authority"`
-	Basis              string    `json:"basis"`
-	Channel            string    `json:"channel"`
-	HandedBy           string    `json:"handed_by"`
-	Acknowledged       bool      `json:"acknowledged"`
-	AckNote            string    `json:"ack_note,omitempty"`
-	At                 time.Time `json:"at"`
-	RecordedBy         string    `json:"recorded_by"`
-	Recorded           time.Time `json:"recorded"`
-	Corrects           int64     `json:"corrects,omitempty"`
-	Note               string    `json:"note,omitempty"`
-	// Subject marks a data-subject disclosure (kind "access"). An entry
-	// whose request expired from the register keeps counts and hashes:
-	// request 0, no recipient, request_ref_hash instead.
-	Subject        bool       `json:"subject"`
-	Kind           string     `json:"kind"`
-	Expired        *time.Time `json:"expired,omitempty"`
-	RequestRefHash string     `json:"request_ref_hash,omitempty"`
-}
-
-func viewDisclosure(d registry.Disclosure) disclosureView {
-	return disclosureView{ID: d.ID, RequestID: d.RequestID, PackageID: d.PackageID, PackageSHA256: d.PackageSHA256,
-		Recipient: d.Recipient, RecipientAuthority: d.RecipientAuthority, Basis: d.Basis, Channel: d.Channel,
-		HandedBy: d.HandedBy, Acknowledged: d.Acknowledged, AckNote: d.AckNote, At: d.At, RecordedBy: d.RecordedBy,
-		Recorded: d.Recorded, Corrects: d.Corrects, Note: d.Note, Subject: d.Subject, Kind: d.Kind(),
-		Expired: optTime(d.Expired), RequestRefHash: d.RequestRefHash}
-}
-
 func disclosuresList(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "disclosures list")
 	path, asJSON := fs.configFlags("print JSON")
@@ -116,9 +81,9 @@ func disclosuresList(ctx context.Context, e *env, args []string) error {
 	}
 	switch {
 	case *asJSON:
-		out := make([]disclosureView, 0, len(ds))
+		out := make([]admin.DisclosureJSON, 0, len(ds))
 		for _, d := range ds {
-			out = append(out, viewDisclosure(d))
+			out = append(out, admin.NewDisclosureJSON(d))
 		}
 		return printJSON(e, out)
 	case *asCSV:

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"vahti/admin"
 	"vahti/admin/export"
 	"vahti/registry"
 	"vahti/retention"
@@ -25,84 +26,6 @@ func runRequest(ctx context.Context, e *env, args []string) error {
 		subcommand{"view", requestViewOnSite},
 		subcommand{"letter", requestLetter},
 	)
-}
-
-// requestView is a request as the CLI prints it in JSON.
-type requestView struct {
-	ID         int64     `json:"id"`
-	Kind       string    `json:"kind"`
-	Status     string    `json:"status"`
-	State      string    `json:"state"`
-	Cameras    []string  `json:"cameras"`
-	From       time.Time `json:"from"`
-	To         time.Time `json:"to"`
-	Reference  string    `json:"reference"`
-	BasisCode  string    `json:"basis_code"`
-	Basis      string    `json:"basis"`
-	Authority  string    `json:"authority"`
-	Officer    string    `json:"officer"`
-	Contact    string    `json:"contact"`
-	Requester  string    `json:"requester"`
-	Identity   string    `json:"identity,omitempty"`
-	VerifiedBy string    `json:"verified_by,omitempty"`
-	// SubjectKey says whether an identifying key was recorded (only its
-	// keyed hash is stored, and never shown); Earlier and Free are shown
-	// by `request show`.
-	SubjectKey      bool               `json:"subject_key"`
-	Earlier         *int               `json:"earlier_requests_12m,omitempty"`
-	Free            *bool              `json:"free,omitempty"`
-	ExtensionMonths int                `json:"extension_months"`
-	ExtensionReason string             `json:"extension_reason,omitempty"`
-	Description     string             `json:"description,omitempty"`
-	Handler         string             `json:"handler"`
-	Notes           string             `json:"notes,omitempty"`
-	Received        time.Time          `json:"received"`
-	Deadline        *time.Time         `json:"deadline"`
-	CreatedBy       string             `json:"created_by"`
-	Created         time.Time          `json:"created"`
-	HoldID          int64              `json:"hold"`
-	Outcome         string             `json:"outcome,omitempty"`
-	Ground          string             `json:"ground,omitempty"`
-	ClosedBy        string             `json:"closed_by,omitempty"`
-	Closed          *time.Time         `json:"closed,omitempty"`
-	CloseReason     string             `json:"close_reason,omitempty"`
-	History         []requestEventView `json:"history,omitempty"`
-	Packages        []requestPackage   `json:"packages,omitempty"`
-	Disclosures     []disclosureView   `json:"disclosures,omitempty"`
-}
-
-type requestEventView struct {
-	State  string    `json:"state"`
-	Actor  string    `json:"actor"`
-	Source string    `json:"source"`
-	Time   time.Time `json:"time"`
-	Note   string    `json:"note,omitempty"`
-}
-
-type requestPackage struct {
-	ID      string     `json:"id"`
-	SHA256  string     `json:"sha256"`
-	Bytes   int64      `json:"bytes"`
-	Created time.Time  `json:"created"`
-	By      string     `json:"created_by"`
-	Deleted *time.Time `json:"deleted,omitempty"`
-}
-
-func optTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
-func viewRequest(q registry.Request) requestView {
-	return requestView{ID: q.ID, Kind: q.Kind, Status: q.Status, State: q.State, Cameras: q.Cameras, From: q.From, To: q.To,
-		Reference: q.Reference, BasisCode: q.BasisCode, Basis: q.Basis, Authority: q.Authority, Officer: q.Officer,
-		Contact: q.Contact, Requester: q.Requester, Identity: q.Identity, Description: q.Description, Handler: q.Handler,
-		Notes: q.Notes, Received: q.Received, Deadline: optTime(q.Deadline), CreatedBy: q.CreatedBy, Created: q.Created,
-		HoldID: q.HoldID, Outcome: q.Outcome, Ground: q.Ground, ClosedBy: q.ClosedBy, Closed: optTime(q.Closed),
-		CloseReason: q.CloseReason, VerifiedBy: q.VerifiedBy, SubjectKey: q.SubjectHash != "",
-		ExtensionMonths: q.ExtensionMonths, ExtensionReason: q.ExtensionReason}
 }
 
 func requestAdd(ctx context.Context, e *env, args []string) error {
@@ -177,9 +100,9 @@ func requestAdd(ctx context.Context, e *env, args []string) error {
 	}
 	if *asJSON {
 		return printJSON(e, struct {
-			Request requestView `json:"request"`
-			Hold    holdView    `json:"hold"`
-		}{viewRequest(q), viewHold(h)})
+			Request admin.RequestJSON `json:"request"`
+			Hold    holdView          `json:"hold"`
+		}{admin.NewRequestJSON(q, e.now()), viewHold(h)})
 	}
 	fmt.Fprintf(e.stdout, "request %d\nhold %d\n", q.ID, h.ID)
 	return nil
@@ -228,9 +151,9 @@ func requestList(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		out := make([]requestView, 0, len(qs))
+		out := make([]admin.RequestJSON, 0, len(qs))
 		for _, q := range qs {
-			out = append(out, viewRequest(q))
+			out = append(out, admin.NewRequestJSON(q, e.now()))
 		}
 		return printJSON(e, out)
 	}
@@ -288,27 +211,30 @@ func loadRequestFull(tx *registry.Tx, id int64) (requestFull, error) {
 	return f, err
 }
 
-func viewRequestFull(f requestFull) any {
-	v := viewRequest(f.Request)
-	if f.Earlier >= 0 {
-		n, free := f.Earlier, f.Earlier == 0
-		v.Earlier, v.Free = &n, &free
+// viewRequestFull is what `request show --json` prints: the same object as
+// GET /api/v1/requests/:id.
+func viewRequestFull(e *env) func(f requestFull) any {
+	return func(f requestFull) any {
+		v := admin.NewRequestJSON(f.Request, e.now())
+		if f.Earlier >= 0 {
+			n, free := f.Earlier, f.Earlier == 0
+			v.Earlier, v.Free = &n, &free
+		}
+		for _, ev := range f.Events {
+			v.History = append(v.History, admin.RequestEventJSON{State: ev.State, Actor: ev.Actor, Source: ev.Source, Time: ev.Time.UTC(), Note: ev.Note})
+		}
+		for _, p := range f.Packages {
+			v.Packages = append(v.Packages, admin.NewExportJSON(p))
+		}
+		for _, d := range f.Disclosures {
+			v.Disclosures = append(v.Disclosures, admin.NewDisclosureJSON(d))
+		}
+		return v
 	}
-	for _, ev := range f.Events {
-		v.History = append(v.History, requestEventView{State: ev.State, Actor: ev.Actor, Source: ev.Source, Time: ev.Time, Note: ev.Note})
-	}
-	for _, p := range f.Packages {
-		v.Packages = append(v.Packages, requestPackage{ID: p.ID, SHA256: p.SHA256, Bytes: p.Bytes, Created: p.Created, By: p.CreatedBy,
-			Deleted: optTime(p.Deleted)})
-	}
-	for _, d := range f.Disclosures {
-		v.Disclosures = append(v.Disclosures, viewDisclosure(d))
-	}
-	return v
 }
 
 func requestShow(ctx context.Context, e *env, args []string) error {
-	return showByID(ctx, e, args, "request", loadRequestFull, viewRequestFull, printRequest)
+	return showByID(ctx, e, args, "request", loadRequestFull, viewRequestFull(e), printRequest)
 }
 
 func printRequest(e *env, f requestFull) {
@@ -404,9 +330,9 @@ func requestClose(ctx context.Context, e *env, args []string) error {
 	}
 	if *asJSON {
 		out := struct {
-			Request      requestView `json:"request"`
-			ReleasedHold *holdView   `json:"released_hold"`
-		}{Request: viewRequest(q)}
+			Request      admin.RequestJSON `json:"request"`
+			ReleasedHold *holdView         `json:"released_hold"`
+		}{Request: admin.NewRequestJSON(q, e.now())}
 		if h != nil {
 			v := viewHold(*h)
 			out.ReleasedHold = &v
@@ -560,7 +486,7 @@ func requestDeliver(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		return printJSON(e, viewDisclosure(d))
+		return printJSON(e, admin.NewDisclosureJSON(d))
 	}
 	fmt.Fprintf(e.stdout, "disclosure %d: package %s (sha256 %s) to %s via %s\n", d.ID, d.PackageID, d.PackageSHA256, d.Recipient, d.Channel)
 	return nil

@@ -51,7 +51,7 @@ func requestExtend(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		return printJSON(e, viewRequest(q))
+		return printJSON(e, admin.NewRequestJSON(q, e.now()))
 	}
 	fmt.Fprintf(e.stdout, "request %d: deadline %s (extended by %d month(s) in all)\n", q.ID, q.Deadline.Format(time.RFC3339), q.ExtensionMonths)
 	return nil
@@ -98,7 +98,7 @@ func requestViewOnSite(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		return printJSON(e, viewRequest(q))
+		return printJSON(e, admin.NewRequestJSON(q, e.now()))
 	}
 	fmt.Fprintf(e.stdout, "request %d: viewed on site (close it with --outcome viewed-on-site)\n", q.ID)
 	return nil

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"vahti/admin"
 	"vahti/registry"
 )
 
@@ -38,10 +39,10 @@ func TestRequestAccessCLI(t *testing.T) {
 	if _, errs, code := c.run("Pitkä-salasana-2026-x\n", "user", "add", "--config", "$CONFIG", "--name", "liisa", "--role", "keeper"); code != 0 {
 		t.Fatal(errs)
 	}
-	add := func(received, key string) requestView {
+	add := func(received, key string) admin.RequestJSON {
 		t.Helper()
 		var out struct {
-			Request requestView `json:"request"`
+			Request admin.RequestJSON `json:"request"`
 		}
 		s := c.ok("request", "add", "--json", "--config", "$CONFIG", "--kind", "access", "--camera", "yard",
 			"--from", "2026-11-20T10:00:00Z", "--to", "2026-11-20T10:30:00Z", "--reference", "SAR-"+received[:10], "--basis", "gdpr-15",
@@ -72,7 +73,7 @@ func TestRequestAccessCLI(t *testing.T) {
 		t.Errorf("show 2: %s", out)
 	}
 	// The first came 302 days before: the second is not free.
-	var v requestView
+	var v admin.RequestJSON
 	json.Unmarshal([]byte(c.ok("request", "show", id2, "--config", "$CONFIG", "--json")), &v)
 	if v.Earlier == nil || *v.Earlier != 1 || *v.Free {
 		t.Errorf("second request within 12 months: earlier %v free %v", v.Earlier, v.Free)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"vahti/admin"
 	"vahti/registry"
 )
 
@@ -69,7 +70,7 @@ func TestRequestHoldThroughDeadlines(t *testing.T) {
 	}
 
 	// The hold of an open request cannot be released on its own.
-	var v requestView
+	var v admin.RequestJSON
 	json.Unmarshal([]byte(c.ok("request", "show", reqA, "--config", "$CONFIG", "--json")), &v)
 	e := c.fail("hold", "release", itoa(v.HoldID), "--config", "$CONFIG", "--reason", "not needed")
 	if !strings.Contains(e, "open request "+reqA) || !strings.Contains(e, "closing the request") {
@@ -140,7 +141,7 @@ func TestRequestStatusFlowAndDisclosureLink(t *testing.T) {
 	out := c.ok(append(common, "--basis", "esitutkintalaki", "--authority", "Sisä-Suomen poliisilaitos", "--officer", "rikoskomisario Virtanen",
 		"--contact", "0295 000 000", "--received", now.Add(-26*time.Hour).Format(time.RFC3339), "--json")...)
 	var added struct {
-		Request requestView `json:"request"`
+		Request admin.RequestJSON `json:"request"`
 	}
 	if err := json.Unmarshal([]byte(out), &added); err != nil {
 		t.Fatal(err)
@@ -191,7 +192,7 @@ func TestRequestStatusFlowAndDisclosureLink(t *testing.T) {
 		t.Errorf("future handover: %s", e)
 	}
 	now = now.Add(10 * time.Minute)
-	var d disclosureView
+	var d admin.DisclosureJSON
 	if err := json.Unmarshal([]byte(c.ok("request", "deliver", id, "--config", "$CONFIG", "--package", ex.ID, "--recipient", "rikoskomisario Virtanen",
 		"--channel", "usb", "--acknowledged", "--json")), &d); err != nil {
 		t.Fatal(err)
@@ -219,7 +220,7 @@ func TestRequestStatusFlowAndDisclosureLink(t *testing.T) {
 	}
 
 	// The history lists every step with actor and time.
-	var full requestView
+	var full admin.RequestJSON
 	json.Unmarshal([]byte(c.ok("request", "show", id, "--config", "$CONFIG", "--json")), &full)
 	var steps []string
 	for _, h := range full.History {
@@ -240,7 +241,7 @@ func TestRequestStatusFlowAndDisclosureLink(t *testing.T) {
 	if err != nil || len(rows) != 3 || rows[0][0] != "id" || rows[1][9] != fileSum || rows[1][2] != "5500/R/4711/26" {
 		t.Fatalf("csv: %v %q", err, rows)
 	}
-	var js []disclosureView
+	var js []admin.DisclosureJSON
 	json.Unmarshal([]byte(c.ok("disclosures", "list", "--config", "$CONFIG", "--json",
 		"--from", now.Add(-time.Hour).Format(time.RFC3339), "--to", now.Add(time.Hour).Format(time.RFC3339))), &js)
 	if len(js) != 2 {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"vahti/admin"
 	"vahti/admin/export"
 )
 
@@ -88,7 +89,7 @@ func TestRequestExportRedacted(t *testing.T) {
 	if len(man.Sources) != 3 || man.Sources[0].SHA256 == "" || man.Request == nil || man.Request.ID != 1 {
 		t.Fatalf("manifest sources %+v request %+v", man.Sources, man.Request)
 	}
-	var q requestView
+	var q admin.RequestJSON
 	json.Unmarshal([]byte(c.ok("request", "show", "1", "--config", "$CONFIG", "--json")), &q)
 	if q.State != "exported" || len(q.Packages) != 1 {
 		t.Fatalf("request after the redacted package: %s, %d packages", q.State, len(q.Packages))

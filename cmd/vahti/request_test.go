@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"vahti/admin"
 )
 
 func TestRequestCommands(t *testing.T) {
@@ -17,8 +18,8 @@ func TestRequestCommands(t *testing.T) {
 		t.Fatalf("request add: %s", out)
 	}
 	var added struct {
-		Request requestView `json:"request"`
-		Hold    holdView    `json:"hold"`
+		Request admin.RequestJSON `json:"request"`
+		Hold    holdView          `json:"hold"`
 	}
 	out = c.ok("request", "add", "--json", "--config", "$CONFIG", "--kind", "access", "--camera", "all", "--from", "2026-11-03T10:00:00Z",
 		"--to", "2026-11-03T10:30:00Z", "--reference", "SAR-9", "--basis", "GDPR art. 15")
@@ -26,7 +27,7 @@ func TestRequestCommands(t *testing.T) {
 		!added.Hold.Active || added.Request.Status != "open" {
 		t.Fatalf("request add --json: %v %s", err, out)
 	}
-	var list []requestView
+	var list []admin.RequestJSON
 	if err := json.Unmarshal([]byte(c.ok("request", "list", "--config", "$CONFIG", "--json")), &list); err != nil || len(list) != 2 {
 		t.Fatalf("request list: %v %+v", err, list)
 	}
