@@ -183,7 +183,7 @@ func (c *vahtiCollector) Collect(ch chan<- prometheus.Metric) {
 	if !rs.LastNightly.IsZero() {
 		gauge(descLastNightly, unixSeconds(rs.LastNightly))
 	}
-	if t, ok := newestCheckpoint(s.cfg.StateDir); ok {
+	if t, ok := s.newestCheckpoint(); ok {
 		gauge(descCheckpoint, now.Sub(t).Seconds())
 	}
 
@@ -428,18 +428,19 @@ func oldestUnheld(tx *registry.Tx, camera string, holds []registry.Hold) (time.T
 // newestCheckpoint is when the newest audit checkpoint was signed, read
 // from the checkpoint itself (its signature checked with the box key), so
 // a file merely touched or copied in does not make the anchor look fresh.
-func newestCheckpoint(stateDir string) (time.Time, bool) {
-	c, ok := latestCheckpoint(stateDir)
+func (s *service) newestCheckpoint() (time.Time, bool) {
+	c, ok := s.latestCheckpoint()
 	return c.Time, ok
 }
 
-// latestCheckpoint is the newest checkpoint whose signature holds.
-func latestCheckpoint(stateDir string) (checkpoint.Checkpoint, bool) {
-	key, err := checkpoint.BoxKey(stateDir)
-	if err != nil {
+// latestCheckpoint is the newest checkpoint whose signature holds, checked
+// with the public half of the key the service signs with (loaded once at
+// start: a scrape does not read the private key file).
+func (s *service) latestCheckpoint() (checkpoint.Checkpoint, bool) {
+	if s.cp == nil || s.cp.Signer == nil {
 		return checkpoint.Checkpoint{}, false
 	}
-	c, ok, err := checkpoint.Latest(checkpoint.Dir(stateDir), key)
+	c, ok, err := checkpoint.Latest(checkpoint.Dir(s.cfg.StateDir), s.cp.Signer.PublicKey())
 	return c, ok && err == nil
 }
 

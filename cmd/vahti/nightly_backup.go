@@ -132,7 +132,7 @@ func (s *service) writeBackup(ctx context.Context, now time.Time) (string, error
 	if err := os.WriteFile(filepath.Join(tmp, "signing-key.pub"), []byte(pub+"\n"), 0o600); err != nil {
 		return fail(err)
 	}
-	if cp, ok := latestCheckpoint(s.cfg.StateDir); ok {
+	if cp, ok := s.latestCheckpoint(); ok {
 		// The checkpoint and its signature under their own names, so
 		// `vahti audit verify --checkpoints COPY --pubkey
 		// COPY/signing-key.pub` reads them straight from the copy.
