@@ -22,6 +22,21 @@ var ErrNoFFmpeg = errors.New("redaction needs ffmpeg: apt install ffmpeg")
 type Tool struct {
 	FFmpeg, FFprobe string // absolute paths
 	Version         string // the first line of `ffmpeg -version`
+	// Nice is coreutils' nice, which ffmpeg is run under at the lowest
+	// priority: decoding and re-encoding take both cores for as long as
+	// they are let, and recording must not lose a frame to a redaction.
+	// Empty: ffmpeg runs at normal priority.
+	Nice string
+}
+
+// ffmpeg is an ffmpeg command at the lowest CPU priority. nice execs
+// ffmpeg in the same process, so every thread ffmpeg starts inherits the
+// priority, and cancelling the context still kills ffmpeg itself.
+func (t *Tool) ffmpeg(ctx context.Context, args ...string) *exec.Cmd {
+	if t.Nice == "" {
+		return exec.CommandContext(ctx, t.FFmpeg, args...)
+	}
+	return exec.CommandContext(ctx, t.Nice, append([]string{"-n", "19", t.FFmpeg}, args...)...)
 }
 
 // Find looks ffmpeg and ffprobe up on PATH (Debian's ffmpeg package ships
@@ -42,7 +57,8 @@ func Find(ctx context.Context) (*Tool, error) {
 		return nil, fmt.Errorf("%w (ffmpeg -version failed: %v)", ErrNoFFmpeg, err)
 	}
 	line, _, _ := strings.Cut(string(out), "\n")
-	return &Tool{FFmpeg: ff, FFprobe: fp, Version: strings.TrimSpace(line)}, nil
+	nice, _ := exec.LookPath("nice") // coreutils: on every Debian box
+	return &Tool{FFmpeg: ff, FFprobe: fp, Version: strings.TrimSpace(line), Nice: nice}, nil
 }
 
 // Probe reads a clip's picture size, first video timestamp and duration.
@@ -123,7 +139,7 @@ func (t *Tool) encode(ctx context.Context, in, out, filter string, keepAudio boo
 		args = append(args, "-an")
 	}
 	args = append(args, "-sn", "-dn", "-map_metadata", "-1", "-f", "mp4", out)
-	cmd := exec.CommandContext(ctx, t.FFmpeg, args...)
+	cmd := t.ffmpeg(ctx, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &limited{w: &stderr, n: 8 << 10}
 	stdout, err := cmd.StdoutPipe()
@@ -165,7 +181,7 @@ func (t *Tool) Frame(ctx context.Context, in string, offset float64, filter stri
 		args = append(args, "-map", "0:v:0")
 	}
 	args = append(args, "-frames:v", "1", "-q:v", "3", "-f", "image2pipe", "-c:v", "mjpeg", "pipe:1")
-	cmd := exec.CommandContext(ctx, t.FFmpeg, args...)
+	cmd := t.ffmpeg(ctx, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &limited{w: &stderr, n: 8 << 10}
 	out, err := cmd.Output()
