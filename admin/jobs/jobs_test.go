@@ -287,7 +287,7 @@ func TestJobFailsAndQueuedCancel(t *testing.T) {
 	}
 	e.start()
 	j := c.wait(a.Job.ID, func(j jobView) bool { return j.State == registry.JobDone || j.State == registry.JobFailed })
-	if j.State != registry.JobFailed || !strings.Contains(j.Error, "no footage") {
+	if j.State != registry.JobFailed || !strings.Contains(strings.ToLower(j.Error), "no footage") {
 		t.Fatalf("job a: %+v", j)
 	}
 	time.Sleep(200 * time.Millisecond)
