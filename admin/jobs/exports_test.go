@@ -208,7 +208,7 @@ func TestAdHocExportJobPageAndCancel(t *testing.T) {
 	e := newEnv(t, longSegs, nil)
 	c := e.login()
 	v := url.Values{"camera": {"yard"}, "from": {base.In(e.cfg.Location()).Format("2006-01-02T15:04:05")},
-		"to": {base.Add(time.Duration(3*longSegs) * time.Second).In(e.cfg.Location()).Format("2006-01-02T15:04:05")},
+		"to":     {base.Add(time.Duration(3*longSegs) * time.Second).In(e.cfg.Location()).Format("2006-01-02T15:04:05")},
 		"reason": {"poliisin pyyntö"}, "case_ref": {"POL-9"}}
 	code, loc, body := c.form("/exports", v, true)
 	if code >= 400 || loc != "/exports" {
