@@ -22,7 +22,6 @@ var jobsFI = map[string]string{
 	"jobs.cancelled": "Työ %d keskeytettiin.",
 	"jobs.ended":     "Työ %d oli jo päättynyt.",
 	"jobs.none":      "Työtä ei löydy.",
-	"jobs.export":    "luovutuspaketti",
 }
 
 var jobsEN = map[string]string{
@@ -34,5 +33,4 @@ var jobsEN = map[string]string{
 	"jobs.cancelled": "Job %d was cancelled.",
 	"jobs.ended":     "Job %d had already ended.",
 	"jobs.none":      "No such job.",
-	"jobs.export":    "export package",
 }

@@ -255,7 +255,8 @@ var migrations = []string{
 		id INTEGER PRIMARY KEY,
 		kind TEXT NOT NULL CHECK (kind IN ('export', 'redact')),
 		-- a request that expires takes its jobs (and their regions) with it;
-		-- NULL: an ad-hoc export (only kind export), expired with its package
+		-- NULL: an ad-hoc export (only kind export); its params hold what
+		-- its exports row and audit entries keep anyway
 		request_id INTEGER REFERENCES requests(id) ON DELETE CASCADE
 			CHECK (request_id IS NOT NULL OR kind = 'export'),
 		params TEXT NOT NULL DEFAULT '{}',

@@ -65,10 +65,20 @@ func (r *Runner) SubmitExport(ctx context.Context, a registry.AdHocExport, actor
 	}
 	j := registry.Job{Kind: registry.JobExport, Params: string(b), CreatedBy: actor, Source: source}
 	err = r.DB.Update(ctx, func(tx *registry.Tx) error {
+		// The same selection already queued or being made: that job (a
+		// form posted twice makes one package).
+		js, err := tx.AdHocJobs()
+		if err != nil {
+			return err
+		}
+		if k, ok := activeLike(js, j); ok {
+			j = k
+			return nil
+		}
 		if err := tx.AddJob(&j); err != nil {
 			return err
 		}
-		_, err := tx.Audit(actor, source, "job.queue", fmt.Sprintf("job:%d", j.ID), map[string]any{"kind": j.Kind,
+		_, err = tx.Audit(actor, source, "job.queue", fmt.Sprintf("job:%d", j.ID), map[string]any{"kind": j.Kind,
 			"cameras": a.Cameras, "from": a.From, "to": a.To, "reason": a.Reason, "case_ref": a.CaseRef})
 		return err
 	})
@@ -183,6 +193,19 @@ func (r *Runner) Submit(ctx context.Context, id int64, regions json.RawMessage, 
 	}
 	j.Params = string(b)
 	err = r.DB.Update(ctx, func(tx *registry.Tx) error {
+		if j.Kind == registry.JobExport {
+			// A second press of the button (or a reload that posts the
+			// form again) while the request's ordinary package is queued
+			// or being made gets that job, not a second identical one.
+			js, err := tx.Jobs(id)
+			if err != nil {
+				return err
+			}
+			if k, ok := activeLike(js, j); ok {
+				j = k
+				return nil
+			}
+		}
 		if err := tx.AddJob(&j); err != nil {
 			return err
 		}
@@ -511,6 +534,17 @@ func (r *Runner) Preview(ctx context.Context, id int64, regions json.RawMessage,
 		return nil, err // not shown unless audited
 	}
 	return frames, nil
+}
+
+// activeLike finds a queued or running job among js of j's kind, request
+// and parameters.
+func activeLike(js []registry.Job, j registry.Job) (registry.Job, bool) {
+	for _, k := range js {
+		if !k.Ended() && k.Kind == j.Kind && k.RequestID == j.RequestID && k.Params == j.Params {
+			return k, true
+		}
+	}
+	return registry.Job{}, false
 }
 
 func contains(list []string, s string) bool {
