@@ -85,6 +85,7 @@ var routeRoles = map[string]string{
 	"GET /disclosures/register.csv":    keeperOrDPO,
 	"POST /requests":                   registry.RoleKeeper,
 	"POST /requests/:id/export":        registry.RoleKeeper,
+	"POST /jobs/:id/cancel":            registry.RoleKeeper, // jobs_api.go pageCancelJob
 	"PUT /api/v1/requests/:id":         registry.RoleKeeper,
 }
 
