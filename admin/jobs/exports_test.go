@@ -110,6 +110,12 @@ func TestLongRequestExportViaPage(t *testing.T) {
 	if strings.Contains(html, `id="req-packages"`) {
 		t.Error("a package is listed before the job ran")
 	}
+	// The DPO reads the request page: the job's state, no cancel, no
+	// polling of the keepers' jobs API.
+	if _, dh := e.loginAs("dpo").page("/requests/1"); !strings.Contains(dh, fmt.Sprintf(`data-job="%d" data-state="queued"`, js[0].ID)) ||
+		strings.Contains(dh, "/cancel") || strings.Contains(dh, "data-jobs=") {
+		t.Error("the DPO's request page: job not shown, or cancel/polling offered")
+	}
 	e.start()
 	j := c.wait(js[0].ID, ended)
 	if j.State != registry.JobDone || j.Package == "" {
