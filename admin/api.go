@@ -445,12 +445,18 @@ func (s *Server) apiCreateExport(c *gin.Context) {
 		jsonError(c, http.StatusBadRequest, "expected JSON {cameras, from, to, reason, case_ref}")
 		return
 	}
-	e, err := s.createExport(c.Request.Context(), authOf(c), c.ClientIP(), in.input())
+	// Over JobThreshold of footage: 202 {"job"}, made in the background
+	// (jobs_api.go); otherwise made now, 201.
+	e, j, err := s.startExport(c.Request.Context(), authOf(c), c.ClientIP(), in.input())
 	if err != nil {
 		s.apiFail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, NewExportJSON(e))
+	if j != nil {
+		c.JSON(http.StatusAccepted, gin.H{"job": jobJSON(langOfCtx(c), *j)})
+		return
+	}
+	c.JSON(http.StatusCreated, NewExportJSON(*e))
 }
 
 func (s *Server) apiDownloadExport(c *gin.Context) {

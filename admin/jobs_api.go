@@ -16,13 +16,16 @@ import (
 	"vahti/registry"
 )
 
-// JobService runs request packages (ordinary or redacted) in the
-// background and previews redactions; admin/jobs.Runner implements it.
+// JobService runs request packages (ordinary or redacted) and long ad-hoc
+// exports in the background and previews redactions; admin/jobs.Runner implements it.
 // Errors it returns: redact.ErrNoFFmpeg, *redact.FieldError (a bad regions
 // file), registry.ErrJobEnded, *registry.TransitionError, ErrNotFound.
 type JobService interface {
 	Available(ctx context.Context) (ffmpegVersion string, err error)
 	Submit(ctx context.Context, requestID int64, regions json.RawMessage, keepAudio bool, actor, source string) (registry.Job, error)
+	// SubmitExport queues an ad-hoc export (no request), checked by the
+	// caller as one made at once.
+	SubmitExport(ctx context.Context, e registry.AdHocExport, actor, source string) (registry.Job, error)
 	Cancel(ctx context.Context, id int64, actor, source string) (registry.Job, error)
 	Job(ctx context.Context, id int64) (registry.Job, error)
 	Preview(ctx context.Context, requestID int64, regions json.RawMessage, camera string, at []time.Time, actor, source string) ([]redact.Frame, error)
@@ -147,10 +150,11 @@ func (s *Server) apiJob(c *gin.Context) {
 	c.JSON(http.StatusOK, jobJSON(langOfCtx(c), j))
 }
 
-// GET /api/v1/jobs?request=ID
+// GET /api/v1/jobs?request=ID (or request=none: the ad-hoc exports')
 func (s *Server) apiJobs(c *gin.Context) {
 	var rid int64
-	if v := c.Query("request"); v != "" {
+	adhoc := c.Query("request") == "none"
+	if v := c.Query("request"); v != "" && !adhoc {
 		var err error
 		if rid, err = strconv.ParseInt(v, 10, 64); err != nil || rid <= 0 {
 			jsonError(c, http.StatusBadRequest, "request: not a request id")
@@ -160,7 +164,11 @@ func (s *Server) apiJobs(c *gin.Context) {
 	var js []registry.Job
 	err := s.cfg.DB.View(c.Request.Context(), func(tx *registry.Tx) error {
 		var err error
-		js, err = tx.Jobs(rid)
+		if adhoc {
+			js, err = tx.AdHocJobs()
+		} else {
+			js, err = tx.Jobs(rid)
+		}
 		return err
 	})
 	if err != nil {
@@ -240,22 +248,49 @@ func (s *Server) apiRedactPreview(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"frames": out})
 }
 
-// JobThreshold: an ordinary request export through the API with more
-// catalogued footage than this (all cameras together) runs as a background
-// job. Ten minutes of one 4 Mbit/s camera is about 300 MB: stitched and
-// hashed in well under a minute on a recorder box, the longest a browser
-// should wait on one HTTP request; anything longer gets a progress bar.
+// JobThreshold: an ordinary export (a request's, or ad hoc from the
+// Exports page and POST /api/v1/exports) with more catalogued footage than
+// this (all cameras together) runs as a background job; the page form and
+// the API alike. Ten minutes of one 4 Mbit/s camera is about 300 MB:
+// stitched and hashed in well under a minute on a recorder box, the
+// longest a browser should wait on one HTTP request; anything longer gets
+// a progress bar.
 const JobThreshold = 10 * time.Minute
 
-// exportAsJob queues the request's ordinary export as a job and answers
-// 202 {"job"} when its footage is over JobThreshold; false: the caller
-// makes it at once.
-func (s *Server) exportAsJob(c *gin.Context, id int64) bool {
-	if s.cfg.Jobs == nil {
-		return false
+// footage is the catalogued footage of cams within from–to, all cameras
+// together.
+func footage(tx *registry.Tx, cams []string, from, to time.Time) (time.Duration, error) {
+	var d time.Duration
+	for _, cam := range cams {
+		segs, err := tx.SegmentsIn(cam, from, to)
+		if err != nil {
+			return 0, err
+		}
+		for _, sg := range segs {
+			a, b := sg.Start, sg.End
+			if a.Before(from) {
+				a = from
+			}
+			if b.After(to) {
+				b = to
+			}
+			if b.After(a) {
+				d += b.Sub(a)
+			}
+		}
 	}
-	var footage time.Duration
-	err := s.cfg.DB.View(c.Request.Context(), func(tx *registry.Tx) error {
+	return d, nil
+}
+
+// requestExportJob queues request id's ordinary export as a job when its
+// footage is over JobThreshold; false (and no error): the caller makes it
+// at once. A missing request is left to the ordinary path to answer.
+func (s *Server) requestExportJob(ctx context.Context, p *principal, ip string, id int64) (registry.Job, bool, error) {
+	if s.cfg.Jobs == nil {
+		return registry.Job{}, false, nil
+	}
+	var d time.Duration
+	err := s.cfg.DB.View(ctx, func(tx *registry.Tx) error {
 		q, err := tx.Request(id)
 		if err != nil {
 			return err
@@ -264,33 +299,124 @@ func (s *Server) exportAsJob(c *gin.Context, id int64) bool {
 		if len(cams) == 1 && cams[0] == registry.AllCameras {
 			cams = s.cameraIDs()
 		}
-		for _, cam := range cams {
-			segs, err := tx.SegmentsIn(cam, q.From, q.To)
-			if err != nil {
-				return err
-			}
-			for _, sg := range segs {
-				a, b := sg.Start, sg.End
-				if a.Before(q.From) {
-					a = q.From
-				}
-				if b.After(q.To) {
-					b = q.To
-				}
-				footage += b.Sub(a)
-			}
-		}
-		return nil
+		d, err = footage(tx, cams, q.From, q.To)
+		return err
 	})
-	if err != nil || footage <= JobThreshold {
-		return false // a missing request is answered by the ordinary path
+	if err != nil || d <= JobThreshold {
+		return registry.Job{}, false, nil
 	}
-	p := authOf(c)
-	j, err := s.cfg.Jobs.Submit(c.Request.Context(), id, nil, false, p.user.Name, c.ClientIP())
+	j, err := s.cfg.Jobs.Submit(ctx, id, nil, false, p.user.Name, ip)
+	return j, true, err
+}
+
+// exportAsJob queues the request's ordinary export as a job and answers
+// 202 {"job"} when its footage is over JobThreshold; false: the caller
+// makes it at once.
+func (s *Server) exportAsJob(c *gin.Context, id int64) bool {
+	j, queued, err := s.requestExportJob(c.Request.Context(), authOf(c), c.ClientIP(), id)
+	if !queued {
+		return false
+	}
 	if err != nil {
 		s.jobFail(c, err)
 		return true
 	}
 	c.JSON(http.StatusAccepted, gin.H{"job": jobJSON(langOfCtx(c), j)})
 	return true
+}
+
+// startExport makes an ad-hoc export at once, or queues it as a job when
+// its footage is over JobThreshold (and a job runner is wired): exactly
+// one of the export and the job is returned. The input is checked the
+// same way for both.
+func (s *Server) startExport(ctx context.Context, p *principal, ip string, in rangeInput) (*registry.Export, *registry.Job, error) {
+	r, err := s.checkExport(p, ip, in)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.cfg.Jobs != nil {
+		var d time.Duration
+		if err := s.cfg.DB.View(ctx, func(tx *registry.Tx) error {
+			var err error
+			d, err = footage(tx, r.Cameras, r.From, r.To)
+			return err
+		}); err != nil {
+			return nil, nil, err
+		}
+		if d > JobThreshold {
+			j, err := s.cfg.Jobs.SubmitExport(ctx, registry.AdHocExport{Cameras: r.Cameras, From: r.From, To: r.To,
+				Reason: r.Reason, CaseRef: r.CaseRef}, r.Actor, r.Source)
+			if err != nil {
+				return nil, nil, err
+			}
+			return nil, &j, nil
+		}
+	}
+	if s.cfg.Export == nil {
+		return nil, nil, uerr("error.unavailable")
+	}
+	e, err := s.cfg.Export(ctx, r, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	return &e, nil, nil
+}
+
+// pageCancelJob cancels a job from the request or Exports page's form
+// (which works without JavaScript) and goes back to the page it is
+// listed on: the request's, or /exports for an ad-hoc export.
+func (s *Server) pageCancelJob(c *gin.Context) {
+	p := authOf(c)
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 || s.cfg.Jobs == nil {
+		s.renderError(c, http.StatusNotFound, "jobs.none")
+		return
+	}
+	j, err := s.cfg.Jobs.Cancel(c.Request.Context(), id, p.user.Name, c.ClientIP())
+	back := "/exports"
+	if j.RequestID != 0 {
+		back = "/requests/" + strconv.FormatInt(j.RequestID, 10)
+	}
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+		s.renderError(c, http.StatusNotFound, "jobs.none")
+	case errors.Is(err, registry.ErrJobEnded):
+		s.flashRedirect(c, back, trf(p.lang(), "jobs.ended", id))
+	case err != nil:
+		s.cfg.Log.Error("admin: cancel job", "job", id, "err", err)
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+	default:
+		s.flashRedirect(c, back, trf(p.lang(), "jobs.cancelled", id))
+	}
+}
+
+// jobRow is a job as the request and Exports pages list it.
+type jobRow struct {
+	registry.Job
+	Percent int    // 0–100
+	Message string // the error, in the reader's language where the catalog knows it
+}
+
+// jobRows are the jobs a page lists: every queued or running one, and
+// those that ended within the last day (a failure's reason stays in
+// view; older outcomes are in the audit log), at most 20.
+func jobRows(lang string, js []registry.Job, now time.Time) []jobRow {
+	var out []jobRow
+	for _, j := range js {
+		if j.Ended() && now.Sub(j.Finished) > 24*time.Hour {
+			continue
+		}
+		if len(out) == 20 {
+			break
+		}
+		r := jobRow{Job: j, Percent: int(j.Progress*100 + 0.5), Message: j.Error}
+		if j.State == registry.JobDone {
+			r.Percent = 100
+		}
+		if msg, ok := translateMessage(lang, j.Error); ok && j.Error != "" {
+			r.Message = msg
+		}
+		out = append(out, r)
+	}
+	return out
 }

@@ -277,18 +277,20 @@ func (s *Server) pageSetReason(c *gin.Context) {
 }
 
 type rangeForm struct {
-	Cameras   []string
-	From, To  string
-	Reason    string
-	CaseRef   string
-	FromAmb   bool
-	ToAmb     bool
-	AllCams   []cameraOpt
-	Exports   []registry.Export
-	Holds     []registry.Hold
-	OpenReqs  map[int64]bool // requests still open: their holds go only by closing them
-	ShowAll   bool
-	NewExport string
+	Cameras      []string
+	From, To     string
+	Reason       string
+	CaseRef      string
+	FromAmb      bool
+	ToAmb        bool
+	AllCams      []cameraOpt
+	Exports      []registry.Export
+	Holds        []registry.Hold
+	OpenReqs     map[int64]bool // requests still open: their holds go only by closing them
+	ShowAll      bool
+	NewExport    string
+	JobThreshold time.Duration // exports with more footage run as jobs
+	Rows         []jobRow      // the Exports page: ad-hoc export jobs (jobs_api.go jobRows)
 }
 
 type cameraOpt struct{ ID, Name, Purpose string }
@@ -325,18 +327,34 @@ func (s *Server) showExports(c *gin.Context, status int, f rangeForm, errMsg str
 		s.renderError(c, http.StatusInternalServerError, "error.internal")
 		return
 	}
-	f.AllCams = s.cameraOpts()
+	f.AllCams, f.JobThreshold = s.cameraOpts(), JobThreshold
+	if s.cfg.Jobs != nil { // the ad-hoc export jobs, with progress and cancel
+		var js []registry.Job
+		if err := s.cfg.DB.View(c.Request.Context(), func(tx *registry.Tx) error {
+			var err error
+			js, err = tx.AdHocJobs()
+			return err
+		}); err != nil {
+			s.renderError(c, http.StatusInternalServerError, "error.internal")
+			return
+		}
+		f.Rows = jobRows(p.lang(), js, s.now())
+	}
 	s.render(c, status, "exports", "exports.title", p, f, errMsg)
 }
 
 func (s *Server) pageCreateExport(c *gin.Context) {
 	p := authOf(c)
 	in := formRange(c)
-	e, err := s.createExport(c.Request.Context(), p, c.ClientIP(), in)
+	e, j, err := s.startExport(c.Request.Context(), p, c.ClientIP(), in)
 	if err != nil {
 		f := rangeForm{Cameras: in.Cameras, From: in.From, To: in.To, Reason: in.Reason, CaseRef: in.CaseRef}
 		f.FromAmb, f.ToAmb = s.ambiguity(in)
 		s.showExports(c, http.StatusBadRequest, f, errorText(p.lang(), err))
+		return
+	}
+	if j != nil { // over JobThreshold: the page lists it with its progress
+		s.flashRedirect(c, "/exports", trf(p.lang(), "jobs.queued", j.ID))
 		return
 	}
 	s.flashRedirect(c, "/exports", trf(p.lang(), "exports.done", e.ID))

@@ -105,16 +105,18 @@ func (s *Server) pageAddRequest(c *gin.Context) {
 // requestPage is one request's page.
 type requestPage struct {
 	requestDetail
-	Now         time.Time
-	CanChange   bool
-	Channels    []string
-	Grounds     []string
-	NewPackage  string
-	Deliver     deliveryInput
-	DeliverOpen bool
-	Keepers     []string
-	Accounts    []string // who may have verified an identity
-	MaxExtend   int      // months the deadline may still be extended by
+	Now          time.Time
+	CanChange    bool
+	Channels     []string
+	Grounds      []string
+	NewPackage   string
+	Deliver      deliveryInput
+	DeliverOpen  bool
+	Keepers      []string
+	Accounts     []string      // who may have verified an identity
+	MaxExtend    int           // months the deadline may still be extended by
+	JobThreshold time.Duration // exports with more footage run as jobs
+	Jobs         []jobRow      // the request's background jobs (jobs_api.go jobRows)
 }
 
 func (s *Server) requestID(c *gin.Context) (int64, bool) {
@@ -154,7 +156,19 @@ func (s *Server) showRequest(c *gin.Context, status int, id int64, rp requestPag
 			return
 		}
 	}
-	rp.MaxExtend = registry.MaxExtensionMonths - d.ExtensionMonths
+	if s.cfg.Jobs != nil { // the request's jobs, with progress and cancel
+		var js []registry.Job
+		if err := s.cfg.DB.View(c.Request.Context(), func(tx *registry.Tx) error {
+			var err error
+			js, err = tx.Jobs(id)
+			return err
+		}); err != nil {
+			s.renderError(c, http.StatusInternalServerError, "error.internal")
+			return
+		}
+		rp.Jobs = jobRows(p.lang(), js, s.now())
+	}
+	rp.MaxExtend, rp.JobThreshold = registry.MaxExtensionMonths-d.ExtensionMonths, JobThreshold
 	if rp.Deliver.Channel == "" {
 		rp.Deliver.Channel = "usb"
 		rp.Deliver.Authority = d.Authority
@@ -170,6 +184,17 @@ func (s *Server) pageExportRequest(c *gin.Context) {
 	p := authOf(c)
 	id, ok := s.requestID(c)
 	if !ok {
+		return
+	}
+	// Over JobThreshold of footage: a background job, shown on the request
+	// page with its progress (jobs_api.go); otherwise made now.
+	j, queued, err := s.requestExportJob(c.Request.Context(), p, c.ClientIP(), id)
+	if queued {
+		if err != nil {
+			s.showRequest(c, http.StatusBadRequest, id, requestPage{}, errorText(p.lang(), err))
+			return
+		}
+		s.flashRedirect(c, fmt.Sprintf("/requests/%d", id), trf(p.lang(), "jobs.queued", j.ID))
 		return
 	}
 	e, err := s.exportRequest(c.Request.Context(), p, c.ClientIP(), id)

@@ -148,6 +148,7 @@ func (s *Server) routes() *gin.Engine {
 	pkd.GET("/disclosures/register.csv", s.pageRegisterCSV)
 	pk.POST("/requests", s.pageAddRequest)
 	pk.POST("/requests/:id/export", s.pageExportRequest)
+	pk.POST("/jobs/:id/cancel", s.pageCancelJob) // jobs_api.go
 	pk.GET("/requests/:id/redact", s.pageRedact) // redact_pages.go
 	pk.POST("/requests/:id/deliver", s.pageDeliverRequest)
 	pk.POST("/requests/:id/close", s.pageCloseRequest)

@@ -100,6 +100,7 @@ var routeRoles = map[string]string{
 	"POST /requests":                           registry.RoleKeeper,
 	"POST /requests/:id/export":                registry.RoleKeeper,
 	"PUT /api/v1/requests/:id":                 registry.RoleKeeper,
+	"POST /jobs/:id/cancel":                    registry.RoleKeeper, // jobs_api.go pageCancelJob
 }
 
 // keeperOrDPO: a route either role may use (roles in routeRoles are a

@@ -411,25 +411,35 @@ func (s *Server) createExport(ctx context.Context, p *principal, ip string, in r
 	if s.cfg.Export == nil {
 		return registry.Export{}, uerr("error.unavailable")
 	}
-	cams, err := s.parseCameras(in.Cameras, false)
+	r, err := s.checkExport(p, ip, in)
 	if err != nil {
 		return registry.Export{}, err
-	}
-	from, to, err := s.parseRange(in)
-	if err != nil {
-		return registry.Export{}, err
-	}
-	if to.Sub(from) > maxExportSpan {
-		return registry.Export{}, uerr("error.exporttoolong")
-	}
-	if strings.TrimSpace(in.Reason) == "" || strings.TrimSpace(in.CaseRef) == "" {
-		return registry.Export{}, uerr("error.exportfields")
 	}
 	// No outPath: the exporter keeps the package in <state_dir>/exports,
 	// where retention expires it with its footage; a second copy elsewhere
 	// would escape that.
-	return s.cfg.Export(ctx, ExportRequest{Cameras: cams, From: from, To: to, Reason: strings.TrimSpace(in.Reason),
-		CaseRef: strings.TrimSpace(in.CaseRef), Actor: p.user.Name, Source: ip}, "")
+	return s.cfg.Export(ctx, r, "")
+}
+
+// checkExport checks an ad-hoc export's input, whether it is made at once
+// or as a job (jobs_api.go startExport).
+func (s *Server) checkExport(p *principal, ip string, in rangeInput) (ExportRequest, error) {
+	cams, err := s.parseCameras(in.Cameras, false)
+	if err != nil {
+		return ExportRequest{}, err
+	}
+	from, to, err := s.parseRange(in)
+	if err != nil {
+		return ExportRequest{}, err
+	}
+	if to.Sub(from) > maxExportSpan {
+		return ExportRequest{}, uerr("error.exporttoolong")
+	}
+	if strings.TrimSpace(in.Reason) == "" || strings.TrimSpace(in.CaseRef) == "" {
+		return ExportRequest{}, uerr("error.exportfields")
+	}
+	return ExportRequest{Cameras: cams, From: from, To: to, Reason: strings.TrimSpace(in.Reason),
+		CaseRef: strings.TrimSpace(in.CaseRef), Actor: p.user.Name, Source: ip}, nil
 }
 
 var exportIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)

@@ -21,16 +21,26 @@ var ErrJobEnded = errors.New("the job has already ended")
 
 // Job kinds.
 const (
-	JobExport = "export" // a request's ordinary package
+	JobExport = "export" // an ordinary package: a request's, or ad hoc (RequestID 0)
 	JobRedact = "redact" // a request's redacted package
 )
+
+// AdHocExport is what an ad-hoc export job (the Exports page, POST
+// /api/v1/exports; no request) packages, in the job's params.
+type AdHocExport struct {
+	Cameras []string  `json:"cameras"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Reason  string    `json:"reason"`
+	CaseRef string    `json:"case_ref"`
+}
 
 // Job is one background job (admin/jobs runs them).
 type Job struct {
 	ID        int64
 	Kind      string
-	RequestID int64
-	Params    string // JSON: the redaction regions and options
+	RequestID int64  // 0: an ad-hoc export, not tied to a request
+	Params    string // JSON: the redaction regions and options; an ad-hoc export's cameras, range, reason
 	State     string
 	Progress  float64 // 0–1
 	Package   string  // export id, when done
@@ -53,10 +63,11 @@ const jobCols = `id, kind, request_id, params, state, progress, package, error, 
 func scanJob(r interface{ Scan(...any) error }) (Job, error) {
 	var j Job
 	var created int64
-	var started, finished sql.NullInt64
-	err := r.Scan(&j.ID, &j.Kind, &j.RequestID, &j.Params, &j.State, &j.Progress, &j.Package, &j.Error, &j.CreatedBy, &j.Source,
+	var started, finished, request sql.NullInt64
+	err := r.Scan(&j.ID, &j.Kind, &request, &j.Params, &j.State, &j.Progress, &j.Package, &j.Error, &j.CreatedBy, &j.Source,
 		&created, &started, &finished, &j.Attempts)
 	j.Created, j.Started, j.Finished = fromNS(created), nullNS(started), nullNS(finished)
+	j.RequestID = request.Int64 // NULL: 0, an ad-hoc export
 	return j, err
 }
 
@@ -65,12 +76,19 @@ func (tx *Tx) AddJob(j *Job) error {
 	if j.Kind != JobExport && j.Kind != JobRedact {
 		return fmt.Errorf("job: kind %q", j.Kind)
 	}
+	if j.RequestID == 0 && j.Kind != JobExport {
+		return fmt.Errorf("job: a %s job needs a request", j.Kind)
+	}
 	if j.Params == "" {
 		j.Params = "{}"
 	}
+	var request any // NULL for an ad-hoc export
+	if j.RequestID != 0 {
+		request = j.RequestID
+	}
 	j.State, j.Created = JobQueued, tx.Now()
 	res, err := tx.tx.Exec(`INSERT INTO jobs (kind, request_id, params, state, created_by, source, created_ns) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		j.Kind, j.RequestID, j.Params, j.State, j.CreatedBy, j.Source, ns(j.Created))
+		j.Kind, request, j.Params, j.State, j.CreatedBy, j.Source, ns(j.Created))
 	if err != nil {
 		return fmt.Errorf("job: %w", err)
 	}
@@ -99,7 +117,17 @@ func (tx *Tx) Jobs(requestID int64) ([]Job, error) {
 		q += ` WHERE request_id = ?`
 		args = append(args, requestID)
 	}
-	rows, err := tx.tx.Query(q+` ORDER BY id DESC LIMIT 200`, args...)
+	return tx.jobs(q+` ORDER BY id DESC LIMIT 200`, args...)
+}
+
+// AdHocJobs lists the ad-hoc export jobs (no request), newest first, at
+// most 200.
+func (tx *Tx) AdHocJobs() ([]Job, error) {
+	return tx.jobs(`SELECT ` + jobCols + ` FROM jobs WHERE request_id IS NULL ORDER BY id DESC LIMIT 200`)
+}
+
+func (tx *Tx) jobs(q string, args ...any) ([]Job, error) {
+	rows, err := tx.tx.Query(q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}

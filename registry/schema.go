@@ -246,12 +246,19 @@ var migrations = []string{
 	);
 	CREATE INDEX seal_segment_keys_epoch ON seal_segment_keys(epoch_day);`,
 	// Background jobs (admin/jobs): request packages, plain or redacted,
-	// made outside an HTTP request, with progress, cancel and resume.
+	// and long ad-hoc exports (no request; cameras, range, reason and case
+	// reference in params), made outside an HTTP request, with progress,
+	// cancel and resume. Edited in place (request_id made nullable, the
+	// kind/request check added) before its first release: no installed
+	// registry has this migration yet.
 	`CREATE TABLE jobs (
 		id INTEGER PRIMARY KEY,
 		kind TEXT NOT NULL CHECK (kind IN ('export', 'redact')),
-		-- a request that expires takes its jobs (and their regions) with it
-		request_id INTEGER NOT NULL REFERENCES requests(id) ON DELETE CASCADE,
+		-- a request that expires takes its jobs (and their regions) with it;
+		-- NULL: an ad-hoc export (only kind export); its params hold what
+		-- its exports row and audit entries keep anyway
+		request_id INTEGER REFERENCES requests(id) ON DELETE CASCADE
+			CHECK (request_id IS NOT NULL OR kind = 'export'),
 		params TEXT NOT NULL DEFAULT '{}',
 		state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
 		progress REAL NOT NULL DEFAULT 0,

@@ -139,6 +139,9 @@ func newEnv(t *testing.T, nseg int, find func(context.Context) (*redact.Tool, er
 		t.Fatal(err)
 	}
 	if err := db.Update(context.Background(), func(tx *registry.Tx) error {
+		if err := tx.AddUser(&registry.User{Name: "dpo", Roles: []string{registry.RoleDPO}, PassHash: hash, Lang: "en"}); err != nil {
+			return err
+		}
 		return tx.AddUser(&registry.User{Name: "keeper", Roles: []string{registry.RoleKeeper}, PassHash: hash, Lang: "en"})
 	}); err != nil {
 		t.Fatal(err)
@@ -151,7 +154,11 @@ func newEnv(t *testing.T, nseg int, find func(context.Context) (*redact.Tool, er
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e.ex = &export.Exporter{Root: cfg.Storage.Root, StateDir: cfg.StateDir, DB: db, Now: now, Version: "test", Log: log}
 	e.runner = &Runner{DB: db, Exporter: e.ex, Cameras: cfg.CameraIDs, Log: log, Find: find}
+	ex := e.ex
 	srv, err := admin.New(admin.Config{DB: db, Cfg: cfg, Now: now, Log: log, Version: "test", Jobs: e.runner,
+		Export: func(ctx context.Context, r admin.ExportRequest, out string) (registry.Export, error) {
+			return ex.Export(ctx, export.Request(r), out)
+		},
 		HashParams: admin.HashParams{Memory: 1024, Time: 1, Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
@@ -197,13 +204,19 @@ type client struct {
 
 func (e *env) login() *client {
 	e.t.Helper()
+	return e.loginAs("keeper")
+}
+
+func (e *env) loginAs(name string) *client {
+	e.t.Helper()
 	jar, _ := cookiejar.New(nil)
-	c := &client{e: e, c: e.ts.Client()}
+	hc := *e.ts.Client() // a copy: ts.Client() is one shared client, and each login has its own cookies
+	c := &client{e: e, c: &hc}
 	c.c.Jar = jar
 	var out struct {
 		CSRF string `json:"csrf_token"`
 	}
-	code := c.do("POST", "/api/v1/session", map[string]string{"name": "keeper", "password": password}, &out)
+	code := c.do("POST", "/api/v1/session", map[string]string{"name": name, "password": password}, &out)
 	if code != 200 {
 		e.t.Fatalf("login: %d", code)
 	}

@@ -1,5 +1,5 @@
-// Package jobs runs a request's packages (ordinary or redacted) in the
-// background: a queue in the registry's jobs table, one job at a time
+// Package jobs runs a request's packages (ordinary or redacted), and long
+// ad-hoc exports not tied to a request, in the background: a queue in the registry's jobs table, one job at a time
 // (ffmpeg uses both cores of a recorder box), progress, cancel, and resume
 // after a restart. A job that was running when the service stopped is
 // queued again and starts from the beginning: a package is made whole or
@@ -45,6 +45,48 @@ type run struct {
 type Params struct {
 	Redact    json.RawMessage `json:"redact,omitempty"`
 	KeepAudio bool            `json:"keep_audio,omitempty"`
+	// AdHoc is an ad-hoc export's selection (a job without a request).
+	AdHoc *registry.AdHocExport `json:"adhoc,omitempty"`
+}
+
+// SubmitExport queues an ad-hoc export (no request): the exporter's
+// ordinary package of cameras from–to, audited export.create when it is
+// made, like one made at once. An empty camera list, a range that is not
+// forward or an empty reason or case reference is refused here too.
+func (r *Runner) SubmitExport(ctx context.Context, a registry.AdHocExport, actor, source string) (registry.Job, error) {
+	a.Reason, a.CaseRef = strings.TrimSpace(a.Reason), strings.TrimSpace(a.CaseRef)
+	a.From, a.To = a.From.UTC(), a.To.UTC()
+	if len(a.Cameras) == 0 || !a.To.After(a.From) || a.Reason == "" || a.CaseRef == "" {
+		return registry.Job{}, fmt.Errorf("ad-hoc export: cameras, a forward range, a reason and a case reference are required")
+	}
+	b, err := json.Marshal(Params{AdHoc: &a})
+	if err != nil {
+		return registry.Job{}, err
+	}
+	j := registry.Job{Kind: registry.JobExport, Params: string(b), CreatedBy: actor, Source: source}
+	err = r.DB.Update(ctx, func(tx *registry.Tx) error {
+		// The same selection already queued or being made: that job (a
+		// form posted twice makes one package).
+		js, err := tx.AdHocJobs()
+		if err != nil {
+			return err
+		}
+		if k, ok := activeLike(js, j); ok {
+			j = k
+			return nil
+		}
+		if err := tx.AddJob(&j); err != nil {
+			return err
+		}
+		_, err = tx.Audit(actor, source, "job.queue", fmt.Sprintf("job:%d", j.ID), map[string]any{"kind": j.Kind,
+			"cameras": a.Cameras, "from": a.From, "to": a.To, "reason": a.Reason, "case_ref": a.CaseRef})
+		return err
+	})
+	if err != nil {
+		return j, err
+	}
+	r.poke()
+	return j, nil
 }
 
 func (r *Runner) log() *slog.Logger {
@@ -151,6 +193,19 @@ func (r *Runner) Submit(ctx context.Context, id int64, regions json.RawMessage, 
 	}
 	j.Params = string(b)
 	err = r.DB.Update(ctx, func(tx *registry.Tx) error {
+		if j.Kind == registry.JobExport {
+			// A second press of the button (or a reload that posts the
+			// form again) while the request's ordinary package is queued
+			// or being made gets that job, not a second identical one.
+			js, err := tx.Jobs(id)
+			if err != nil {
+				return err
+			}
+			if k, ok := activeLike(js, j); ok {
+				j = k
+				return nil
+			}
+		}
 		if err := tx.AddJob(&j); err != nil {
 			return err
 		}
@@ -343,11 +398,20 @@ func (r *Runner) runOne(ctx context.Context, j registry.Job) {
 	}
 }
 
-// do makes the job's package and links it to the request.
+// do makes the job's package and links it to the request (an ad-hoc
+// export: the exporter's ordinary Build, as when made at once).
 func (r *Runner) do(ctx context.Context, j registry.Job, progress func(float64)) (*export.Result, error) {
 	var p Params
 	if err := json.Unmarshal([]byte(j.Params), &p); err != nil {
 		return nil, fmt.Errorf("job %d: params: %w", j.ID, err)
+	}
+	if j.RequestID == 0 {
+		if j.Kind != registry.JobExport || p.AdHoc == nil {
+			return nil, fmt.Errorf("job %d: a %s job without a request or an export selection", j.ID, j.Kind)
+		}
+		a := p.AdHoc
+		return r.Exporter.Build(ctx, export.Request{Cameras: a.Cameras, From: a.From, To: a.To, Reason: a.Reason,
+			CaseRef: a.CaseRef, Actor: j.CreatedBy, Source: j.Source}, "")
 	}
 	var regs *redact.Regions
 	if j.Kind == registry.JobRedact {
@@ -470,6 +534,17 @@ func (r *Runner) Preview(ctx context.Context, id int64, regions json.RawMessage,
 		return nil, err // not shown unless audited
 	}
 	return frames, nil
+}
+
+// activeLike finds a queued or running job among js of j's kind, request
+// and parameters.
+func activeLike(js []registry.Job, j registry.Job) (registry.Job, bool) {
+	for _, k := range js {
+		if !k.Ended() && k.Kind == j.Kind && k.RequestID == j.RequestID && k.Params == j.Params {
+			return k, true
+		}
+	}
+	return registry.Job{}, false
 }
 
 func contains(list []string, s string) bool {

@@ -581,7 +581,7 @@
 
   // Jobs: the request's list, and the one being followed with the bar.
   var followed = null, pollTimer = null;
-  function active(j) { return j.state === "queued" || j.state === "running"; }
+  var active = VahtiJobs.active; // jobs.js, shared with the request and Exports pages
   function packageLink(id) {
     var a = document.createElement("a");
     a.href = "/requests/" + requestID + "?package=" + encodeURIComponent(id);
@@ -607,7 +607,7 @@
       tr.setAttribute("data-job", j.id);
       var cells = [local(Date.parse(j.created)) + (j.created_by ? " (" + j.created_by + ")" : ""),
         msg(/redact/.test(j.kind || "") ? "redactedjob" : "plainjob"), msg("state-" + j.state),
-        Math.round((j.progress || 0) * 100) + " %"];
+        VahtiJobs.percent(j) + " %"];
       cells.forEach(function (s, i) {
         var td = document.createElement("td");
         td.textContent = s;
@@ -641,10 +641,7 @@
   function showJob(j) {
     var box = $("redact-job"), st = $("redact-make-status");
     box.hidden = false;
-    var pct = Math.round(clamp(j.progress || 0, 0, 1) * 100);
-    if (j.state === "done") { pct = 100; }
-    $("redact-progress").value = pct;
-    setText($("redact-percent"), pct + " %");
+    VahtiJobs.bar($("redact-progress"), $("redact-percent"), j);
     setText($("redact-jobstate"), msg("state-" + j.state));
     box.setAttribute("data-state", j.state);
     $("redact-cancel").hidden = !active(j);
