@@ -14,23 +14,25 @@ func init() {
 }
 
 var jobsFI = map[string]string{
-	"jobs.title":     "Taustatyöt",
-	"jobs.intro":     "Yli %s tallennetta sisältävä paketti tehdään taustalla; tämä sivu näyttää sen edistymisen.",
-	"jobs.queued":    "Paketti tehdään taustalla (työ %d); edistyminen näkyy alla.",
-	"jobs.cancel":    "Keskeytä",
-	"jobs.cancelask": "Keskeytetäänkö paketin teko?",
-	"jobs.cancelled": "Työ %d keskeytettiin.",
-	"jobs.ended":     "Työ %d oli jo päättynyt.",
-	"jobs.none":      "Työtä ei löydy.",
+	"redact.previewbusy": "Toista esikatselua tehdään juuri; yritä hetken kuluttua uudelleen.",
+	"jobs.title":         "Taustatyöt",
+	"jobs.intro":         "Yli %s tallennetta sisältävä paketti tehdään taustalla; tämä sivu näyttää sen edistymisen.",
+	"jobs.queued":        "Paketti tehdään taustalla (työ %d); edistyminen näkyy alla.",
+	"jobs.cancel":        "Keskeytä",
+	"jobs.cancelask":     "Keskeytetäänkö paketin teko?",
+	"jobs.cancelled":     "Työ %d keskeytettiin.",
+	"jobs.ended":         "Työ %d oli jo päättynyt.",
+	"jobs.none":          "Työtä ei löydy.",
 }
 
 var jobsEN = map[string]string{
-	"jobs.title":     "Background jobs",
-	"jobs.intro":     "A package of more than %s of footage is made in the background; this page shows its progress.",
-	"jobs.queued":    "The package is being made in the background (job %d); its progress is shown below.",
-	"jobs.cancel":    "Cancel",
-	"jobs.cancelask": "Cancel making the package?",
-	"jobs.cancelled": "Job %d was cancelled.",
-	"jobs.ended":     "Job %d had already ended.",
-	"jobs.none":      "No such job.",
+	"redact.previewbusy": "Another preview is being made; try again in a moment.",
+	"jobs.title":         "Background jobs",
+	"jobs.intro":         "A package of more than %s of footage is made in the background; this page shows its progress.",
+	"jobs.queued":        "The package is being made in the background (job %d); its progress is shown below.",
+	"jobs.cancel":        "Cancel",
+	"jobs.cancelask":     "Cancel making the package?",
+	"jobs.cancelled":     "Job %d was cancelled.",
+	"jobs.ended":         "Job %d had already ended.",
+	"jobs.none":          "No such job.",
 }

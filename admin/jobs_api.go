@@ -227,6 +227,13 @@ func (s *Server) apiRedactPreview(c *gin.Context) {
 		}
 		at = append(at, t)
 	}
+	select {
+	case s.previews <- struct{}{}:
+		defer func() { <-s.previews }()
+	default:
+		jsonError(c, http.StatusTooManyRequests, tr(langOfCtx(c), "redact.previewbusy"))
+		return
+	}
 	p := authOf(c)
 	frames, err := s.cfg.Jobs.Preview(c.Request.Context(), id, in.Redact, strings.TrimSpace(in.Camera), at, p.user.Name, c.ClientIP())
 	if err != nil {

@@ -155,6 +155,10 @@ type Server struct {
 	dummyHash   string                           // verified against for unknown names, so timing does not tell
 	httpMetrics gin.HandlerFunc                  // nil: no metrics
 	cams        atomic.Pointer[[]configs.Camera] // the live camera list (cameras.go); nil: Cfg's
+	// previews admits one redaction preview at a time (jobs_api.go): each
+	// runs ffmpeg, and a keeper clicking on, or a stolen session, must not
+	// stack them up against the recorder's CPU.
+	previews chan struct{}
 }
 
 // New checks the config, loads or creates the TLS certificate and builds
@@ -184,6 +188,7 @@ func New(cfg Config) (*Server, error) {
 		loc:      cfg.Cfg.Location(),
 		sessions: newSessionStore(cfg.DB, a.SessionIdle.D(), a.SessionMaxAge.D()),
 		limits:   newLoginLimits(a.LoginFailLimit, a.LockoutPeriod.D()),
+		previews: make(chan struct{}, 1),
 	}
 	var err error
 	if s.dummyHash, err = unmatchableHash(cfg.HashParams); err != nil {
