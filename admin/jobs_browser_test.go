@@ -125,11 +125,13 @@ func TestBrowserLongRequestExport(t *testing.T) {
 	b.waitDOM("job done", `!window.vahtiMark && document.querySelector('#req-jobs tr[data-job]') &&
 		document.querySelector('#req-jobs tr[data-job]').getAttribute("data-state") === "done" &&
 		document.querySelector('#req-jobs progress').value === 100 && document.querySelector("#req-packages .mono") !== null`, 120*time.Second)
-	var pkg, link string
-	b.run("package listed",
-		chromedp.Text("#req-packages td.mono", &pkg, chromedp.ByQuery),
-		chromedp.Text("#req-jobs a.job-package", &link, chromedp.ByQuery),
-		b.shot("2-done"))
+	// Read in one evaluation: the page reloaded itself (jobs.js), and
+	// chromedp's node queries can race a navigation they did not start.
+	var got []string
+	b.waitDOM("package listed", `document.querySelector("#req-packages td.mono") && document.querySelector("#req-jobs a.job-package")`, 10*time.Second)
+	b.eval("package listed", `[document.querySelector("#req-packages td.mono").innerText.trim(), document.querySelector("#req-jobs a.job-package").innerText.trim()]`, &got)
+	b.run("screenshot", b.shot("2-done"))
+	pkg, link := got[0], got[1]
 	if pkg == "" || pkg != link {
 		t.Fatalf("package on the page %q, job's package %q", pkg, link)
 	}
