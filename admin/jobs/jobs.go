@@ -288,6 +288,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it began: nothing was requeued
+		}
 		return fmt.Errorf("jobs: %w", err)
 	}
 	if err := redact.CleanWork(r.Exporter.StateDir); err != nil {
