@@ -1,10 +1,13 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
 	"time"
+
+	"vahti/seal"
 )
 
 // TestSealKeyRows: the key tables refuse what would lose or orphan keys.
@@ -147,5 +150,39 @@ func TestSecureDeleteOnEveryConnection(t *testing.T) {
 	}
 	if open < n {
 		t.Fatalf("%d connections open at once, want %d", open, n)
+	}
+}
+
+func TestKeyStoreFindsWhatTheRegistryHolds(t *testing.T) {
+	db, err := Open(t.TempDir(), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	id := bytes.Repeat([]byte{7}, 16)
+	start := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	if err := db.Update(ctx, func(tx *Tx) error {
+		if err := tx.AddEpoch(20789, []byte("pub"), []byte("sealed-private")); err != nil {
+			return err
+		}
+		return tx.PutSegmentKey(SegmentKey{KeyID: id, Camera: "yard", Start: start, EpochDay: 20789, SealedKey: []byte("sealed")})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ks := db.KeyStore(ctx)
+	day, sealed, err := ks.SealedDataKey(seal.KeyID(id))
+	if err != nil || day != 20789 || string(sealed) != "sealed" {
+		t.Fatalf("data key: day %d sealed %q err %v", day, sealed, err)
+	}
+	pub, priv, err := ks.SealedEpoch(20789)
+	if err != nil || string(pub) != "pub" || string(priv) != "sealed-private" {
+		t.Fatalf("epoch: %q %q %v", pub, priv, err)
+	}
+	if err := db.Update(ctx, func(tx *Tx) error { _, err := tx.DeleteSegmentKeyAt("yard", start); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ks.SealedDataKey(seal.KeyID(id)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a destroyed key is still found: %v", err)
 	}
 }
