@@ -68,6 +68,51 @@ func TestWriterAudioAfterTheCutGoesToTheNextSegment(t *testing.T) {
 	}
 }
 
+// Audio that arrives after the video of its time (here 0.9 s after, as
+// GStreamer's sender reports placed it under load) still goes into the
+// segment it belongs to: the cut waits for it. Without the hold-back
+// queue each segment lost the second of sound that came after its cut.
+func TestWriterLateAudioStaysInItsSegment(t *testing.T) {
+	requireFFprobe(t)
+	aus, length := loadClip(t, "h264.mp4")
+	h := newAudioHarness(t)
+	pcm := make([]byte, 320)
+	var next int64
+	lag := -durToTicks(900*time.Millisecond, videoTimeScale)
+	for loop := int64(0); loop < 3; loop++ {
+		feedAV(t, h, aus, loop*length, lag, &next, pcm)
+	}
+	// The rest of the sound, as it keeps coming after the last frame.
+	for end := 3 * length; next*videoTimeScale/8000 < end; next += 160 {
+		h.clock.t = h.base.Add(ticksToDur(next*videoTimeScale/8000-lag, videoTimeScale))
+		if err := h.w.writeAudio(pcm, next, 160); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.w.close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.rows) < 3 {
+		t.Fatalf("%d segments", len(h.rows))
+	}
+	var vSum, aSum float64
+	for i, s := range h.rows {
+		v, a := spans(t, abs(s.Path, h.root))
+		t.Logf("%s: video %.3f–%.3f audio %.3f–%.3f", s.Path, v.start, v.end, a.start, a.end)
+		if a.start < v.start-0.001 || (i > 0 && a.start > v.start+0.021) {
+			t.Errorf("%s: audio starts %+.3f s from its video", s.Path, a.start-v.start)
+		}
+		if a.end > v.end+0.021 || a.end < v.end-0.021 {
+			t.Errorf("%s: audio ends %+.3f s from its video", s.Path, a.end-v.end)
+		}
+		vSum += v.end - v.start
+		aSum += a.end - a.start
+	}
+	if d := aSum - vSum; d > 0.021 || d < -0.021*float64(len(h.rows)) {
+		t.Errorf("audio %.3f s against video %.3f s over %d segments", aSum, vSum, len(h.rows))
+	}
+}
+
 // BenchmarkWriteAccessUnitAudio is BenchmarkWriteAccessUnit with 20 ms
 // G.711-as-LPCM packets arriving 300 ms ahead of the video: the audio
 // queue must not allocate in the steady state either.

@@ -414,7 +414,9 @@ func (in *ingest) flushIfDue() {
 func (in *ingest) resync() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	in.w.resync()
+	if err := in.w.resync(); err != nil {
+		in.s.log.Error("writing segment", "error", err)
+	}
 }
 
 // writeVideo hands one access unit to the writer under the lock (a

@@ -119,6 +119,12 @@ type writer struct {
 	video  *track
 	audio  *track // nil without audio
 	aq     audioQueue
+	vq     videoQueue // video held back for lagging audio (holdback.go)
+	// The audio that has arrived: whether any since audioHold ended,
+	// when the last came, and where it ends (audio ticks, video's base).
+	audioSeen    bool
+	audioArrived time.Time
+	audioEnd     int64
 	// audioHold keeps queued audio out of the segments until the session
 	// knows how audio time maps onto video time (releaseAudio).
 	audioHold bool
@@ -212,14 +218,35 @@ func (w *writer) wallAt(dts int64) time.Time {
 // resync makes the writer drop frames until the next keyframe (after
 // packet loss or a timestamp error); footage continues in the same
 // segment, the last good frame covering the gap.
-func (w *writer) resync() {
+func (w *writer) resync() error {
+	// The held frames came before the loss and are whole.
+	err := w.releaseVideo(w.cfg.now(), true)
 	w.waitKey = true
+	return err
 }
 
 // writeVideo takes one access unit (Annex-B NAL units; keyframes carry
-// their parameter sets) with its pts and dts in 90 kHz ticks.
+// their parameter sets) with its pts and dts in 90 kHz ticks. While the
+// audio lags the video, the frame waits in the hold-back queue
+// (holdback.go) until the audio of its time has come.
 func (w *writer) writeVideo(au [][]byte, pts, dts int64) error {
 	now := w.cfg.now()
+	if !w.holdVideo(now) {
+		return errors.Join(w.releaseVideo(now, true), w.writeVideoAt(au, pts, dts, now))
+	}
+	if w.vq.len() == 0 && w.audioReached(dts) {
+		return w.writeVideoAt(au, pts, dts, now) // audio is ahead: the usual case, no copy
+	}
+	var err error
+	if w.vq.bytes+avccSize(au) > w.cfg.maxPartBytes {
+		err = w.releaseVideo(now, true)
+	}
+	w.vq.push(au, pts, dts, now)
+	return errors.Join(err, w.releaseVideo(now, false))
+}
+
+// writeVideoAt writes one access unit that arrived at now.
+func (w *writer) writeVideoAt(au [][]byte, pts, dts int64, now time.Time) error {
 	w.now = now
 	key := isKeyframe(au, w.isH265)
 	var err error
@@ -445,10 +472,17 @@ func (w *writer) writeAudio(payload []byte, dts int64, dur uint32) error {
 	}
 	w.aq.drop(n)
 	w.aq.push(payload, dts, dur)
-	if w.seg != nil && w.pend.valid {
-		return w.drainAudio(w.pend.dts)
+	var err error
+	if !w.audioHold {
+		now := w.cfg.now()
+		w.audioSeen, w.audioArrived = true, now
+		w.audioEnd = max(w.audioEnd, dts+int64(dur))
+		err = w.releaseVideo(now, false)
 	}
-	return nil
+	if w.seg != nil && w.pend.valid {
+		err = errors.Join(err, w.drainAudio(w.pend.dts))
+	}
+	return err
 }
 
 // releaseAudio ends audioHold, moving the queued audio by shift (audio
@@ -456,8 +490,12 @@ func (w *writer) writeAudio(payload []byte, dts int64, dur uint32) error {
 func (w *writer) releaseAudio(shift int64) {
 	for i := range w.aq.ents {
 		w.aq.ents[i].dts += shift
+		w.audioEnd = max(w.audioEnd, w.aq.ents[i].dts+int64(w.aq.ents[i].dur))
 	}
 	w.audioHold = false
+	if len(w.aq.ents) > 0 {
+		w.audioSeen, w.audioArrived = true, w.cfg.now()
+	}
 }
 
 // audioTicks converts video ticks to the audio time scale.
@@ -512,6 +550,9 @@ func (w *writer) drainAudio(limit int64) error {
 // of wall clock: a camera that goes quiet mid-part still has its footage
 // on disk (the session calls it every second).
 func (w *writer) flushIfDue() error {
+	if err := w.releaseVideo(w.cfg.now(), false); err != nil {
+		return err
+	}
 	w.now = w.cfg.now()
 	if w.seg == nil || len(w.video.samples) == 0 || w.now.Sub(w.partWall) < w.cfg.partDuration {
 		return nil
@@ -660,12 +701,13 @@ func (w *writer) finishSegment(endDTS int64) error {
 // close finishes the segment being written, the last frame lasting as
 // long as the one before it.
 func (w *writer) close() error {
+	held := w.releaseVideo(w.cfg.now(), true)
 	if w.seg == nil {
-		return nil
+		return held
 	}
 	end := w.pend.dts + w.lastDur
 	err := w.appendPending(w.lastDur)
-	return errors.Join(err, w.drainAudio(end), w.finishSegment(end))
+	return errors.Join(held, err, w.drainAudio(end), w.finishSegment(end))
 }
 
 func (w *writer) setPaused(p bool) {
