@@ -228,7 +228,9 @@ type staleStore struct {
 }
 
 func (s staleStore) SealedDataKey(seal.KeyID) (seal.EpochID, []byte, error) { return s.day, s.key, nil }
-func (s staleStore) SealedEpoch(id seal.EpochID) ([]byte, []byte, error)  { return s.live.SealedEpoch(id) }
+func (s staleStore) SealedEpoch(id seal.EpochID) ([]byte, []byte, error) {
+	return s.live.SealedEpoch(id)
+}
 
 // TestHeldKeyKeepsEpoch: without a re-seal, a held segment's key keeps its
 // day's epoch alive however old the day is, and nothing of the hold is
