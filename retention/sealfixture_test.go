@@ -142,7 +142,9 @@ func (s *sealedSite) record(camera string, start time.Time, dur time.Duration) s
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+	// Written and synced, as the recorder does: the bytes are on the disk
+	// before the segment is catalogued.
+	if err := writeFileSync(p, buf.Bytes()); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.f.db.Update(context.Background(), func(tx *registry.Tx) error { return tx.AddSegment(&seg) }); err != nil {
