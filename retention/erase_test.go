@@ -270,6 +270,21 @@ func TestHeldKeyKeepsEpoch(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// A file that vanished behind Vahti's back (its row marked missing):
+	// its key would open the copy wherever it went; it goes once expired.
+	vanished := s.record("yard", d.Add(3*time.Hour), time.Minute)
+	if err := os.Remove(filepath.Join(f.cfg.Storage.Root, vanished.seg.Path)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.Update(ctx, func(tx *registry.Tx) error {
+		sg, err := tx.SegmentByPath(vanished.seg.Path)
+		if err != nil {
+			return err
+		}
+		return tx.SetSegmentState(sg.ID, registry.SegmentMissing)
+	}); err != nil {
+		t.Fatal(err)
+	}
 	tornRel := torn.seg.Path + registry.UnfinishedSuffix
 	root := f.cfg.Storage.Root
 	if err := os.Rename(filepath.Join(root, torn.seg.Path), filepath.Join(root, tornRel)); err != nil {
@@ -286,5 +301,9 @@ func TestHeldKeyKeepsEpoch(t *testing.T) {
 		t.Fatal("stray not removed")
 	}
 	s.opensWithNeither("removed stray", stray)
+	s.opensWithNeither("vanished file's copy", vanished)
+	if _, ok := f.row(vanished.seg.Path); ok {
+		t.Fatal("the vanished segment's expired row is still catalogued")
+	}
 	s.opensWithBoth("held at the end", held)
 }

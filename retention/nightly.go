@@ -97,9 +97,12 @@ func (r *Retention) Nightly(ctx context.Context) (PurgeReport, error) {
 		rep.StraysDeleted = len(gone)
 	}
 	if len(pass.Refused) == 0 && rep.ReconcileFailed == "" {
-		// Keys whose segment never got a row or a file, then the epochs
-		// the strays and orphans left without keys.
-		_, err := r.removeOrphanKeys(ctx, now)
+		// Rows whose file vanished and keys whose segment never got a row
+		// or a file, then the epochs the strays and these left without
+		// keys.
+		_, err := r.removeMissingRows(ctx, now)
+		keep(err)
+		_, err = r.removeOrphanKeys(ctx, now)
 		keep(err)
 		_, err = r.destroyEpochs(ctx, now)
 		keep(err)

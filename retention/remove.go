@@ -243,9 +243,10 @@ func auditDeletions(tx *registry.Tx, actor, source, reason string, deleted []reg
 	return nil
 }
 
-// DeletionDetail is the detail of a "segments.delete" audit entry.
+// DeletionDetail is the detail of a "segments.delete" audit entry (and of
+// "keys.segment.destroy", orphan keys: no segment, Count 0).
 type DeletionDetail struct {
-	Reason string    `json:"reason"` // expired, disk-full, recovered, stray
+	Reason string    `json:"reason"` // expired, disk-full, recovered, stray, missing (orphan-key for keys.segment.destroy)
 	Camera string    `json:"camera"`
 	From   time.Time `json:"from"`
 	To     time.Time `json:"to"`
@@ -825,4 +826,53 @@ func (r *Retention) expireBackups(ctx context.Context, now time.Time) ([]string,
 		gone = append(gone, e.Name())
 	}
 	return gone, firstErr
+}
+
+// removeMissingRows drops the rows of segments whose file vanished behind
+// Vahti's back (state missing) once the gate would have let the segment
+// go, with their data keys, in one transaction: nothing is left to unlink,
+// but the key would open a copy of the file wherever it went, and it
+// would keep its day's epoch alive for ever. A file that came back is
+// left to reconcile. Audited as "segments.delete" with reason "missing".
+func (r *Retention) removeMissingRows(ctx context.Context, now time.Time) (keyTally, error) {
+	keys := keyTally{}
+	err := r.db.Update(ctx, func(tx *registry.Tx) error {
+		segs, err := tx.SegmentsInState(registry.SegmentMissing)
+		if err != nil || len(segs) == 0 {
+			return err
+		}
+		holds, err := tx.Holds(true)
+		if err != nil {
+			return err
+		}
+		ix := newHoldIndex(holds)
+		var gone []registry.Segment
+		for _, s := range segs {
+			judged := s
+			judged.State = registry.SegmentOK // judged by age and holds, as if its file were there
+			if ok, _ := Deletable(judged, now, r.cfg.MaxAgeFor(s.Camera), ix.For(s.Camera)); !ok {
+				continue
+			}
+			if fileThere(filepath.Join(r.cfg.Storage.Root, filepath.FromSlash(s.Path))) {
+				continue
+			}
+			if err := tx.DeleteSegmentRow(s.ID); err != nil {
+				return err
+			}
+			had, err := tx.DeleteSegmentKeyAt(s.Camera, s.Start)
+			if err != nil {
+				return err
+			}
+			if had {
+				keys.add(s.Camera, s.Start, 1)
+			}
+			gone = append(gone, s)
+		}
+		return auditDeletions(tx, r.actor, r.source, "missing", gone, keys)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("missing segments: %w", err)
+	}
+	r.keysErased(keys)
+	return keys, nil
 }
