@@ -88,13 +88,15 @@ func (tx *Tx) HeldKeyByID(keyID []byte) (SegmentKey, error) {
 // many originals went (0 when any key of the day has no held copy: an
 // unexpired segment, or a held one not re-sealed yet).
 func (tx *Tx) RetireResealedKeys(day int64) (int, error) {
-	var left, held int
-	err := tx.tx.QueryRow(`SELECT COUNT(*), COUNT(h.key_id) FROM seal_segment_keys k
-		LEFT JOIN seal_held_keys h ON h.key_id = k.key_id WHERE k.epoch_day = ?`, day).Scan(&left, &held)
+	// Stops at the first key without a held copy: for a day with unexpired
+	// footage that is one index step, so retention can ask every pass.
+	var unheld int
+	err := tx.tx.QueryRow(`SELECT EXISTS (SELECT 1 FROM seal_segment_keys k WHERE k.epoch_day = ?
+		AND NOT EXISTS (SELECT 1 FROM seal_held_keys h WHERE h.key_id = k.key_id))`, day).Scan(&unheld)
 	if err != nil {
 		return 0, fmt.Errorf("retire re-sealed keys of %d: %w", day, err)
 	}
-	if left == 0 || held < left {
+	if unheld != 0 {
 		return 0, nil
 	}
 	res, err := tx.tx.Exec(`DELETE FROM seal_segment_keys WHERE epoch_day = ?`, day)
@@ -181,36 +183,75 @@ type OrphanKey struct {
 	Start  time.Time
 }
 
-// OrphanSegmentKeys lists up to limit data keys of segments that started
-// before t and have no catalog row within a millisecond of their start
-// (a recorder that died before cataloguing, a row dropped by an older
-// Vahti). Retention destroys them through its gate once no file of that
-// camera and start exists either.
+// OrphanSegmentKeys lists up to limit data keys (originals and held
+// copies) of segments that started before t and have no catalog row
+// within a millisecond of their start (a recorder that died before
+// cataloguing, a row dropped by an older Vahti). Retention destroys them
+// through its gate once no file of that camera and start exists either.
+// Per camera it reads only keys older than t (the (camera, start) index),
+// which on a box in steady state are the held ones and the orphans.
 func (tx *Tx) OrphanSegmentKeys(before time.Time, limit int) ([]OrphanKey, error) {
-	if limit <= 0 {
-		limit = -1
-	}
-	const q = `SELECT camera, start_ns FROM (
-		SELECT camera, start_ns FROM seal_segment_keys UNION SELECT camera, start_ns FROM seal_held_keys) k
-		WHERE k.start_ns < ? AND NOT EXISTS (SELECT 1 FROM segments s
-			WHERE s.camera = k.camera AND s.start_ns BETWEEN k.start_ns - 1000000 AND k.start_ns + 1000000)
-		ORDER BY start_ns LIMIT ?`
-	rows, err := tx.tx.Query(q, ns(before), limit)
-	if err != nil {
-		return nil, fmt.Errorf("orphan segment keys: %w", err)
-	}
-	defer rows.Close()
 	var out []OrphanKey
-	for rows.Next() {
-		var k OrphanKey
-		var start int64
-		if err := rows.Scan(&k.Camera, &start); err != nil {
+	for _, table := range []string{"seal_segment_keys", "seal_held_keys"} {
+		// The cameras, by a loose scan of the (camera, start) index.
+		rows, err := tx.tx.Query(`WITH RECURSIVE c(cam) AS (SELECT MIN(camera) FROM ` + table + `
+			UNION ALL SELECT (SELECT MIN(camera) FROM ` + table + ` WHERE camera > c.cam) FROM c WHERE c.cam IS NOT NULL)
+			SELECT cam FROM c WHERE cam IS NOT NULL`)
+		if err != nil {
 			return nil, fmt.Errorf("orphan segment keys: %w", err)
 		}
-		k.Start = fromNS(start)
-		out = append(out, k)
+		var cams []string
+		for rows.Next() {
+			var c string
+			if err := rows.Scan(&c); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("orphan segment keys: %w", err)
+			}
+			cams = append(cams, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("orphan segment keys: %w", err)
+		}
+		for _, c := range cams {
+			rows, err := tx.tx.Query(`SELECT start_ns FROM `+table+` k WHERE k.camera = ? AND k.start_ns < ?
+				AND NOT EXISTS (SELECT 1 FROM segments s WHERE s.camera = k.camera
+					AND s.start_ns BETWEEN k.start_ns - 1000000 AND k.start_ns + 1000000)
+				ORDER BY start_ns`, c, ns(before))
+			if err != nil {
+				return nil, fmt.Errorf("orphan segment keys: %w", err)
+			}
+			for rows.Next() {
+				var start int64
+				if err := rows.Scan(&start); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("orphan segment keys: %w", err)
+				}
+				out = append(out, OrphanKey{Camera: c, Start: fromNS(start)})
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, fmt.Errorf("orphan segment keys: %w", err)
+			}
+			if limit > 0 && len(out) >= limit {
+				return out[:limit], nil
+			}
+		}
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+// SegmentRowNear says whether camera has a catalog row (any state)
+// starting within a millisecond of start: an orphan key's last check,
+// in the transaction that destroys it.
+func (tx *Tx) SegmentRowNear(camera string, start time.Time) (bool, error) {
+	var n int
+	err := tx.tx.QueryRow(`SELECT EXISTS (SELECT 1 FROM segments WHERE camera = ? AND start_ns BETWEEN ? AND ?)`,
+		camera, ns(start)-1000000, ns(start)+1000000).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("segment %s %s: %w", camera, start.Format(time.RFC3339Nano), err)
+	}
+	return n != 0, nil
 }
 
 // KeyCounts is how many original data keys, held copies and held epochs

@@ -668,11 +668,17 @@ func syncDir(dir string) error {
 // and creating its file leaves such rows.
 func (r *Retention) removeOrphanKeys(ctx context.Context, now time.Time) (keyTally, error) {
 	keys := keyTally{}
+	// Found in a read transaction (a scan), each re-checked in the write
+	// transaction that destroys it.
+	var orphans []registry.OrphanKey
+	if err := r.db.View(ctx, func(tx *registry.Tx) error {
+		var err error
+		orphans, err = tx.OrphanSegmentKeys(now.Add(-r.minMaxAge()-strayMaxSpan), sweepBatch)
+		return err
+	}); err != nil || len(orphans) == 0 {
+		return nil, err
+	}
 	err := r.db.Update(ctx, func(tx *registry.Tx) error {
-		orphans, err := tx.OrphanSegmentKeys(now.Add(-r.minMaxAge()-strayMaxSpan), sweepBatch)
-		if err != nil || len(orphans) == 0 {
-			return err
-		}
 		holds, err := tx.Holds(true)
 		if err != nil {
 			return err
@@ -687,6 +693,12 @@ func (r *Retention) removeOrphanKeys(ctx context.Context, now time.Time) (keyTal
 			full := filepath.Join(r.cfg.Storage.Root, filepath.FromSlash(rel))
 			if fileThere(full) || fileThere(full+registry.UnfinishedSuffix) {
 				continue // a stray: removeStrays judges the file, and its key goes with it
+			}
+			if row, err := tx.SegmentRowNear(k.Camera, k.Start); err != nil || row {
+				if err != nil {
+					return err
+				}
+				continue // catalogued meanwhile (reconcile adopted a file)
 			}
 			had, err := tx.DeleteSegmentKeyAt(k.Camera, k.Start)
 			if err != nil {
