@@ -305,5 +305,24 @@ func TestHeldKeyKeepsEpoch(t *testing.T) {
 	if _, ok := f.row(vanished.seg.Path); ok {
 		t.Fatal("the vanished segment's expired row is still catalogued")
 	}
+	s.opensWithBoth("held, still not re-sealed", held)
+
+	// A keeper logs in: the service seals what holds placed without a
+	// keyring are waiting for; then the day's epoch can go.
+	ring, err := s.ring(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ring.Wipe()
+	done, err := SealPendingHeldKeys(ctx, f.cfg, f.db, ring, "alice", "test")
+	if err != nil || len(done) != 1 || done[0].Resealed != 1 {
+		t.Fatalf("pending held keys: %+v %v", done, err)
+	}
+	if again, err := SealPendingHeldKeys(ctx, f.cfg, f.db, ring, "alice", "test"); err != nil || len(again) != 0 {
+		t.Fatalf("pending held keys a second time: %+v %v, want none", again, err)
+	}
+	if rep := f.purge(); !slices.Contains(rep.EpochsDestroyed, seal.EpochFor(d).String()) {
+		t.Fatalf("epochs destroyed %v after the re-seal, want %s", rep.EpochsDestroyed, seal.EpochFor(d))
+	}
 	s.opensWithBoth("held at the end", held)
 }
