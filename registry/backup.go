@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Backup writes a consistent copy of the database to dst (which must not
@@ -160,4 +161,31 @@ func syncDir(dir string) error {
 		return err
 	}
 	return nil
+}
+
+// Nightly backups (the service's copies in backup.path) are folders named
+// BackupDirPrefix + the UTC time of the copy in BackupTimeLayout, written
+// under a BackupPartialSuffix name until complete. The name is the copy's
+// age: retention expires copies by it (a backup holds sealed keys, so it
+// must not outlive the footage it opens).
+const (
+	BackupDirPrefix     = "vahti-registry-"
+	BackupTimeLayout    = "20060102T150405Z"
+	BackupPartialSuffix = ".partial"
+)
+
+// BackupDirName is the folder name of a nightly copy made at t.
+func BackupDirName(t time.Time) string { return BackupDirPrefix + t.UTC().Format(BackupTimeLayout) }
+
+// ParseBackupDirName is the time of a complete nightly copy's folder
+// name; false for anything else (a .partial, another file).
+func ParseBackupDirName(name string) (time.Time, bool) {
+	if !strings.HasPrefix(name, BackupDirPrefix) || strings.HasSuffix(name, BackupPartialSuffix) {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(BackupTimeLayout, strings.TrimPrefix(name, BackupDirPrefix))
+	if err != nil || BackupDirName(t) != name {
+		return time.Time{}, false
+	}
+	return t, true
 }

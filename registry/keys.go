@@ -331,13 +331,18 @@ func (tx *Tx) DeleteSegmentKey(id int64) (bool, error) {
 
 // DeleteSegmentKeyAt destroys the data key of camera's segment starting
 // at start (for a file with no catalog row, such as a torn .tmp the
-// recorder's recovery discards).
+// recorder's recovery discards), and its held copy if it has one
+// (heldkeys.go): the footage goes, so every key that opens it goes.
 func (tx *Tx) DeleteSegmentKeyAt(camera string, start time.Time) (bool, error) {
-	res, err := tx.tx.Exec(`DELETE FROM seal_segment_keys WHERE camera = ? AND start_ns = ?`, camera, ns(start))
-	if err != nil {
-		return false, fmt.Errorf("segment key %s %s: %w", camera, start.Format(time.RFC3339Nano), err)
+	n := int64(0)
+	for _, table := range []string{"seal_segment_keys", "seal_held_keys"} {
+		res, err := tx.tx.Exec(`DELETE FROM `+table+` WHERE camera = ? AND start_ns = ?`, camera, ns(start))
+		if err != nil {
+			return false, fmt.Errorf("segment key %s %s: %w", camera, start.Format(time.RFC3339Nano), err)
+		}
+		k, _ := res.RowsAffected()
+		n += k
 	}
-	n, _ := res.RowsAffected()
 	return n > 0, nil
 }
 

@@ -334,6 +334,31 @@ var migrations = []string{
 		BEGIN SELECT RAISE(ABORT, 'the disclosure log is append-only: record a correction instead'); END;
 	CREATE TRIGGER disclosures_no_delete BEFORE DELETE ON disclosures
 		BEGIN SELECT RAISE(ABORT, 'the disclosure log is append-only: record a correction instead'); END;`,
+	// Held segments' keys out of their day's epoch (seal/DESIGN.md,
+	// "Holds"): per day a second, "held" epoch key pair; a held segment's
+	// data key re-sealed to it. The day's epoch can then be destroyed
+	// while held footage still opens. Key rows are deleted, never updated.
+	`CREATE TABLE seal_held_epochs (
+		day INTEGER PRIMARY KEY,
+		public_key BLOB NOT NULL,
+		sealed_private BLOB NOT NULL,
+		created_ns INTEGER NOT NULL
+	);
+	CREATE TABLE seal_held_epochs_destroyed (
+		day INTEGER PRIMARY KEY,
+		destroyed_ns INTEGER NOT NULL,
+		destroyed_by TEXT NOT NULL
+	);
+	CREATE TABLE seal_held_keys (
+		key_id BLOB PRIMARY KEY,
+		camera TEXT NOT NULL,
+		start_ns INTEGER NOT NULL,
+		epoch_day INTEGER NOT NULL REFERENCES seal_held_epochs(day),
+		sealed_key BLOB NOT NULL,
+		created_ns INTEGER NOT NULL,
+		UNIQUE (camera, start_ns)
+	);
+	CREATE INDEX seal_held_keys_epoch ON seal_held_keys(epoch_day);`,
 }
 
 func (db *DB) migrate() error {

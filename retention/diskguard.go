@@ -77,7 +77,7 @@ func (r *Retention) CheckDisk(ctx context.Context) error {
 		}
 		batch := order[:min(guardBatch, len(order))]
 		order = order[len(batch):]
-		del, err := r.removeSegments(ctx, now, zero, batch, "disk-full")
+		del, _, err := r.removeSegments(ctx, now, zero, batch, "disk-full")
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}

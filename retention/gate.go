@@ -198,3 +198,20 @@ func DeletableRequest(q registry.Request, now time.Time, keep time.Duration, hol
 	}
 	return true, WhyDeletable
 }
+
+// DeletableBackup is the gate for a nightly registry backup taken at
+// taken: it holds sealed keys, so it goes once the newest footage it can
+// open has expired, max_age plus a day after it was taken.
+func DeletableBackup(taken, now time.Time, maxAge time.Duration) (bool, Why) {
+	const day = 24 * time.Hour
+	if taken.IsZero() || maxAge <= 0 {
+		return false, WhyBadRow
+	}
+	if taken.After(now) {
+		return false, WhyFuture
+	}
+	if taken.Add(maxAge + day).After(now) {
+		return false, WhyTooYoung
+	}
+	return true, WhyDeletable
+}

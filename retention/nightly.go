@@ -32,6 +32,14 @@ type PurgeReport struct {
 	Refused         []string          `json:"refused"` // interlocks that stopped deletion tonight
 	Messages        map[string]string `json:"messages,omitempty"`
 	ReconcileFailed string            `json:"reconcile_failed,omitempty"`
+	// Crypto-erase since the previous report (summed from the audit
+	// chain): data keys destroyed per camera and UTC day, the days whose
+	// epoch key was destroyed, key files of released holds removed, and
+	// registry backups expired (max_age + 1 day).
+	KeysDestroyed       []KeyErasure `json:"keys_destroyed"`
+	EpochsDestroyed     []string     `json:"epochs_destroyed"`
+	HoldKeyFilesRemoved int          `json:"hold_key_files_removed"`
+	BackupsExpired      int          `json:"backups_expired"`
 }
 
 // CameraPurge is one camera's line of the purge report.
@@ -84,10 +92,22 @@ func (r *Retention) Nightly(ctx context.Context) (PurgeReport, error) {
 	rep.Refused, rep.Messages = pass.Refused, pass.Messages
 	rep.ExportsDeleted = len(pass.Exports)
 	if len(pass.Refused) == 0 && rep.ReconcileFailed == "" && len(strays) > 0 {
-		gone, err := r.removeStrays(ctx, now, strays)
+		gone, _, err := r.removeStrays(ctx, now, strays)
 		keep(err)
 		rep.StraysDeleted = len(gone)
 	}
+	if len(pass.Refused) == 0 && rep.ReconcileFailed == "" {
+		// Rows whose file vanished and keys whose segment never got a row
+		// or a file, then the epochs the strays and these left without
+		// keys.
+		_, err := r.removeMissingRows(ctx, now)
+		keep(err)
+		_, err = r.removeOrphanKeys(ctx, now)
+		keep(err)
+		_, err = r.destroyEpochs(ctx, now)
+		keep(err)
+	}
+	r.checkpoint(ctx, now, true)
 
 	if len(rep.Refused) == 0 {
 		// The register's own retention, held back like footage by the
@@ -275,13 +295,18 @@ func (r *Retention) fillReport(ctx context.Context, rep *PurgeReport) error {
 		if err != nil {
 			return err
 		}
+		keys := keyTally{}
 		for _, e := range entries {
 			var d DeletionDetail
 			if json.Unmarshal(e.Detail, &d) == nil && d.Camera != "" {
 				cp := get(d.Camera)
 				cp.DeletedCount += d.Count
 				cp.DeletedBytes += d.Bytes
+				keys.addDays(d.Camera, d.KeyDays)
 			}
+		}
+		if err := r.fillErasure(tx, since, rep, keys); err != nil {
+			return err
 		}
 		sums, err := tx.Summaries()
 		if err != nil {
@@ -371,4 +396,41 @@ func writeFileSync(p string, b []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// fillErasure adds the crypto-erase lines since the previous report: keys
+// (segments.delete entries' counts, already in keys, and orphan keys),
+// epochs destroyed, hold key files removed and backups expired.
+func (r *Retention) fillErasure(tx *registry.Tx, since time.Time, rep *PurgeReport, keys keyTally) error {
+	orphans, err := tx.AuditEntries(registry.AuditFilter{Kind: "keys.segment.destroy", From: since})
+	if err != nil {
+		return err
+	}
+	for _, e := range orphans {
+		var d DeletionDetail
+		if json.Unmarshal(e.Detail, &d) == nil && d.Camera != "" {
+			keys.addDays(d.Camera, d.KeyDays)
+		}
+	}
+	rep.KeysDestroyed = keys.list()
+	epochs, err := tx.AuditEntries(registry.AuditFilter{Kind: "keys.epoch.destroy", From: since})
+	if err != nil {
+		return err
+	}
+	rep.EpochsDestroyed = []string{}
+	for _, e := range epochs {
+		var d EpochDestroyDetail
+		if json.Unmarshal(e.Detail, &d) == nil && d.Kind == "day" {
+			rep.EpochsDestroyed = append(rep.EpochsDestroyed, d.Day)
+		}
+	}
+	sort.Strings(rep.EpochsDestroyed)
+	for kind, n := range map[string]*int{"hold.keys.delete": &rep.HoldKeyFilesRemoved, "registry.backup.expire": &rep.BackupsExpired} {
+		es, err := tx.AuditEntries(registry.AuditFilter{Kind: kind, From: since})
+		if err != nil {
+			return err
+		}
+		*n = len(es)
+	}
+	return nil
 }

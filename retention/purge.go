@@ -22,6 +22,15 @@ type Report struct {
 	HeldKept    int               `json:"held_kept"` // expired segments a hold keeps
 	HeldExports int               `json:"held_exports"`
 	Messages    map[string]string `json:"messages,omitempty"`
+	// Crypto-erase (not filled by a dry run): the data keys destroyed
+	// with the segments, per camera and UTC day, and the days whose epoch
+	// key was destroyed (erase.go).
+	KeysDestroyed   []KeyErasure `json:"keys_destroyed"`
+	EpochsDestroyed []string     `json:"epochs_destroyed"`
+	// HoldKeyFilesRemoved: holds released whose key file went;
+	// BackupsExpired: registry backups in backup.path past max_age + 1 day.
+	HoldKeyFilesRemoved []int64  `json:"hold_key_files_removed"`
+	BackupsExpired      []string `json:"backups_expired"`
 }
 
 // Item is one segment destroyed (or that would be).

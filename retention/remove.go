@@ -16,12 +16,20 @@ package retention
 // 2 and 3 for them, first re-running the gate so a hold that arrived in the
 // meantime keeps the file. Nothing is moved to a trash folder: deletion is
 // final, as the privacy notice promises.
+//
+// Crypto-erase (seal/DESIGN.md, "Wiring: Retention"): the transaction of
+// step 3 also deletes each dropped segment's data key (and its held copy),
+// so from its commit a leftover copy of the file's bytes opens with nothing
+// the registry holds. The same goes for strays, torn files and orphan key
+// rows; erase.go then destroys the epochs left without keys. Held segments'
+// key files and expired registry backups are also deleted here.
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -49,9 +57,9 @@ var ErrHeld = errors.New("covered by an active legal hold")
 // maxAge(camera) as the age rule (the disk guard passes 0). reason goes
 // into the audit entries. It returns the segments actually destroyed.
 func (r *Retention) removeSegments(ctx context.Context, now time.Time, maxAge func(string) time.Duration,
-	segs []registry.Segment, reason string) ([]registry.Segment, error) {
+	segs []registry.Segment, reason string) ([]registry.Segment, keyTally, error) {
 	if len(segs) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	byID := make(map[int64]registry.Segment, len(segs))
 	err := r.db.Update(ctx, func(tx *registry.Tx) error {
@@ -79,16 +87,18 @@ func (r *Retention) removeSegments(ctx context.Context, now time.Time, maxAge fu
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("doom segments: %w", err)
+		return nil, nil, fmt.Errorf("doom segments: %w", err)
 	}
 	if r.crashed("doomed", 0) {
-		return nil, errCrashed
+		return nil, nil, errCrashed
 	}
 	return r.unlinkDoomed(ctx, byID, reason)
 }
 
-// unlinkDoomed carries out steps 2 and 3 for rows already doomed.
-func (r *Retention) unlinkDoomed(ctx context.Context, doomed map[int64]registry.Segment, reason string) ([]registry.Segment, error) {
+// unlinkDoomed carries out steps 2 and 3 for rows already doomed. It
+// returns the segments whose rows went and the data keys destroyed with
+// them.
+func (r *Retention) unlinkDoomed(ctx context.Context, doomed map[int64]registry.Segment, reason string) ([]registry.Segment, keyTally, error) {
 	root := r.cfg.Storage.Root
 	var gone, failed []int64
 	dirs := map[string]bool{}
@@ -151,7 +161,7 @@ func (r *Retention) unlinkDoomed(ctx context.Context, doomed map[int64]registry.
 	}
 	wg.Wait()
 	if crashed {
-		return nil, errCrashed
+		return nil, nil, errCrashed
 	}
 	for d := range dirs {
 		if err := syncDir(d); err != nil && firstErr == nil {
@@ -159,33 +169,45 @@ func (r *Retention) unlinkDoomed(ctx context.Context, doomed map[int64]registry.
 		}
 	}
 	if r.crashed("rows", 0) {
-		return nil, errCrashed
+		return nil, nil, errCrashed
 	}
 	var deleted []registry.Segment
+	var keys keyTally
 	err := r.db.Update(ctx, func(tx *registry.Tx) error {
 		ids, err := tx.DeleteDoomedRows(gone)
 		if err != nil {
 			return err
 		}
 		deleted = make([]registry.Segment, 0, len(ids))
+		keys = keyTally{}
 		for _, id := range ids {
-			deleted = append(deleted, doomed[id])
+			s := doomed[id]
+			deleted = append(deleted, s)
+			// The key goes with the row, in this transaction: crypto-erase.
+			had, err := tx.DeleteSegmentKeyAt(s.Camera, s.Start)
+			if err != nil {
+				return err
+			}
+			if had {
+				keys.add(s.Camera, s.Start, 1)
+			}
 		}
 		if _, err := tx.UndoomSegments(failed); err != nil {
 			return err
 		}
-		return auditDeletions(tx, r.actor, r.source, reason, deleted)
+		return auditDeletions(tx, r.actor, r.source, reason, deleted, keys)
 	})
 	if err != nil {
-		return deleted, fmt.Errorf("delete segment rows: %w", err)
+		return deleted, nil, fmt.Errorf("delete segment rows: %w", err)
 	}
+	r.keysErased(keys)
 	r.removeEmptyDirs(dirs, r.now())
-	return deleted, firstErr
+	return deleted, keys, firstErr
 }
 
 // auditDeletions writes one "segments.delete" entry per camera: time range,
-// count and bytes, never content.
-func auditDeletions(tx *registry.Tx, actor, source, reason string, deleted []registry.Segment) error {
+// count and bytes, and the data keys destroyed per UTC day, never content.
+func auditDeletions(tx *registry.Tx, actor, source, reason string, deleted []registry.Segment, keys keyTally) error {
 	type agg struct {
 		from, to time.Time
 		n, bytes int64
@@ -211,8 +233,9 @@ func auditDeletions(tx *registry.Tx, actor, source, reason string, deleted []reg
 	sort.Strings(cams)
 	for _, c := range cams {
 		a := per[c]
+		kd := keys.days(c)
 		_, err := tx.Audit(actor, source, "segments.delete", "camera:"+c, DeletionDetail{
-			Reason: reason, Camera: c, From: a.from, To: a.to, Count: a.n, Bytes: a.bytes})
+			Reason: reason, Camera: c, From: a.from, To: a.to, Count: a.n, Bytes: a.bytes, Keys: sumDays(kd), KeyDays: kd})
 		if err != nil {
 			return err
 		}
@@ -220,14 +243,19 @@ func auditDeletions(tx *registry.Tx, actor, source, reason string, deleted []reg
 	return nil
 }
 
-// DeletionDetail is the detail of a "segments.delete" audit entry.
+// DeletionDetail is the detail of a "segments.delete" audit entry (and of
+// "keys.segment.destroy", orphan keys: no segment, Count 0).
 type DeletionDetail struct {
-	Reason string    `json:"reason"` // expired, disk-full, recovered, stray
+	Reason string    `json:"reason"` // expired, disk-full, recovered, stray, missing (orphan-key for keys.segment.destroy)
 	Camera string    `json:"camera"`
 	From   time.Time `json:"from"`
 	To     time.Time `json:"to"`
 	Count  int64     `json:"count"`
 	Bytes  int64     `json:"bytes"`
+	// Keys is how many sealed segments' data keys were destroyed with
+	// them (plain segments have none); KeyDays splits it by UTC day.
+	Keys    int64            `json:"keys_destroyed"`
+	KeyDays map[string]int64 `json:"keys_destroyed_by_day,omitempty"`
 }
 
 // finishDoomed completes deletions a crash interrupted. The gate is asked
@@ -264,7 +292,7 @@ func (r *Retention) finishDoomed(ctx context.Context) (int, error) {
 	if err != nil || len(doomed) == 0 {
 		return 0, err
 	}
-	del, err := r.unlinkDoomed(ctx, doomed, "recovered")
+	del, _, err := r.unlinkDoomed(ctx, doomed, "recovered")
 	return len(del), err
 }
 
@@ -273,7 +301,7 @@ func (r *Retention) finishDoomed(ctx context.Context) (int, error) {
 // started at its path time and ended strayMaxSpan later, the longest a
 // segment can be, so a stray is never destroyed before any frame in it
 // could be older than max_age.
-func (r *Retention) removeStrays(ctx context.Context, now time.Time, rels []string) ([]registry.Segment, error) {
+func (r *Retention) removeStrays(ctx context.Context, now time.Time, rels []string) ([]registry.Segment, keyTally, error) {
 	var allowed []registry.Segment
 	err := r.db.View(ctx, func(tx *registry.Tx) error {
 		holds, err := tx.Holds(true)
@@ -303,7 +331,7 @@ func (r *Retention) removeStrays(ctx context.Context, now time.Time, rels []stri
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("strays: %w", err)
+		return nil, nil, fmt.Errorf("strays: %w", err)
 	}
 	var gone []registry.Segment
 	dirs := map[string]bool{}
@@ -328,16 +356,30 @@ func (r *Retention) removeStrays(ctx context.Context, now time.Time, rels []stri
 			firstErr = err
 		}
 	}
+	keys := keyTally{}
 	if len(gone) > 0 {
 		err := r.db.Update(ctx, func(tx *registry.Tx) error {
-			return auditDeletions(tx, r.actor, r.source, "stray", gone)
+			for _, s := range gone {
+				// A stray's name has its start to the microsecond; its
+				// key row (if the recorder stored one) to the nanosecond.
+				n, err := tx.DeleteSegmentKeysIn(s.Camera, s.Start, s.Start.Add(time.Microsecond))
+				if err != nil {
+					return err
+				}
+				keys.add(s.Camera, s.Start, n)
+			}
+			return auditDeletions(tx, r.actor, r.source, "stray", gone, keys)
 		})
-		if err != nil && firstErr == nil {
-			firstErr = err
+		if err != nil {
+			keys = nil
+			if firstErr == nil {
+				firstErr = err
+			}
 		}
 	}
+	r.keysErased(keys)
 	r.removeEmptyDirs(dirs, now)
-	return gone, firstErr
+	return gone, keys, firstErr
 }
 
 // strayMaxSpan is the longest a segment can last (registry.SegmentsIn
@@ -544,8 +586,14 @@ func DiscardTorn(ctx context.Context, db *registry.DB, root, rel string, now tim
 		return err
 	}
 	return db.Update(ctx, func(tx *registry.Tx) error {
-		_, err := tx.Audit("system", "service", "segments.discard-torn", "camera:"+cam, map[string]any{
-			"camera": cam, "start": start, "bytes": fi.Size(), "path": rel, "checked_at": now.UTC()})
+		// Its data key goes in the transaction that records the discard.
+		n, err := tx.DeleteSegmentKeysIn(cam, start, start.Add(time.Microsecond))
+		if err != nil {
+			return err
+		}
+		_, err = tx.Audit("system", "service", "segments.discard-torn", "camera:"+cam, map[string]any{
+			"camera": cam, "start": start, "bytes": fi.Size(), "path": rel, "checked_at": now.UTC(),
+			"keys_destroyed": n})
 		return err
 	})
 }
@@ -610,4 +658,233 @@ func syncDir(dir string) error {
 		return fmt.Errorf("fsync %s: %w", dir, err)
 	}
 	return nil
+}
+
+// removeOrphanKeys destroys data keys (originals and held copies) whose
+// segment has neither a catalog row nor a file (finished or .tmp), once
+// the gate would let such a segment go: judged, like a stray, as a segment
+// that started at the key's start and lasted strayMaxSpan, so an active
+// hold over it keeps the key. A recorder that died between storing a key
+// and creating its file leaves such rows.
+func (r *Retention) removeOrphanKeys(ctx context.Context, now time.Time) (keyTally, error) {
+	keys := keyTally{}
+	// Found in a read transaction (a scan), each re-checked in the write
+	// transaction that destroys it.
+	var orphans []registry.OrphanKey
+	if err := r.db.View(ctx, func(tx *registry.Tx) error {
+		var err error
+		orphans, err = tx.OrphanSegmentKeys(now.Add(-r.minMaxAge()-strayMaxSpan), sweepBatch)
+		return err
+	}); err != nil || len(orphans) == 0 {
+		return nil, err
+	}
+	err := r.db.Update(ctx, func(tx *registry.Tx) error {
+		holds, err := tx.Holds(true)
+		if err != nil {
+			return err
+		}
+		ix := newHoldIndex(holds)
+		for _, k := range orphans {
+			rel := registry.SegmentPath(k.Camera, k.Start)
+			seg := registry.Segment{Camera: k.Camera, Start: k.Start, End: k.Start.Add(strayMaxSpan), Path: rel, State: registry.SegmentOK}
+			if ok, _ := Deletable(seg, now, r.cfg.MaxAgeFor(k.Camera), ix.For(k.Camera)); !ok {
+				continue
+			}
+			full := filepath.Join(r.cfg.Storage.Root, filepath.FromSlash(rel))
+			if fileThere(full) || fileThere(full+registry.UnfinishedSuffix) {
+				continue // a stray: removeStrays judges the file, and its key goes with it
+			}
+			if row, err := tx.SegmentRowNear(k.Camera, k.Start); err != nil || row {
+				if err != nil {
+					return err
+				}
+				continue // catalogued meanwhile (reconcile adopted a file)
+			}
+			had, err := tx.DeleteSegmentKeyAt(k.Camera, k.Start)
+			if err != nil {
+				return err
+			}
+			if had {
+				keys.add(k.Camera, k.Start, 1)
+			}
+		}
+		for _, c := range keys.cameras() {
+			kd := keys.days(c)
+			if _, err := tx.Audit(r.actor, r.source, "keys.segment.destroy", "camera:"+c, DeletionDetail{
+				Reason: "orphan-key", Camera: c, Keys: sumDays(kd), KeyDays: kd}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("orphan keys: %w", err)
+	}
+	r.keysErased(keys)
+	return keys, nil
+}
+
+// fileThere: something is at p (an error other than not-exist counts as
+// there: never destroy a key whose file might exist).
+func fileThere(p string) bool {
+	_, err := os.Lstat(p)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// RemoveReleasedHoldKeys deletes the key files (heldkeys.go) of holds that
+// were released: the held footage's data keys sealed to the recovery key
+// must not outlive the hold. A file whose hold the registry does not know
+// is kept (a registry restored from an older backup must not cost
+// evidence) and logged. Each deletion is audited "hold.keys.delete". The
+// retention pass runs it; a caller that just released a hold may too.
+func RemoveReleasedHoldKeys(ctx context.Context, db *registry.DB, stateDir, actor, source string, log *slog.Logger) ([]int64, error) {
+	dir := HoldKeysDir(stateDir)
+	es, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("hold key files: %w", err)
+	}
+	var removed []int64
+	var firstErr error
+	for _, e := range es {
+		id, ok := parseHoldKeysName(e.Name())
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		var h registry.Hold
+		err := db.View(ctx, func(tx *registry.Tx) error {
+			var err error
+			h, err = tx.Hold(id)
+			return err
+		})
+		if errors.Is(err, registry.ErrNotFound) {
+			if log != nil {
+				log.Warn("hold key file of a hold the registry does not know: kept", "file", e.Name())
+			}
+			continue
+		}
+		if err != nil {
+			return removed, fmt.Errorf("hold key files: %w", err)
+		}
+		if h.Active() {
+			continue
+		}
+		full := filepath.Join(dir, e.Name())
+		if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("hold key file %s: %w", e.Name(), err)
+			}
+			continue
+		}
+		if err := syncDir(dir); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		if err := db.Update(ctx, func(tx *registry.Tx) error {
+			_, err := tx.Audit(actor, source, "hold.keys.delete", fmt.Sprintf("hold:%d", id), map[string]any{
+				"file": e.Name(), "released": h.Released})
+			return err
+		}); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		removed = append(removed, id)
+	}
+	return removed, firstErr
+}
+
+// expireBackups removes the nightly registry copies in backup.path that
+// DeletableBackup allows, each audited "registry.backup.expire". The
+// audit chain's exports and checkpoints elsewhere are not touched.
+func (r *Retention) expireBackups(ctx context.Context, now time.Time) ([]string, error) {
+	root := r.cfg.Backup.Path
+	if root == "" {
+		return nil, nil
+	}
+	es, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("backups: %w", err)
+	}
+	var gone []string
+	var firstErr error
+	for _, e := range es {
+		taken, ok := registry.ParseBackupDirName(e.Name())
+		if !ok || !e.IsDir() {
+			continue
+		}
+		if ok, _ := DeletableBackup(taken, now, r.cfg.Retention.MaxAge.D()); !ok {
+			continue
+		}
+		full := filepath.Join(root, e.Name())
+		if err := os.RemoveAll(full); err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("backup %s: %w", e.Name(), err)
+			}
+			continue
+		}
+		if err := syncDir(root); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		if err := r.db.Update(ctx, func(tx *registry.Tx) error {
+			_, err := tx.Audit(r.actor, r.source, "registry.backup.expire", "registry", map[string]any{
+				"dir": full, "taken": taken, "max_age": r.cfg.Retention.MaxAge.String(), "reason": "expired"})
+			return err
+		}); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		gone = append(gone, e.Name())
+	}
+	return gone, firstErr
+}
+
+// removeMissingRows drops the rows of segments whose file vanished behind
+// Vahti's back (state missing) once the gate would have let the segment
+// go, with their data keys, in one transaction: nothing is left to unlink,
+// but the key would open a copy of the file wherever it went, and it
+// would keep its day's epoch alive for ever. A file that came back is
+// left to reconcile. Audited as "segments.delete" with reason "missing".
+func (r *Retention) removeMissingRows(ctx context.Context, now time.Time) (keyTally, error) {
+	keys := keyTally{}
+	err := r.db.Update(ctx, func(tx *registry.Tx) error {
+		segs, err := tx.SegmentsInState(registry.SegmentMissing)
+		if err != nil || len(segs) == 0 {
+			return err
+		}
+		holds, err := tx.Holds(true)
+		if err != nil {
+			return err
+		}
+		ix := newHoldIndex(holds)
+		var gone []registry.Segment
+		for _, s := range segs {
+			judged := s
+			judged.State = registry.SegmentOK // judged by age and holds, as if its file were there
+			if ok, _ := Deletable(judged, now, r.cfg.MaxAgeFor(s.Camera), ix.For(s.Camera)); !ok {
+				continue
+			}
+			if fileThere(filepath.Join(r.cfg.Storage.Root, filepath.FromSlash(s.Path))) {
+				continue
+			}
+			if err := tx.DeleteSegmentRow(s.ID); err != nil {
+				return err
+			}
+			had, err := tx.DeleteSegmentKeyAt(s.Camera, s.Start)
+			if err != nil {
+				return err
+			}
+			if had {
+				keys.add(s.Camera, s.Start, 1)
+			}
+			gone = append(gone, s)
+		}
+		return auditDeletions(tx, r.actor, r.source, "missing", gone, keys)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("missing segments: %w", err)
+	}
+	r.keysErased(keys)
+	return keys, nil
 }

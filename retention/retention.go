@@ -109,6 +109,10 @@ type Retention struct {
 	mu     sync.Mutex
 	st     Status
 	alarms map[string]Alarm
+	// checkpointDue: keys were deleted since the WAL was last truncated
+	// (erase.go); checkpointNow: an epoch went, truncate at once.
+	checkpointDue, checkpointNow bool
+	lastCheckpoint               time.Time
 }
 
 // New checks the config and returns a Retention; nothing runs until Run.

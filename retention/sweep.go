@@ -233,10 +233,12 @@ func (r *Retention) pass(ctx context.Context, now time.Time, force bool, reason 
 		r.clear(AlarmCatalogMismatch)
 	}
 	var firstErr error
+	keys := keyTally{}
 	for i := 0; i < len(p.segs); i += sweepBatch {
 		chunk := p.segs[i:min(i+sweepBatch, len(p.segs))]
-		del, err := r.removeSegments(ctx, now, r.cfg.MaxAgeFor, chunk, reason)
+		del, k, err := r.removeSegments(ctx, now, r.cfg.MaxAgeFor, chunk, reason)
 		rep.addSegments(del)
+		keys.merge(k)
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
@@ -255,6 +257,24 @@ func (r *Retention) pass(ctx context.Context, now time.Time, force bool, reason 
 			firstErr = err
 		}
 	}
+	rep.KeysDestroyed = keys.list()
+	keep := func(err error) {
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	// The second erasure layer, the held footage's key files of released
+	// holds, and expired registry backups (remove.go, erase.go).
+	days, err := r.destroyEpochs(ctx, now)
+	keep(err)
+	rep.EpochsDestroyed = days
+	r.checkpoint(ctx, now, false)
+	files, err := RemoveReleasedHoldKeys(ctx, r.db, r.cfg.StateDir, r.actor, r.source, r.log)
+	keep(err)
+	rep.HoldKeyFilesRemoved = files
+	backups, err := r.expireBackups(ctx, now)
+	keep(err)
+	rep.BackupsExpired = backups
 	// Remember the clock: a forced pass accepts now even if it went back.
 	err = r.db.Update(ctx, func(tx *registry.Tx) error {
 		seen, err := metaTime(tx, metaLastSeen)

@@ -197,7 +197,7 @@ func TestHoldAddedByAnotherProcessIsHonoured(t *testing.T) {
 	}
 	other.Close()
 	// ...and the remover re-reads holds in its claiming transaction.
-	del, err := f.r.removeSegments(ctx, t0, f.cfg.MaxAgeFor, p.segs, "expired")
+	del, _, err := f.r.removeSegments(ctx, t0, f.cfg.MaxAgeFor, p.segs, "expired")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,8 +34,8 @@ import (
 // oldest copies beyond backup.keep are removed.
 
 const (
-	backupPrefix   = "vahti-registry-"
-	backupPartial  = ".partial"
+	backupPrefix   = registry.BackupDirPrefix // retention expires copies by this name (registry.ParseBackupDirName)
+	backupPartial  = registry.BackupPartialSuffix
 	backupStale    = 48 * time.Hour
 	backupAtStart  = 24 * time.Hour // at start, a copy older than this is renewed
 	backupPollTime = 10 * time.Second
@@ -110,7 +110,7 @@ func (s *service) writeBackup(ctx context.Context, now time.Time) (string, error
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return "", fmt.Errorf("backup.path: %w", err)
 	}
-	final := filepath.Join(root, backupPrefix+now.Format("20060102T150405Z"))
+	final := filepath.Join(root, backupPrefix+now.Format(registry.BackupTimeLayout))
 	if _, err := os.Stat(final); err == nil {
 		return final, fmt.Errorf("backup %s exists already", final)
 	}
@@ -213,7 +213,7 @@ func newestBackup(root string) (time.Time, bool) {
 		if !e.IsDir() || !strings.HasPrefix(n, backupPrefix) || strings.HasSuffix(n, backupPartial) {
 			continue
 		}
-		if t, err := time.Parse("20060102T150405Z", strings.TrimPrefix(n, backupPrefix)); err == nil && t.After(newest) {
+		if t, err := time.Parse(registry.BackupTimeLayout, strings.TrimPrefix(n, backupPrefix)); err == nil && t.After(newest) {
 			newest = t
 		}
 	}

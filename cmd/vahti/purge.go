@@ -74,6 +74,18 @@ func runPurge(ctx context.Context, e *env, args []string) error {
 	if rep.Refused == nil {
 		rep.Refused = []string{}
 	}
+	if rep.KeysDestroyed == nil {
+		rep.KeysDestroyed = []retention.KeyErasure{}
+	}
+	if rep.EpochsDestroyed == nil {
+		rep.EpochsDestroyed = []string{}
+	}
+	if rep.HoldKeyFilesRemoved == nil {
+		rep.HoldKeyFilesRemoved = []int64{}
+	}
+	if rep.BackupsExpired == nil {
+		rep.BackupsExpired = []string{}
+	}
 	if *asJSON {
 		if err := printJSON(e, rep); err != nil {
 			return err
@@ -105,6 +117,18 @@ func printPurge(e *env, rep retention.Report) {
 	}
 	fmt.Fprintf(e.stdout, "%s %d segment(s) and %d export package(s); %d expired segment(s) and %d package(s) kept by legal holds\n",
 		verb, len(rep.Segments), len(rep.Exports), rep.HeldKept, rep.HeldExports)
+	for _, k := range rep.KeysDestroyed {
+		fmt.Fprintf(e.stdout, "camera %s, day %s: keys destroyed: %d segment key(s)\n", k.Camera, k.Day, k.SegmentKeys)
+	}
+	for _, d := range rep.EpochsDestroyed {
+		fmt.Fprintf(e.stdout, "day %s: keys destroyed: epoch key (no footage of the day can be opened any more, except held footage)\n", d)
+	}
+	for _, h := range rep.HoldKeyFilesRemoved {
+		fmt.Fprintf(e.stdout, "hold %d (released): key file removed\n", h)
+	}
+	for _, b := range rep.BackupsExpired {
+		fmt.Fprintf(e.stdout, "registry backup %s expired (older than max_age + 1 day): removed\n", b)
+	}
 	for _, k := range rep.Refused {
 		fmt.Fprintf(e.stdout, "INTERLOCK %s: %s\n", k, rep.Messages[k])
 	}
