@@ -88,6 +88,7 @@ var purgePaths = map[string]string{
 	"disk-full": "disk_guard",
 	"stray":     "nightly_stray",
 	"recovered": "crash_recovery",
+	"missing":   "missing_file",
 }
 
 const pathExportExpiry = "export_expiry"
