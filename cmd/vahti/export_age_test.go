@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,7 +106,22 @@ func TestExportAge(t *testing.T) {
 	if errs := c.fail("verify-export", out+".age", "--passphrase-file", wrong); !strings.Contains(errs, "wrong passphrase") {
 		t.Errorf("verify-export with a wrong passphrase: %s", errs)
 	}
-	if n := len(auditOf(t, c, kindExportEncrypt)); n != 1 {
-		t.Errorf("%d export.encrypt audit entries, want 1", n)
+
+	// request export takes the same flag.
+	var q struct {
+		Request struct {
+			ID int64 `json:"id"`
+		} `json:"request"`
+	}
+	json.Unmarshal([]byte(c.ok("request", "add", "--json", "--config", "$CONFIG", "--kind", "police", "--camera", "yard",
+		"--from", base.Format(time.RFC3339), "--to", base.Add(6*time.Second).Format(time.RFC3339),
+		"--reference", "1234/R/5678/26", "--basis", "esitutkintalaki")), &q)
+	rout := filepath.Join(t.TempDir(), "request.zip")
+	c.ok("request", "export", strconv.FormatInt(q.Request.ID, 10), "--config", "$CONFIG", "--out", rout, "--passphrase-file", pf)
+	if v := c.ok("verify-export", rout+".age", "--passphrase-file", pf); !strings.HasPrefix(v, "OK:") {
+		t.Errorf("verify-export of the request's encrypted package: %s", v)
+	}
+	if n := len(auditOf(t, c, kindExportEncrypt)); n != 2 {
+		t.Errorf("%d export.encrypt audit entries, want 2", n)
 	}
 }
