@@ -323,6 +323,24 @@ func TestCatSealed(t *testing.T) {
 		t.Errorf("%d keys.unlock entries, want 4 (every cat that opened the keys)", ok)
 	}
 
+	// A purged segment's key is gone: its bytes open with nothing, even
+	// with the recovery key.
+	db, err := registry.Open(filepath.Join(c.dir, "state"), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(context.Background(), func(tx *registry.Tx) error {
+		_, err := tx.DeleteSegmentKeyAt("yard", base.Add(2*time.Second))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	out, errs, code = c.run("", "cat", "--config", "$CONFIG", "--recovery-key-file", rkFile, cp)
+	if code == 0 || out != "" || !strings.Contains(errs, "purged") {
+		t.Errorf("cat after the key was destroyed: exit %d, %d bytes: %s", code, len(out), errs)
+	}
+
 	// export and request export without the flags: refused, naming them.
 	errs = c.fail("export", "--config", "$CONFIG", "--camera", "yard", "--from", base.Format(time.RFC3339),
 		"--to", base.Add(6*time.Second).Format(time.RFC3339), "--reason", "testi", "--out", filepath.Join(c.dir, "x.zip"))
