@@ -4,7 +4,9 @@
 # driver (the real-browser test), openssh-client (ssh-keygen -Y verify for
 # export signatures), prometheus (promtool checks the shipped alert rules),
 # systemd (systemd-analyze verifies the unit), poppler-utils (pdftotext reads
-# the refusal letter's PDF back), GStreamer's rtsp-server with
+# the refusal letter's PDF back), age (opens a passphrase-encrypted export
+# package, as its recipient would; script from bsdutils gives it a
+# terminal), GStreamer's rtsp-server with
 # python3-gi and the plugins its test pipeline uses (an independent RTSP
 # peer for the recorder's tests). Go itself comes from the machine (go.mod names the version).
 set -euo pipefail
@@ -20,6 +22,8 @@ command -v losetup >/dev/null 2>&1 || need+=(mount)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
+command -v age >/dev/null 2>&1 || need+=(age)
+command -v script >/dev/null 2>&1 || need+=(bsdutils)
 /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer" >/dev/null 2>&1 ||
   need+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp)
 for el in videotestsrc:gstreamer1.0-plugins-base rtph264pay:gstreamer1.0-plugins-good \

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"vahti/registry"
+	"vahti/seal"
 )
 
 // Exporter stitches catalogued segments into evidence packages and serves
@@ -36,6 +37,10 @@ type Exporter struct {
 	// Clip limits; zero: DefaultMaxClipDuration, DefaultMaxClipBytes.
 	MaxClipDuration time.Duration
 	MaxClipBytes    int64
+	Unwrap          seal.Unwrapper // opens sealed segments' data keys; nil: only plain segments can be read
+	// Encryption names, in the signed manifest, what the caller will encrypt
+	// the written package with ("" or EncryptionAgeScrypt, see EncryptAge).
+	Encryption string
 
 	playOnce sync.Once
 	play     *playCache
@@ -350,7 +355,7 @@ func (e *Exporter) manifest(id string, created time.Time, req Request, plans []*
 	m := &Manifest{Format: ManifestFormat, PackageID: id, Created: mkInstant(created, loc), VahtiVersion: e.Version,
 		Exporter: req.Actor, Source: req.Source, Reason: req.Reason, CaseRef: req.CaseRef, TimeZone: loc.String(),
 		Cameras: req.Cameras, Requested: rng(req.From, req.To), Actual: []CamRange{}, Clips: []ClipInfo{},
-		Sources: []SourceInfo{}, Gaps: []Gap{}, Warnings: []string{}, Request: req.Request,
+		Sources: []SourceInfo{}, Gaps: []Gap{}, Warnings: []string{}, Request: req.Request, Encryption: e.Encryption,
 		Notes: []string{
 			"Clips are the recorded H.264/H.265 and audio samples, unmodified (no re-encoding), stitched into progressive MP4.",
 			"Each clip begins at the keyframe at or before the requested start; those earlier frames are shown, not hidden. Clip start times are wall-clock UTC of the first frame.",

@@ -43,6 +43,8 @@ type Manifest struct {
 	// (admin/redact); Redaction says how (mode, regions, ffmpeg, filters).
 	Redacted  bool            `json:"redacted,omitempty"`
 	Redaction json.RawMessage `json:"redaction,omitempty"`
+	// Encryption: "age-scrypt" when the package travels as PACKAGE.zip.age (age.go).
+	Encryption string `json:"encryption,omitempty"`
 }
 
 // AuditHead is the head of the audit chain (see `vahti audit verify`).

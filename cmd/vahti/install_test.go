@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -88,8 +89,22 @@ func TestInstallIntoThrowawayRoot(t *testing.T) {
 	if !strings.Contains(string(c), "root: /srv/vahti/recordings") || !strings.Contains(string(c), "listen: 127.0.0.1:9108") {
 		t.Errorf("config not from the example with the storage root and loopback metrics:\n%s", c)
 	}
-	// The installed binary accepts the installed config.
-	if out, err := exec.Command(filepath.Join(root, "usr/local/bin/vahti"), "check-config", "--config", cfg).CombinedOutput(); err != nil {
+	// A new install seals footage, and says keys init comes next.
+	if !regexp.MustCompile(`(?m)^storage:\n(?:  .*\n|\s*#.*\n)*  encryption: sealed$`).Match(c) {
+		t.Errorf("config does not set storage.encryption: sealed:\n%s", c)
+	}
+	if !strings.Contains(string(out), "keys init") || !strings.Contains(string(out), "safe") {
+		t.Errorf("install does not say to run vahti keys init: %s", out)
+	}
+	// The installed binary accepts the installed config once keys init
+	// has run (state_dir moved under the test: it names the real /var/lib).
+	local := filepath.Join(t.TempDir(), "vahti.yaml")
+	os.WriteFile(local, regexp.MustCompile(`(?m)^state_dir: .*$`).ReplaceAll(c, []byte("state_dir: "+t.TempDir())), 0o600)
+	vahti := filepath.Join(root, "usr/local/bin/vahti")
+	if out, err := exec.Command(vahti, "keys", "init", "--config", local).CombinedOutput(); err != nil {
+		t.Errorf("keys init: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(vahti, "check-config", "--config", local).CombinedOutput(); err != nil {
 		t.Errorf("check-config: %v\n%s", err, out)
 	}
 	dropin, _ := os.ReadFile(filepath.Join(root, "etc/systemd/system/vahti.service.d/paths.conf"))

@@ -50,6 +50,7 @@ func commands() map[string]command {
 		"reindex":       {runReindex, "reconcile the catalog with the files on disk"},
 		"purge":         {runPurge, "one retention pass now (or --dry-run)"},
 		"hold":          {runHold, "legal holds: add, list, show, release"},
+		"cat":           {runCat, "write one segment, decrypted, to stdout (audited as a viewing)"},
 		"export":        {runExport, "write a signed evidence package"},
 		"verify-export": {runVerifyExport, "check an evidence package's hashes and signature"},
 		"pubkey":        {runPubkey, "print the box's export signing public key"},

@@ -356,6 +356,8 @@ func requestExport(ctx context.Context, e *env, args []string) error {
 	out := fs.String("out", "", "where to write the package (.zip)")
 	redactPath := fs.String("redact", "", "regions file (JSON, see the README's Redaction section): make a redacted package")
 	keepAudio := fs.Bool("keep-audio", false, "with --redact: keep the audio (re-encoded to AAC); default: none")
+	keys := fs.keyFlags()
+	passFile := passphraseFlag(fs)
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -370,16 +372,40 @@ func requestExport(ctx context.Context, e *env, args []string) error {
 	if *keepAudio && *redactPath == "" {
 		return usageErr("--keep-audio: only with --redact (an ordinary package always has the recorded audio)")
 	}
+	if err := keys.check(); err != nil {
+		return err
+	}
+	pass, err := readPassphrase(*passFile)
+	if err != nil {
+		return err
+	}
+	defer clear(pass)
 	ce, err := openEnv(e, *path)
 	if err != nil {
 		return err
 	}
 	defer ce.Close()
+	ex := ce.exporter()
+	wipe, err := ce.requestFootageKeys(ctx, ex, keys, id)
+	if err != nil {
+		return err
+	}
+	defer wipe()
+	dst := *out
+	if pass != nil {
+		ex.Encryption, dst = export.EncryptionAgeScrypt, ""
+	}
 	var res *export.Result
 	if *redactPath != "" {
-		res, err = redactedForRequest(ctx, e, ce, id, *redactPath, *keepAudio, *out)
+		res, err = redactedForRequest(ctx, e, ce, ex, id, *redactPath, *keepAudio, dst)
 	} else {
-		res, err = exportForRequest(ctx, ce.exporter(), id, ce.actor, cliSource, *out)
+		res, err = exportForRequest(ctx, ex, id, ce.actor, cliSource, dst)
+	}
+	if err == nil {
+		var enc *encrypted
+		if enc, err = ce.encryptPackage(ctx, res, pass, *out); err == nil {
+			return printRequestExport(e, id, res, *out, enc, *asJSON)
+		}
 	}
 	if errors.Is(err, registry.ErrNotFound) {
 		return fmt.Errorf("no request with id %d", id)
@@ -387,17 +413,27 @@ func requestExport(ctx context.Context, e *env, args []string) error {
 	if errors.Is(err, export.ErrBadRequest) {
 		return usageErr("%v", err)
 	}
-	if err != nil {
-		return err
-	}
-	if *asJSON {
+	return err
+}
+
+// printRequestExport reports request export's package.
+func printRequestExport(e *env, id int64, res *export.Result, out string, enc *encrypted, asJSON bool) error {
+	if asJSON {
 		m := res.Manifest
-		return printJSON(e, map[string]any{"request": id, "id": res.Export.ID, "path": res.Path, "out": *out,
+		v := map[string]any{"request": id, "id": res.Export.ID, "path": res.Path, "out": out,
 			"sha256": res.Export.SHA256, "bytes": res.Export.Bytes, "clips": m.Clips, "gaps": m.Gaps, "warnings": m.Warnings,
-			"redacted": m.Redacted})
+			"redacted": m.Redacted}
+		enc.addTo(v)
+		return printJSON(e, v)
 	}
-	fmt.Fprintf(e.stdout, "request %d: export %s written to %s (%d bytes, sha256 %s)\nstored as %s\n", id, res.Export.ID, *out,
-		res.Export.Bytes, res.Export.SHA256, res.Path)
+	if enc != nil {
+		fmt.Fprintf(e.stdout, "request %d: ", id)
+		enc.print(e)
+		fmt.Fprintf(e.stdout, "stored as %s\n", res.Path)
+	} else {
+		fmt.Fprintf(e.stdout, "request %d: export %s written to %s (%d bytes, sha256 %s)\nstored as %s\n", id, res.Export.ID, out,
+			res.Export.Bytes, res.Export.SHA256, res.Path)
+	}
 	for _, w := range res.Manifest.Warnings {
 		fmt.Fprintf(e.stderr, "warning: %s\n", w)
 	}

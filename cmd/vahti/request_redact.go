@@ -16,7 +16,7 @@ import (
 // redactedForRequest is `vahti request export ID --redact FILE`: the
 // request's clips re-encoded through the regions file's filter, as a
 // signed package linked to the request. Progress goes to stderr.
-func redactedForRequest(ctx context.Context, e *env, ce *cmdEnv, id int64, regionsPath string, keepAudio bool, out string) (*export.Result, error) {
+func redactedForRequest(ctx context.Context, e *env, ce *cmdEnv, ex *export.Exporter, id int64, regionsPath string, keepAudio bool, out string) (*export.Result, error) {
 	data, err := os.ReadFile(regionsPath)
 	if err != nil {
 		return nil, usageErr("--redact: %v", err)
@@ -25,7 +25,6 @@ func redactedForRequest(ctx context.Context, e *env, ce *cmdEnv, id int64, regio
 	if err != nil {
 		return nil, err // "redaction needs ffmpeg: apt install ffmpeg"
 	}
-	ex := ce.exporter()
 	var q registry.Request
 	if err := ce.db.View(ctx, func(tx *registry.Tx) error {
 		var err error

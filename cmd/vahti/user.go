@@ -17,6 +17,7 @@ import (
 
 	"vahti/admin"
 	"vahti/registry"
+	"vahti/seal"
 )
 
 // runUser: vahti user add|list|passwd|roles|disable|enable|totp.
@@ -39,6 +40,7 @@ func userAdd(ctx context.Context, e *env, args []string) error {
 	role := fs.String("role", "", "keeper, dpo or admin; several as keeper,dpo")
 	lang := fs.String("lang", "fi", "UI language: fi or en")
 	temporary := fs.Bool("temporary", false, "the password is one you set for the person: it works once, to choose their own at first login")
+	rkFile := fs.String("recovery-key-file", "", "with sealed footage: grant the new keeper access with the recovery key in this file")
 	if err := fs.parseNone(args); err != nil {
 		return err
 	}
@@ -57,6 +59,17 @@ func userAdd(ctx context.Context, e *env, args []string) error {
 	if *lang != "fi" && *lang != "en" {
 		return usageErr("--lang: fi or en, got %q", *lang)
 	}
+	if *rkFile != "" && !slices.Contains(roles, registry.RoleKeeper) {
+		return usageErr("--recovery-key-file: only for a keeper (only keepers open footage)")
+	}
+	var rk seal.RecoveryKey
+	if *rkFile != "" {
+		// Before the password is asked for: a mistyped key is named at once.
+		if rk, err = readRecoveryKeyFile(*rkFile); err != nil {
+			return err
+		}
+		defer rk.Wipe()
+	}
 	cfg, err := loadConfig(e, *cfgPath)
 	if err != nil {
 		return err
@@ -74,6 +87,26 @@ func userAdd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer ce.Close()
+	// The footage grant: the recovery key unlocks the site key, which is
+	// wrapped under the new keeper's password (a one-time password's wrap
+	// is re-made at the forced change, as in the UI).
+	var wrap []byte
+	if *rkFile != "" {
+		ring, err := ce.unlockWith(ctx, rk)
+		var wrong wrongSecret
+		if errors.As(err, &wrong) {
+			err = errors.Join(err, ce.audit(ctx, kindKeysUnlockFail, "user:"+*name, map[string]any{"with": "recovery_key", "for": "user add"}))
+		}
+		if err != nil {
+			return err
+		}
+		wrap, err = ring.WrapPassword([]byte(pw), seal.DefaultArgon2)
+		ring.Wipe()
+		if err != nil {
+			return err
+		}
+	}
+	sealedSite := false
 	u := registry.User{Name: *name, Roles: roles, PassHash: hash, Lang: *lang, MustChangePassword: *temporary}
 	actor := ce.actor
 	err = ce.db.Update(ctx, func(tx *registry.Tx) error {
@@ -87,15 +120,38 @@ func userAdd(ctx context.Context, e *env, args []string) error {
 		if _, err := tx.Audit(actor, cliSource, "user.add", "user:"+u.Name, detail); err != nil {
 			return err
 		}
-		return auditKeeperGrant(tx, actor, registry.User{}, u)
+		if err := auditKeeperGrant(tx, actor, registry.User{}, u); err != nil {
+			return err
+		}
+		if wrap != nil {
+			if err := tx.PutKeeperWrap(u.ID, wrap, actor); err != nil {
+				return err
+			}
+			_, err := tx.Audit(actor, cliSource, kindKeysGrant, "user:"+u.Name, map[string]any{"with": "recovery_key"})
+			return err
+		}
+		_, err := tx.SealSiteKey()
+		if errors.Is(err, registry.ErrNoKeys) {
+			return nil
+		}
+		sealedSite = err == nil
+		return err
 	})
 	if err != nil {
 		return err
+	}
+	noFootage := sealedSite && u.Has(registry.RoleKeeper)
+	if noFootage {
+		fmt.Fprintf(e.stderr, "note: the footage is sealed and %s has no access to it yet: a logged-in keeper grants it in the UI, or: vahti keys grant --config %s --user %s --recovery-key-file FILE\n",
+			u.Name, *cfgPath, u.Name)
 	}
 	if *asJSON {
 		return printJSON(e, userJSON(u, e.now()))
 	}
 	fmt.Fprintf(e.stdout, "user %s added (%s)\n", u.Name, strings.Join(roles, ","))
+	if wrap != nil {
+		fmt.Fprintf(e.stdout, "%s can open sealed footage after logging in\n", u.Name)
+	}
 	if *temporary {
 		fmt.Fprintf(e.stdout, "the password is one-time: %s must choose their own at first login\n", u.Name)
 	}
