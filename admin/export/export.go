@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"vahti/registry"
+	"vahti/seal"
 )
 
 // Exporter stitches catalogued segments into evidence packages and serves
@@ -36,6 +37,11 @@ type Exporter struct {
 	// Clip limits; zero: DefaultMaxClipDuration, DefaultMaxClipBytes.
 	MaxClipDuration time.Duration
 	MaxClipBytes    int64
+	// Unwrap opens sealed segments' data keys (the service's keyring while
+	// a keeper is logged in); nil: only plain segments can be read, and a
+	// sealed one fails the export or playback with mp4read.ErrLocked.
+	// The package's clips are plain MP4 either way.
+	Unwrap seal.Unwrapper
 
 	playOnce sync.Once
 	play     *playCache
@@ -331,6 +337,7 @@ func (e *Exporter) plans(ctx context.Context, req Request, o planOpts) ([]*plan,
 	if err != nil {
 		return nil, fmt.Errorf("export: catalog: %w", err)
 	}
+	o.unwrap = e.Unwrap
 	var out []*plan
 	for _, c := range req.Cameras {
 		p, err := makePlan(e.Root, c, req.From, req.To, segs[c], o)
