@@ -518,11 +518,19 @@ func (s *Server) pageAddUser(c *gin.Context) {
 		s.showUsers(c, http.StatusBadRequest, usersPage{Name: name, Roles: roles}, tr(p.lang(), "error.passwordmatch"))
 		return
 	}
-	if _, err := s.addUser(c.Request.Context(), p, c.ClientIP(), name, roles, c.PostForm("password"), c.PostForm("lang")); err != nil {
+	_, grant, err := s.addUser(c.Request.Context(), p, c.ClientIP(), name, roles, c.PostForm("password"), c.PostForm("lang"))
+	if err != nil {
 		s.showUsers(c, http.StatusBadRequest, usersPage{Name: name, Roles: roles}, errorText(p.lang(), err))
 		return
 	}
-	s.flashRedirect(c, "/users", trf(p.lang(), "users.added", name))
+	msg := trf(p.lang(), "users.added", name)
+	switch grant {
+	case grantMade:
+		msg = trf(p.lang(), "users.granted", name)
+	case grantNone:
+		msg = trf(p.lang(), "users.nogrant", name)
+	}
+	s.flashRedirect(c, "/users", msg)
 }
 
 func (s *Server) pageSetRoles(c *gin.Context) {

@@ -13,151 +13,24 @@ import (
 	"testing"
 	"time"
 
+	"vahti/admin/internal/sealtest"
 	"vahti/mp4read"
 	"vahti/registry"
 	"vahti/seal"
 )
 
-// Sealed fixtures without the recorder: initKeys does what vahti keys init
-// does, sealSegments turns catalogued plain segments into sealed ones the
-// way the recorder writes them (seal/DESIGN.md, "Recorder"): the key is
-// stored first, then one record for ftyp+moov and one per moof+mdat, the
-// end marker, and the catalog row's bytes and SHA-256 become the sealed
-// file's.
+// Sealed fixtures come from admin/internal/sealtest (shared with admin's
+// tests, which need them too).
 
-// initKeys makes the site keys in e's registry and returns the unlocked
-// keyring (the test plays the logged-in keeper).
-func (e *env) initKeys() *seal.Keyring {
-	e.t.Helper()
-	ring, err := seal.NewSite()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	rk, err := seal.NewRecoveryKey()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	rw, err := ring.WrapRecovery(rk)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	rp, err := rk.Public()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	err = e.db.Update(context.Background(), func(tx *registry.Tx) error {
-		return tx.InitSealSite(registry.SealSite{PublicKey: ring.Public().Bytes(), RecoveryPublicKey: rp.Bytes(), CreatedBy: "test"}, rw)
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return ring
-}
+func (e *env) initKeys() *seal.Keyring { return sealtest.Site(e.t, e.db) }
 
-// sealSegments seals each catalogued plain segment in place and returns
-// the new rows.
 func (e *env) sealSegments(site seal.SitePublicKey, segs []registry.Segment) []registry.Segment {
 	e.t.Helper()
 	var out []registry.Segment
 	for _, s := range segs {
-		out = append(out, sealTestSegment(e.t, e.db, site, e.abs(s), s))
+		out = append(out, sealtest.Seal(e.t, e.db, site, e.abs(s), s))
 	}
 	return out
-}
-
-// sealTestSegment seals the plain segment at path (catalogued as row) with
-// a fresh data key sealed to its day's epoch (made if missing), and
-// replaces its catalog row by one for the sealed file.
-func sealTestSegment(t testing.TB, db *registry.DB, site seal.SitePublicKey, path string, row registry.Segment) registry.Segment {
-	t.Helper()
-	plain, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	top, err := mp4read.ScanTop(bytes.NewReader(plain), int64(len(plain)))
-	if err != nil || top.Whole != int64(len(plain)) {
-		t.Fatalf("%s: scan: %v", path, err)
-	}
-	var units [][]byte
-	var from int64
-	for _, b := range top.Boxes {
-		if b.Type == "moov" || b.Type == "mdat" {
-			units = append(units, plain[from:b.End()])
-			from = b.End()
-		}
-	}
-	if from != int64(len(plain)) || len(units) < 2 {
-		t.Fatalf("%s: not ftyp+moov and moof+mdat pairs", path)
-	}
-	ctx := context.Background()
-	day := seal.EpochFor(row.Start)
-	var epoch seal.EpochPublicKey
-	err = db.Update(ctx, func(tx *registry.Tx) error {
-		ep, err := tx.Epoch(int64(day))
-		if errors.Is(err, registry.ErrNotFound) {
-			pub, sealed, err := seal.NewEpoch(site, day)
-			if err != nil {
-				return err
-			}
-			epoch = pub
-			return tx.AddEpoch(int64(day), pub.Bytes(), sealed)
-		}
-		if err != nil {
-			return err
-		}
-		epoch, err = seal.ParseEpochPublicKey(day, ep.PublicKey)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, h, sealedKey, err := seal.NewSegmentKey(epoch, row.Camera, row.Start)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Wipe()
-	err = db.Update(ctx, func(tx *registry.Tx) error {
-		return tx.PutSegmentKey(registry.SegmentKey{KeyID: h.KeyID[:], Camera: row.Camera, Start: row.Start, EpochDay: int64(day), SealedKey: sealedKey})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	w, err := seal.NewWriter(&buf, h, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range units {
-		if err := w.WriteRecord(u, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	os.Remove(mp4read.IndexPath(path)) // the plain file's index, if any
-	return recatalog(t, db, row, buf.Bytes())
-}
-
-// recatalog replaces row by one for the file now holding b.
-func recatalog(t testing.TB, db *registry.DB, row registry.Segment, b []byte) registry.Segment {
-	t.Helper()
-	sum := sha256.Sum256(b)
-	nr := row
-	nr.ID, nr.Bytes, nr.SHA256 = 0, int64(len(b)), hex.EncodeToString(sum[:])
-	err := db.Update(context.Background(), func(tx *registry.Tx) error {
-		if err := tx.DeleteSegmentRow(row.ID); err != nil {
-			return err
-		}
-		return tx.AddSegment(&nr)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nr
 }
 
 func clipSums(res *Result) []string {
@@ -262,7 +135,7 @@ func TestSealedSegmentWithoutEndMarkerIsDamaged(t *testing.T) {
 	if err := os.WriteFile(e.abs(sealed[1]), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	recatalog(t, e.db, sealed[1], b)
+	sealtest.Recatalog(t, e.db, sealed[1], b)
 	res, _ := e.export([]string{"yard"}, 0, 6*time.Second)
 	var got []string
 	for _, s := range res.Manifest.Sources {
