@@ -233,8 +233,12 @@ func (s *Server) keyLogin(ctx context.Context, u registry.User, ip string, sess 
 	default:
 		return
 	}
+	text := "sealed.nogrant"
+	if keys == keysFailed {
+		text = "sealed.unopened"
+	}
 	if keys != keysUnlocked && !u.MustChangePassword {
-		if err := s.sessions.setFlash(ctx, sess, tr(langOf(u), "keys.login."+keys)); err != nil {
+		if err := s.sessions.setFlash(ctx, sess, tr(langOf(u), text)); err != nil {
 			s.cfg.Log.Warn("login: leaving the footage-keys message", "user", u.Name, "err", err)
 		}
 	}

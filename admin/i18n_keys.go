@@ -14,17 +14,17 @@ func init() {
 }
 
 var keysFI = map[string]string{
-	"keys.locked":         "Tallenteet on salattu: ne aukeavat vain, kun tallenteiden käsittelijä (rekisterinpitäjä), jolla on pääsy niihin, on kirjautuneena. Kirjaudu uudelleen.",
-	"keys.login.no-grant": "Tunnuksellesi ei ole annettu pääsyä salattuihin tallenteisiin. Pääsyn antaa toinen rekisterinpitäjä kirjautuneena asettamalla sinulle kertakäyttöisen salasanan.",
-	"keys.login.unopened": "Salattujen tallenteiden avain ei auennut salasanallasi (salasana on ehkä vaihdettu komentoriviltä). Pyydä toista rekisterinpitäjää antamaan pääsy uudelleen.",
-	"users.granted":       "Käyttäjä %s luotu. Annoit hänelle pääsyn salattuihin tallenteisiin; se siirtyy hänen omaan salasanaansa ensimmäisellä kirjautumisella.",
-	"users.nogrant":       "Käyttäjä %s luotu, mutta ilman pääsyä salattuihin tallenteisiin: sen voi antaa vain kirjautunut rekisterinpitäjä, jolla on itsellään pääsy (tai palautusavain komentoriviltä).",
+	"sealed.locked":   "Tallenteet on salattu: ne aukeavat vain, kun tallenteiden käsittelijä (rekisterinpitäjä), jolla on pääsy niihin, on kirjautuneena. Kirjaudu uudelleen.",
+	"sealed.nogrant":  "Tunnuksellesi ei ole annettu pääsyä salattuihin tallenteisiin. Pääsyn antaa toinen rekisterinpitäjä kirjautuneena asettamalla sinulle kertakäyttöisen salasanan.",
+	"sealed.unopened": "Salattujen tallenteiden avain ei auennut salasanallasi (salasana on ehkä vaihdettu komentoriviltä). Pyydä toista rekisterinpitäjää antamaan pääsy uudelleen.",
+	"users.granted":   "Käyttäjä %s luotu. Annoit hänelle pääsyn salattuihin tallenteisiin; se siirtyy hänen omaan salasanaansa ensimmäisellä kirjautumisella.",
+	"users.nogrant":   "Käyttäjä %s luotu, mutta ilman pääsyä salattuihin tallenteisiin: sen voi antaa vain kirjautunut rekisterinpitäjä, jolla on itsellään pääsy (tai palautusavain komentoriviltä).",
 }
 
 var keysEN = map[string]string{
-	"keys.locked":         "Footage is sealed: it opens only while a registry keeper with access to it is logged in. Log in again.",
-	"keys.login.no-grant": "Your account has not been granted access to sealed footage. Another registry keeper, logged in, grants it by setting a one-time password for you.",
-	"keys.login.unopened": "The footage key did not open with your password (it may have been changed from the command line). Ask another registry keeper to grant access again.",
-	"users.granted":       "User %s created. You granted them access to sealed footage; it moves to their own password at their first login.",
-	"users.nogrant":       "User %s created, but without access to sealed footage: only a logged-in registry keeper who has access can grant it (or the recovery key, from the command line).",
+	"sealed.locked":   "Footage is sealed: it opens only while a registry keeper with access to it is logged in. Log in again.",
+	"sealed.nogrant":  "Your account has not been granted access to sealed footage. Another registry keeper, logged in, grants it by setting a one-time password for you.",
+	"sealed.unopened": "The footage key did not open with your password (it may have been changed from the command line). Ask another registry keeper to grant access again.",
+	"users.granted":   "User %s created. You granted them access to sealed footage; it moves to their own password at their first login.",
+	"users.nogrant":   "User %s created, but without access to sealed footage: only a logged-in registry keeper who has access can grant it (or the recovery key, from the command line).",
 }

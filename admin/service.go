@@ -46,7 +46,7 @@ func errorText(lang string, err error) string {
 		return trf(lang, "error.nosuchtime")
 	}
 	if errors.Is(err, mp4read.ErrLocked) {
-		return tr(lang, "keys.locked")
+		return tr(lang, "sealed.locked")
 	}
 	if msg, ok := translateMessage(lang, err.Error()); ok {
 		return msg
