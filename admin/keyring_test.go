@@ -209,6 +209,9 @@ func TestKeysAcrossLoginAndLogout(t *testing.T) {
 	if n := len(h.auditEntries("keys.wipe")); n != 1 {
 		t.Errorf("%d keys.wipe entries, want 1", n)
 	}
+	if _, page := nu.do("GET", "/cameras/yard/play?from=2026-11-22T13:00", nil); !strings.Contains(string(page), "Tallenteet on salattu") {
+		t.Error("the play page does not say that sealed footage is locked")
+	}
 	if code, body := b.play(nu); code != 423 || !strings.Contains(body, "keeper must be logged in") {
 		t.Errorf("playback after the last logout: %d %s", code, body)
 	}

@@ -257,7 +257,19 @@ func (s *Server) pagePlay(c *gin.Context) {
 		"to": {pp.To.In(s.loc).Format("2006-01-02T15:04")}}.Encode()
 	pp.HoldHref = "/holds?" + url.Values{"camera": {cam}, "from": {from.In(s.loc).Format("2006-01-02T15:04")},
 		"to": {pp.To.In(s.loc).Format("2006-01-02T15:04")}}.Encode()
+	if errMsg == "" && !s.keys.Unlocked() && s.footageSealed(c.Request.Context()) {
+		// Segments recorded sealed will not open; plain ones still play.
+		errMsg = tr(p.lang(), "sealed.locked")
+	}
 	s.render(c, http.StatusOK, "play", "play.title", p, pp, errMsg)
+}
+
+// footageSealed reports whether the site keys exist, so footage recorded
+// since is sealed.
+func (s *Server) footageSealed(ctx context.Context) bool {
+	on := false
+	err := s.cfg.DB.View(ctx, func(tx *registry.Tx) (err error) { on, err = sealed(tx); return })
+	return err == nil && on
 }
 
 func (s *Server) pageSetReason(c *gin.Context) {
