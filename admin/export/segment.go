@@ -21,7 +21,7 @@ type (
 type parsedSeg struct {
 	size     int64 // fMP4 bytes (a sealed segment's plaintext)
 	diskSize int64 // bytes on disk: what the catalog's bytes and SHA-256 are of
-	tracks []*segTrack
+	tracks   []*segTrack
 	// index is the sidecar index the table came from; nil: read from the
 	// segment file. An export checks it against the bytes it copies.
 	index *mp4read.Index
