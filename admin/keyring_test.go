@@ -354,3 +354,42 @@ func TestKeeperGrant(t *testing.T) {
 		t.Errorf("%d keys.revoke entries, want 2", n)
 	}
 }
+
+// TestOneTimePasswordGrant: a one-time password set for an existing
+// keeper by a logged-in keeper with access carries a grant (the wrap opens
+// with it, no longer with the old password); set by an admin alone it
+// removes the wrap, and the page says a keeper's grant is needed.
+func TestOneTimePasswordGrant(t *testing.T) {
+	b := newSealedBox(t)
+	h := b.h
+	const otp = "kerta-salasana-77y"
+	boss := h.login("boss")
+	res, body := boss.do("PUT", "/api/v1/users/keeper/password", map[string]string{"password": otp})
+	if res.StatusCode != 200 || !strings.Contains(string(body), `"footage_access":"granted"`) {
+		t.Fatalf("a keeper sets a keeper's one-time password: %d %s", res.StatusCode, body)
+	}
+	w := b.keeperWrap("keeper")
+	if r, err := seal.UnlockPassword(b.site, w, []byte(otp)); err != nil {
+		t.Errorf("the one-time password does not open the new wrap: %v", err)
+	} else {
+		r.Wipe()
+	}
+	if _, err := seal.UnlockPassword(b.site, w, []byte(testPassword)); !errors.Is(err, seal.ErrUnlock) {
+		t.Errorf("the old password still opens the wrap: %v", err)
+	}
+	if res, _ := boss.do("PUT", "/api/v1/users/boss/password", map[string]string{"password": otp}); res.StatusCode != 400 {
+		t.Errorf("one's own one-time password: %d", res.StatusCode)
+	}
+	adm := h.login("admin")
+	form := url.Values{"csrf": {adm.csrf}, "password": {otp + "2"}, "password2": {otp + "2"}}
+	adm.do("POST", "/users/keeper/password", formBody(form.Encode()))
+	if _, page := adm.do("GET", "/users", nil); !strings.Contains(string(page), "ilman pääsyä salattuihin tallenteisiin") {
+		t.Error("the users page does not say the admin's reset left the keeper without footage access")
+	}
+	if b.keeperWrap("keeper") != nil {
+		t.Error("an admin's reset left the keeper's wrap in place")
+	}
+	if g, r := h.auditEntries("keys.grant"), h.auditEntries("keys.revoke"); len(g) != 1 || g[0].Actor != "boss" || len(r) != 1 || r[0].Actor != "admin" {
+		t.Errorf("keys.grant %+v, keys.revoke %+v", g, r)
+	}
+}
