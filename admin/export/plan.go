@@ -307,7 +307,7 @@ func startLoading(root string, segs []registry.Segment, exclude map[int64]exclus
 			defer ld.wg.Done()
 			for k := range next {
 				s := segs[k]
-				ld.out[k].p, ld.out[k].err = loadSegment(filepath.Join(root, filepath.FromSlash(s.Path)), s.SHA256, ic, !noIndex[s.ID], unwrap)
+				ld.out[k].p, ld.out[k].err = loadSegment(filepath.Join(root, filepath.FromSlash(s.Path)), s.SHA256, s.Bytes, ic, !noIndex[s.ID], unwrap)
 				close(ld.ready[k])
 			}
 		}()

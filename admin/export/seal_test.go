@@ -118,34 +118,65 @@ func TestSealedExportLockedWithoutKeys(t *testing.T) {
 	}
 }
 
-// TestSealedSegmentWithoutEndMarkerIsDamaged: a finished sealed segment
-// cut at a record boundary (its end marker gone, its catalog row made to
-// match) is not read short: it is left out as damaged and named.
-func TestSealedSegmentWithoutEndMarkerIsDamaged(t *testing.T) {
+// TestSealedSegmentWithoutEndMarker: a sealed segment as crash recovery
+// leaves it (no end marker, catalogued at that size) is used; a finished
+// one cut at a record boundary (its end marker gone, its row unchanged) is
+// left out as damaged, and so is one without the marker whose row has no
+// size to tell: neither is read short unnoticed.
+func TestSealedSegmentWithoutEndMarker(t *testing.T) {
 	e := newEnv(t)
 	segs := e.addSegments("yard", makeStream(t, streamOpts{codec: "h264", seconds: 6}), 0, 2)
 	ring := e.initKeys()
 	sealed := e.sealSegments(ring.Public(), segs)
 	e.ex.Unwrap = ring.Unwrapper(e.db.KeyStore(context.Background()))
-	b, err := os.ReadFile(e.abs(sealed[1]))
-	if err != nil {
+	cut := func(s registry.Segment) []byte {
+		b, err := os.ReadFile(e.abs(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = b[:len(b)-22] // the end marker: lengths (6) and the empty record's tag (16)
+		if err := os.WriteFile(e.abs(s), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// Segment 0 as recovery leaves it: catalogued without its marker.
+	sealtest.Recatalog(t, e.db, sealed[0], cut(sealed[0]))
+	// Segment 1 cut after it was catalogued.
+	cut(sealed[1])
+	// Segment 2 without its marker, and a row that names no size.
+	b2 := cut(sealed[2])
+	r2 := sealtest.Recatalog(t, e.db, sealed[2], b2)
+	if err := e.db.Update(context.Background(), func(tx *registry.Tx) error {
+		rows, err := tx.SegmentsIn("yard", r2.Start, r2.End)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if r.Start.Equal(r2.Start) {
+				if err := tx.DeleteSegmentRow(r.ID); err != nil {
+					return err
+				}
+				r.ID, r.Bytes = 0, 0
+				return tx.AddSegment(&r)
+			}
+		}
+		return errors.New("row not found")
+	}); err != nil {
 		t.Fatal(err)
 	}
-	b = b[:len(b)-22] // the end marker: lengths (6) and the empty record's tag (16)
-	if err := os.WriteFile(e.abs(sealed[1]), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sealtest.Recatalog(t, e.db, sealed[1], b)
 	res, _ := e.export([]string{"yard"}, 0, 6*time.Second)
 	var got []string
 	for _, s := range res.Manifest.Sources {
 		got = append(got, s.Status)
-		if s.Path == sealed[1].Path && (s.Status != SourceDamaged || !strings.Contains(s.Detail, "no end marker")) {
-			t.Errorf("cut segment: status %s detail %q", s.Status, s.Detail)
-		}
 	}
-	if strings.Join(got, ",") != "ok,damaged,ok" {
-		t.Errorf("source statuses %v", got)
+	if strings.Join(got, ",") != "ok,damaged,damaged" {
+		t.Fatalf("source statuses %v, want ok,damaged,damaged (%+v)", got, res.Manifest.Sources)
+	}
+	for _, s := range res.Manifest.Sources[1:] {
+		if !strings.Contains(s.Detail, "no end marker") {
+			t.Errorf("%s: %q", s.Path, s.Detail)
+		}
 	}
 }
 

@@ -46,19 +46,24 @@ func parseSegment(path string) (*parsedSeg, error) {
 // valid for the catalogued SHA-256 and the file's size, else from the file
 // (useIndex false: always from the file). The file is opened either way
 // (mp4read.OpenSegment), so a sealed segment no key opens now fails here,
-// with mp4read.ErrLocked, before anything is planned from it; a sealed
-// segment must also be whole (its end marker; see mp4read.RequireFinished).
-func loadSegment(path, sha string, ic *mp4read.InitCache, useIndex bool, unwrap seal.Unwrapper) (*parsedSeg, error) {
+// with mp4read.ErrLocked, before anything is planned from it.
+//
+// A finished sealed segment must end with its end marker unless its row
+// was made by crash recovery (which holds no key to write one). The row
+// has no flag for that, but its byte count says it: the recorder
+// catalogues a segment after closing it, so a row whose size is that of a
+// file without an end marker was made from the unclosed file, by recovery
+// (or reconcile adopting one). A file cut at a record boundary after it
+// was catalogued has another size, and a row with no size (catBytes 0)
+// proves nothing: both need the marker.
+func loadSegment(path, sha string, catBytes int64, ic *mp4read.InitCache, useIndex bool, unwrap seal.Unwrapper) (*parsedSeg, error) {
 	sf, err := mp4read.OpenSegment(path, unwrap)
 	if err != nil {
 		return nil, err
 	}
 	defer sf.Close()
-	// The catalog row does not say whether recovery made the segment (a
-	// recovered sealed segment has no end marker), so every sealed source
-	// must have one: a recovered one is reported as damaged, never read
-	// short unnoticed.
-	if err := sf.RequireFinished(false); err != nil {
+	recovered := catBytes > 0 && catBytes == sf.DiskSize()
+	if err := sf.RequireFinished(recovered); err != nil {
 		return nil, fmt.Errorf("%w: %v", errDamaged, err)
 	}
 	if !useIndex {
