@@ -170,7 +170,7 @@ func (s *Server) sweepKeys(ctx context.Context) {
 	}
 	if wiped {
 		s.cfg.Log.Info("keyring wiped: no keeper session left")
-		s.auditLog(ctx, "vahti", "service", "keys.wipe", "keys:site", map[string]any{"why": "no keeper session left"})
+		s.auditLog(ctx, "system", "service", "keys.wipe", "keys:site", map[string]any{"why": "no keeper session left"})
 	}
 }
 

@@ -248,6 +248,16 @@ func TestKeysWipedAtSessionExpiry(t *testing.T) {
 	if _, err := keys.Unwrapper()(seal.Header{}); !errors.Is(err, mp4read.ErrLocked) {
 		t.Errorf("unwrapper after expiry: %v, want ErrLocked", err)
 	}
+	// A keeper without a grant, logged in now, meets locked footage.
+	if err := h.db.Update(context.Background(), func(tx *registry.Tx) error {
+		hash, _ := HashPassword(testPassword, testHash)
+		return tx.AddUser(&registry.User{Name: "uusi", Roles: []string{registry.RoleKeeper}, PassHash: hash, Lang: "fi"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := b.play(h.login("uusi")); code != 423 || !strings.Contains(body, "keeper must be logged in") {
+		t.Errorf("playback after the keeper's session expired: %d %s", code, body)
+	}
 }
 
 // TestKeeperGrant: a logged-in keeper (with admin rights) who makes a
