@@ -86,7 +86,7 @@ func (k *Keyring) hold(session string, r *seal.Keyring) {
 	k.ring, k.last = r, r
 }
 
-// ring returns the held key, or nil.
+// held returns the held key, or nil.
 func (k *Keyring) held() *seal.Keyring {
 	k.mu.Lock()
 	defer k.mu.Unlock()
