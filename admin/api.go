@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"vahti/checkpoint"
+	"vahti/mp4read"
 	"vahti/registry"
 )
 
@@ -26,6 +27,8 @@ func (s *Server) apiFail(c *gin.Context, err error) {
 		jsonError(c, http.StatusBadRequest, errorText("en", err))
 	case errors.Is(err, registry.ErrNotFound):
 		jsonError(c, http.StatusNotFound, "not found")
+	case errors.Is(err, mp4read.ErrLocked):
+		jsonError(c, http.StatusLocked, errorText("en", err))
 	default:
 		// Validation errors from retention and the exporter are addressed
 		// to the user; anything else is logged with its context.
@@ -74,7 +77,7 @@ func (s *Server) apiLogin(c *gin.Context) {
 	u, _ := s.userByID(c, sess.userID)
 	c.JSON(http.StatusOK, gin.H{"name": u.Name, "roles": u.Roles, "lang": u.Lang, "csrf_token": sess.csrf,
 		"idle_timeout_s": int(s.sessions.idle.Seconds()), "expires": sess.created.Add(s.sessions.maxAge),
-		"password_change_required": u.MustChangePassword})
+		"password_change_required": u.MustChangePassword, "footage_keys": sess.keys})
 }
 
 func (s *Server) userByID(c *gin.Context, id int64) (registry.User, error) {
@@ -103,6 +106,7 @@ func (s *Server) logout(c *gin.Context, p *principal) {
 	}
 	clearSessionCookie(c)
 	s.auditLog(c.Request.Context(), p.user.Name, c.ClientIP(), "logout", "user:"+p.user.Name, nil)
+	s.sweepKeys(c.Request.Context()) // the last keeper out wipes the key
 }
 
 func (s *Server) apiMe(c *gin.Context) {
@@ -611,6 +615,10 @@ type apiUser struct {
 	// OneTimePassword: the password was set by an admin and must be
 	// changed at the next login before anything else.
 	OneTimePassword bool `json:"one_time_password"`
+	// FootageAccess (account creation, sealed footage, a keeper account):
+	// "granted" when the creator, a logged-in keeper, wrapped the key for
+	// it; "not granted" otherwise (a keeper's grant is still needed).
+	FootageAccess string `json:"footage_access,omitempty"`
 }
 
 func (s *Server) users(c *gin.Context) ([]registry.User, error) {
@@ -653,12 +661,13 @@ func (s *Server) apiAddUser(c *gin.Context) {
 		jsonError(c, http.StatusBadRequest, "expected JSON {name, roles, password[, lang]}")
 		return
 	}
-	u, err := s.addUser(c.Request.Context(), authOf(c), c.ClientIP(), in.Name, in.Roles, in.Password, in.Lang)
+	u, grant, err := s.addUser(c.Request.Context(), authOf(c), c.ClientIP(), in.Name, in.Roles, in.Password, in.Lang)
 	if err != nil {
 		s.apiFail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, apiUser{Name: u.Name, Roles: u.Roles, Lang: u.Lang, Created: u.Created, OneTimePassword: u.MustChangePassword})
+	c.JSON(http.StatusCreated, apiUser{Name: u.Name, Roles: u.Roles, Lang: u.Lang, Created: u.Created, OneTimePassword: u.MustChangePassword,
+		FootageAccess: grant})
 }
 
 func (s *Server) apiSetRoles(c *gin.Context) {

@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"vahti/registry"
+	"vahti/seal"
 )
 
 const (
@@ -142,7 +143,6 @@ func (s *Server) login(ctx context.Context, name, password, totp, ip string) (st
 	}
 	// Always pay for one argon2 run, whatever the outcome.
 	ok, herr := VerifyPassword(hash, password)
-	s.limits.hashDone()
 	why := ""
 	switch {
 	case !known:
@@ -156,6 +156,14 @@ func (s *Server) login(ctx context.Context, name, password, totp, ip string) (st
 	case u.TOTPSecret != "" && !acceptTOTP(u, totp, now, &totpStep):
 		why = "wrong or missing one-time code"
 	}
+	// A keeper's login opens the site key from their wrap with the password
+	// that just verified: a second argon2 run, in the same slot.
+	var ring *seal.Keyring
+	keys, keysErr := "", error(nil)
+	if why == "" && u.Has(registry.RoleKeeper) {
+		ring, keys, keysErr = s.unlockKeys(ctx, u, password)
+	}
+	s.limits.hashDone()
 	if why != "" {
 		lockedUntil := att.failed(now)
 		err := s.cfg.DB.Update(ctx, func(tx *registry.Tx) error {
@@ -199,10 +207,55 @@ func (s *Server) login(ctx context.Context, name, password, totp, ip string) (st
 	}
 	id, sess, err := s.startSession(ctx, u, totpStep, ip, now)
 	if err != nil {
+		if ring != nil {
+			ring.Wipe()
+		}
 		return "", nil, err
 	}
 	s.cfg.Log.Info("login", "user", u.Name, "source", ip)
+	s.keyLogin(ctx, u, ip, sess, ring, keys, keysErr)
 	return id, sess, nil
+}
+
+// keyLogin keeps the key a keeper's login opened, audits the outcome and
+// leaves the page a message when the login opened no footage.
+func (s *Server) keyLogin(ctx context.Context, u registry.User, ip string, sess *session, ring *seal.Keyring, keys string, keysErr error) {
+	sess.keys = keys
+	switch keys {
+	case keysUnlocked:
+		s.keys.hold(sess.key, ring)
+		s.auditLog(ctx, u.Name, ip, "keys.unlock", "user:"+u.Name, nil)
+	case keysNoGrant:
+		s.auditLog(ctx, u.Name, ip, "keys.unlock", "user:"+u.Name, map[string]any{"opened": false, "why": "no grant"})
+	case keysFailed:
+		s.cfg.Log.Warn("login: the keeper's wrap did not open with their password", "user", u.Name, "err", keysErr)
+		s.auditLog(ctx, u.Name, ip, "keys.unlock.fail", "user:"+u.Name, map[string]any{"why": errText(keysErr)})
+	default:
+		return
+	}
+	text := "sealed.nogrant"
+	if keys == keysFailed {
+		text = "sealed.unopened"
+	}
+	if keys != keysUnlocked && !u.MustChangePassword {
+		if err := s.sessions.setFlash(ctx, sess, tr(langOf(u), text)); err != nil {
+			s.cfg.Log.Warn("login: leaving the footage-keys message", "user", u.Name, "err", err)
+		}
+	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func langOf(u registry.User) string {
+	if u.Lang == "en" {
+		return "en"
+	}
+	return "fi"
 }
 
 // startSession stores the session of a successful login. A one-time code's

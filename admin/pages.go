@@ -257,7 +257,19 @@ func (s *Server) pagePlay(c *gin.Context) {
 		"to": {pp.To.In(s.loc).Format("2006-01-02T15:04")}}.Encode()
 	pp.HoldHref = "/holds?" + url.Values{"camera": {cam}, "from": {from.In(s.loc).Format("2006-01-02T15:04")},
 		"to": {pp.To.In(s.loc).Format("2006-01-02T15:04")}}.Encode()
+	if errMsg == "" && !s.keys.Unlocked() && s.footageSealed(c.Request.Context()) {
+		// Segments recorded sealed will not open; plain ones still play.
+		errMsg = tr(p.lang(), "sealed.locked")
+	}
 	s.render(c, http.StatusOK, "play", "play.title", p, pp, errMsg)
+}
+
+// footageSealed reports whether the site keys exist, so footage recorded
+// since is sealed.
+func (s *Server) footageSealed(ctx context.Context) bool {
+	on := false
+	err := s.cfg.DB.View(ctx, func(tx *registry.Tx) (err error) { on, err = sealed(tx); return })
+	return err == nil && on
 }
 
 func (s *Server) pageSetReason(c *gin.Context) {
@@ -518,11 +530,19 @@ func (s *Server) pageAddUser(c *gin.Context) {
 		s.showUsers(c, http.StatusBadRequest, usersPage{Name: name, Roles: roles}, tr(p.lang(), "error.passwordmatch"))
 		return
 	}
-	if _, err := s.addUser(c.Request.Context(), p, c.ClientIP(), name, roles, c.PostForm("password"), c.PostForm("lang")); err != nil {
+	_, grant, err := s.addUser(c.Request.Context(), p, c.ClientIP(), name, roles, c.PostForm("password"), c.PostForm("lang"))
+	if err != nil {
 		s.showUsers(c, http.StatusBadRequest, usersPage{Name: name, Roles: roles}, errorText(p.lang(), err))
 		return
 	}
-	s.flashRedirect(c, "/users", trf(p.lang(), "users.added", name))
+	msg := trf(p.lang(), "users.added", name)
+	switch grant {
+	case grantMade:
+		msg = trf(p.lang(), "users.granted", name)
+	case grantNone:
+		msg = trf(p.lang(), "users.nogrant", name)
+	}
+	s.flashRedirect(c, "/users", msg)
 }
 
 func (s *Server) pageSetRoles(c *gin.Context) {

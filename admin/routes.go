@@ -112,6 +112,7 @@ func (s *Server) routes() *gin.Engine {
 	ad.PUT("/users/:name/roles", s.apiSetRoles)
 	ad.POST("/users/:name/disable", s.apiDisableUser)
 	ad.POST("/users/:name/enable", s.apiEnableUser)
+	ad.PUT("/users/:name/password", s.apiSetOneTime)
 
 	// Pages.
 	r.GET("/login", s.pageLogin)
@@ -167,6 +168,7 @@ func (s *Server) routes() *gin.Engine {
 	pa.POST("/users/:name/roles", s.pageSetRoles)
 	pa.POST("/users/:name/disable", s.pageDisableUser)
 	pa.POST("/users/:name/enable", s.pageEnableUser)
+	pa.POST("/users/:name/password", s.pageSetOneTime)
 
 	r.NoRoute(func(c *gin.Context) {
 		if len(c.Request.URL.Path) >= 5 && c.Request.URL.Path[:5] == "/api/" {

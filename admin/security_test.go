@@ -42,6 +42,7 @@ var routeRoles = map[string]string{
 	"PUT /api/v1/users/:name/roles":    registry.RoleAdmin,
 	"POST /api/v1/users/:name/disable": registry.RoleAdmin,
 	"POST /api/v1/users/:name/enable":  registry.RoleAdmin,
+	"PUT /api/v1/users/:name/password": registry.RoleAdmin,
 	"POST /logout":                     "",
 	"GET /":                            "",
 	"GET /account":                     "",
@@ -68,6 +69,7 @@ var routeRoles = map[string]string{
 	"POST /users/:name/roles":          registry.RoleAdmin,
 	"POST /users/:name/disable":        registry.RoleAdmin,
 	"POST /users/:name/enable":         registry.RoleAdmin,
+	"POST /users/:name/password":       registry.RoleAdmin,
 	// The request register: keepers handle requests, the DPO reads them.
 	"GET /requests/:id/receipt/:did":           keeperOrDPO,
 	"GET /requests/:id/letter":                 keeperOrDPO,

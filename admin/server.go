@@ -140,6 +140,9 @@ type Config struct {
 	// Alarms are the service's raised alarms, shown on the dashboard (nil:
 	// none).
 	Alarms func() []Alarm
+	// Keyring holds the site key while a keeper is logged in (keyring.go);
+	// wire its Unwrapper into the exporter. nil: the server makes its own.
+	Keyring *Keyring
 }
 
 // Server is the admin UI.
@@ -159,6 +162,7 @@ type Server struct {
 	// runs ffmpeg, and a keeper clicking on, or a stolen session, must not
 	// stack them up against the recorder's CPU.
 	previews chan struct{}
+	keys     *Keyring
 }
 
 // New checks the config, loads or creates the TLS certificate and builds
@@ -189,6 +193,10 @@ func New(cfg Config) (*Server, error) {
 		sessions: newSessionStore(cfg.DB, a.SessionIdle.D(), a.SessionMaxAge.D()),
 		limits:   newLoginLimits(a.LoginFailLimit, a.LockoutPeriod.D()),
 		previews: make(chan struct{}, 1),
+		keys:     cfg.Keyring,
+	}
+	if s.keys == nil {
+		s.keys = NewKeyring(cfg.DB)
 	}
 	var err error
 	if s.dummyHash, err = unmatchableHash(cfg.HashParams); err != nil {
@@ -209,6 +217,9 @@ func New(cfg Config) (*Server, error) {
 	s.engine = s.routes()
 	return s, nil
 }
+
+// Keys is the server's keyring (Config.Keyring, or its own).
+func (s *Server) Keys() *Keyring { return s.keys }
 
 // Fingerprint is the SHA-256 fingerprint of the served certificate
 // (colon-separated hex), for `vahti status` and the first browser visit.
@@ -244,6 +255,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.cfg.Log.Info("admin UI listening", "url", "https://"+ln.Addr().String()+"/", "tls_sha256", s.fingerprint)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	swept := make(chan struct{})
+	go func() { defer close(swept); s.runKeySweep(sweepCtx) }()
+	defer func() { stopSweep(); <-swept }() // and wiped: a stopped UI holds no key
 	select {
 	case err := <-errc:
 		return fmt.Errorf("admin: %w", err)

@@ -13,7 +13,9 @@ import (
 	"syscall"
 	"time"
 
+	"vahti/mp4read"
 	"vahti/registry"
+	"vahti/seal"
 )
 
 // userError is a refusal a person can act on. It carries a catalog key so
@@ -42,6 +44,9 @@ func errorText(lang string, err error) string {
 	}
 	if errors.Is(err, ErrNoSuchLocalTime) {
 		return trf(lang, "error.nosuchtime")
+	}
+	if errors.Is(err, mp4read.ErrLocked) {
+		return tr(lang, "sealed.locked")
 	}
 	if msg, ok := translateMessage(lang, err.Error()); ok {
 		return msg
@@ -508,37 +513,75 @@ func (s *Server) holds(ctx context.Context, all bool) ([]registry.Hold, error) {
 // addUser creates an account with a password the admin typed. That
 // password is someone else's knowledge, so it is one-time: the account can
 // do nothing but choose its own until it has.
-func (s *Server) addUser(ctx context.Context, p *principal, ip, name string, roles []string, password, lang string) (registry.User, error) {
+//
+// With sealed footage, a new keeper is granted access to it here when the
+// actor is a logged-in keeper with access of their own: the site key is
+// wrapped under the one-time password, in the transaction that makes the
+// account (audited keys.grant), and moves to the person's own password at
+// their first login. Anyone else (an admin alone, an API token) makes the
+// account without a grant; grant reports which (grantNone, grantMade, or ""
+// when there is nothing to grant).
+func (s *Server) addUser(ctx context.Context, p *principal, ip, name string, roles []string, password, lang string) (u registry.User, grant string, err error) {
 	name = strings.TrimSpace(name)
 	if !registry.ValidUserName(name) {
-		return registry.User{}, uerr("error.username")
+		return registry.User{}, "", uerr("error.username")
 	}
 	rs, ok := validRoles(roles)
 	if !ok {
-		return registry.User{}, uerr("error.roles")
+		return registry.User{}, "", uerr("error.roles")
 	}
 	if err := CheckPasswordPolicy(password, name); err != nil {
-		return registry.User{}, uerr("error.password", strings.TrimPrefix(err.Error(), ErrWeakPassword.Error()+": "))
+		return registry.User{}, "", uerr("error.password", strings.TrimPrefix(err.Error(), ErrWeakPassword.Error()+": "))
 	}
 	if lang != "en" {
 		lang = "fi"
 	}
 	hash, err := HashPassword(password, s.cfg.HashParams)
 	if err != nil {
-		return registry.User{}, err
+		return registry.User{}, "", err
 	}
-	u := registry.User{Name: name, Roles: rs, PassHash: hash, Lang: lang, MustChangePassword: true}
+	u = registry.User{Name: name, Roles: rs, PassHash: hash, Lang: lang, MustChangePassword: true}
 	err = s.cfg.DB.Update(ctx, func(tx *registry.Tx) error {
+		grant = ""
 		if err := tx.AddUser(&u); err != nil {
 			return err
 		}
 		if _, err := tx.Audit(p.user.Name, ip, "user.add", "user:"+name, map[string]any{"roles": rs, "one_time_password": true}); err != nil {
 			return err
 		}
-		return auditKeeperGrant(tx, p.user.Name, ip, registry.User{}, u)
+		if err := auditKeeperGrant(tx, p.user.Name, ip, registry.User{}, u); err != nil {
+			return err
+		}
+		if !u.Has(registry.RoleKeeper) {
+			return nil
+		}
+		if on, err := sealed(tx); err != nil || !on {
+			return err
+		}
+		grant = grantNone
+		ring, err := s.grantRing(tx, p)
+		if err != nil || ring == nil {
+			return err
+		}
+		wrap, err := ring.WrapPassword([]byte(password), s.wrapParams())
+		if err != nil {
+			return fmt.Errorf("grant to %s: %w", name, err)
+		}
+		if err := tx.PutKeeperWrap(u.ID, wrap, p.user.Name); err != nil {
+			return err
+		}
+		grant = grantMade
+		_, err = tx.Audit(p.user.Name, ip, "keys.grant", "user:"+name, map[string]any{"wrap": "one-time password"})
+		return err
 	})
-	return u, err
+	return u, grant, err
 }
+
+// What addUser did about footage access.
+const (
+	grantMade = "granted"
+	grantNone = "not granted"
+)
 
 // auditKeeperGrant writes the entry the data protection officer reviews
 // when an account gains the keeper role (footage access).
@@ -574,8 +617,25 @@ func (s *Server) updateUser(ctx context.Context, p *principal, ip, name, kind st
 		if _, err = tx.Audit(p.user.Name, ip, kind, "user:"+name, detail); err != nil {
 			return err
 		}
-		return auditKeeperGrant(tx, p.user.Name, ip, before, u)
+		if err := auditKeeperGrant(tx, p.user.Name, ip, before, u); err != nil {
+			return err
+		}
+		// An account that can no longer open footage loses its wrap in the
+		// same transaction: re-enabling or making it a keeper again needs a
+		// new grant.
+		if u.Disabled || !u.Has(registry.RoleKeeper) {
+			gone, err := tx.DeleteKeeperWrap(u.ID)
+			if err != nil || !gone {
+				return err
+			}
+			_, err = tx.Audit(p.user.Name, ip, "keys.revoke", "user:"+name, map[string]any{"why": kind})
+			return err
+		}
+		return nil
 	})
+	if err == nil {
+		s.sweepKeys(ctx) // its sessions ended: it may have held the key
+	}
 	return u, err
 }
 
@@ -649,13 +709,18 @@ func (s *Server) setPassword(ctx context.Context, p *principal, ip, old, pw stri
 	if err != nil {
 		return err
 	}
+	defer s.sweepKeys(ctx) // every session of the account ended: it may have held the key
 	return s.cfg.DB.Update(ctx, func(tx *registry.Tx) error {
 		u, err := tx.User(p.user.ID)
 		if err != nil {
 			return err
 		}
+		oneTime := u.MustChangePassword
 		u.PassHash, u.MustChangePassword = hash, false
 		if err := tx.UpdateUser(u); err != nil { // ends every session of the account
+			return err
+		}
+		if err := s.rewrap(tx, u, ip, old, pw, oneTime); err != nil {
 			return err
 		}
 		detail := map[string]any{}
@@ -669,6 +734,47 @@ func (s *Server) setPassword(ctx context.Context, p *principal, ip, old, pw stri
 		_, err = tx.Audit(p.user.Name, ip, "user.passwd", "user:"+u.Name, detail)
 		return err
 	})
+}
+
+// rewrap moves a keeper's wrap to their new password, in the transaction
+// that changes it: the wrap is opened with the old password (the one-time
+// password at a first login) and made again under the new one, so the old
+// password opens nothing afterwards. A wrap the old password does not open
+// (changed from the command line since) is remade from the key in memory,
+// if a keeper's login holds it; otherwise it is left, and the login will
+// say it does not open.
+func (s *Server) rewrap(tx *registry.Tx, u registry.User, ip, old, pw string, oneTime bool) error {
+	wrap, err := tx.KeeperWrap(u.ID)
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil // no grant: nothing to move
+	}
+	if err != nil {
+		return err
+	}
+	site, err := tx.SealSiteKey()
+	if err != nil {
+		return err
+	}
+	pub, err := seal.ParseSitePublicKey(site.PublicKey)
+	if err != nil {
+		return err
+	}
+	ring, oerr := seal.UnlockPassword(pub, wrap, []byte(old))
+	if oerr == nil {
+		defer ring.Wipe()
+	} else if ring = s.keys.held(); ring == nil {
+		s.cfg.Log.Warn("password change: the keeper's wrap does not open with the old password and no key is open; left as it is", "user", u.Name)
+		return nil
+	}
+	nw, err := ring.WrapPassword([]byte(pw), s.wrapParams())
+	if err != nil {
+		return fmt.Errorf("re-wrap for %s: %w", u.Name, err)
+	}
+	if err := tx.PutKeeperWrap(u.ID, nw, u.Name); err != nil {
+		return err
+	}
+	_, err = tx.Audit(u.Name, ip, "keys.rewrap", "user:"+u.Name, map[string]any{"from_one_time_password": oneTime})
+	return err
 }
 
 // createToken makes an API token. Only a person in a session can: a token

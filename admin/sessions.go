@@ -29,6 +29,7 @@ type session struct {
 	reason   string // why the keeper is viewing footage in this session
 	flash    string
 	totp     string // a second-factor secret being enrolled, not yet confirmed
+	keys     string // at login only: what the login did with the footage keys (keyring.go)
 }
 
 type sessionStore struct {

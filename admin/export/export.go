@@ -37,7 +37,11 @@ type Exporter struct {
 	// Clip limits; zero: DefaultMaxClipDuration, DefaultMaxClipBytes.
 	MaxClipDuration time.Duration
 	MaxClipBytes    int64
-	Unwrap          seal.Unwrapper // opens sealed segments' data keys; nil: only plain segments can be read
+	// Unwrap opens sealed segments' data keys (the service's keyring while
+	// a keeper is logged in); nil: only plain segments can be read, and a
+	// sealed one fails the export or playback with mp4read.ErrLocked.
+	// The package's clips are plain MP4 either way.
+	Unwrap seal.Unwrapper
 	// Encryption names, in the signed manifest, what the caller will encrypt
 	// the written package with ("" or EncryptionAgeScrypt, see EncryptAge).
 	Encryption string
@@ -336,6 +340,7 @@ func (e *Exporter) plans(ctx context.Context, req Request, o planOpts) ([]*plan,
 	if err != nil {
 		return nil, fmt.Errorf("export: catalog: %w", err)
 	}
+	o.unwrap = e.Unwrap
 	var out []*plan
 	for _, c := range req.Cameras {
 		p, err := makePlan(e.Root, c, req.From, req.To, segs[c], o)

@@ -78,7 +78,7 @@ func TestExportFromIndexMatchesGolden(t *testing.T) {
 	e := newEnv(t)
 	segs := e.addSegments("yard", fixedStream(t, "h264", false), 0, 1, 2)
 	indexAll(t, e, segs)
-	p, err := loadSegment(e.abs(segs[0]), segs[0].SHA256, nil, true)
+	p, err := loadSegment(e.abs(segs[0]), segs[0].SHA256, segs[0].Bytes, nil, true, nil)
 	if err != nil || p.index == nil {
 		t.Fatalf("index not used: %v", err)
 	}
@@ -94,7 +94,7 @@ func TestTamperedIndexIsNotTrusted(t *testing.T) {
 	segs := e.addSegments("yard", fixedStream(t, "h264", false), 0, 1, 2)
 	indexAll(t, e, segs)
 	forge(t, segs[1], e.abs(segs[1]))
-	if p, err := loadSegment(e.abs(segs[1]), segs[1].SHA256, nil, true); err != nil || p.index == nil {
+	if p, err := loadSegment(e.abs(segs[1]), segs[1].SHA256, segs[1].Bytes, nil, true, nil); err != nil || p.index == nil {
 		t.Fatalf("forged index not even loaded (test is void): %v", err)
 	}
 	res, _ := e.export([]string{"yard"}, 500*time.Millisecond, 3900*time.Millisecond)
@@ -153,7 +153,7 @@ func TestBadIndexRebuilt(t *testing.T) {
 			segs := e.addSegments("yard", fixedStream(t, "h264", false), 0, 1, 1)
 			indexAll(t, e, segs)
 			tc.spoil(t, mp4read.IndexPath(e.abs(segs[0])), segs[0])
-			if p, err := loadSegment(e.abs(segs[0]), segs[0].SHA256, nil, true); err != nil || p.index != nil {
+			if p, err := loadSegment(e.abs(segs[0]), segs[0].SHA256, segs[0].Bytes, nil, true, nil); err != nil || p.index != nil {
 				t.Fatalf("spoilt index used: %v", err)
 			}
 			req := httptest.NewRequest("GET", "/", nil)
@@ -207,7 +207,7 @@ func TestPlaybackFromIndexMatchesGolden(t *testing.T) {
 	e := newEnv(t)
 	segs := e.addSegments("yard", fixedStream(t, "h264", false), 0, 1, 1)
 	indexAll(t, e, segs)
-	if p, err := loadSegment(e.abs(segs[0]), segs[0].SHA256, nil, true); err != nil || p.index == nil {
+	if p, err := loadSegment(e.abs(segs[0]), segs[0].SHA256, segs[0].Bytes, nil, true, nil); err != nil || p.index == nil {
 		t.Fatalf("index not used: %v", err)
 	}
 	rec := httptest.NewRecorder()

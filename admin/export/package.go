@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"vahti/mp4read"
+	"vahti/seal"
 )
 
 // Fixed names inside a package besides the clips.
@@ -194,8 +196,28 @@ func (hw *hashingWriter) sum() string {
 // loaded is a source file read whole, with its hash checked.
 type loaded struct {
 	src  int32
-	buf  []byte
+	buf  []byte // the fMP4 bytes (a sealed source's plaintext)
 	terr *tamperErr
+	err  error // the export cannot go on (the keys are gone)
+}
+
+// readSource reads a source whole, once: the bytes on disk (the catalog's
+// SHA-256 is of these) and its fMP4 bytes, the same slice for a plain
+// file, decrypted from the very bytes read for a sealed one. Both come
+// from bufPool.
+func readSource(path string, unwrap seal.Unwrapper) (disk, plain []byte, sealed bool, err error) {
+	sf, err := mp4read.OpenSegment(path, unwrap)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	defer sf.Close()
+	sealed = sf.Sealed()
+	var pbuf []byte
+	if sealed {
+		pbuf = bufPool.Get().([]byte)
+	}
+	disk, plain, err = sf.ReadAll(bufPool.Get().([]byte), pbuf)
+	return disk, plain, sealed, err
 }
 
 var bufPool = sync.Pool{New: func() any { return []byte(nil) }}
@@ -238,13 +260,20 @@ func writeClip(ctx context.Context, w io.Writer, p *plan, c *clipPlan, verify bo
 				prefetch(p.sources[order[i+1]].abs)
 			}
 			s := p.sources[si]
-			buf, err := readFull(s.abs, bufPool.Get().([]byte))
+			disk, buf, sealed, err := readSource(s.abs, p.unwrap)
 			l := loaded{src: si, buf: buf}
 			switch {
+			case errors.Is(err, mp4read.ErrLocked):
+				// The keys went (the last keeper logged out) while the
+				// export ran: not damage, the export fails with the reason.
+				l.err = err
 			case err != nil:
 				l.terr = &tamperErr{seg: s.seg, status: SourceDamaged, detail: "unreadable while exporting: " + err.Error()}
 			case verify && s.seg.SHA256 != "":
-				l.terr = checkSource(s, buf, ic)
+				l.terr = checkSource(s, disk, buf, sealed, ic)
+			}
+			if sealed && disk != nil {
+				bufPool.Put(disk[:0]) // hashed; only the plaintext is copied
 			}
 			select {
 			case ch <- l:
@@ -306,6 +335,10 @@ func writeClip(ctx context.Context, w io.Writer, p *plan, c *clipPlan, verify bo
 			if !ok || l.src != pc.src {
 				return n, "", nil, fmt.Errorf("clip %s: internal error: sources out of order", c.name)
 			}
+			if l.err != nil {
+				bufPool.Put(l.buf[:0])
+				return n, "", nil, fmt.Errorf("clip %s: %w", c.name, l.err)
+			}
 			if l.terr != nil {
 				bufPool.Put(l.buf[:0])
 				return n, "", l.terr, nil
@@ -338,17 +371,20 @@ func writeClip(ctx context.Context, w io.Writer, p *plan, c *clipPlan, verify bo
 // segment again from the file itself.
 const statusIndex = "index-mismatch"
 
-// checkSource compares a source read whole with its catalogued SHA-256,
-// then the sample table its plan came from with the table of these very
-// bytes: a forged or stale index must not move or drop a frame. A source
-// planned from its own boxes gets its sidecar index (re)written here,
-// from bytes just verified against the catalogue.
-func checkSource(s *source, buf []byte, ic *mp4read.InitCache) *tamperErr {
-	h := sha256.Sum256(buf)
+// checkSource compares a source read whole with its catalogued SHA-256
+// (of disk, the bytes on disk: a sealed file as sealed), then the sample
+// table its plan came from with the table of these very bytes (plain, the
+// fMP4 bytes): a forged or stale index must not move or drop a frame. A
+// plain source planned from its own boxes gets its sidecar index
+// (re)written here, from bytes just verified against the catalogue; a
+// sealed one does not (an index in clear would show each frame's size,
+// more than a sealed file's record lengths do).
+func checkSource(s *source, disk, plain []byte, sealed bool, ic *mp4read.InitCache) *tamperErr {
+	h := sha256.Sum256(disk)
 	if got := hex.EncodeToString(h[:]); got != s.seg.SHA256 {
 		return &tamperErr{seg: s.seg, status: SourceTampered, detail: fmt.Sprintf("file SHA-256 %s, catalog %s", got, s.seg.SHA256)}
 	}
-	seg, err := mp4read.Read(bytes.NewReader(buf), int64(len(buf)), ic)
+	seg, err := mp4read.Read(bytes.NewReader(plain), int64(len(plain)), ic)
 	var ix []byte
 	if err == nil {
 		ix, err = mp4read.EncodeIndex(seg, s.seg.SHA256)
@@ -359,7 +395,7 @@ func checkSource(s *source, buf []byte, ic *mp4read.InitCache) *tamperErr {
 		}
 		return nil
 	}
-	if err == nil {
+	if err == nil && !sealed {
 		_ = mp4read.WriteIndex(s.abs, ix) // best effort: only a cache
 	}
 	return nil

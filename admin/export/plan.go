@@ -15,6 +15,7 @@ import (
 
 	"vahti/mp4read"
 	"vahti/registry"
+	"vahti/seal"
 )
 
 // Source statuses in the manifest.
@@ -109,6 +110,7 @@ type plan struct {
 	sources []*source
 	clips   []*clipPlan
 	gaps    []Gap
+	unwrap  seal.Unwrapper // opens sealed sources (nil: plain only)
 }
 
 type planOpts struct {
@@ -118,6 +120,7 @@ type planOpts struct {
 	maxDuration time.Duration
 	maxBytes    int64
 	force64     bool // tests: exercise the >4 GiB layout on small clips
+	unwrap      seal.Unwrapper
 }
 
 type exclusion struct{ status, detail string }
@@ -135,14 +138,14 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 	if o.maxBytes <= 0 {
 		o.maxBytes = DefaultMaxClipBytes
 	}
-	p := &plan{camera: camera, from: from, to: to}
+	p := &plan{camera: camera, from: from, to: to, unwrap: o.unwrap}
 	// Segments are loaded on all cores, at most parseAhead ahead of the
 	// stitching, and each table is dropped once its samples are in the
 	// clip, so memory follows one clip's sample table, not the whole range;
 	// loading overlaps stitching (planning an hour is playback's first
 	// byte).
 	ic := &mp4read.InitCache{}
-	ld := startLoading(root, segs, o.exclude, o.noIndex, ic)
+	ld := startLoading(root, segs, o.exclude, o.noIndex, ic, o.unwrap)
 	defer ld.stop()
 	var hint []int
 	var cur *clipPlan
@@ -182,6 +185,11 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 			continue
 		}
 		ps, err := ld.get(k)
+		if errors.Is(err, mp4read.ErrLocked) {
+			// Not damage: nobody holds the keys now. The whole export or
+			// playback stops with the reason, no source is written off.
+			return nil, err
+		}
 		if hint == nil && err == nil {
 			hint = sampleHint(ps, to.Sub(from), o.maxDuration)
 		}
@@ -192,8 +200,8 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 			}
 			continue
 		}
-		if seg.Bytes > 0 && ps.size != seg.Bytes {
-			s.status, s.detail = SourceDamaged, fmt.Sprintf("file has %d bytes, catalog says %d", ps.size, seg.Bytes)
+		if seg.Bytes > 0 && ps.diskSize != seg.Bytes {
+			s.status, s.detail = SourceDamaged, fmt.Sprintf("file has %d bytes, catalog says %d", ps.diskSize, seg.Bytes)
 			if err := flush(); err != nil {
 				return nil, err
 			}
@@ -286,7 +294,7 @@ type loading struct {
 	wg    sync.WaitGroup
 }
 
-func startLoading(root string, segs []registry.Segment, exclude map[int64]exclusion, noIndex map[int64]bool, ic *mp4read.InitCache) *loading {
+func startLoading(root string, segs []registry.Segment, exclude map[int64]exclusion, noIndex map[int64]bool, ic *mp4read.InitCache, unwrap seal.Unwrapper) *loading {
 	ld := &loading{out: make([]parseResult, len(segs)), ready: make([]chan struct{}, len(segs)),
 		sem: make(chan struct{}, parseAhead), done: make(chan struct{})}
 	for k := range ld.ready {
@@ -299,7 +307,7 @@ func startLoading(root string, segs []registry.Segment, exclude map[int64]exclus
 			defer ld.wg.Done()
 			for k := range next {
 				s := segs[k]
-				ld.out[k].p, ld.out[k].err = loadSegment(filepath.Join(root, filepath.FromSlash(s.Path)), s.SHA256, ic, !noIndex[s.ID])
+				ld.out[k].p, ld.out[k].err = loadSegment(filepath.Join(root, filepath.FromSlash(s.Path)), s.SHA256, s.Bytes, ic, !noIndex[s.ID], unwrap)
 				close(ld.ready[k])
 			}
 		}()

@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"vahti/mp4read"
 	"vahti/registry"
 )
 
@@ -55,13 +55,23 @@ func (e *Exporter) Playback(w http.ResponseWriter, r *http.Request, camera strin
 		http.Error(w, "no footage in this window", http.StatusNotFound)
 		return
 	}
+	rd := &clipReader{p: p, c: c, files: map[int32]*mp4read.File{}}
+	defer rd.Close()
+	if err == nil {
+		// Open the clip's first source before any header goes out: a
+		// layout cached while the keys were there must not start a
+		// response that stops at the first sealed byte.
+		err = rd.open(c.sources[0])
+	}
+	if errors.Is(err, mp4read.ErrLocked) {
+		http.Error(w, mp4read.ErrLocked.Error(), http.StatusLocked)
+		return
+	}
 	if err != nil {
 		e.log().Error("playback", "camera", camera, "err", err)
 		http.Error(w, "playback failed", http.StatusInternalServerError)
 		return
 	}
-	rd := &clipReader{p: p, c: c, files: map[int32]*os.File{}}
-	defer rd.Close()
 	h := w.Header()
 	h.Set("Content-Type", "video/mp4")
 	h.Set("ETag", etag)
@@ -124,7 +134,7 @@ func (e *Exporter) playbackClip(ctx context.Context, camera string, from, to tim
 		return ent.p, ent.c, `"` + fp[:32] + `"`, nil
 	}
 	pc.mu.Unlock()
-	p, err := makePlan(e.Root, camera, from, to, segs, planOpts{splitOnGap: false})
+	p, err := makePlan(e.Root, camera, from, to, segs, planOpts{splitOnGap: false, unwrap: e.Unwrap})
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -155,12 +165,25 @@ func (e *Exporter) playbackClip(ctx context.Context, camera string, from, to tim
 }
 
 // clipReader is an io.ReadSeeker over a planned clip: header bytes from
-// memory, the rest read from the source segment files.
+// memory, the rest read from the source segment files (decrypted, if
+// sealed), each opened once per request.
 type clipReader struct {
 	p     *plan
 	c     *clipPlan
 	pos   int64
-	files map[int32]*os.File
+	files map[int32]*mp4read.File
+}
+
+func (r *clipReader) open(src int32) error {
+	if r.files[src] != nil {
+		return nil
+	}
+	f, err := mp4read.OpenSegment(r.p.sources[src].abs, r.p.unwrap)
+	if err != nil {
+		return err
+	}
+	r.files[src] = f
+	return nil
 }
 
 func (r *clipReader) Seek(off int64, whence int) (int64, error) {
@@ -196,15 +219,10 @@ func (r *clipReader) Read(b []byte) (int, error) {
 	if pc.src < 0 {
 		n = copy(b, r.c.header[in:])
 	} else {
-		f := r.files[pc.src]
-		if f == nil {
-			f, err = os.Open(r.p.sources[pc.src].abs)
-			if err != nil {
-				return 0, err
-			}
-			r.files[pc.src] = f
+		if err := r.open(pc.src); err != nil {
+			return 0, err
 		}
-		n, err = f.ReadAt(b, pc.srcOff+in)
+		n, err = r.files[pc.src].ReadAt(b, pc.srcOff+in)
 		if err == io.EOF && n == len(b) {
 			err = nil
 		} else if err == io.EOF {

@@ -63,8 +63,14 @@
     // names it in X-Vahti-Clip-Start. Without it the clock would be early
     // by up to a keyframe interval (footage misdated). One byte of the
     // same URL is the same audited viewing.
+    var locked = false;
     if (window.fetch && v.getAttribute("src")) {
       fetch(v.getAttribute("src"), { credentials: "same-origin", headers: { "Range": "bytes=0-0" } }).then(function (res) {
+        if (res.status === 423) { // sealed footage, no keeper's key open
+          var lk = document.getElementById("player-locked");
+          if (lk) { lk.hidden = false; }
+          locked = true;
+        }
         var h = res.headers.get("X-Vahti-Clip-Start");
         if (res.body && res.body.cancel) { res.body.cancel(); }
         var t = h ? Date.parse(h.replace(/(\.\d{3})\d+/, "$1")) : NaN;
@@ -79,7 +85,7 @@
     // No footage in the window (404) or a network failure: say so in
     // words instead of leaving a black box.
     v.addEventListener("error", function () {
-      var msg = document.getElementById("player-error");
+      var msg = document.getElementById(locked ? "player-locked" : "player-error");
       if (msg) { msg.hidden = false; }
     });
     v.addEventListener("seeked", show);

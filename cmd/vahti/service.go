@@ -185,6 +185,10 @@ func (s *service) build() error {
 		return err
 	}
 	s.exp = exporterFor(cfg, db, s.now, s.log)
+	// Sealed footage opens with the key a keeper's login unlocks (admin's
+	// keyring): the exporter, playback, jobs and redaction read through it.
+	keys := admin.NewKeyring(db)
+	s.exp.Unwrap = keys.Unwrapper()
 	// The admin UI checks every camera against its live list (which a
 	// reload changes) before it exports or plays; the start-up list here
 	// would refuse a camera added since.
@@ -224,6 +228,7 @@ func (s *service) build() error {
 		Jobs:         s.job,
 		Retention:    s.retentionState,
 		ConfirmPurge: s.confirmPurge,
+		Keyring:      keys,
 	})
 	return err
 }
