@@ -51,7 +51,22 @@ type Storage struct {
 	// FsyncInterval bounds how much footage a power cut can take while a
 	// segment is being written.
 	FsyncInterval Duration `yaml:"fsync_interval"`
+	// Encryption is EncryptionSealed, EncryptionOff, or empty (auto: sealed
+	// once vahti keys init has run, plain with a warning until then).
+	Encryption string `yaml:"encryption"`
 }
+
+// storage.encryption values.
+const (
+	// EncryptionSealed: every new segment is sealed (seal/DESIGN.md); the
+	// site keys must exist (vahti keys init).
+	EncryptionSealed = "sealed"
+	// EncryptionOff: plain fMP4, for those who rely on disk encryption
+	// alone (the weaker choice).
+	EncryptionOff = "off"
+	// EncryptionAuto is the key left out: sealed when site keys exist.
+	EncryptionAuto = ""
+)
 
 // Retention is the deletion policy.
 type Retention struct {
