@@ -170,14 +170,16 @@ func sealedInfo(data []byte, keep int64, infos []seal.RecordInfo) (SegmentInfo, 
 		return info, errors.New("sealed segment without a complete fragment")
 	}
 	var im initMeta
-	if err := json.Unmarshal(infos[0].Meta, &im); err != nil || im.Params == "" || im.Codecs == "" || im.TimeScale <= 0 {
+	if err := json.Unmarshal(infos[0].Meta, &im); err != nil || im.Params == "" || im.Codecs == "" || im.TimeScale <= 0 || im.TimeScale > 1<<32 {
 		return info, fmt.Errorf("sealed segment: init record metadata unreadable (%q)", infos[0].Meta)
 	}
 	var end int64
 	video := false
 	for i, r := range infos[1:] {
 		var fm fragMeta
-		if err := json.Unmarshal(r.Meta, &fm); err != nil || fm.Dur < 0 || fm.End < 0 {
+		// A segment is at most an hour: anything near a day is not one
+		// (and would overflow a Duration).
+		if err := json.Unmarshal(r.Meta, &fm); err != nil || fm.Dur < 0 || fm.End < 0 || fm.Dur > fm.End || fm.End/im.TimeScale > 86400 {
 			return info, fmt.Errorf("sealed segment: fragment %d metadata unreadable (%q)", i, r.Meta)
 		}
 		if fm.Dur > 0 && !video {
