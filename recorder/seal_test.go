@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"vahti/configs"
 	"vahti/mp4read"
+	"vahti/recorder/fakecam"
 	"vahti/registry"
 	"vahti/seal"
 )
@@ -407,5 +411,68 @@ func TestSealedReconcile(t *testing.T) {
 			got.Codecs != want.Codecs || got.Params != want.Params {
 			t.Errorf("adopted %+v, recorded %+v", got, want)
 		}
+	}
+}
+
+// A recorder sealing live RTSP footage (the fake camera, H.264 and AAC):
+// every catalogued segment is sealed, opens with the keeper's keyring,
+// plays from a keyframe with both streams, lasts what the catalog says and
+// follows the previous one; Reconcile afterwards, with no key, finds
+// nothing to change.
+func TestRecordSealedLive(t *testing.T) {
+	requireFFprobe(t)
+	srv := startCam(t, fakecam.Config{Codec: "h264", Audio: "aac", Cameras: []string{"yard"}})
+	var ring *seal.Keyring
+	r := startRecorder(t, []configs.Camera{{ID: "yard", Name: "Piha", URL: srv.URL("yard"), Transport: "tcp"}}, func(c *Config) {
+		var epoch EpochFunc
+		ring, epoch = sealedSite(t, c.DB)
+		c.Seal = epoch
+	})
+	waitFor(t, 20*time.Second, "segments", func() bool { return len(segments(t, r.db, "yard")) >= 3 })
+	r.stop(t)
+	segs := segments(t, r.db, "yard")
+	for i, s := range segs {
+		p := abs(s.Path, r.root)
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(raw, seal.Magic[:]) || s.SHA256 != hashHex(raw) || s.Bytes != int64(len(raw)) {
+			t.Fatalf("%s: not sealed, or the row does not describe the file", s.Path)
+		}
+		rd, dec := openSealed(t, r.db, ring, p)
+		if !rd.Tail().Complete {
+			t.Errorf("%s: finished without an end marker", s.Path)
+		}
+		res := ffprobe(t, dec)
+		ffmpegDecode(t, dec)
+		if len(res.Streams) != 2 {
+			t.Errorf("%s: %d streams, want video and audio", s.Path, len(res.Streams))
+		}
+		var vdur float64
+		var first *probePacket
+		for k := range res.Packets {
+			if pk := &res.Packets[k]; pk.StreamIndex == 0 {
+				if first == nil {
+					first = pk
+				}
+				vdur += seconds(pk.Duration)
+			}
+		}
+		if first == nil || !strings.HasPrefix(first.Flags, "K") {
+			t.Errorf("%s: does not start with a keyframe", s.Path)
+		}
+		if math.Abs(vdur-s.End.Sub(s.Start).Seconds()) > 0.002 {
+			t.Errorf("%s: video lasts %.3fs, the catalog says %s", s.Path, vdur, s.End.Sub(s.Start))
+		}
+		if i > 0 {
+			if gap := s.Start.Sub(segs[i-1].End); gap < -time.Millisecond || gap > 50*time.Millisecond {
+				t.Errorf("%s starts %s after the previous segment ends", s.Path, gap)
+			}
+		}
+	}
+	rep, err := Reconcile(context.Background(), r.root, r.db, time.Now, testLogger(t, nil))
+	if err != nil || len(rep.Adopted)+len(rep.Missing)+len(rep.Garbage) != 0 {
+		t.Errorf("reconcile after a clean stop: %+v %v", rep, err)
 	}
 }
