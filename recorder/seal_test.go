@@ -476,3 +476,60 @@ func TestRecordSealedLive(t *testing.T) {
 		t.Errorf("reconcile after a clean stop: %+v %v", rep, err)
 	}
 }
+
+// A write that fails half way (a full disk) in a sealed segment: the file
+// is cut back to its last whole record and the segment ends there, without
+// an end marker (like a recovered one: the row's size is the file's, which
+// is how a reader knows); the next keyframe starts a new segment. Every
+// file opens and plays, and no file holds a torn record.
+func TestSealedWriteFailureEndsSegment(t *testing.T) {
+	requireFFprobe(t)
+	aus, length := loadClip(t, "h264.mp4")
+	db := openDB(t)
+	h, ring := sealedHarness(t, db)
+	// Writes: header, init, fragment 1, fragment 2, then fragment 3 torn.
+	tf := &tornFile{failAt: 5}
+	h.w.cfg.wrapFile = func(f *os.File) segFile { tf.File, tf.n = f, 0; return tf }
+	failed := 0
+	for loop := int64(0); loop < 2; loop++ {
+		for _, a := range aus {
+			h.clock.t = h.base.Add(ticksToDur(a.dts+loop*length, videoTimeScale))
+			if err := h.w.writeVideo(a.au, a.pts+loop*length, a.dts+loop*length); err != nil {
+				failed++
+			}
+		}
+	}
+	if err := h.w.close(); err != nil {
+		failed++
+	}
+	if tf.torn == 0 || failed == 0 || len(h.rows) < 2 {
+		t.Fatalf("%d writes torn, %d errors, %d segments", tf.torn, failed, len(h.rows))
+	}
+	cut := 0
+	for _, row := range h.rows {
+		p := abs(row.Path, h.root)
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row.Bytes != int64(len(raw)) || row.SHA256 != hashHex(raw) {
+			t.Errorf("%s: the row does not describe the file", row.Path)
+		}
+		_, infos, tail, err := seal.Scan(bytes.NewReader(raw), int64(len(raw)))
+		if err != nil || tail.Torn != 0 {
+			t.Errorf("%s: %d torn bytes left in the file (%v)", row.Path, tail.Torn, err)
+		}
+		rd, dec := openSealed(t, db, ring, p)
+		if !rd.Tail().Complete {
+			cut++
+			if len(infos) != 3 {
+				t.Errorf("%s: cut after %d records, want the init and two fragments", row.Path, len(infos))
+			}
+		}
+		ffprobe(t, dec)
+		ffmpegDecode(t, dec)
+	}
+	if cut == 0 {
+		t.Error("no segment was cut by the failed write")
+	}
+}

@@ -532,6 +532,12 @@ func (w *writer) flushPart() error {
 	if err != nil || frag == nil {
 		return err
 	}
+	if w.seg.swErr != nil {
+		// A sealed segment whose write failed takes nothing more: it ends
+		// at its last whole record (the failure was returned, the segment
+		// is being finished), its end where its video ends.
+		return nil
+	}
 	n := w.seg.parts
 	at, err := w.seg.writePart(frag, meta, w.cfg.now(), w.cfg.fsyncInterval)
 	if w.seg.parts > n {
