@@ -65,6 +65,20 @@ func TestCheckConfigEncryption(t *testing.T) {
 	}
 }
 
+// serve with storage.encryption: sealed and no site keys refuses to start,
+// naming vahti keys init, before it records anything.
+func TestServeSealedWithoutKeysRefused(t *testing.T) {
+	c := newCLI(t, "yard")
+	c.setEncryption("sealed")
+	msg := c.fail("serve", "--config", "$CONFIG")
+	if !strings.Contains(msg, "storage.encryption") || !strings.Contains(msg, "vahti keys init") {
+		t.Errorf("serve sealed without keys: %q", msg)
+	}
+	if files, _ := filepath.Glob(filepath.Join(c.dir, "rec", "*")); len(files) != 0 {
+		t.Errorf("recorded without keys: %v", files)
+	}
+}
+
 // TestEpochsAheadOfMidnight: today's epoch is made at once, tomorrow's
 // from an hour before midnight UTC, with the site public key only.
 func TestEpochsAheadOfMidnight(t *testing.T) {
