@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -531,5 +532,36 @@ func TestSealedWriteFailureEndsSegment(t *testing.T) {
 	}
 	if cut == 0 {
 		t.Error("no segment was cut by the failed write")
+	}
+}
+
+// The recorder can hold no key that opens a finished segment: nothing it
+// keeps (config, sealer, writer, segment) is a keyring, an epoch private
+// key or a recovery key; the only secret is the current segment's data key.
+func TestRecorderHoldsNoPrivateKey(t *testing.T) {
+	forbidden := map[reflect.Type]bool{
+		reflect.TypeOf(seal.Keyring{}): true, reflect.TypeOf(seal.EpochKey{}): true, reflect.TypeOf(seal.RecoveryKey{}): true,
+	}
+	seen := map[reflect.Type]bool{}
+	var walk func(t reflect.Type, path string)
+	walk = func(ty reflect.Type, path string) {
+		for ty.Kind() == reflect.Pointer || ty.Kind() == reflect.Slice || ty.Kind() == reflect.Array || ty.Kind() == reflect.Map {
+			ty = ty.Elem()
+		}
+		if forbidden[ty] {
+			t.Errorf("%s is a %s", path, ty)
+		}
+		if ty.Kind() != reflect.Struct || seen[ty] || (ty.PkgPath() != "vahti/recorder" && ty.PkgPath() != "vahti/seal") {
+			return
+		}
+		seen[ty] = true
+		for i := range ty.NumField() {
+			walk(ty.Field(i).Type, path+"."+ty.Field(i).Name)
+		}
+	}
+	walk(reflect.TypeOf(Recorder{}), "Recorder")
+	walk(reflect.TypeOf(writer{}), "writer")
+	if !seen[reflect.TypeOf(sealer{})] || !seen[reflect.TypeOf(segment{})] {
+		t.Fatal("the walk did not reach the sealer and the segment")
 	}
 }
