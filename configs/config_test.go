@@ -181,3 +181,24 @@ func TestTransportDefaultsToTCP(t *testing.T) {
 		}
 	}
 }
+
+func TestStorageEncryption(t *testing.T) {
+	withEnc := func(v string) []byte {
+		return []byte(strings.Replace(string(base("")), "storage: {root: /r}", "storage: {root: /r, encryption: "+v+"}", 1))
+	}
+	for _, v := range []string{"sealed", "off"} {
+		c, err := Parse(withEnc(v), nil)
+		if err != nil {
+			t.Errorf("encryption %s refused: %v", v, err)
+		} else if c.Storage.Encryption != v {
+			t.Errorf("encryption %s read as %q", v, c.Storage.Encryption)
+		}
+	}
+	c, err := Parse(base(""), nil)
+	if err != nil || c.Storage.Encryption != EncryptionAuto {
+		t.Errorf("left out: %q, %v (want auto)", c.Storage.Encryption, err)
+	}
+	if msg := problems(t, withEnc("aes")); !strings.Contains(msg, "storage.encryption:") || !strings.Contains(msg, "sealed or off") {
+		t.Errorf("encryption aes: %s", msg)
+	}
+}

@@ -57,6 +57,11 @@ func (c *Config) validate(p *Problems) {
 	if s.FsyncInterval.D() <= 0 || s.FsyncInterval.D() > time.Minute {
 		p.add("storage.fsync_interval", "must be between 1ms and 1m, got %s", s.FsyncInterval)
 	}
+	switch s.Encryption {
+	case EncryptionSealed, EncryptionOff, EncryptionAuto:
+	default:
+		p.add("storage.encryption", "must be sealed or off (or left out: sealed once vahti keys init has run), got %q", s.Encryption)
+	}
 
 	r := c.Retention
 	switch {

@@ -55,11 +55,14 @@ func (w *writer) indexPart(at int64) {
 	}
 }
 
-// writeIndex writes the index of the finished segment row. Best effort:
-// the index is a cache, and a missing one is rebuilt from the segment by
-// its reader.
-func (w *writer) writeIndex(row registry.Segment) {
-	b, err := w.ix.Encode(w.initMoov, row.Bytes, row.SHA256)
+// writeIndex writes the index of the finished segment row, whose fMP4
+// (for a sealed file: the plaintext) is size bytes. Best effort: the index
+// is a cache, and a missing one is rebuilt from the segment by its reader.
+// A sealed segment's index is what mp4read.EncodeIndex gives for the
+// plaintext read through seal.Reader, bound to the SHA-256 of the sealed
+// file on disk.
+func (w *writer) writeIndex(row registry.Segment, size int64) {
+	b, err := w.ix.Encode(w.initMoov, size, row.SHA256)
 	if err == nil {
 		err = mp4read.WriteIndex(filepath.Join(w.cfg.root, filepath.FromSlash(row.Path)), b)
 	}

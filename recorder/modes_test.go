@@ -15,7 +15,7 @@ func TestSegmentFilesAndFoldersAreNotWorldReadable(t *testing.T) {
 	root := t.TempDir()
 	start := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	s := newSegment(root, "yard", start, 0, []byte("init"), "p", "h264")
-	if _, err := s.writePart([][]byte{[]byte("frag")}, start, time.Second); err != nil {
+	if _, err := s.writePart([][]byte{[]byte("frag")}, fragMeta{}, start, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	defer s.f.Close()

@@ -15,6 +15,7 @@ import (
 
 	"vahti/mp4read"
 	"vahti/registry"
+	"vahti/seal"
 )
 
 // ProbeSegment reads a finished fMP4 segment: camera and start from its
@@ -38,6 +39,15 @@ func probeNamed(path string, data []byte) (SegmentInfo, error) {
 		return info, fmt.Errorf("segment %s: %w", path, err)
 	}
 	if cam, start, ok := segmentNameOf(path); ok {
+		if info.Sealed {
+			h, _, err := seal.ReadHeader(bytes.NewReader(data), int64(len(data)))
+			if err == nil && (h.Camera != cam || !h.Start.Equal(start)) {
+				err = fmt.Errorf("sealed header names %s %s, the file name %s %s", h.Camera, h.Start.Format(time.RFC3339Nano), cam, start.Format(time.RFC3339Nano))
+			}
+			if err != nil {
+				return info, fmt.Errorf("segment %s: %w", path, err)
+			}
+		}
 		info.Camera, info.Start = cam, start
 		info.End = start.Add(info.Duration).Truncate(time.Microsecond)
 	}
@@ -57,9 +67,29 @@ func segmentNameOf(p string) (string, time.Time, bool) {
 	return cam, start, true
 }
 
+// probeBytes reads a whole segment file's facts. A sealed one is read
+// without its key, from its records' clear metadata (seal.go): it must
+// hold whole records only (no torn tail), the init section and at least
+// one fragment.
 func probeBytes(data []byte) (SegmentInfo, error) {
 	info := SegmentInfo{Bytes: int64(len(data))}
 	r := bytes.NewReader(data)
+	if _, _, err := seal.ReadHeader(r, int64(len(data))); !errors.Is(err, seal.ErrNotSealed) {
+		info.Sealed = true
+		if err != nil {
+			return info, err
+		}
+		_, infos, tail, err := seal.Scan(r, int64(len(data)))
+		if err != nil {
+			return info, err
+		}
+		if tail.Torn > 0 {
+			return info, fmt.Errorf("torn or trailing data after byte %d of %d", tail.Keep, len(data))
+		}
+		si, err := sealedInfo(data, tail.Keep, infos)
+		si.Sealed = true
+		return si, err
+	}
 	l, err := mp4read.SegmentLayout(r, int64(len(data)))
 	if err != nil {
 		return info, err

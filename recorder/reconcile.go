@@ -198,7 +198,11 @@ func adopt(ctx context.Context, root, rel string, db *registry.DB, foundBy strin
 	if info.Duration <= 0 {
 		return false, "no duration", nil
 	}
-	indexSegment(filepath.Join(root, filepath.FromSlash(rel)), info.SHA256)
+	if !info.Sealed {
+		// A sealed file's index needs its plaintext, hence its key: its
+		// reader builds it.
+		indexSegment(filepath.Join(root, filepath.FromSlash(rel)), info.SHA256)
+	}
 	row := registry.Segment{Camera: cam, Start: start, End: info.End, Path: rel,
 		Bytes: info.Bytes, Codecs: info.Codecs, Params: info.Params, SHA256: info.SHA256}
 	added := false

@@ -48,6 +48,11 @@ type Config struct {
 	// is finished and nothing new is written until it answers true. nil
 	// means always.
 	CanWrite func() bool
+	// Seal, when set, makes every new segment a sealed file (seal.go): it
+	// gives the public key of a UTC day's epoch. nil: plain fMP4
+	// (storage.encryption off, or left out before vahti keys init).
+	Seal   EpochFunc
+	sealer *sealer
 
 	// loseRTP, when set, makes the session ignore video RTP packets it
 	// answers true for, as if the network had lost them (tests).
@@ -143,6 +148,7 @@ func New(cfg Config) (*Recorder, error) {
 	if cfg.FsyncInterval <= 0 {
 		cfg.FsyncInterval = 2 * time.Second
 	}
+	cfg.sealer = newSealer(cfg.DB, cfg.Seal)
 	r := &Recorder{cfg: cfg, started: make(chan struct{})}
 	seen := map[string]bool{}
 	for _, c := range cfg.Cameras {

@@ -14,6 +14,7 @@ import (
 
 	"vahti/mp4read"
 	"vahti/registry"
+	"vahti/seal"
 )
 
 // SegmentInfo is what ProbeSegment reads from a segment file.
@@ -28,6 +29,9 @@ type SegmentInfo struct {
 	Bytes         int64         `json:"bytes"`
 	Fragments     int           `json:"fragments"`
 	KeyframeStart bool          `json:"keyframe_start"`
+	// Sealed: a sealed file, whose facts come from its records' clear
+	// metadata (no key is needed, none was used).
+	Sealed bool `json:"sealed,omitempty"`
 }
 
 // RecoverReport says what Recover did with unfinished segments.
@@ -80,17 +84,46 @@ func recoverOne(ctx context.Context, root, rel string, db *registry.DB, log *slo
 	if err != nil {
 		return err
 	}
-	l, lerr := mp4read.SegmentLayout(bytes.NewReader(data), int64(len(data)))
-	complete := l.Complete
-	if lerr != nil || l.Fragments == 0 {
-		// Nothing playable was ever made durable: the init section alone
-		// or less. Removing it loses no footage.
-		if err := os.Remove(tmp); err != nil {
+	var info SegmentInfo
+	var complete int64
+	sealed := false
+	if _, _, herr := seal.ReadHeader(bytes.NewReader(data), int64(len(data))); !errors.Is(herr, seal.ErrNotSealed) {
+		sealed = true
+		// A sealed file: its records are read without any key, the
+		// footage's facts come from their clear metadata.
+		var infos []seal.RecordInfo
+		var tail seal.Tail
+		if herr == nil {
+			var h seal.Header
+			h, infos, tail, herr = seal.Scan(bytes.NewReader(data), int64(len(data)))
+			if herr == nil && (h.Camera != cam || !h.Start.Equal(start)) {
+				herr = fmt.Errorf("%w: header names %s %s, the file name %s %s", seal.ErrCorrupt,
+					h.Camera, h.Start.Format(time.RFC3339Nano), cam, start.Format(time.RFC3339Nano))
+			}
+		}
+		switch {
+		case herr != nil && len(data) <= maxSealHeader:
+			// The header itself was cut: no record, no footage.
+			return removeUnfinished(ctx, tmp, rel, cam, start, len(data), db, log, rep)
+		case herr != nil:
+			// Corrupt is not torn: left in place, like an unreadable file.
+			return fmt.Errorf("sealed segment unreadable: %w", herr)
+		case len(infos) < 2:
+			return removeUnfinished(ctx, tmp, rel, cam, start, len(data), db, log, rep)
+		}
+		complete = tail.Keep
+		if info, err = sealedInfo(data, complete, infos); err != nil {
 			return err
 		}
-		log.Warn("recover: removed unfinished segment without a complete fragment", "path", rel, "bytes", len(data))
-		rep.Removed = append(rep.Removed, rel)
-		return nil
+	} else {
+		l, lerr := mp4read.SegmentLayout(bytes.NewReader(data), int64(len(data)))
+		complete = l.Complete
+		if lerr != nil || l.Fragments == 0 {
+			return removeUnfinished(ctx, tmp, rel, cam, start, len(data), db, log, rep)
+		}
+		if info, err = probeBytes(data[:complete]); err != nil {
+			return err
+		}
 	}
 	f, err := os.OpenFile(tmp, os.O_WRONLY, 0)
 	if err != nil {
@@ -107,10 +140,6 @@ func recoverOne(ctx context.Context, root, rel string, db *registry.DB, log *slo
 	if err := errors.Join(errSync, errClose); err != nil {
 		return err
 	}
-	info, err := probeBytes(data[:complete])
-	if err != nil {
-		return err
-	}
 	if !info.KeyframeStart {
 		return errors.New("first frame is not a keyframe")
 	}
@@ -125,7 +154,11 @@ func recoverOne(ctx context.Context, root, rel string, db *registry.DB, log *slo
 	if err := syncDir(filepath.Dir(final)); err != nil {
 		return err
 	}
-	indexSegmentBytes(final, data[:complete], info.SHA256)
+	if !sealed {
+		// A sealed file's index needs its plaintext, hence its key: its
+		// reader builds it.
+		indexSegmentBytes(final, data[:complete], info.SHA256)
+	}
 	row := registry.Segment{Camera: cam, Start: start, End: start.Add(info.Duration).Truncate(time.Microsecond), Path: finalRel,
 		Bytes: info.Bytes, Codecs: info.Codecs, Params: info.Params, SHA256: info.SHA256}
 	err = db.Update(ctx, func(tx *registry.Tx) error {
@@ -139,5 +172,29 @@ func recoverOne(ctx context.Context, root, rel string, db *registry.DB, log *slo
 	}
 	log.Info("recover: finished a torn segment", "path", finalRel, "fragments", info.Fragments, "duration", info.Duration.String())
 	rep.Recovered = append(rep.Recovered, finalRel)
+	return nil
+}
+
+// maxSealHeader is the longest seal header: a file no longer than it holds
+// no record.
+const maxSealHeader = 41 + seal.MaxCamera
+
+// removeUnfinished removes an unfinished segment that holds no complete
+// fragment (the init section alone or less: nothing playable was ever made
+// durable, so no footage is lost) and destroys its data key, if it was
+// sealed. The key goes first: a crash between the two leaves a file that
+// is removed again at the next start, never a key outliving its file.
+func removeUnfinished(ctx context.Context, tmp, rel, cam string, start time.Time, size int, db *registry.DB, log *slog.Logger, rep *RecoverReport) error {
+	if err := db.Update(ctx, func(tx *registry.Tx) error {
+		_, err := tx.DeleteSegmentKeyAt(cam, start)
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := os.Remove(tmp); err != nil {
+		return err
+	}
+	log.Warn("recover: removed unfinished segment without a complete fragment", "path", rel, "bytes", size)
+	rep.Removed = append(rep.Removed, rel)
 	return nil
 }

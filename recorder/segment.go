@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"vahti/registry"
+	"vahti/seal"
 )
 
 // segment is one file being written. The file is created with its first
@@ -21,6 +22,11 @@ import (
 // it grows, synced at most every fsyncInterval, and renamed to its final
 // name when finished. The SHA-256 is computed from the bytes as they are
 // written, so finishing never re-reads the file.
+//
+// Sealed (sealer set, seal.go): the file is the seal header and one record
+// per write unit (the init section, then each fragment); the hash and size
+// are of the sealed bytes on disk, the offsets the writer indexes are of
+// the fMP4 plaintext (what seal.Reader serves).
 type segment struct {
 	root, camera string
 	start        time.Time // wall clock of the first frame; names the file
@@ -37,6 +43,13 @@ type segment struct {
 	lastSync time.Time
 	parts    int
 	videoEnd int64 // end of the video written so far, 90 kHz from startDTS
+
+	sealer  *sealer       // nil: a plain fMP4 file
+	key     *seal.DataKey // this segment's data key while it is written
+	sw      *seal.Writer
+	swErr   error  // the seal writer failed: the file ends at size, whole records only
+	plain   int64  // fMP4 bytes written (size, for a plain file)
+	metaBuf []byte // fragment metadata, reused
 }
 
 func newSegment(root, camera string, start time.Time, startDTS int64, init []byte, params, codecs string) *segment {
@@ -60,11 +73,14 @@ type segFile interface {
 // playable, and the next fragment goes where the torn one began: the
 // file, its SHA-256 and the index the writer builds describe the same
 // bytes.
-func (s *segment) writePart(frag [][]byte, now time.Time, fsyncEvery time.Duration) (int64, error) {
+func (s *segment) writePart(frag [][]byte, meta fragMeta, now time.Time, fsyncEvery time.Duration) (int64, error) {
 	if s.f == nil {
 		if err := s.create(now); err != nil {
 			return 0, err
 		}
+	}
+	if s.sealer != nil {
+		return s.writeSealed(frag, meta, now, fsyncEvery)
 	}
 	at := s.size
 	n := 0
@@ -80,14 +96,69 @@ func (s *segment) writePart(frag [][]byte, now time.Time, fsyncEvery time.Durati
 		s.hash.Write(p)
 	}
 	s.size += int64(n)
+	s.plain = s.size
 	s.parts++
+	return at, s.syncDue(now, fsyncEvery)
+}
+
+func (s *segment) syncDue(now time.Time, fsyncEvery time.Duration) error {
 	if now.Sub(s.lastSync) >= fsyncEvery {
 		if err := s.f.Sync(); err != nil {
-			return at, fmt.Errorf("segment %s: fsync: %w", s.rel, err)
+			return fmt.Errorf("segment %s: fsync: %w", s.rel, err)
 		}
 		s.lastSync = now
 	}
-	return at, nil
+	return nil
+}
+
+// writeSealed appends one fragment as one record and returns its
+// plaintext offset. A failed write cuts the file back to its last whole
+// record; the seal writer then refuses more (appending after a torn
+// record would bury the tear), so the writer finishes the segment there.
+func (s *segment) writeSealed(frag [][]byte, meta fragMeta, now time.Time, fsyncEvery time.Duration) (int64, error) {
+	if s.swErr != nil {
+		return 0, fmt.Errorf("segment %s: an earlier write failed: %w", s.rel, s.swErr)
+	}
+	at := s.plain
+	n := 0
+	for _, p := range frag {
+		// Write only buffers (a fragment is far below seal.MaxRecord): the
+		// record goes to the file in FlushMeta's one write.
+		if _, err := s.sw.Write(p); err != nil {
+			return 0, s.sealFailed(err)
+		}
+		n += len(p)
+	}
+	s.metaBuf = appendFragMeta(s.metaBuf[:0], meta)
+	if err := s.sw.FlushMeta(s.metaBuf); err != nil {
+		return 0, s.sealFailed(err)
+	}
+	s.plain += int64(n)
+	s.parts++
+	return at, s.syncDue(now, fsyncEvery)
+}
+
+// sealFailed cuts the file back to its last whole record after a failed
+// write and remembers the failure.
+func (s *segment) sealFailed(err error) error {
+	s.swErr = err
+	_ = s.f.Truncate(s.size)
+	_, _ = s.f.Seek(s.size, io.SeekStart)
+	return fmt.Errorf("segment %s: %w", s.rel, err)
+}
+
+// sealSink is the file as the seal writer sees it: a record arrives in one
+// Write, and only one written whole counts towards the size and hash.
+type sealSink struct{ s *segment }
+
+func (k sealSink) Write(p []byte) (int, error) {
+	n, err := k.s.f.Write(p)
+	if err != nil {
+		return n, err
+	}
+	k.s.hash.Write(p)
+	k.s.size += int64(n)
+	return n, nil
 }
 
 func (s *segment) create(now time.Time) error {
@@ -103,9 +174,21 @@ func (s *segment) create(now time.Time) error {
 	if err := mkdirAllSync(s.root, path.Dir(s.rel)); err != nil {
 		return err
 	}
+	var h seal.Header
+	if s.sealer != nil {
+		// Key first: a crash after this commit leaves a key row without a
+		// file (retention's orphan); the other order could leave footage
+		// whose key was never stored.
+		k, hd, err := s.sealer.newKey(s.camera, s.start, now)
+		if err != nil {
+			return fmt.Errorf("segment %s: not recording: %w", s.rel, err)
+		}
+		s.key, h = k, hd
+	}
 	tmp := filepath.Join(s.root, filepath.FromSlash(s.rel+registry.UnfinishedSuffix))
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, registry.SegmentFileMode)
 	if err != nil {
+		s.wipeKey()
 		return fmt.Errorf("segment %s: %w", s.rel, err)
 	}
 	s.f = f
@@ -113,6 +196,9 @@ func (s *segment) create(now time.Time) error {
 		s.f = s.wrap(f)
 	}
 	s.hash = sha256.New()
+	if s.sealer != nil {
+		return s.createSealed(f, tmp, h)
+	}
 	if _, err := f.Write(s.init); err != nil {
 		// Left for Recover, which removes unfinished files without a
 		// complete fragment at the next start: deleting is not the
@@ -123,6 +209,7 @@ func (s *segment) create(now time.Time) error {
 	}
 	s.hash.Write(s.init)
 	s.size = int64(len(s.init))
+	s.plain = s.size
 	// The directory entry of the new file must survive a power cut too;
 	// the data itself is synced with the first fragment below.
 	if err := syncDir(filepath.Dir(tmp)); err != nil {
@@ -130,6 +217,37 @@ func (s *segment) create(now time.Time) error {
 	}
 	s.lastSync = time.Time{}
 	return nil
+}
+
+// createSealed writes the seal header and the init section's record.
+func (s *segment) createSealed(f *os.File, tmp string, h seal.Header) error {
+	s.size = 0
+	sw, err := seal.NewWriter(sealSink{s}, h, s.key)
+	if err == nil {
+		s.sw = sw
+		err = sw.WriteRecord(s.init, marshalInitMeta(s.codecs, s.params))
+	}
+	if err != nil {
+		// Left for Recover, which removes it (a header and no fragment)
+		// with its key at the next start.
+		f.Close()
+		s.f, s.sw = nil, nil
+		s.wipeKey()
+		return fmt.Errorf("segment %s: %w", s.rel, err)
+	}
+	s.plain = int64(len(s.init))
+	if err := syncDir(filepath.Dir(tmp)); err != nil {
+		return err
+	}
+	s.lastSync = time.Time{}
+	return nil
+}
+
+func (s *segment) wipeKey() {
+	if s.key != nil {
+		s.key.Wipe()
+		s.key = nil
+	}
 }
 
 // finish syncs, closes and renames the file and returns its catalog row.
@@ -140,6 +258,18 @@ func (s *segment) finish(end time.Time) (seg registry.Segment, ok bool, err erro
 	}
 	tmp := filepath.Join(s.root, filepath.FromSlash(s.rel+registry.UnfinishedSuffix))
 	final := filepath.Join(s.root, filepath.FromSlash(s.rel))
+	if s.sw != nil {
+		// The end marker tells a reader the segment is whole. After a
+		// failed write there is none: the file ends at its last whole
+		// record, as a recovered one does, and is catalogued as such.
+		if s.swErr == nil {
+			if err := s.sw.Close(); err != nil {
+				_ = s.sealFailed(err)
+			}
+		}
+		s.sw = nil
+		s.wipeKey()
+	}
 	errSync := s.f.Sync()
 	errClose := s.f.Close()
 	s.f = nil

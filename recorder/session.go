@@ -519,6 +519,7 @@ func (s *session) newIngest(c *gortsplib.Client, desc *description.Session) (*in
 		segmentDuration: s.cfg.SegmentDuration,
 		partDuration:    s.cfg.PartDuration,
 		fsyncInterval:   s.cfg.FsyncInterval,
+		seal:            s.cfg.sealer,
 		now:             func() time.Time { return s.cfg.Now().UTC() },
 		canWrite:        s.cfg.CanWrite,
 		log:             s.log,

@@ -69,6 +69,8 @@ type writerConfig struct {
 
 	// wrapFile, in tests, wraps each segment file (to fail writes).
 	wrapFile func(*os.File) segFile
+	// seal, when set, seals every segment (seal.go).
+	seal *sealer
 
 	// Bounds; zero means the default.
 	maxFrameBytes, maxPartBytes int
@@ -562,13 +564,23 @@ func (w *writer) flushIfDue() error {
 
 func (w *writer) flushPart() error {
 	vEnd, hasVideo := w.video.nextDTS, len(w.video.samples) > 0
+	meta := fragMeta{End: w.seg.videoEnd}
+	if hasVideo {
+		meta = fragMeta{Dur: vEnd - w.video.baseTime, End: vEnd, Key: !w.video.samples[0].IsNonSyncSample}
+	}
 	w.tableOfPart()
 	frag, err := w.parts.build(w.tracks)
 	if err != nil || frag == nil {
 		return err
 	}
+	if w.seg.swErr != nil {
+		// A sealed segment whose write failed takes nothing more: it ends
+		// at its last whole record (the failure was returned, the segment
+		// is being finished), its end where its video ends.
+		return nil
+	}
 	n := w.seg.parts
-	at, err := w.seg.writePart(frag, w.cfg.now(), w.cfg.fsyncInterval)
+	at, err := w.seg.writePart(frag, meta, w.cfg.now(), w.cfg.fsyncInterval)
 	if w.seg.parts > n {
 		// In the file (even if its fsync failed): in the index too.
 		w.indexPart(at)
@@ -629,6 +641,7 @@ func (w *writer) startSegment(dts int64) error {
 	}
 	w.seg = newSegment(w.cfg.root, w.cfg.camera, w.wallAt(dts), dts, w.initBytes, w.initHash, codecs)
 	w.seg.wrap = w.cfg.wrapFile
+	w.seg.sealer = w.cfg.seal
 	w.resetIndex()
 	w.segWall = w.now
 	w.parts.seqNo = 0
@@ -691,7 +704,7 @@ func (w *writer) finishSegment(endDTS int64) error {
 		}
 		return err
 	}
-	w.writeIndex(row)
+	w.writeIndex(row, seg.plain)
 	if w.cfg.onSegment != nil {
 		return w.cfg.onSegment(row)
 	}

@@ -5,6 +5,7 @@
 #                             [--ffmpeg-n 16] [--warmup 5] [--clips DIR] [--keep]
 #   N_LIST="8 32" DURATION=30 FFMPEG_N= scripts/bench-recorder.sh   # quick look
 #   SOURCE=gst N_LIST="8 32" scripts/bench-recorder.sh                # GStreamer as the cameras
+#   SEALED=1 N_LIST=32 FFMPEG_N= scripts/bench-recorder.sh            # sealed segments (--sealed)
 #
 # Environment (each overrides the default of the flag beside it):
 #   N_LIST    --cameras   camera counts to run, default "8 32 64 128"
@@ -14,6 +15,9 @@
 #                         ~4 Mbit/s, 25 fps, 2 s GOP; 720p is ~2 Mbit/s)
 #   FFMPEG_N  --ffmpeg-n  the N of the comparison with one `ffmpeg -c copy -f
 #                         segment` per camera (default 16; empty: skip it)
+#   SEALED    --sealed    1: storage.encryption sealed (`vahti keys init` runs
+#                         first; the frame count decrypts each file with
+#                         `vahti cat --recovery-key-file`); default 0: off
 #   SOURCE    fakecam (default: `vahti fakecam --count N --clip bench-<p>.mp4`,
 #             which counts the frames it delivers) or gst (GStreamer's
 #             rtsp-server, an independent peer: one shared live x264 stream
@@ -47,6 +51,7 @@ profiles=${PROFILES:-1080p}
 warmup=${WARMUP:-5}
 ffmpeg_n=${FFMPEG_N-16}
 source=${SOURCE:-fakecam}
+sealed=${SEALED:-0}
 clips=""
 keep=0
 while [ $# -gt 0 ]; do
@@ -58,7 +63,8 @@ while [ $# -gt 0 ]; do
 	--warmup) warmup="${2:?}"; shift 2 ;;
 	--clips) clips="${2:?}"; shift 2 ;;
 	--keep) keep=1; shift ;;
-	-h|--help) sed -n '2,42p' "$0"; exit 0 ;;
+	--sealed) sealed=1; shift ;;
+	-h|--help) sed -n '2,46p' "$0"; exit 0 ;;
 	*) echo "bench-recorder: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -73,6 +79,7 @@ for p in $profiles; do
 	case "$p" in 720p|1080p) ;; *) echo "bench-recorder: --profiles: $p is not 720p or 1080p" >&2; exit 2 ;; esac
 done
 case "$source" in fakecam|gst) ;; *) echo "bench-recorder: SOURCE=$source is not fakecam or gst" >&2; exit 2 ;; esac
+case "$sealed" in 0|1) ;; *) echo "bench-recorder: SEALED=$sealed is not 0 or 1" >&2; exit 2 ;; esac
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/vahti-bench-rec.XXXXXX")
@@ -153,6 +160,7 @@ conf() { # conf DIR N URLFN
 		echo "storage:"
 		echo "  root: $dir/rec"
 		echo "  segment_duration: 60s"
+		if [ "$sealed" = 1 ]; then echo "  encryption: sealed"; else echo "  encryption: off"; fi
 		echo "retention:"
 		echo "  max_age: 1h"
 		echo "admin:"
@@ -233,15 +241,32 @@ wait_recording() {
 	die "vahti: only $rec of $n cameras recording after 90 s"
 }
 
+# probe_frames FILE: ffprobe's video packet count and duration of a segment;
+# a sealed one is decrypted first (vahti cat, with the run's recovery key).
+probe_frames() {
+	local f=$1 d=$2
+	if [ "$sealed" = 1 ]; then
+		local plain
+		plain=$(mktemp "$d/plain.XXXXXX.mp4")
+		"$vahti" cat --config "$d/vahti.yaml" --recovery-key-file "$d/recovery.key" "$f" >"$plain" ||
+			{ rm -f "$plain"; echo "bench-recorder: vahti cat $f failed" >&2; return 1; }
+		f=$plain
+	fi
+	ffprobe -v error -select_streams v:0 -count_packets \
+		-show_entries stream=nb_read_packets:format=duration -of default=nw=1 "$f"
+	if [ "$sealed" = 1 ]; then rm -f "$f"; fi
+}
+
 # frames_in_files DIR: "CAMERA FRAMES SECONDS" for every camera directory
 # under DIR/rec: video frames and media duration summed over its files.
 frames_in_files() {
 	local root=$1/rec c
+	export -f probe_frames
+	export sealed vahti
 	for c in "$root"/*/; do
 		c=$(basename "$c")
 		find "$root/$c" -name '*.mp4' -print0 |
-			xargs -0 -r -n 1 -P 2 ffprobe -v error -select_streams v:0 -count_packets \
-				-show_entries stream=nb_read_packets:format=duration -of default=nw=1 |
+			xargs -0 -r -I{} -P 2 bash -c 'probe_frames "$1" "$2"' _ {} "$1" |
 			awk -F= -v c="$c" '$1 == "nb_read_packets" {f += $2} $1 == "duration" {d += $2} END {printf "%s %d %.3f\n", c, f, d}'
 	done
 }
@@ -274,6 +299,11 @@ run_vahti() {
 	local urlfn=fakecam_url
 	[ "$source" = gst ] && urlfn=gst_url
 	conf "$d" "$n" "$urlfn"
+	if [ "$sealed" = 1 ]; then
+		"$vahti" keys init --config "$d/vahti.yaml" --json 2>"$d/keys.log" | jq -r .recovery_key >"$d/recovery.key" ||
+			{ cat "$d/keys.log" >&2; die "vahti keys init failed"; }
+		chmod 600 "$d/recovery.key"
+	fi
 	"$vahti" serve --config "$d/vahti.yaml" >/dev/null 2>"$d/log" &
 	local vp=$!; pids+=("$vp")
 	wait_recording "$d" "$n" "$vp"
@@ -376,7 +406,9 @@ if [ -n "$ffmpeg_n" ]; then
 fi
 
 echo
-echo "Recorder benchmark ($source source): ${duration}s measured per run after ${warmup}s warm-up; $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
+seal_note=plain
+[ "$sealed" = 1 ] && seal_note=sealed
+echo "Recorder benchmark ($source source, $seal_note segments): ${duration}s measured per run after ${warmup}s warm-up; $(nproc) CPUs, $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
 echo "Load average at the start: $load0; at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shows here)."
 echo "CPU of the recorder process only. RSS per camera = VmRSS / N: steady = average of 1 s samples over the window, peak = largest sample."
 echo "Write amp = bytes written to disk by the recorder (/proc/PID/io write_bytes) / RTP bytes the source delivered, whole run."

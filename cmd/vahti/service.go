@@ -38,6 +38,8 @@ type service struct {
 	job *jobs.Runner
 	adm *admin.Server
 	cp  *checkpoint.Writer
+	// epochs is nil when footage is not sealed (epochs.go).
+	epochs *epochs
 	// adminURL is where the admin UI listens, known once its socket is open.
 	adminURL string
 	// Operations (metrics.go, health.go): the Prometheus registry, the
@@ -125,6 +127,9 @@ func runService(ctx context.Context, e *env, cfg *configs.Config, log *slog.Logg
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.rec.Run(gctx) })
+	if s.epochs != nil {
+		g.Go(func() error { return s.epochs.run(gctx) })
+	}
 	g.Go(func() error { return s.ret.Run(gctx) })
 	g.Go(func() error { return s.adm.Serve(gctx, adminLn) })
 	g.Go(func() error { return s.job.Run(gctx) })
@@ -175,11 +180,19 @@ func (s *service) build() error {
 	if err != nil {
 		return err
 	}
+	s.epochs, err = sealingFor(context.Background(), cfg, db, s.now, s.log)
+	if err != nil {
+		return err
+	}
+	var sealEpoch recorder.EpochFunc
+	if s.epochs != nil {
+		sealEpoch = s.epochs.Epoch
+	}
 	s.rec, err = recorder.New(recorder.Config{
 		Root: cfg.Storage.Root, StateDir: cfg.StateDir, Cameras: cfg.Cameras,
 		SegmentDuration: cfg.Storage.SegmentDuration.D(), PartDuration: cfg.Storage.PartDuration.D(),
 		FsyncInterval: cfg.Storage.FsyncInterval.D(), DB: db, Now: s.now, Log: s.log,
-		CanWrite: s.ret.WritingAllowed,
+		CanWrite: s.ret.WritingAllowed, Seal: sealEpoch,
 	})
 	if err != nil {
 		return err
