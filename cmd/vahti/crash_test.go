@@ -237,8 +237,7 @@ func TestKill9RecoversTornSegment(t *testing.T) {
 	needTool(t, "ffprobe")
 	cam := startCamera(t)
 	dir := t.TempDir()
-	config := sealedConfig(t, dir, cam.URL("yard"), "sealed")
-	rk := recoveryKeyOf(t, config)
+	config := recordingConfig(t, dir, cam.URL("yard"))
 	root := filepath.Join(dir, "rec")
 
 	p := startServe(t, config)
@@ -290,7 +289,7 @@ func TestKill9RecoversTornSegment(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, recovered)); err != nil {
 		t.Fatalf("torn segment %s was not recovered: %v\n%s", torn, err, p2.output())
 	}
-	probeSealed(t, filepath.Join(dir, "state"), filepath.Join(root, recovered), rk)
+	probe(t, filepath.Join(root, recovered))
 	cat := catalogued(t, filepath.Join(dir, "state"))
 	seg, ok := cat[recovered]
 	if !ok {
@@ -338,8 +337,7 @@ func TestPowerCutKeepsEverythingThatReachedTheDisk(t *testing.T) {
 	work := t.TempDir()
 	img := filepath.Join(work, "disk.img")
 	mnt := mountImage(t, img, 128, true)
-	config := sealedConfig(t, mnt, cam.URL("yard"), "sealed")
-	rk := recoveryKeyOf(t, config)
+	config := recordingConfig(t, mnt, cam.URL("yard"))
 	root := filepath.Join(mnt, "rec")
 
 	p := startServe(t, config)
@@ -361,7 +359,7 @@ func TestPowerCutKeepsEverythingThatReachedTheDisk(t *testing.T) {
 	// fsck replays the journal, as a boot after a power cut would.
 	exec.Command("e2fsck", "-fy", copyImg).Run()
 	mnt2 := mountImage(t, copyImg, 0, false)
-	config2 := sealedConfig(t, mnt2, "rtsp://127.0.0.1:1/offline", "sealed")
+	config2 := recordingConfig(t, mnt2, "rtsp://127.0.0.1:1/offline")
 	p2 := startServe(t, config2)
 	waitFor(t, "the service to recover the torn segment", 60*time.Second, p2.output, func() bool {
 		fin, unfin := segmentFiles(t, filepath.Join(mnt2, "rec"))
@@ -390,7 +388,7 @@ func TestPowerCutKeepsEverythingThatReachedTheDisk(t *testing.T) {
 	cat := catalogued(t, filepath.Join(mnt2, "state"))
 	var newest time.Time
 	for _, f := range fin {
-		probeSealed(t, filepath.Join(mnt2, "state"), filepath.Join(root2, f), rk)
+		probe(t, filepath.Join(root2, f))
 		seg, ok := cat[f]
 		if !ok {
 			t.Errorf("%s survived but is not catalogued", f)

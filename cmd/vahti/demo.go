@@ -224,7 +224,7 @@ func demoRing(ctx context.Context, db *registry.DB, rk seal.RecoveryKey) (*seal.
 	var wrap []byte
 	err := db.View(ctx, func(tx *registry.Tx) error {
 		var err error
-		if site, err = siteKey(tx); err != nil {
+		if site, err = siteKeyIn(tx); err != nil {
 			return err
 		}
 		wrap, err = tx.RecoveryWrap()

@@ -100,8 +100,8 @@ type wrongSecret struct{ error }
 
 func (w wrongSecret) Unwrap() error { return w.error }
 
-// siteKey is the site public key, or an error naming keys init.
-func siteKey(tx *registry.Tx) (seal.SitePublicKey, error) {
+// siteKeyIn is the site public key, or an error naming keys init.
+func siteKeyIn(tx *registry.Tx) (seal.SitePublicKey, error) {
 	s, err := tx.SealSiteKey()
 	if errors.Is(err, registry.ErrNoKeys) {
 		return seal.SitePublicKey{}, errors.New("no site keys: this site's footage is not sealed (vahti keys init has not run), so --user and --recovery-key-file open nothing")
@@ -121,7 +121,7 @@ func (c *cmdEnv) unlockPassword(ctx context.Context, name string) (*seal.Keyring
 	var wrap []byte
 	err := c.db.View(ctx, func(tx *registry.Tx) error {
 		var err error
-		if site, err = siteKey(tx); err != nil {
+		if site, err = siteKeyIn(tx); err != nil {
 			return err
 		}
 		if u, err = tx.UserByName(name); errors.Is(err, registry.ErrNotFound) {
@@ -178,7 +178,7 @@ func (c *cmdEnv) unlockWith(ctx context.Context, rk seal.RecoveryKey) (*seal.Key
 	var wrap []byte
 	err := c.db.View(ctx, func(tx *registry.Tx) error {
 		var err error
-		if site, err = siteKey(tx); err != nil {
+		if site, err = siteKeyIn(tx); err != nil {
 			return err
 		}
 		wrap, err = tx.RecoveryWrap()
