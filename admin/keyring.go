@@ -33,6 +33,11 @@ type Keyring struct {
 	last *seal.Keyring
 	// holders are the sessions (registry keys) whose login opened the key.
 	holders map[string]bool
+	// OnUnlock, if set, is called (in its own goroutine) with the ring when
+	// a login opens the key while none was open: the service seals the
+	// keys of holds placed from the command line then (retention's
+	// SealPendingHeldKeys), which needs the site key.
+	OnUnlock func(*seal.Keyring)
 }
 
 // NewKeyring returns a locked keyring over db's key tables.
@@ -84,6 +89,20 @@ func (k *Keyring) hold(session string, r *seal.Keyring) {
 		return
 	}
 	k.ring, k.last = r, r
+	if k.OnUnlock != nil {
+		go k.OnUnlock(r)
+	}
+}
+
+// Use runs fn with the open site key, or fails with mp4read.ErrLocked.
+// fn runs without the keyring's lock, so readers are not held up; a
+// logout that wipes the key meanwhile makes fn fail with seal.ErrWiped.
+func (k *Keyring) Use(fn func(*seal.Keyring) error) error {
+	r := k.held()
+	if r == nil {
+		return mp4read.ErrLocked
+	}
+	return fn(r)
 }
 
 // held returns the held key, or nil.

@@ -20,9 +20,11 @@ import (
 	"vahti/admin/jobs"
 	"vahti/checkpoint"
 	"vahti/configs"
+	"vahti/mp4read"
 	"vahti/recorder"
 	"vahti/registry"
 	"vahti/retention"
+	"vahti/seal"
 )
 
 // service is Vahti's long-running parts under one errgroup: each has
@@ -36,8 +38,10 @@ type service struct {
 	ret *retention.Retention
 	exp *export.Exporter
 	job *jobs.Runner
-	adm *admin.Server
-	cp  *checkpoint.Writer
+	// keys is the site key while a keeper is logged in (admin.Keyring).
+	keys *admin.Keyring
+	adm  *admin.Server
+	cp   *checkpoint.Writer
 	// epochs is nil when footage is not sealed (epochs.go).
 	epochs *epochs
 	// adminURL is where the admin UI listens, known once its socket is open.
@@ -202,6 +206,8 @@ func (s *service) build() error {
 	// keyring): the exporter, playback, jobs and redaction read through it.
 	keys := admin.NewKeyring(db)
 	s.exp.Unwrap = keys.Unwrapper()
+	keys.OnUnlock = s.sealPendingHolds
+	s.keys = keys
 	// The admin UI checks every camera against its live list (which a
 	// reload changes) before it exports or plays; the start-up list here
 	// would refuse a camera added since.
@@ -220,7 +226,11 @@ func (s *service) build() error {
 		Cameras: s.cameraStates,
 		Holds: admin.HoldFuncs{
 			Add: func(ctx context.Context, h *registry.Hold, actor, source string) error {
-				return retention.AddHold(ctx, db, h, actor, source)
+				if err := retention.AddHold(ctx, db, h, actor, source); err != nil {
+					return err
+				}
+				s.sealHoldKeys(ctx, h.ID, actor, source)
+				return nil
 			},
 			Release: func(ctx context.Context, id int64, actor, source, reason string) (registry.Hold, error) {
 				return retention.ReleaseHold(ctx, db, id, actor, source, reason)
@@ -364,5 +374,35 @@ func (s *service) writeStatus(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
+	}
+}
+
+// sealHoldKeys re-seals a new hold's segment keys out of their days'
+// epochs and writes its key file, when a keeper's login has the site key
+// open (a keeper places holds in the UI, so it normally is). Otherwise,
+// or if it fails, the hold is in place all the same and its keys are
+// sealed at the next keeper login (sealPendingHolds): until then the
+// day's epoch stays, which keeps the footage and only delays the second
+// erasure layer.
+func (s *service) sealHoldKeys(ctx context.Context, id int64, actor, source string) {
+	err := s.keys.Use(func(r *seal.Keyring) error {
+		_, err := retention.SealHeldKeys(ctx, s.cfg, s.db, id, r, actor, source)
+		return err
+	})
+	if err != nil && !errors.Is(err, mp4read.ErrLocked) {
+		s.log.Warn("hold placed; sealing its keys is left to the next keeper login", "hold", id, "err", err)
+	}
+}
+
+// sealPendingHolds seals the keys of holds placed while no key was open
+// (from the command line), when a keeper's login opens it.
+func (s *service) sealPendingHolds(r *seal.Keyring) {
+	res, err := retention.SealPendingHeldKeys(context.Background(), s.cfg, s.db, r, "system", "service")
+	if err != nil {
+		s.log.Warn("sealing the keys of pending holds", "err", err)
+		return
+	}
+	if len(res) > 0 {
+		s.log.Info("sealed the keys of holds placed without a keeper", "holds", len(res))
 	}
 }
