@@ -70,7 +70,7 @@ func EncryptAge(src, dst string, passphrase []byte) (string, int64, error) {
 	if err != nil {
 		return "", 0, err
 	}
-	defer os.Remove(tmp.Name()) // a no-op after the rename
+	defer os.Remove(tmp.Name()) // deletion-gate: our own temp name for the encrypted copy (a no-op after the rename); the stored package is retention's
 	h := sha256.New()
 	cw := &countWriter{w: io.MultiWriter(tmp, h)}
 	w, err := age.Encrypt(cw, r)

@@ -80,7 +80,7 @@ func decryptForVerify(pkg, passFile string) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	done := func() { os.RemoveAll(dir) }
+	done := func() { os.RemoveAll(dir) } // deletion-gate: our private decrypted copy of a package the user holds, made only to verify it
 	zip := filepath.Join(dir, strings.TrimSuffix(filepath.Base(pkg), export.AgeExt))
 	if err := export.DecryptAge(pkg, zip, pass); err != nil {
 		done()

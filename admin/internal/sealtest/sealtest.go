@@ -126,7 +126,7 @@ func Seal(t testing.TB, db *registry.DB, site seal.SitePublicKey, path string, r
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(mp4read.IndexPath(path)) // the plain file's index, if any
+	os.Remove(mp4read.IndexPath(path)) // deletion-gate: test support; the plain file's index sidecar, rebuilt from the sealed file
 	return Recatalog(t, db, row, buf.Bytes())
 }
 
