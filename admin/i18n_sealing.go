@@ -53,11 +53,13 @@ var sealingFI = map[string]string{
 	"sealing.keysdestroyed":  "Avaimia tuhottu",
 	"sealing.readme":         "Salattu tallenne aukeaa vain avaimella, jonka rekisterinpitäjän kirjautuminen avaa. Poisto tuhoaa avaimen, joten poistettua tallennetta ei saa esiin levyltäkään. Mitä salaus suojaa ja mitä ei: README, kohta ”Sealed footage”.",
 
-	"users.access.granted":  "pääsy tallenteisiin",
-	"users.access.none":     "ei pääsyä tallenteisiin",
-	"users.access.grantnow": "Anna pääsy asettamalla hänelle kertakäyttöinen salasana: olet kirjautunut rekisterinpitäjä, jolla on pääsy, joten salasana antaa myös pääsyn.",
-	"users.access.howto":    "Pääsyn antaa rekisterinpitäjä, jolla on itsellään pääsy: kirjautuneena hän asettaa tälle tunnukselle kertakäyttöisen salasanan tällä sivulla (hänellä on oltava myös ylläpitäjän rooli). Tai komentoriviltä palautusavaimella:",
-	"users.access.loss":     "Tällä käyttäjällä on pääsy salattuihin tallenteisiin. Jos asetat kertakäyttöisen salasanan, pääsy poistuu, etkä voi antaa sitä uudelleen: et ole kirjautunut rekisterinpitäjä, jolla on pääsy.",
+	"users.access.granted":    "pääsy tallenteisiin",
+	"users.access.none":       "ei pääsyä tallenteisiin",
+	"users.access.grantnow":   "Anna pääsy asettamalla hänelle kertakäyttöinen salasana: olet kirjautunut rekisterinpitäjä, jolla on pääsy, joten salasana antaa myös pääsyn.",
+	"users.access.howto":      "Pääsyn antaa rekisterinpitäjä, jolla on itsellään pääsy: kirjautuneena hän asettaa tälle tunnukselle kertakäyttöisen salasanan tällä sivulla (hänellä on oltava myös ylläpitäjän rooli). Tai komentoriviltä palautusavaimella:",
+	"users.access.newgrant":   "Uusi rekisterinpitäjän tunnus saa pääsyn salattuihin tallenteisiin, koska olet kirjautunut rekisterinpitäjä, jolla on pääsy.",
+	"users.access.newnogrant": "Uusi rekisterinpitäjän tunnus ei avaa salattuja tallenteita, ennen kuin rekisterinpitäjä, jolla on pääsy, antaa sen (tai palautusavain komentoriviltä): et ole kirjautunut rekisterinpitäjä, jolla on pääsy.",
+	"users.access.loss":       "Tällä käyttäjällä on pääsy salattuihin tallenteisiin. Jos asetat kertakäyttöisen salasanan, pääsy poistuu, etkä voi antaa sitä uudelleen: et ole kirjautunut rekisterinpitäjä, jolla on pääsy.",
 
 	"audit.kindhint": "Tapahtumalaji valitsee myös sen alalajit: esimerkiksi keys.unlock näyttää myös epäonnistuneet avaukset (keys.unlock.fail).",
 
@@ -191,11 +193,13 @@ var sealingEN = map[string]string{
 	"sealing.keysdestroyed":  "Keys destroyed",
 	"sealing.readme":         "Sealed footage opens only with a key that a keeper's login opens. A purge destroys the key, so purged footage cannot be brought back even from the disk. What sealing protects against and what not: README, “Sealed footage”.",
 
-	"users.access.granted":  "footage access",
-	"users.access.none":     "no footage access",
-	"users.access.grantnow": "To grant access, set a one-time password for them: you are a logged-in keeper with access, so it carries the grant.",
-	"users.access.howto":    "Access is granted by a keeper who has it: logged in, they set a one-time password for this account on this page (they need the administrator role too). Or from the command line, with the recovery key:",
-	"users.access.loss":     "This user has access to sealed footage. A one-time password set by you removes it, and you cannot grant it again: you are not a logged-in keeper with access.",
+	"users.access.granted":    "footage access",
+	"users.access.none":       "no footage access",
+	"users.access.grantnow":   "To grant access, set a one-time password for them: you are a logged-in keeper with access, so it carries the grant.",
+	"users.access.howto":      "Access is granted by a keeper who has it: logged in, they set a one-time password for this account on this page (they need the administrator role too). Or from the command line, with the recovery key:",
+	"users.access.newgrant":   "A new keeper account gets access to sealed footage, as you are a logged-in keeper with access.",
+	"users.access.newnogrant": "A new keeper account opens no sealed footage until a keeper with access grants it (or the recovery key, from the command line): you are not a logged-in keeper with access.",
+	"users.access.loss":       "This user has access to sealed footage. A one-time password set by you removes it, and you cannot grant it again: you are not a logged-in keeper with access.",
 
 	"audit.kindhint": "A kind also selects the kinds under it: keys.unlock, for example, also shows failed openings (keys.unlock.fail).",
 

@@ -327,6 +327,9 @@ func TestUsersPageMarksFootageAccess(t *testing.T) {
 			t.Errorf("keeper without a grant, seen by an admin, lacks %q:\n%s", want, r)
 		}
 	}
+	if !strings.Contains(page, "Uusi rekisterinpitäjän tunnus ei avaa salattuja tallenteita") {
+		t.Error("the new-user form does not tell an admin without access that a keeper they create gets none")
+	}
 	for _, who := range []string{"dpo", "admin"} {
 		if strings.Contains(userRow(t, page, who), "data-access") {
 			t.Errorf("%s, no keeper, is marked for footage access", who)
@@ -349,6 +352,9 @@ func TestUsersPageMarksFootageAccess(t *testing.T) {
 	r = userRow(t, string(body), "uusi")
 	if !strings.Contains(r, "Anna pääsy asettamalla hänelle kertakäyttöinen salasana") || strings.Contains(r, "vahti keys grant") {
 		t.Errorf("keeper without a grant, seen by a keeper who can grant:\n%s", r)
+	}
+	if !strings.Contains(string(body), "Uusi rekisterinpitäjän tunnus saa pääsyn") {
+		t.Error("the new-user form does not tell a keeper with access that the account gets it")
 	}
 	if strings.Contains(userRow(t, string(body), "keeper"), "access-loss") {
 		t.Error("a keeper who can grant is warned that a one-time password removes access")
