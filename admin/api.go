@@ -222,7 +222,12 @@ func (s *Server) apiStatus(c *gin.Context) {
 		s.apiFail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"version": s.cfg.Version, "tls_sha256": s.fingerprint, "disk_total": d.Total,
+	sv, err := s.sealingView(c.Request.Context())
+	if err != nil {
+		s.apiFail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"version": s.cfg.Version, "tls_sha256": s.fingerprint, "disk_total": d.Total, "sealing": sv.api(),
 		"disk_free": d.Free, "footage_bytes": d.FootageBytes, "next_purge": tp(d.NextPurge), "last_purge": tp(d.LastPurge),
 		"writing_allowed": d.WritingAllowed, "purge_paused": d.Paused, "alarms": d.Alarms, "active_holds": d.ActiveHolds,
 		"holds_for_review": d.HoldsForReview,
@@ -615,9 +620,10 @@ type apiUser struct {
 	// OneTimePassword: the password was set by an admin and must be
 	// changed at the next login before anything else.
 	OneTimePassword bool `json:"one_time_password"`
-	// FootageAccess (account creation, sealed footage, a keeper account):
-	// "granted" when the creator, a logged-in keeper, wrapped the key for
-	// it; "not granted" otherwise (a keeper's grant is still needed).
+	// FootageAccess (sealed footage, an enabled keeper account): "granted"
+	// when the account holds a wrap of the site key (at creation: the
+	// creator, a logged-in keeper, wrapped it); "not granted" otherwise (a
+	// keeper's grant is still needed).
 	FootageAccess string `json:"footage_access,omitempty"`
 }
 
@@ -637,11 +643,16 @@ func (s *Server) apiUsers(c *gin.Context) {
 		s.apiFail(c, err)
 		return
 	}
+	access, err := s.footageAccess(c.Request.Context(), authOf(c))
+	if err != nil {
+		s.apiFail(c, err)
+		return
+	}
 	out := make([]apiUser, 0, len(us))
 	now := s.now()
 	for _, u := range us {
 		au := apiUser{Name: u.Name, Roles: u.Roles, Lang: u.Lang, TOTP: u.TOTPSecret != "", Disabled: u.Disabled, Created: u.Created,
-			OneTimePassword: u.MustChangePassword}
+			OneTimePassword: u.MustChangePassword, FootageAccess: access.Of(u)}
 		if u.LockedUntil.After(now) {
 			au.LockedUntil = tp(u.LockedUntil)
 		}

@@ -130,6 +130,10 @@ func TestBrowserKeeperAndDPO(t *testing.T) {
 	if !strings.Contains(dash, "Tallentaa") || !strings.Contains(dash, "Piha") {
 		t.Errorf("dashboard text: %q", dash)
 	}
+	// No site keys here: the sealing panel says what that means.
+	if !strings.Contains(dash, "Tallenteiden salaus") || !strings.Contains(dash, "varastetulta levyltä näkyvät kaikki tallenteet") {
+		t.Errorf("the dashboard's sealing panel is missing or silent: %q", dash)
+	}
 
 	// Open the camera's day.
 	var spans int

@@ -87,6 +87,9 @@ type dashData struct {
 	Today   string
 	// Deadlines: open requests overdue or due within three days (keepers, DPO).
 	Deadlines []deadlineItem
+	// Sealing is the footage sealing panel (sealing.go); nil when it could
+	// not be read.
+	Sealing *sealingView
 }
 
 func (s *Server) pageDashboard(c *gin.Context) {
@@ -103,8 +106,14 @@ func (s *Server) pageDashboard(c *gin.Context) {
 			s.cfg.Log.Error("admin: dashboard deadlines", "err", err)
 		}
 	}
-	s.render(c, http.StatusOK, "dashboard", "dash.title", p, dashData{Cameras: cams, Disk: disk,
-		MaxAge: s.cfg.Cfg.Retention.MaxAge.D(), Now: s.now(), Today: s.now().In(s.loc).Format("2006-01-02"), Deadlines: due}, "")
+	d := dashData{Cameras: cams, Disk: disk,
+		MaxAge: s.cfg.Cfg.Retention.MaxAge.D(), Now: s.now(), Today: s.now().In(s.loc).Format("2006-01-02"), Deadlines: due}
+	if sv, err := s.sealingView(c.Request.Context()); err != nil {
+		s.cfg.Log.Error("admin: dashboard sealing", "err", err)
+	} else {
+		d.Sealing = &sv
+	}
+	s.render(c, http.StatusOK, "dashboard", "dash.title", p, d, "")
 }
 
 // timeline is the day view's SVG, positions precomputed in viewBox units
@@ -440,7 +449,8 @@ type auditPage struct {
 	VerifyMsg   string
 	Limit       int
 	NextAfter   int64
-	Kinds       []string
+	Kinds       []kindGroup
+	OtherKind   bool // the filter's kind is not in Kinds (typed into the URL): kept as an extra option
 	Anchor      auditAnchor
 	Keepers     *keeperSummary // who can see footage, and recent keeper grants
 }
@@ -456,9 +466,8 @@ func (s *Server) showAudit(c *gin.Context, ap auditPage) {
 		f = registry.AuditFilter{Limit: 200}
 	}
 	ap.From, ap.To, ap.Actor, ap.Kind, ap.Limit = c.Query("from"), c.Query("to"), f.Actor, f.Kind, f.Limit
-	// Kind prefixes as the parts write them (a prefix matches kind and kind.*).
-	ap.Kinds = []string{"login", "logout", "footage", "export", "hold", "request", "segments", "segment", "purge",
-		"retention", "service", "user", registry.KindKeeperGrant, "token", "audit"}
+	ap.Kinds = auditKindGroups
+	ap.OtherKind = f.Kind != "" && !knownKind(f.Kind)
 	if ap.Entries, err = s.auditEntries(c, f); err != nil {
 		s.renderError(c, http.StatusInternalServerError, "error.internal")
 		return
@@ -505,10 +514,11 @@ func (s *Server) pageVerifyAudit(c *gin.Context) {
 }
 
 type usersPage struct {
-	Users []registry.User
-	Now   time.Time
-	Name  string
-	Roles []string
+	Users  []registry.User
+	Now    time.Time
+	Name   string
+	Roles  []string
+	Access footageAccess // sealed footage: who holds a grant (users_access.go)
 }
 
 func (s *Server) pageUsers(c *gin.Context) { s.showUsers(c, http.StatusOK, usersPage{}, "") }
@@ -520,6 +530,10 @@ func (s *Server) showUsers(c *gin.Context, status int, up usersPage, errMsg stri
 		return
 	}
 	up.Now = s.now()
+	if up.Access, err = s.footageAccess(c.Request.Context(), authOf(c)); err != nil {
+		s.renderError(c, http.StatusInternalServerError, "error.internal")
+		return
+	}
 	s.render(c, status, "users", "users.title", authOf(c), up, errMsg)
 }
 

@@ -79,6 +79,8 @@ func (s *Server) funcs() template.FuncMap {
 		},
 		"days": func(f float64) string { return fmt.Sprintf("%.1f", f) },
 		"list": func(v ...string) []string { return v },
+		// kindlabel is an audit kind's label (audit_kinds.go), "" if none.
+		"kindlabel": kindLabel,
 	}
 }
 

@@ -163,6 +163,7 @@ type Server struct {
 	// stack them up against the recorder's CPU.
 	previews chan struct{}
 	keys     *Keyring
+	purges   lastPurge // the dashboard's sealing panel (sealing.go)
 }
 
 // New checks the config, loads or creates the TLS certificate and builds
