@@ -154,16 +154,21 @@ func growBytes(b []byte, n int64) []byte {
 // used only if it decodes, names the catalogued SHA-256 (wantSHA; empty:
 // never) and the length of the fMP4 bytes (for a sealed segment the index
 // describes the plaintext: its offsets and size are the plaintext's, its
-// SHA-256 the sealed file's, the catalogue's). Otherwise the table is read
-// from the file and ix is nil.
+// SHA-256 the sealed file's, the catalogue's). A sealed segment's index is
+// sealed (sealed_index.go) and opened through its Reader. Otherwise the
+// table is read from the file and ix is nil; for a sealed segment the
+// table so read is written back as its sealed index if the file is the
+// catalogued one (a plain segment's index is written back by the export,
+// which verifies the bytes it copies anyway). Never in clear.
 func LoadFile(sf *File, segPath, wantSHA string, ic *InitCache) (seg *Segment, ix *Index, err error) {
 	if wantSHA != "" {
-		if b, err := os.ReadFile(IndexPath(segPath)); err == nil {
-			if ix, err := DecodeIndex(b, ic); err == nil && ix.SHA256 == wantSHA && ix.Segment.Size == sf.Size() {
-				return ix.Segment, ix, nil
-			}
+		if ix, err := sf.readIndex(segPath, ic); err == nil && ix.SHA256 == wantSHA && ix.Segment.Size == sf.Size() {
+			return ix.Segment, ix, nil
 		}
 	}
 	seg, err = Read(sf, sf.Size(), ic)
+	if err == nil && sf.sealed != nil && wantSHA != "" {
+		_ = sf.writeSealedIndex(segPath, seg, wantSHA) // best effort: only a cache
+	}
 	return seg, nil, err
 }

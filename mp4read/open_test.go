@@ -31,8 +31,9 @@ func (m *memKeys) SealedEpoch(seal.EpochID) ([]byte, []byte, error) { return m.p
 
 // sealFile writes plain, sealed one write unit per record as the recorder
 // does (ftyp+moov, then each moof+mdat), to path; closed adds the end
-// marker.
-func sealFile(t *testing.T, ring *seal.Keyring, ks *memKeys, plain []byte, path string, closed bool) {
+// marker. It returns the segment's data key and header (what the recorder
+// holds until finish).
+func sealFile(t *testing.T, ring *seal.Keyring, ks *memKeys, plain []byte, path string, closed bool) (*seal.DataKey, seal.Header) {
 	t.Helper()
 	start := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	if ks.pub == nil {
@@ -72,6 +73,7 @@ func sealFile(t *testing.T, ring *seal.Keyring, ks *memKeys, plain []byte, path 
 	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return k, h
 }
 
 // TestOpenSegment: a plain file opens as itself with or without keys; a

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"errors"
 	"path/filepath"
 
 	"vahti/mp4read"
@@ -56,13 +57,22 @@ func (w *writer) indexPart(at int64) {
 }
 
 // writeIndex writes the index of the finished segment row, whose fMP4
-// (for a sealed file: the plaintext) is size bytes. Best effort: the index
-// is a cache, and a missing one is rebuilt from the segment by its reader.
-// A sealed segment's index is what mp4read.EncodeIndex gives for the
-// plaintext read through seal.Reader, bound to the SHA-256 of the sealed
-// file on disk.
-func (w *writer) writeIndex(row registry.Segment, size int64) {
-	b, err := w.ix.Encode(w.initMoov, size, row.SHA256)
+// (for a sealed file: the plaintext) is seg.plain bytes. Best effort: the
+// index is a cache, and a missing one is rebuilt from the segment by its
+// reader. A sealed segment's index is what mp4read.EncodeIndex gives for
+// the plaintext read through seal.Reader, bound to the SHA-256 of the
+// sealed file on disk, and sealed under the segment's data key (still
+// held: finishSegment wipes it after this) as mp4read.SealIndex does. In
+// clear it would show every frame's size, time and keyframe flag.
+func (w *writer) writeIndex(row registry.Segment, seg *segment) {
+	b, err := w.ix.Encode(w.initMoov, seg.plain, row.SHA256)
+	if err == nil && seg.sealer != nil {
+		if seg.key == nil {
+			err = errors.New("the data key is already wiped")
+		} else {
+			b, err = mp4read.SealIndex(seg.key, seg.hdr, b)
+		}
+	}
 	if err == nil {
 		err = mp4read.WriteIndex(filepath.Join(w.cfg.root, filepath.FromSlash(row.Path)), b)
 	}

@@ -249,3 +249,32 @@ func (f *tornFile) Write(b []byte) (int, error) {
 	}
 	return f.File.Write(b)
 }
+
+// checkSealedIndex asserts that ix, the sidecar index of the sealed
+// segment at path, shows nothing of plainIx (its table in clear, for
+// the plaintext seg): it carries the sealed-index magic, not the plain
+// encoder's, no keyless decoder reads it, and no 12-byte run of the
+// encoded sample tables (every frame's size, time and keyframe flag) nor
+// the moov is in it.
+func checkSealedIndex(t *testing.T, path string, ix, plainIx []byte, seg *mp4read.Segment) {
+	t.Helper()
+	if !mp4read.IsSealedIndex(ix) || bytes.Contains(ix, []byte("VAHTIIX1")) {
+		t.Errorf("%s: the sidecar index is not sealed (%q…)", path, ix[:min(len(ix), 24)])
+	}
+	if _, err := mp4read.DecodeIndex(ix, nil); err == nil {
+		t.Errorf("%s: a keyless DecodeIndex reads the sealed index", path)
+	}
+	from := 8 + 8 + 32 + 4 + len(seg.Moov) + 1
+	tables := plainIx[from : len(plainIx)-32]
+	if len(tables) < 64 || !bytes.Contains(plainIx, tables[:12]) {
+		t.Fatalf("%s: the plain index has no sample tables to look for", path)
+	}
+	for i := 0; i+12 <= len(tables); i += 4 {
+		if bytes.Contains(ix, tables[i:i+12]) {
+			t.Fatalf("%s: the sealed index holds bytes %d… of the clear sample tables", path, i)
+		}
+	}
+	if bytes.Contains(ix, seg.Moov[8:]) {
+		t.Errorf("%s: the sealed index holds the moov in clear", path)
+	}
+}

@@ -139,6 +139,7 @@ func TestSealedSegmentPlaysOnlyWithKey(t *testing.T) {
 		t.Fatalf("%d sealed segments, %d plain", len(h.rows), len(plain.rows))
 	}
 	frames := 0
+	var sealedIx [][]byte
 	for i, row := range h.rows {
 		p := abs(row.Path, h.root)
 		raw, err := os.ReadFile(p)
@@ -176,7 +177,8 @@ func TestSealedSegmentPlaysOnlyWithKey(t *testing.T) {
 		if row.Params != plain.rows[i].Params || row.Codecs != plain.rows[i].Codecs || !row.End.Equal(plain.rows[i].End) {
 			t.Errorf("sealed row %+v, plain row %+v", row, plain.rows[i])
 		}
-		// The index is of the plaintext, bound to the sealed file's hash.
+		// The index is of the plaintext, bound to the sealed file's hash,
+		// and sealed: on disk it shows no sample table.
 		ix, err := os.ReadFile(mp4read.IndexPath(p))
 		if err != nil {
 			t.Fatalf("%s: no index: %v", row.Path, err)
@@ -186,12 +188,28 @@ func TestSealedSegmentPlaysOnlyWithKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantIx, err := mp4read.EncodeIndex(seg, row.SHA256)
-		if err != nil || !bytes.Equal(ix, wantIx) {
-			t.Errorf("%s: the index is not the plaintext's (%v)", row.Path, err)
+		if err != nil {
+			t.Fatal(err)
 		}
+		checkSealedIndex(t, row.Path, ix, wantIx, seg)
+		if opened, err := rd.OpenAux(mp4read.IndexAuxKind, ix[len(mp4read.SealedIndexMagic):]); err != nil || !bytes.Equal(opened, wantIx) {
+			t.Errorf("%s: the sealed index is not the plaintext's (%v)", row.Path, err)
+		}
+		sealedIx = append(sealedIx, ix)
 	}
 	if int64(frames) != h.w.frames {
 		t.Errorf("ffprobe counts %d video frames in the decrypted segments, %d were recorded", frames, h.w.frames)
+	}
+	// A keyless reconcile adopts the files and leaves their sealed indexes
+	// as they are: neither garbage nor rebuilt (it cannot read them).
+	rep, err := Reconcile(context.Background(), h.root, openDB(t), h.clock.now, testLogger(t, nil))
+	if err != nil || len(rep.Garbage) > 0 || len(rep.Adopted) != len(h.rows) {
+		t.Errorf("reconcile: %v, %d adopted of %d, garbage %v", err, len(rep.Adopted), len(h.rows), rep.Garbage)
+	}
+	for i, row := range h.rows {
+		if b, _ := os.ReadFile(mp4read.IndexPath(abs(row.Path, h.root))); !bytes.Equal(b, sealedIx[i]) {
+			t.Errorf("%s: reconcile changed the sealed index", row.Path)
+		}
 	}
 	var keys int
 	db.View(context.Background(), func(tx *registry.Tx) error { keys, _ = tx.SegmentKeyCount(); return nil })

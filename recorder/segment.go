@@ -45,7 +45,8 @@ type segment struct {
 	videoEnd int64 // end of the video written so far, 90 kHz from startDTS
 
 	sealer  *sealer       // nil: a plain fMP4 file
-	key     *seal.DataKey // this segment's data key while it is written
+	key     *seal.DataKey // this segment's data key while it is written, and until its index is sealed
+	hdr     seal.Header   // its seal header
 	sw      *seal.Writer
 	swErr   error  // the seal writer failed: the file ends at size, whole records only
 	plain   int64  // fMP4 bytes written (size, for a plain file)
@@ -183,7 +184,7 @@ func (s *segment) create(now time.Time) error {
 		if err != nil {
 			return fmt.Errorf("segment %s: not recording: %w", s.rel, err)
 		}
-		s.key, h = k, hd
+		s.key, h, s.hdr = k, hd, hd
 	}
 	tmp := filepath.Join(s.root, filepath.FromSlash(s.rel+registry.UnfinishedSuffix))
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, registry.SegmentFileMode)
@@ -268,7 +269,8 @@ func (s *segment) finish(end time.Time) (seg registry.Segment, ok bool, err erro
 			}
 		}
 		s.sw = nil
-		s.wipeKey()
+		// The key stays until the writer has sealed the segment's index
+		// (writeIndex); finishSegment wipes it.
 	}
 	errSync := s.f.Sync()
 	errClose := s.f.Close()

@@ -683,6 +683,7 @@ func (w *writer) buildInit() error {
 // the video dts where the segment ends (the next segment's start).
 func (w *writer) finishSegment(endDTS int64) error {
 	seg := w.seg
+	defer seg.wipeKey() // after writeIndex has sealed the index with it
 	err := w.flushPart()
 	w.seg = nil
 	w.pend.valid = false
@@ -704,7 +705,7 @@ func (w *writer) finishSegment(endDTS int64) error {
 		}
 		return err
 	}
-	w.writeIndex(row, seg.plain)
+	w.writeIndex(row, seg)
 	if w.cfg.onSegment != nil {
 		return w.cfg.onSegment(row)
 	}

@@ -471,7 +471,8 @@ type Reader struct {
 	r      io.ReaderAt
 	hdr    Header
 	aead   cipher.AEAD
-	aad    []byte // recordAAD
+	aux    *auxCipher // aux data of this segment (aux.go)
+	aad    []byte     // recordAAD
 	aadBuf []byte
 	recs   []record // data records only
 	size   int64
@@ -496,7 +497,13 @@ func Open(r io.ReaderAt, size int64, key *DataKey) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
-	rd := &Reader{r: r, hdr: h, aead: a, aad: recordAAD(hdr), recs: recs, tail: t, cached: -1}
+	// The aux key is derived now: the caller wipes the data key once the
+	// Reader has its ciphers.
+	ax, err := newAuxCipher(key, hdr)
+	if err != nil {
+		return nil, err
+	}
+	rd := &Reader{r: r, hdr: h, aead: a, aux: ax, aad: recordAAD(hdr), recs: recs, tail: t, cached: -1}
 	if t.Complete {
 		last := recs[len(recs)-1]
 		rd.recs = recs[:len(recs)-1]
