@@ -28,6 +28,7 @@ const (
 	sealModeOff     = "off"     // storage.encryption: off: plain fMP4
 	sealModeAuto    = "auto"    // storage.encryption left out and no site keys yet: plain
 	sealModeMissing = "missing" // storage.encryption: sealed without site keys (a restored registry?)
+	sealModeRestart = "restart" // left out, keys made since the service started: plain until a restart
 )
 
 // sealingView is the panel's content.
@@ -63,6 +64,8 @@ func (v sealingView) Say() string {
 		return "sealing.say.auto"
 	case v.Mode == sealModeMissing:
 		return "sealing.say.missing"
+	case v.Mode == sealModeRestart:
+		return "sealing.say.restart"
 	case v.Open:
 		return "sealing.say.open"
 	}
@@ -134,6 +137,10 @@ func (s *Server) sealingView(ctx context.Context) (sealingView, error) {
 		return err
 	})
 	v.Mode = sealMode(s.cfg.Cfg.Storage.Encryption, v.SiteKeys)
+	if v.Mode == sealModeSealed && s.cfg.RecorderSeals != nil && !s.cfg.RecorderSeals() {
+		// auto is decided when the service starts: keys init ran since.
+		v.Mode = sealModeRestart
+	}
 	return v, err
 }
 

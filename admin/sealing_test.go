@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"vahti/admin/internal/sealtest"
 	"vahti/configs"
 	"vahti/registry"
 	"vahti/retention"
@@ -179,6 +180,14 @@ func TestSealingPanelNotSealed(t *testing.T) {
 	}
 	if strings.Contains(p, "sealing-fingerprint") {
 		t.Errorf("a site key shown without site keys:\n%s", p)
+	}
+	// Keys made after the service started with encryption left out: the
+	// recorder still writes plain until a restart, and the panel says so.
+	late := newHarness(t, func(c *Config) { c.RecorderSeals = func() bool { return false } })
+	sealtest.Site(t, late.db).Wipe()
+	p = sealingPanel(t, late.login("dpo"))
+	if !strings.Contains(p, `data-mode="restart"`) || !strings.Contains(p, "uudet tallenteet salataan vasta, kun palvelu käynnistetään uudelleen") {
+		t.Errorf("keys made after start, recorder plain:\n%s", p)
 	}
 	off := newHarness(t, func(c *Config) { c.Cfg.Storage.Encryption = configs.EncryptionOff })
 	p = sealingPanel(t, off.login("admin"))

@@ -143,6 +143,10 @@ type Config struct {
 	// Keyring holds the site key while a keeper is logged in (keyring.go);
 	// wire its Unwrapper into the exporter. nil: the server makes its own.
 	Keyring *Keyring
+	// RecorderSeals reports whether the recorder seals new segments (with
+	// storage.encryption left out it is decided at start, so keys made
+	// since need a restart); nil: as the config and the site keys say.
+	RecorderSeals func() bool
 }
 
 // Server is the admin UI.

@@ -247,11 +247,12 @@ func (s *service) build() error {
 		Export: func(ctx context.Context, r admin.ExportRequest, out string) (registry.Export, error) {
 			return s.exp.Export(ctx, export.Request(r), out)
 		},
-		Playback:     s.exp.Playback,
-		Jobs:         s.job,
-		Retention:    s.retentionState,
-		ConfirmPurge: s.confirmPurge,
-		Keyring:      keys,
+		Playback:      s.exp.Playback,
+		Jobs:          s.job,
+		Retention:     s.retentionState,
+		ConfirmPurge:  s.confirmPurge,
+		Keyring:       keys,
+		RecorderSeals: func() bool { return sealEpoch != nil },
 	})
 	return err
 }
