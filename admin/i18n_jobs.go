@@ -23,6 +23,7 @@ var jobsFI = map[string]string{
 	"jobs.cancelled":     "Työ %d keskeytettiin.",
 	"jobs.ended":         "Työ %d oli jo päättynyt.",
 	"jobs.none":          "Työtä ei löydy.",
+	"msg.waitkeys":       "Odottaa, että rekisterinpitäjä kirjautuu sisään ja salattujen tallenteiden avain aukeaa.",
 }
 
 var jobsEN = map[string]string{
@@ -35,4 +36,5 @@ var jobsEN = map[string]string{
 	"jobs.cancelled":     "Job %d was cancelled.",
 	"jobs.ended":         "Job %d had already ended.",
 	"jobs.none":          "No such job.",
+	"msg.waitkeys":       "Waiting for a registry keeper to log in to open the footage keys.",
 }

@@ -58,6 +58,8 @@ var messagePatterns = []msgPattern{
 	mp(`the package is required`, "msg.package"),
 	mp(`package (\S+) was not made for request (\d+) \(export it from the request first\)`, "msg.foreignpackage"),
 	mp(`package (\S+) has been deleted`, "msg.packagedeleted"),
+	// admin/jobs: a queued job's status (jobs.WaitingForKeys).
+	mp(`waiting for a keeper to log in to open the footage keys`, "msg.waitkeys"),
 	mp(`([a-z ]+) is longer than (\d+) characters`, "msg.toolong"), // last: the specific ones above first
 }
 

@@ -20,6 +20,15 @@ import (
 // keeper logs in again. The exporter, playback and redaction read through
 // its Unwrapper.
 //
+// A background job a keeper started (admin/jobs: a long export or a
+// redaction) holds the key too, as "job:ID" (Keep, Release): the key it
+// found open when it started stays open until it ends, fails or is
+// cancelled, even if every keeper logs out meanwhile, and the session
+// sweep never drops it. While a job holds it, the key opens footage for
+// the whole service, as while a keeper is logged in. A job resumed after a
+// restart finds no key and waits, queued, until a keeper's login opens it
+// (OnOpen wakes the runner).
+//
 // Sessions live in the registry and survive a restart; the keyring does
 // not. A keeper whose session outlived a restart logs in again to open
 // footage (the page says so).
@@ -33,6 +42,11 @@ type Keyring struct {
 	last *seal.Keyring
 	// holders are the sessions (registry keys) whose login opened the key.
 	holders map[string]bool
+	// jobs are the running jobs ("job:ID") that keep the key open.
+	jobs map[string]bool
+	// opened are called (each in its own goroutine) when a login opens
+	// the key while none was open (OnOpen).
+	opened []func()
 	// OnUnlock, if set, is called (in its own goroutine) with the ring when
 	// a login opens the key while none was open: the service seals the
 	// keys of holds placed from the command line then (retention's
@@ -42,7 +56,7 @@ type Keyring struct {
 
 // NewKeyring returns a locked keyring over db's key tables.
 func NewKeyring(db *registry.DB) *Keyring {
-	return &Keyring{db: db, holders: map[string]bool{}}
+	return &Keyring{db: db, holders: map[string]bool{}, jobs: map[string]bool{}}
 }
 
 // Unwrapper is the seal.Unwrapper every reader of footage in the service
@@ -92,6 +106,49 @@ func (k *Keyring) hold(session string, r *seal.Keyring) {
 	if k.OnUnlock != nil {
 		go k.OnUnlock(r)
 	}
+	for _, fn := range k.opened {
+		go fn()
+	}
+}
+
+// OnOpen has fn called (in its own goroutine) each time a login opens the
+// key while none was open: the job runner starts the jobs that wait for
+// it.
+func (k *Keyring) OnOpen(fn func()) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.opened = append(k.opened, fn)
+}
+
+// Keep makes holder (a running job, "job:ID") keep the key open until
+// Release(holder). It only keeps a key that is open now: false when the
+// key is locked (nothing is opened for a job).
+func (k *Keyring) Keep(holder string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.ring == nil {
+		return false
+	}
+	k.jobs[holder] = true
+	return true
+}
+
+// Release ends holder's keep. When no keeper session and no other job
+// holds the key any more, it is wiped; Release reports whether it wiped.
+// A keeper session that expired while the job ran is dropped by the next
+// sweep (keySweepEvery) as usual.
+func (k *Keyring) Release(holder string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.jobs[holder] {
+		return false
+	}
+	delete(k.jobs, holder)
+	if len(k.jobs) > 0 || len(k.holders) > 0 || k.ring == nil {
+		return false
+	}
+	k.wipeLocked()
+	return true
 }
 
 // Use runs fn with the open site key, or fails with mp4read.ErrLocked.
@@ -112,7 +169,8 @@ func (k *Keyring) held() *seal.Keyring {
 	return k.ring
 }
 
-// Wipe zeroes the site key and forgets every holder.
+// Wipe zeroes the site key and forgets every holder, jobs included (the
+// service is stopping).
 func (k *Keyring) Wipe() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -125,11 +183,13 @@ func (k *Keyring) wipeLocked() {
 	}
 	k.ring = nil
 	clear(k.holders)
+	clear(k.jobs)
 }
 
 // sweep drops the holders whose session is gone or expired (idle, maxAge
 // at now) or whose account can no longer open footage, and wipes the key
-// when none is left. It reports whether it wiped.
+// when none is left and no job keeps it. It reports whether it wiped. Job
+// holders are never dropped here: a job releases its own.
 func (k *Keyring) sweep(ctx context.Context, now time.Time, idle, maxAge time.Duration) (bool, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -162,14 +222,19 @@ func (k *Keyring) sweep(ctx context.Context, now time.Time, idle, maxAge time.Du
 		return nil
 	})
 	if err != nil {
-		// The registry cannot say who is logged in: fail closed.
+		// The registry cannot say who is logged in: fail closed for the
+		// sessions. A running job's keep does not depend on sessions.
+		clear(k.holders)
+		if len(k.jobs) > 0 {
+			return false, fmt.Errorf("keyring: reading sessions (sessions dropped; kept for %d running job(s)): %w", len(k.jobs), err)
+		}
 		k.wipeLocked()
 		return true, fmt.Errorf("keyring: reading sessions (key wiped): %w", err)
 	}
 	for _, key := range gone {
 		delete(k.holders, key)
 	}
-	if len(k.holders) > 0 {
+	if len(k.holders) > 0 || len(k.jobs) > 0 {
 		return false, nil
 	}
 	k.wipeLocked()

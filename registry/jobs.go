@@ -44,7 +44,7 @@ type Job struct {
 	State     string
 	Progress  float64 // 0–1
 	Package   string  // export id, when done
-	Error     string
+	Error     string  // why it failed; while queued, why it waits (SetJobWaiting)
 	CreatedBy string
 	Source    string // the client address (or "cli")
 	Created   time.Time
@@ -143,21 +143,26 @@ func (tx *Tx) jobs(q string, args ...any) ([]Job, error) {
 	return out, rows.Err()
 }
 
-// NextJob is the oldest queued job, if any.
-func (tx *Tx) NextJob() (Job, bool, error) {
-	j, err := scanJob(tx.tx.QueryRow(`SELECT ` + jobCols + ` FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1`))
-	if errors.Is(err, sql.ErrNoRows) {
-		return j, false, nil
-	}
-	if err != nil {
-		return j, false, fmt.Errorf("jobs: %w", err)
-	}
-	return j, true, nil
+// QueuedJobs lists the queued jobs, oldest first, at most 200.
+func (tx *Tx) QueuedJobs() ([]Job, error) {
+	return tx.jobs(`SELECT ` + jobCols + ` FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 200`)
 }
 
-// StartJob moves a queued job to running.
+// SetJobWaiting records why a queued job does not start yet (shown where
+// a failure's reason is); "" clears it. It reports whether the text
+// changed, so a caller audits the start of a wait once.
+func (tx *Tx) SetJobWaiting(id int64, why string) (bool, error) {
+	res, err := tx.tx.Exec(`UPDATE jobs SET error = ? WHERE id = ? AND state = 'queued' AND error != ?`, why, id, why)
+	if err != nil {
+		return false, fmt.Errorf("job %d: %w", id, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// StartJob moves a queued job to running (and clears why it waited).
 func (tx *Tx) StartJob(id int64) error {
-	res, err := tx.tx.Exec(`UPDATE jobs SET state = 'running', progress = 0, started_ns = ?, attempts = attempts + 1 WHERE id = ? AND state = 'queued'`,
+	res, err := tx.tx.Exec(`UPDATE jobs SET state = 'running', progress = 0, error = '', started_ns = ?, attempts = attempts + 1 WHERE id = ? AND state = 'queued'`,
 		ns(tx.Now()), id)
 	if err != nil {
 		return fmt.Errorf("job %d: %w", id, err)
@@ -217,4 +222,29 @@ func (tx *Tx) RequeueRunningJobs() ([]int64, error) {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
 	return ids, nil
+}
+
+// EndedAdHocJobsBefore lists ad-hoc export jobs (no request) that ended
+// (done, failed, cancelled) before t, oldest first, at most limit: the
+// candidates of job-row expiry (retention; a request's jobs go with it).
+func (tx *Tx) EndedAdHocJobsBefore(t time.Time, limit int) ([]Job, error) {
+	return tx.jobs(`SELECT `+jobCols+` FROM jobs WHERE request_id IS NULL AND state IN ('done', 'failed', 'cancelled') AND finished_ns < ?
+		ORDER BY finished_ns, id LIMIT ?`, ns(t), limit)
+}
+
+// JobsOfRequest lists every job of a request (no limit), oldest first.
+func (tx *Tx) JobsOfRequest(requestID int64) ([]Job, error) {
+	return tx.jobs(`SELECT `+jobCols+` FROM jobs WHERE request_id = ? ORDER BY id`, requestID)
+}
+
+// DeleteJob removes an ended job's row; a queued or running job is never
+// removed (false). Only retention calls it, after its gate
+// (retention.DeletableJob).
+func (tx *Tx) DeleteJob(id int64) (bool, error) {
+	res, err := tx.tx.Exec(`DELETE FROM jobs WHERE id = ? AND state IN ('done', 'failed', 'cancelled')`, id)
+	if err != nil {
+		return false, fmt.Errorf("job %d: delete: %w", id, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }

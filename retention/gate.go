@@ -215,3 +215,56 @@ func DeletableBackup(taken, now time.Time, maxAge time.Duration) (bool, Why) {
 	}
 	return true, WhyDeletable
 }
+
+// Background job rows (admin/jobs) say who exported which cameras over
+// which range, when and why, and link to access requests: personal data,
+// so they expire through this gate and remove.go like everything else.
+// The audit log keeps its own job.* entries.
+
+// Why words of the job gate.
+const (
+	WhyActive      Why = "active"       // queued or running: never deleted
+	WhyPackageKept Why = "package-kept" // an ad-hoc job's package is still kept
+	WhyRequestKept Why = "request-kept" // a request's job stays while its request does
+)
+
+// DeletableJob is the gate for a background job's row at now. A queued or
+// running job never goes. A request's job goes with its request, when the
+// request gate lets the request leave the register (requestGoes). An
+// ad-hoc export's job (no request) goes once the package it made has
+// expired (pkg, its exports row, marked deleted by the export gate's
+// removal). One without a package (failed, cancelled, or whose package row
+// is unknown) goes maxAge (retention.max_age) after it ended: it never
+// made anything to expire with, the footage it named is past its own
+// retention by then (it had been recorded before the job ended), and the
+// audit log keeps the attempt.
+func DeletableJob(j registry.Job, now time.Time, maxAge time.Duration, pkg *registry.Export, requestGoes bool) (bool, Why) {
+	if !j.Ended() {
+		return false, WhyActive
+	}
+	if j.ID <= 0 || j.Finished.IsZero() || maxAge < 0 {
+		return false, WhyBadRow
+	}
+	if j.Finished.After(now) {
+		return false, WhyFuture
+	}
+	if j.RequestID != 0 {
+		if !requestGoes {
+			return false, WhyRequestKept
+		}
+		return true, WhyDeletable
+	}
+	if pkg != nil {
+		if pkg.ID != j.Package {
+			return false, WhyBadRow
+		}
+		if pkg.Deleted.IsZero() {
+			return false, WhyPackageKept
+		}
+		return true, WhyDeletable
+	}
+	if j.Finished.After(now.Add(-maxAge)) {
+		return false, WhyTooYoung
+	}
+	return true, WhyDeletable
+}

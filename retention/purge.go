@@ -31,6 +31,8 @@ type Report struct {
 	// BackupsExpired: registry backups in backup.path past max_age + 1 day.
 	HoldKeyFilesRemoved []int64  `json:"hold_key_files_removed"`
 	BackupsExpired      []string `json:"backups_expired"`
+	// JobsExpired: rows of ended ad-hoc export jobs removed (DeletableJob).
+	JobsExpired int `json:"jobs_expired"`
 }
 
 // Item is one segment destroyed (or that would be).

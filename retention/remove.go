@@ -490,6 +490,11 @@ func (r *Retention) expireRequests(ctx context.Context, now time.Time) (int, err
 			if ok, _ := DeletableRequest(q, now, keep, holds); !ok {
 				return nil
 			}
+			// Its job rows go first, each through the job gate and
+			// audited; a job still queued or running keeps the request.
+			if ok, err := expireRequestJobs(tx, r.actor, r.source, q, now); err != nil || !ok {
+				return err
+			}
 			reduced, err := tx.ExpireRequest(q.ID, registry.RefHash(secret, q.Reference))
 			if err != nil {
 				return err
@@ -887,4 +892,95 @@ func (r *Retention) removeMissingRows(ctx context.Context, now time.Time) (keyTa
 	}
 	r.keysErased(keys)
 	return keys, nil
+}
+
+// jobExpiryBatch bounds the candidates one pass reads.
+const jobExpiryBatch = 1000
+
+// expireJobs removes the rows of ended ad-hoc export jobs the job gate
+// allows at now, each in its own write transaction that re-reads the job
+// and its package and asks the gate again, audited as "job.expire" (no
+// cameras, reason or case: those were in the job's own entries).
+func (r *Retention) expireJobs(ctx context.Context, now time.Time) (int, error) {
+	maxAge := r.cfg.Retention.MaxAge.D()
+	var cands []registry.Job
+	if err := r.db.View(ctx, func(tx *registry.Tx) error {
+		var err error
+		cands, err = tx.EndedAdHocJobsBefore(now, jobExpiryBatch)
+		return err
+	}); err != nil || len(cands) == 0 {
+		return 0, err
+	}
+	n := 0
+	for _, c := range cands {
+		err := r.db.Update(ctx, func(tx *registry.Tx) error {
+			j, err := tx.Job(c.ID)
+			if errors.Is(err, registry.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			var pkg *registry.Export
+			if j.Package != "" {
+				e, err := tx.Export(j.Package)
+				switch {
+				case errors.Is(err, registry.ErrNotFound):
+				case err != nil:
+					return err
+				default:
+					pkg = &e
+				}
+			}
+			if ok, _ := DeletableJob(j, now, maxAge, pkg, false); !ok {
+				return nil
+			}
+			gone, err := deleteJob(tx, r.actor, r.source, j, map[string]any{"package_expired": pkg != nil, "max_age": r.cfg.Retention.MaxAge.String()})
+			if gone {
+				n++
+			}
+			return err
+		})
+		if err != nil {
+			return n, fmt.Errorf("job %d: expiry: %w", c.ID, err)
+		}
+	}
+	return n, nil
+}
+
+// expireRequestJobs removes the rows of request q's jobs as the request
+// leaves the register (expireRequests, in its transaction). It reports
+// false, removing nothing, if one of them is still queued or running: the
+// request then stays until the next purge.
+func expireRequestJobs(tx *registry.Tx, actor, source string, q registry.Request, now time.Time) (bool, error) {
+	js, err := tx.JobsOfRequest(q.ID)
+	if err != nil {
+		return false, err
+	}
+	for _, j := range js {
+		if ok, _ := DeletableJob(j, now, 0, nil, true); !ok {
+			return false, nil
+		}
+	}
+	for _, j := range js {
+		if _, err := deleteJob(tx, actor, source, j, map[string]any{"with_request": q.ID}); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// deleteJob removes an ended job's row and audits it.
+func deleteJob(tx *registry.Tx, actor, source string, j registry.Job, extra map[string]any) (bool, error) {
+	gone, err := tx.DeleteJob(j.ID)
+	if err != nil || !gone {
+		return false, err
+	}
+	d := map[string]any{"reason": "expired", "kind": j.Kind, "state": j.State, "request": j.RequestID,
+		"created": j.Created, "finished": j.Finished, "package": j.Package}
+	for k, v := range extra {
+		d[k] = v
+	}
+	_, err = tx.Audit(actor, source, "job.expire", fmt.Sprintf("job:%d", j.ID), d)
+	return true, err
 }

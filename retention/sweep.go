@@ -263,6 +263,11 @@ func (r *Retention) pass(ctx context.Context, now time.Time, force bool, reason 
 			firstErr = err
 		}
 	}
+	// Rows of ended ad-hoc export jobs whose package went, or that made
+	// none (remove.go, DeletableJob).
+	jobs, err := r.expireJobs(ctx, now)
+	keep(err)
+	rep.JobsExpired = jobs
 	// The second erasure layer, the held footage's key files of released
 	// holds, and expired registry backups (remove.go, erase.go).
 	days, err := r.destroyEpochs(ctx, now)

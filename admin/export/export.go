@@ -176,6 +176,16 @@ func (e *Exporter) Export(ctx context.Context, req Request, outPath string) (reg
 // if outPath is not empty, copies it there. A refused or failed request
 // leaves no package behind.
 func (e *Exporter) Build(ctx context.Context, req Request, outPath string) (*Result, error) {
+	return e.BuildWithProgress(ctx, req, outPath, nil)
+}
+
+// Progress gets the clip bytes copied so far of the package's total, as
+// the copying goes (a background job's progress bar). An attempt that
+// starts again without a tampered source starts again from 0.
+type Progress func(done, total int64)
+
+// BuildWithProgress is Build reporting progress (nil: none).
+func (e *Exporter) BuildWithProgress(ctx context.Context, req Request, outPath string, progress Progress) (*Result, error) {
 	if err := e.validate(&req); err != nil {
 		return nil, err
 	}
@@ -220,7 +230,7 @@ func (e *Exporter) Build(ctx context.Context, req Request, outPath string) (*Res
 				req.From.Format(time.RFC3339), req.To.Format(time.RFC3339), describeExcluded(man))
 		}
 		var terr *tamperErr
-		zsum, zsize, terr, err = e.writeZip(ctx, tmp, plans, man, signer)
+		zsum, zsize, terr, err = e.writeZip(ctx, tmp, plans, man, signer, progress)
 		if err != nil {
 			return nil, err
 		}

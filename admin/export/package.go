@@ -32,7 +32,7 @@ const (
 // *tamperErr and no error; the caller re-plans without it.
 //
 // It returns the zip's SHA-256 and size, hashed as it is written.
-func (e *Exporter) writeZip(ctx context.Context, path string, plans []*plan, man *Manifest, signer ssh.Signer) (string, int64, *tamperErr, error) {
+func (e *Exporter) writeZip(ctx context.Context, path string, plans []*plan, man *Manifest, signer ssh.Signer, progress Progress) (string, int64, *tamperErr, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return "", 0, nil, fmt.Errorf("export: %w", err)
@@ -49,6 +49,7 @@ func (e *Exporter) writeZip(ctx context.Context, path string, plans []*plan, man
 	defer sink.sum() // stops the hashing goroutine on early returns
 	zw := zip.NewWriter(sink)
 	created := man.Created.UTC
+	pw := newProgressWriter(plans, progress)
 	ci := 0
 	for _, p := range plans {
 		for _, c := range p.clips {
@@ -56,7 +57,7 @@ func (e *Exporter) writeZip(ctx context.Context, path string, plans []*plan, man
 			if err != nil {
 				return "", 0, nil, fmt.Errorf("export: %w", err)
 			}
-			n, sum, terr, err := writeClip(ctx, w, p, c, true)
+			n, sum, terr, err := writeClip(ctx, pw.wrap(w), p, c, true)
 			if err != nil || terr != nil {
 				return "", 0, terr, err
 			}

@@ -22,10 +22,12 @@ import (
 
 	"vahti/admin"
 	"vahti/admin/export"
+	"vahti/admin/internal/sealtest"
 	"vahti/admin/redact"
 	"vahti/configs"
 	"vahti/registry"
 	"vahti/retention"
+	"vahti/seal"
 )
 
 func needTool(t testing.TB, name string) {
@@ -51,6 +53,7 @@ type env struct {
 	db     *registry.DB
 	ex     *export.Exporter
 	runner *Runner
+	keys   *admin.Keyring // sealed footage only (newSealedEnv)
 	ts     *httptest.Server
 	stop   context.CancelFunc
 	done   chan struct{}
@@ -100,6 +103,19 @@ func TestMain(m *testing.M) {
 // access request over them.
 func newEnv(t *testing.T, nseg int, find func(context.Context) (*redact.Tool, error)) *env {
 	t.Helper()
+	return buildEnv(t, nseg, find, false)
+}
+
+// newSealedEnv is newEnv with the footage sealed (site keys made, keeper
+// granted under their password) and the service's keyring wired into the
+// exporter, the admin server and the runner, as cmd/vahti does.
+func newSealedEnv(t *testing.T, nseg int, find func(context.Context) (*redact.Tool, error)) *env {
+	t.Helper()
+	return buildEnv(t, nseg, find, true)
+}
+
+func buildEnv(t *testing.T, nseg int, find func(context.Context) (*redact.Tool, error), sealed bool) *env {
+	t.Helper()
 	needTool(t, "ffmpeg")
 	needTool(t, "ffprobe")
 	dir := t.TempDir()
@@ -118,6 +134,7 @@ func newEnv(t *testing.T, nseg int, find func(context.Context) (*redact.Tool, er
 	}
 	t.Cleanup(func() { db.Close() })
 	e.db = db
+	var segs []registry.Segment
 	for k := 0; k < nseg; k++ {
 		data := segment(t, k)
 		start := base.Add(time.Duration(3*k) * time.Second)
@@ -133,6 +150,7 @@ func newEnv(t *testing.T, nseg int, find func(context.Context) (*redact.Tool, er
 		if err := db.Update(context.Background(), func(tx *registry.Tx) error { return tx.AddSegment(&seg) }); err != nil {
 			t.Fatal(err)
 		}
+		segs = append(segs, seg)
 	}
 	hash, err := admin.HashPassword(password, admin.HashParams{Memory: 1024, Time: 1, Threads: 1})
 	if err != nil {
@@ -146,6 +164,27 @@ func newEnv(t *testing.T, nseg int, find func(context.Context) (*redact.Tool, er
 	}); err != nil {
 		t.Fatal(err)
 	}
+	if sealed {
+		ring := sealtest.Site(t, db)
+		for _, seg := range segs {
+			sealtest.Seal(t, db, ring.Public(), filepath.Join(cfg.Storage.Root, filepath.FromSlash(seg.Path)), seg)
+		}
+		w, err := ring.WrapPassword([]byte(password), seal.Argon2Params{Time: 1, Memory: 1024, Threads: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ring.Wipe() // the test's copy; the service gets its own at a login
+		if err := db.Update(context.Background(), func(tx *registry.Tx) error {
+			u, err := tx.UserByName("keeper")
+			if err != nil {
+				return err
+			}
+			return tx.PutKeeperWrap(u.ID, w, "test")
+		}); err != nil {
+			t.Fatal(err)
+		}
+		e.keys = admin.NewKeyring(db)
+	}
 	q := registry.Request{Kind: "access", Cameras: []string{"yard"}, From: base, To: base.Add(time.Duration(3*nseg) * time.Second),
 		Reference: "SAR-1", Basis: "GDPR 15", Requester: "Testi Henkilö", Received: base}
 	if _, err := retention.OpenRequest(context.Background(), db, &q, "keeper", "cli"); err != nil {
@@ -154,8 +193,12 @@ func newEnv(t *testing.T, nseg int, find func(context.Context) (*redact.Tool, er
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e.ex = &export.Exporter{Root: cfg.Storage.Root, StateDir: cfg.StateDir, DB: db, Now: now, Version: "test", Log: log}
 	e.runner = &Runner{DB: db, Exporter: e.ex, Cameras: cfg.CameraIDs, Log: log, Find: find}
+	if e.keys != nil {
+		e.ex.Unwrap = e.keys.Unwrapper()
+		e.runner.Keys = e.keys
+	}
 	ex := e.ex
-	srv, err := admin.New(admin.Config{DB: db, Cfg: cfg, Now: now, Log: log, Version: "test", Jobs: e.runner,
+	srv, err := admin.New(admin.Config{DB: db, Cfg: cfg, Now: now, Log: log, Version: "test", Jobs: e.runner, Keyring: e.keys,
 		Export: func(ctx context.Context, r admin.ExportRequest, out string) (registry.Export, error) {
 			return ex.Export(ctx, export.Request(r), out)
 		},

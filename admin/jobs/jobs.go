@@ -4,6 +4,9 @@
 // after a restart. A job that was running when the service stopped is
 // queued again and starts from the beginning: a package is made whole or
 // not at all, and the half-made one's work files are removed at start.
+// With sealed footage a keeper's job keeps the site key open while it
+// runs, and a job that finds no key open waits for a keeper's login
+// (keys.go).
 package jobs
 
 import (
@@ -30,6 +33,13 @@ type Runner struct {
 	Log     *slog.Logger
 	// Find locates ffmpeg; nil: redact.Find (on PATH).
 	Find func(context.Context) (*redact.Tool, error)
+	// Keys is the service's keyring (admin.Keyring); nil: no sealed
+	// footage to open, nothing waits for a key.
+	Keys Keys
+	// Observe, if set, is called with every progress value a running job
+	// reports (0–1, in order), before the registry is updated (which is
+	// throttled): for metrics and tests.
+	Observe func(job int64, p float64)
 
 	mu      sync.Mutex
 	wake    chan struct{}
@@ -299,28 +309,16 @@ func (r *Runner) Run(ctx context.Context) error {
 	if len(ids) > 0 {
 		r.log().Info("jobs: resuming interrupted jobs from the start", "jobs", ids)
 	}
+	if r.Keys != nil {
+		r.Keys.OnOpen(r.poke) // a keeper's login starts the jobs waiting for the key
+	}
 	tick := time.NewTicker(5 * time.Second) // jobs queued by another process (none today) are found too
 	defer tick.Stop()
 	for {
-		for {
-			var j registry.Job
-			var ok bool
-			err := r.DB.View(ctx, func(tx *registry.Tx) error {
-				var err error
-				j, ok, err = tx.NextJob()
-				return err
-			})
-			if ctx.Err() != nil {
-				return nil
-			}
-			if err != nil {
-				r.log().Error("jobs: reading the queue", "err", err)
-				break
-			}
-			if !ok {
-				break
-			}
-			r.runOne(ctx, j)
+		for r.next(ctx) {
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -331,7 +329,39 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
-func (r *Runner) runOne(ctx context.Context, j registry.Job) {
+// next runs the oldest queued job that can start now (one waiting for
+// the footage keys is passed over, not failed) and reports whether it ran
+// one.
+func (r *Runner) next(ctx context.Context) bool {
+	var js []registry.Job
+	err := r.DB.View(ctx, func(tx *registry.Tx) error {
+		var err error
+		js, err = tx.QueuedJobs()
+		return err
+	})
+	if ctx.Err() != nil {
+		return false
+	}
+	if err != nil {
+		r.log().Error("jobs: reading the queue", "err", err)
+		return false
+	}
+	for _, j := range js {
+		start, kept := r.takeKeys(ctx, j)
+		if ctx.Err() != nil {
+			return false
+		}
+		if start {
+			r.runOne(ctx, j, kept)
+			return true
+		}
+	}
+	return false
+}
+
+// runOne runs job j; kept: j keeps the footage keys (takeKeys), released
+// when it ends, fails, is cancelled or is interrupted.
+func (r *Runner) runOne(ctx context.Context, j registry.Job, kept bool) {
 	object := fmt.Sprintf("job:%d", j.ID)
 	// Registered before the job is marked running, so a Cancel that
 	// finds it running always finds its cancel func too.
@@ -356,12 +386,22 @@ func (r *Runner) runOne(ctx context.Context, j registry.Job) {
 	})
 	if err != nil {
 		r.log().Warn("jobs: not started", "job", j.ID, "err", err)
+		if kept {
+			r.releaseKeys(context.WithoutCancel(ctx), j, "not started")
+		}
 		return
 	}
 
 	var last time.Time
-	var lastP float64
+	var lastP, maxP float64
 	progress := func(p float64) {
+		if p < maxP {
+			return // an export that starts again (a source excluded) does not move the bar back
+		}
+		maxP = p
+		if r.Observe != nil {
+			r.Observe(j.ID, p)
+		}
 		if now := time.Now(); now.Sub(last) >= time.Second || p-lastP >= 0.05 {
 			last, lastP = now, p
 			_ = r.DB.Update(jctx, func(tx *registry.Tx) error { return tx.SetJobProgress(j.ID, p) })
@@ -372,6 +412,21 @@ func (r *Runner) runOne(ctx context.Context, j registry.Job) {
 	// not for a service stop: that job is resumed at the next start.
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer wcancel()
+	if kept {
+		// Before the outcome is written: whoever sees the job ended sees
+		// its keep released too.
+		why := "done"
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			why = "stopped"
+		case jctx.Err() != nil:
+			why = "cancelled"
+		default:
+			why = "failed"
+		}
+		r.releaseKeys(wctx, j, why)
+	}
 	switch {
 	case err == nil:
 		_ = r.DB.Update(wctx, func(tx *registry.Tx) error {
@@ -413,8 +468,8 @@ func (r *Runner) do(ctx context.Context, j registry.Job, progress func(float64))
 			return nil, fmt.Errorf("job %d: a %s job without a request or an export selection", j.ID, j.Kind)
 		}
 		a := p.AdHoc
-		return r.Exporter.Build(ctx, export.Request{Cameras: a.Cameras, From: a.From, To: a.To, Reason: a.Reason,
-			CaseRef: a.CaseRef, Actor: j.CreatedBy, Source: j.Source}, "")
+		return r.Exporter.BuildWithProgress(ctx, export.Request{Cameras: a.Cameras, From: a.From, To: a.To, Reason: a.Reason,
+			CaseRef: a.CaseRef, Actor: j.CreatedBy, Source: j.Source}, "", bytesProgress(progress))
 	}
 	var regs *redact.Regions
 	if j.Kind == registry.JobRedact {
@@ -437,14 +492,27 @@ func (r *Runner) do(ctx context.Context, j registry.Job, progress func(float64))
 		Regions: regs, KeepAudio: p.KeepAudio, Tool: tool, Progress: progress})
 }
 
+// bytesProgress turns the exporter's bytes copied of the total into the
+// job's fraction (nil: none).
+func bytesProgress(fn func(float64)) export.Progress {
+	if fn == nil {
+		return nil
+	}
+	return func(done, total int64) {
+		if total > 0 {
+			fn(min(float64(done)/float64(total), 1))
+		}
+	}
+}
+
 // Package is how RequestPackage makes a request's package.
 type Package struct {
 	Actor, Source string
 	Out           string          // a copy for the CLI's --out; "" none
 	Regions       *redact.Regions // nil: an ordinary package
 	KeepAudio     bool
-	Tool          *redact.Tool // nil: redact.Find
-	Progress      func(float64)
+	Tool          *redact.Tool  // nil: redact.Find
+	Progress      func(float64) // 0–1: bytes copied (ordinary), ffmpeg's time (redacted)
 }
 
 // RequestPackage builds the package of an open request (its cameras and
@@ -475,7 +543,7 @@ func RequestPackage(ctx context.Context, ex *export.Exporter, all []string, id i
 	if o.Regions != nil {
 		res, err = redact.Build(ctx, ex, req, o.Regions, redact.Options{KeepAudio: o.KeepAudio, Tool: o.Tool, Progress: o.Progress}, o.Out)
 	} else {
-		res, err = ex.Build(ctx, req, o.Out)
+		res, err = ex.BuildWithProgress(ctx, req, o.Out, bytesProgress(o.Progress))
 	}
 	if err != nil {
 		return res, err

@@ -44,6 +44,24 @@ var VahtiJobs = (function () {
 })();
 
 (function () {
+  // note shows why a queued job waits (the API's error of a queued job,
+  // e.g. for a keeper's login to open the footage keys) under its state,
+  // as the server renders it, so a wait that begins while the page is open
+  // shows without a reload.
+  function note(tr, j) {
+    if (j.state !== "queued") { return; }
+    var cell = tr.querySelector(".job-state");
+    if (!cell) { return; }
+    var span = cell.querySelector(".job-error");
+    if (!j.error) { return; }
+    if (!span) {
+      cell.appendChild(document.createElement("br"));
+      span = document.createElement("span");
+      span.className = "muted job-error";
+      cell.appendChild(span);
+    }
+    span.textContent = String(j.error);
+  }
   document.querySelectorAll("table[data-jobs]").forEach(function (table) {
     var rows = table.querySelectorAll("tr[data-job]");
     var any = false;
@@ -58,6 +76,7 @@ var VahtiJobs = (function () {
         if (!tr) { return; }
         if (tr.getAttribute("data-state") !== j.state) { changed = true; return; }
         VahtiJobs.bar(tr.querySelector("progress"), tr.querySelector(".job-percent"), j);
+        note(tr, j);
         still = still || VahtiJobs.active(j);
       });
       if (changed) { window.location.reload(); return false; }

@@ -212,7 +212,7 @@ func (s *service) build() error {
 	// reload changes) before it exports or plays; the start-up list here
 	// would refuse a camera added since.
 	s.exp.Cameras = nil
-	s.job = &jobs.Runner{DB: db, Exporter: s.exp, Log: s.log.With("part", "jobs"),
+	s.job = &jobs.Runner{DB: db, Exporter: s.exp, Log: s.log.With("part", "jobs"), Keys: keys,
 		Cameras: func() []string { // the live list: a reload may add cameras
 			var ids []string
 			for _, c := range s.cameraStates() {
