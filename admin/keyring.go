@@ -47,11 +47,6 @@ type Keyring struct {
 	// opened are called (each in its own goroutine) when a login opens
 	// the key while none was open (OnOpen).
 	opened []func()
-	// OnUnlock, if set, is called (in its own goroutine) with the ring when
-	// a login opens the key while none was open: the service seals the
-	// keys of holds placed from the command line then (retention's
-	// SealPendingHeldKeys), which needs the site key.
-	OnUnlock func(*seal.Keyring)
 }
 
 // NewKeyring returns a locked keyring over db's key tables.
@@ -103,9 +98,6 @@ func (k *Keyring) hold(session string, r *seal.Keyring) {
 		return
 	}
 	k.ring, k.last = r, r
-	if k.OnUnlock != nil {
-		go k.OnUnlock(r)
-	}
 	for _, fn := range k.opened {
 		go fn()
 	}
@@ -113,7 +105,8 @@ func (k *Keyring) hold(session string, r *seal.Keyring) {
 
 // OnOpen has fn called (in its own goroutine) each time a login opens the
 // key while none was open: the job runner starts the jobs that wait for
-// it.
+// it, the service seals the keys of holds placed from the command line
+// (Use gives fn the key).
 func (k *Keyring) OnOpen(fn func()) {
 	k.mu.Lock()
 	defer k.mu.Unlock()

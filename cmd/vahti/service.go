@@ -206,7 +206,7 @@ func (s *service) build() error {
 	// keyring): the exporter, playback, jobs and redaction read through it.
 	keys := admin.NewKeyring(db)
 	s.exp.Unwrap = keys.Unwrapper()
-	keys.OnUnlock = s.sealPendingHolds
+	keys.OnOpen(s.sealPendingHolds)
 	s.keys = keys
 	// The admin UI checks every camera against its live list (which a
 	// reload changes) before it exports or plays; the start-up list here
@@ -397,8 +397,13 @@ func (s *service) sealHoldKeys(ctx context.Context, id int64, actor, source stri
 
 // sealPendingHolds seals the keys of holds placed while no key was open
 // (from the command line), when a keeper's login opens it.
-func (s *service) sealPendingHolds(r *seal.Keyring) {
-	res, err := retention.SealPendingHeldKeys(context.Background(), s.cfg, s.db, r, "system", "service")
+func (s *service) sealPendingHolds() {
+	var res []retention.SealHeldResult
+	err := s.keys.Use(func(r *seal.Keyring) error {
+		var err error
+		res, err = retention.SealPendingHeldKeys(context.Background(), s.cfg, s.db, r, "system", "service")
+		return err
+	})
 	if err != nil {
 		s.log.Warn("sealing the keys of pending holds", "err", err)
 		return
