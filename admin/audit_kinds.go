@@ -26,13 +26,13 @@ var auditKindGroups = []kindGroup{
 	{"footage", []string{"footage.play", "export", "export.create", "export.download", "export.delete", "receipt.print"}},
 	// Sealed footage's keys: opening, closing and granting them, and
 	// crypto-erase (seal/DESIGN.md).
-	{"keys", []string{"keys", "keys.init", "keys.unlock", "keys.unlock.fail", "keys.wipe", "keys.grant", "keys.rewrap",
+	{"keys", []string{"keys", "keys.init", "keys.unlock", "keys.unlock.fail", "keys.wipe", "keys.keep", "keys.release", "keys.grant", "keys.rewrap",
 		"keys.revoke", "keys.segment.destroy", "keys.epoch.destroy", "hold.keys.seal", "hold.keys.delete",
 		"registry.backup.expire", "export.encrypt"}},
 	{"holds", []string{"hold", "hold.add", "hold.release"}},
 	{"requests", []string{"request", "request.add", "request.update", "request.state", "request.view", "request.export",
 		"request.extend", "request.letter", "request.close", "request.expire", "disclosure.add", "disclosures.report",
-		"redact.preview", "job", "job.queue", "job.start", "job.done", "job.fail", "job.cancel", "job.resume"}},
+		"redact.preview", "job", "job.queue", "job.start", "job.done", "job.fail", "job.cancel", "job.resume", "job.wait", "job.expire"}},
 	{"retention", []string{"purge.report", "segments.delete", "segments.discard-torn", "segment", "segment.adopt",
 		"segment.missing", "segment.return", "segment.tampered", "retention.interlock", "retention.force", "catalog.reindex"}},
 	{"service", []string{"service.start", "service.stop", "config.reload", "config.retention", "registry.backup", "registry.restore"}},

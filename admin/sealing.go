@@ -104,31 +104,11 @@ func (s *Server) sealingView(ctx context.Context) (sealingView, error) {
 				return fmt.Errorf("site key: %w", err)
 			}
 			v.SiteKeys, v.Fingerprint, v.Created, v.CreatedBy = true, pub.Fingerprint(), site.Created, site.CreatedBy
-			wraps, err := tx.SealWraps()
+			acc, err := tx.KeyAccess()
 			if err != nil {
 				return err
 			}
-			wrapped := map[int64]bool{}
-			for _, w := range wraps {
-				if w.Kind == "recovery" {
-					v.Recovery = true
-				} else {
-					wrapped[w.UserID] = true
-				}
-			}
-			users, err := tx.Users()
-			if err != nil {
-				return err
-			}
-			for _, u := range users {
-				switch {
-				case !u.Has(registry.RoleKeeper) || u.Disabled:
-				case wrapped[u.ID]:
-					v.KeepersWith = append(v.KeepersWith, u.Name)
-				default:
-					v.KeepersWithout = append(v.KeepersWithout, u.Name)
-				}
-			}
+			v.Recovery, v.KeepersWith, v.KeepersWithout = acc.Recovery, acc.KeepersWith, acc.KeepersWithout
 			if v.EpochsLive, v.EpochsDestroyed, err = tx.EpochCounts(); err != nil {
 				return err
 			}

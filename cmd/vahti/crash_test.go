@@ -23,6 +23,7 @@ import (
 
 	"vahti/recorder/fakecam"
 	"vahti/registry"
+	"vahti/seal"
 )
 
 var (
@@ -233,22 +234,72 @@ func startCamera(t *testing.T) *fakecam.Server {
 	return cam
 }
 
-func TestKill9RecoversTornSegment(t *testing.T) {
+// crashBox is the storage a crash test records into: plain fMP4, or
+// sealed (vahti keys init first; every segment is checked through the
+// recovery key, as the DPO would open it).
+type crashBox struct {
+	sealed bool
+	rk     seal.RecoveryKey
+}
+
+// config writes the recording config for dir; fresh: a new state_dir
+// (sealed: keys init runs), otherwise one that has its keys already.
+func (b *crashBox) config(t *testing.T, dir, url string, fresh bool) string {
+	t.Helper()
+	switch {
+	case !b.sealed:
+		return recordingConfig(t, dir, url)
+	case fresh:
+		var config string
+		config, b.rk = sealedConfig(t, dir, url)
+		return config
+	}
+	return sealedRecordingConfig(t, dir, url)
+}
+
+// playable checks a segment is stored as the mode says and returns a path
+// ffprobe can play (sealed: its plaintext) and whether it has its end
+// marker (always true for plain files).
+func (b *crashBox) playable(t *testing.T, stateDir, path string) (string, bool) {
+	t.Helper()
+	if !b.sealed {
+		return path, true
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(raw, seal.Magic[:]) {
+		t.Fatalf("%s is not sealed", path)
+	}
+	db, ring := recoveryRing(t, stateDir, b.rk) // closed and wiped at the test's end
+	tail, plain := decryptTo(t, db, ring, path)
+	return plain, tail.Complete
+}
+
+func TestKill9RecoversTornSegment(t *testing.T) { kill9(t, &crashBox{}) }
+
+// kill -9 of a sealing service: the torn sealed segment is recovered at
+// the next start without any key (the service holds none), every finished
+// segment is untouched, and all of them, the recovered one included, open
+// with the recovery key and play.
+func TestKill9RecoversTornSealedSegment(t *testing.T) { kill9(t, &crashBox{sealed: true}) }
+
+func kill9(t *testing.T, box *crashBox) {
 	needTool(t, "ffprobe")
 	cam := startCamera(t)
 	dir := t.TempDir()
-	config := recordingConfig(t, dir, cam.URL("yard"))
+	config := box.config(t, dir, cam.URL("yard"), true)
 	root := filepath.Join(dir, "rec")
+	state := filepath.Join(dir, "state")
 
 	p := startServe(t, config)
-	var torn string
 	waitFor(t, "3 finished segments and one being written", 60*time.Second, p.output, func() bool {
 		fin, unfin := segmentFiles(t, root)
 		if len(fin) < 3 || len(unfin) != 1 {
 			return false
 		}
 		st, err := os.Stat(filepath.Join(root, unfin[0]))
-		torn = unfin[0]
 		return err == nil && st.Size() > 20_000
 	})
 	before := map[string]string{}
@@ -262,7 +313,7 @@ func TestKill9RecoversTornSegment(t *testing.T) {
 	if len(unfin) == 0 {
 		t.Fatal("kill -9 left no unfinished segment: the test did not tear one")
 	}
-	torn = unfin[0]
+	torn := unfin[0]
 
 	restart := time.Now()
 	p2 := startServe(t, config)
@@ -279,6 +330,9 @@ func TestKill9RecoversTornSegment(t *testing.T) {
 	if err := p2.cmd.Wait(); err != nil {
 		t.Errorf("serve did not stop cleanly on SIGTERM: %v\n%s", err, p2.output())
 	}
+	if box.sealed && strings.Contains(p2.output(), "footage is not sealed") {
+		t.Errorf("the service warned that footage is not sealed:\n%s", p2.output())
+	}
 
 	for f, h := range before {
 		if got := fileHash(t, filepath.Join(root, f)); got != h {
@@ -289,13 +343,10 @@ func TestKill9RecoversTornSegment(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, recovered)); err != nil {
 		t.Fatalf("torn segment %s was not recovered: %v\n%s", torn, err, p2.output())
 	}
-	probe(t, filepath.Join(root, recovered))
-	cat := catalogued(t, filepath.Join(dir, "state"))
-	seg, ok := cat[recovered]
-	if !ok {
+	cat := catalogued(t, state)
+	if seg, ok := cat[recovered]; !ok {
 		t.Fatalf("recovered segment %s is not in the catalog", recovered)
-	}
-	if seg.SHA256 != fileHash(t, filepath.Join(root, recovered)) {
+	} else if seg.SHA256 != fileHash(t, filepath.Join(root, recovered)) {
 		t.Errorf("catalog hash of the recovered segment does not match the file")
 	}
 	if _, unfin := segmentFiles(t, root); len(unfin) != 0 {
@@ -306,6 +357,11 @@ func TestKill9RecoversTornSegment(t *testing.T) {
 		if _, ok := cat[f]; !ok {
 			t.Errorf("segment %s on disk but not catalogued", f)
 		}
+		plain, complete := box.playable(t, state, filepath.Join(root, f))
+		if f != recovered && !complete {
+			t.Errorf("%s: a finished segment without its end marker", f)
+		}
+		probe(t, plain)
 	}
 }
 
@@ -329,7 +385,14 @@ func mountImage(t *testing.T, img string, sizeMiB int, create bool) string {
 	return mnt
 }
 
-func TestPowerCutKeepsEverythingThatReachedTheDisk(t *testing.T) {
+func TestPowerCutKeepsEverythingThatReachedTheDisk(t *testing.T) { powerCut(t, &crashBox{}) }
+
+// A power cut while sealing: after fsck and a restart, the torn sealed
+// segment is recovered without a key, everything that reached the disk is
+// catalogued, and every segment opens with the recovery key and plays.
+func TestPowerCutSealed(t *testing.T) { powerCut(t, &crashBox{sealed: true}) }
+
+func powerCut(t *testing.T, box *crashBox) {
 	needRoot(t)
 	needTool(t, "ffprobe")
 	needTool(t, "mkfs.ext4")
@@ -337,7 +400,7 @@ func TestPowerCutKeepsEverythingThatReachedTheDisk(t *testing.T) {
 	work := t.TempDir()
 	img := filepath.Join(work, "disk.img")
 	mnt := mountImage(t, img, 128, true)
-	config := recordingConfig(t, mnt, cam.URL("yard"))
+	config := box.config(t, mnt, cam.URL("yard"), true)
 	root := filepath.Join(mnt, "rec")
 
 	p := startServe(t, config)
@@ -359,14 +422,15 @@ func TestPowerCutKeepsEverythingThatReachedTheDisk(t *testing.T) {
 	// fsck replays the journal, as a boot after a power cut would.
 	exec.Command("e2fsck", "-fy", copyImg).Run()
 	mnt2 := mountImage(t, copyImg, 0, false)
-	config2 := recordingConfig(t, mnt2, "rtsp://127.0.0.1:1/offline")
+	state2 := filepath.Join(mnt2, "state")
+	config2 := box.config(t, mnt2, "rtsp://127.0.0.1:1/offline", false)
 	p2 := startServe(t, config2)
 	waitFor(t, "the service to recover the torn segment", 60*time.Second, p2.output, func() bool {
 		fin, unfin := segmentFiles(t, filepath.Join(mnt2, "rec"))
 		if len(unfin) != 0 {
 			return false
 		}
-		cat := catalogued(t, filepath.Join(mnt2, "state"))
+		cat := catalogued(t, state2)
 		for _, f := range fin {
 			if _, ok := cat[f]; !ok {
 				return false
@@ -385,10 +449,11 @@ func TestPowerCutKeepsEverythingThatReachedTheDisk(t *testing.T) {
 	if len(fin) < 3 {
 		t.Fatalf("only %d segments survived the power cut\n%s", len(fin), p2.output())
 	}
-	cat := catalogued(t, filepath.Join(mnt2, "state"))
+	cat := catalogued(t, state2)
 	var newest time.Time
 	for _, f := range fin {
-		probe(t, filepath.Join(root2, f))
+		plain, _ := box.playable(t, state2, filepath.Join(root2, f))
+		probe(t, plain)
 		seg, ok := cat[f]
 		if !ok {
 			t.Errorf("%s survived but is not catalogued", f)

@@ -152,33 +152,14 @@ func keysStatus(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		v.Sealed, v.SiteKey, v.Created, v.CreatedBy = true, pub.Fingerprint(), &s.Created, s.CreatedBy
-		wraps, err := tx.SealWraps()
+		acc, err := tx.KeyAccess()
 		if err != nil {
 			return err
 		}
-		wrapped := map[int64]bool{}
-		for _, w := range wraps {
-			if w.Kind == "recovery" {
-				v.Recovery = true
-			} else {
-				wrapped[w.UserID] = true
-			}
-		}
-		users, err := tx.Users()
-		if err != nil {
-			return err
-		}
-		for _, u := range users {
-			keeper := u.Has(registry.RoleKeeper) && !u.Disabled
-			switch {
-			case keeper && wrapped[u.ID]:
-				v.KeepersWrap = append(v.KeepersWrap, u.Name)
-			case keeper:
-				v.KeepersNoWrap = append(v.KeepersNoWrap, u.Name)
-			case wrapped[u.ID]:
-				v.OtherWraps = append(v.OtherWraps, u.Name)
-			}
-		}
+		v.Recovery = acc.Recovery
+		v.KeepersWrap = append(v.KeepersWrap, acc.KeepersWith...)
+		v.KeepersNoWrap = append(v.KeepersNoWrap, acc.KeepersWithout...)
+		v.OtherWraps = append(v.OtherWraps, acc.OtherWraps...)
 		if v.EpochsLive, v.EpochsDestroyed, err = tx.EpochCounts(); err != nil {
 			return err
 		}
