@@ -466,7 +466,10 @@ func scan(r io.ReaderAt, size int64) (Header, []record, Tail, error) {
 
 // Reader is a sealed segment's plaintext: an io.ReaderAt over the fMP4
 // bytes, Size long, decrypting (and authenticating) a record at a time.
-// It is safe for concurrent use.
+// A read that covers a whole record decrypts it into the caller's buffer;
+// otherwise the record is decrypted into a buffer that keeps the last one,
+// for the next small read (a box header, then the box). It is safe for
+// concurrent use.
 type Reader struct {
 	r      io.ReaderAt
 	hdr    Header
@@ -525,6 +528,17 @@ func (rd *Reader) Records() int { return len(rd.recs) }
 
 // open decrypts record i into rd.buf (rd.mu held, or during Open).
 func (rd *Reader) open(i int, rec record, final bool) ([]byte, error) {
+	pt, err := rd.openInto(rd.buf[:0], i, rec, final)
+	if err != nil {
+		return nil, err
+	}
+	rd.buf = pt
+	return pt, nil
+}
+
+// openInto decrypts record i, appending its plaintext to dst (rd.mu held,
+// or during Open). On an authentication failure GCM zeroes what it wrote.
+func (rd *Reader) openInto(dst []byte, i int, rec record, final bool) ([]byte, error) {
 	// Metadata and ciphertext are adjacent: one read.
 	l := rec.meta + rec.n + tagSize
 	if cap(rd.ct) < l {
@@ -538,7 +552,7 @@ func (rd *Reader) open(i int, rec record, final bool) ([]byte, error) {
 	rd.aadBuf = aadFor(rd.aadBuf, rd.aad, uint64(i), final, meta)
 	var nc [12]byte
 	nonce(&nc, uint64(i))
-	pt, err := rd.aead.Open(rd.buf[:0], nc[:], ct, rd.aadBuf)
+	pt, err := rd.aead.Open(dst, nc[:], ct, rd.aadBuf)
 	if err != nil {
 		what := "record"
 		if final {
@@ -547,7 +561,6 @@ func (rd *Reader) open(i int, rec record, final bool) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s %d at byte %d (camera %s, start %s)", ErrAuth, what, i, rec.off,
 			rd.hdr.Camera, rd.hdr.Start.Format(time.RFC3339Nano))
 	}
-	rd.buf = pt
 	return pt, nil
 }
 
@@ -578,6 +591,16 @@ func (rd *Reader) ReadAt(p []byte, off int64) (int, error) {
 	n := 0
 	for i := lo; n < len(p) && i < len(rd.recs); i++ {
 		rec := rd.recs[i]
+		if rd.cached != i && off+int64(n) == rec.ptOff && len(p)-n >= rec.n {
+			// The whole record is wanted (a source read whole, a long
+			// range): decrypt it straight into p rather than into the
+			// cache and copy it; the cached record stays.
+			if _, err := rd.openInto(p[n:n], i, rec, false); err != nil {
+				return n, err
+			}
+			n += rec.n
+			continue
+		}
 		if rd.cached != i {
 			rd.cached = -1
 			if _, err := rd.open(i, rec, false); err != nil {
