@@ -110,8 +110,18 @@ func TestScopeUnwrapsEachKeyOnce(t *testing.T) {
 // cached record) give the plaintext for every start and length at record
 // boundaries and a few bytes beside them; a whole read across a record
 // that fails authentication stops at it with ErrAuth and leaves none of
-// its bytes in the buffer.
+// its bytes in the buffer. The same over a file read into memory (Bytes,
+// decrypted from the slice itself) and the Meta of every record.
 func TestReadAtWholeRecords(t *testing.T) {
+	for name, mk := range map[string]func([]byte) io.ReaderAt{
+		"file":   func(b []byte) io.ReaderAt { return bytes.NewReader(b) },
+		"memory": func(b []byte) io.ReaderAt { return Bytes(b) },
+	} {
+		t.Run(name, func(t *testing.T) { readAtWholeRecords(t, mk) })
+	}
+}
+
+func readAtWholeRecords(t *testing.T, mk func([]byte) io.ReaderAt) {
 	k := testKey(t)
 	us := units(11, 7)
 	file := sealUnits(t, testHeader("yard"), k, us, true)
@@ -123,9 +133,14 @@ func TestReadAtWholeRecords(t *testing.T) {
 		pt += int64(len(u))
 	}
 	starts = append(starts, pt)
-	rd, err := Open(bytes.NewReader(file), int64(len(file)), k)
+	rd, err := Open(mk(file), int64(len(file)), k)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for i := range us {
+		if m, err := rd.Meta(i); err != nil || !bytes.Equal(m, testMeta(i)) {
+			t.Fatalf("Meta(%d) = %q, %v; want %q", i, m, err, testMeta(i))
+		}
 	}
 	var offs []int64
 	for _, s := range starts {
@@ -154,7 +169,7 @@ func TestReadAtWholeRecords(t *testing.T) {
 
 	bad := bytes.Clone(file)
 	bad[recordOffsets(t, file)[2]+recHead+int64(len(testMeta(2)))+5] ^= 1
-	rd, err = Open(bytes.NewReader(bad), int64(len(bad)), k)
+	rd, err = Open(mk(bad), int64(len(bad)), k)
 	if err != nil {
 		t.Fatal(err)
 	}

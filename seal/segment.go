@@ -464,6 +464,27 @@ func scan(r io.ReaderAt, size int64) (Header, []record, Tail, error) {
 	return h, recs, t, nil
 }
 
+// Bytes is a sealed file held in memory as an io.ReaderAt. A Reader over
+// it decrypts each record from the slice itself instead of copying the
+// ciphertext out first (an export reads each source whole, then opens
+// those bytes).
+type Bytes []byte
+
+// ReadAt is bytes.Reader's ReadAt.
+func (b Bytes) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("seal: negative offset")
+	}
+	if off >= int64(len(b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
 // Reader is a sealed segment's plaintext: an io.ReaderAt over the fMP4
 // bytes, Size long, decrypting (and authenticating) a record at a time.
 // A read that covers a whole record decrypts it into the caller's buffer;
@@ -483,6 +504,7 @@ type Reader struct {
 	cached int // index into recs of buf's plaintext, -1 none
 	buf    []byte
 	ct     []byte
+	meta   []byte // the metadata of the record last opened, as authenticated
 }
 
 // Open reads a sealed segment of size bytes with its data key. The
@@ -539,16 +561,23 @@ func (rd *Reader) open(i int, rec record, final bool) ([]byte, error) {
 // openInto decrypts record i, appending its plaintext to dst (rd.mu held,
 // or during Open). On an authentication failure GCM zeroes what it wrote.
 func (rd *Reader) openInto(dst []byte, i int, rec record, final bool) ([]byte, error) {
-	// Metadata and ciphertext are adjacent: one read.
+	// Metadata and ciphertext are adjacent: one read, or none from a
+	// file in memory.
 	l := rec.meta + rec.n + tagSize
-	if cap(rd.ct) < l {
-		rd.ct = make([]byte, l)
-	}
-	b := rd.ct[:l]
-	if _, err := rd.r.ReadAt(b, rec.off+recHead); err != nil {
-		return nil, fmt.Errorf("seal: read record %d: %w", i, err)
+	var b []byte
+	if mem, ok := rd.r.(Bytes); ok && rec.off+recHead+int64(l) <= int64(len(mem)) {
+		b = mem[rec.off+recHead : rec.off+recHead+int64(l)]
+	} else {
+		if cap(rd.ct) < l {
+			rd.ct = make([]byte, l)
+		}
+		b = rd.ct[:l]
+		if _, err := rd.r.ReadAt(b, rec.off+recHead); err != nil {
+			return nil, fmt.Errorf("seal: read record %d: %w", i, err)
+		}
 	}
 	meta, ct := b[:rec.meta], b[rec.meta:]
+	rd.meta = meta
 	rd.aadBuf = aadFor(rd.aadBuf, rd.aad, uint64(i), final, meta)
 	var nc [12]byte
 	nonce(&nc, uint64(i))
@@ -630,9 +659,7 @@ func (rd *Reader) Meta(i int) ([]byte, error) {
 		return nil, err
 	}
 	rd.cached = i
-	m := make([]byte, rd.recs[i].meta)
-	copy(m, rd.ct[:len(m)])
-	return m, nil
+	return bytes.Clone(rd.meta), nil
 }
 
 // Verify authenticates every record.
