@@ -243,13 +243,29 @@ func BenchmarkPlaybackWindow(b *testing.B) {
 // BenchmarkPlanHour: planning (layout) of a 1 h window.
 func BenchmarkPlanHour(b *testing.B) {
 	ex, base := benchEnv(b)
+	benchPlanHour(b, ex, base)
+}
+
+// BenchmarkPlanHourSealed: BenchmarkPlanHour on the sealed copy
+// ($VAHTI_BENCH_SEAL_DIR): with no index to plan from, every record is
+// read and decrypted once here, before the export reads it again.
+func BenchmarkPlanHourSealed(b *testing.B) {
+	dir := os.Getenv("VAHTI_BENCH_SEAL_DIR")
+	if dir == "" {
+		b.Skip("set VAHTI_BENCH_SEAL_DIR (scripts/bench-export.sh SEALED=1)")
+	}
+	ex, base := benchEnvAt(b, dir)
+	benchPlanHour(b, ex, base)
+}
+
+func benchPlanHour(b *testing.B, ex *Exporter, base time.Time) {
 	var segs []registry.Segment
 	ex.DB.View(context.Background(), func(tx *registry.Tx) error {
 		segs, _ = tx.SegmentsIn("yard", base, base.Add(time.Hour))
 		return nil
 	})
 	for i := 0; i < b.N; i++ {
-		if _, err := makePlan(ex.Root, "yard", base, base.Add(time.Hour), segs, planOpts{}); err != nil {
+		if _, err := makePlan(ex.Root, "yard", base, base.Add(time.Hour), segs, planOpts{unwrap: ex.Unwrap}); err != nil {
 			b.Fatal(err)
 		}
 	}
