@@ -185,3 +185,48 @@ func readAtWholeRecords(t *testing.T, mk func([]byte) io.ReaderAt) {
 		t.Error("bytes of the record that failed authentication were left in the buffer")
 	}
 }
+
+// countingReader counts the reads of record bodies (longer than the
+// 6-byte lengths Open scans).
+type countingReader struct {
+	r     io.ReaderAt
+	reads int
+}
+
+func (c *countingReader) ReadAt(p []byte, off int64) (int, error) {
+	if len(p) > recHead {
+		c.reads++
+	}
+	return c.r.ReadAt(p, off)
+}
+
+// TestReadAtBoxWindows: mp4read's reads of a sealed segment (a 4 KiB
+// window at each box: ftyp at 0, moov just after it in the small init
+// record, so both windows run into the first fragment's record; then the
+// fragment's moof and mdat) decrypt the first fragment once, not once
+// per window.
+func TestReadAtBoxWindows(t *testing.T) {
+	k := testKey(t)
+	us := [][]byte{bytes.Repeat([]byte{1}, 1000), bytes.Repeat([]byte{2}, 300000), bytes.Repeat([]byte{3}, 300000)}
+	file := sealUnits(t, testHeader("yard"), k, us, true)
+	cr := &countingReader{r: bytes.NewReader(file)}
+	rd, err := Open(cr, int64(len(file)), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr.reads = 0
+	want := bytes.Join(us, nil)
+	for _, off := range []int64{0, 32, 1000, 1008, 1900} {
+		p := make([]byte, 4096)
+		if _, err := rd.ReadAt(p, off); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(p, want[off:off+4096]) {
+			t.Fatalf("ReadAt(%d): not the plaintext", off)
+		}
+	}
+	// The init record twice (it is tiny), the first fragment once.
+	if cr.reads > 3 {
+		t.Errorf("%d record reads and decryptions for two records, want at most 3", cr.reads)
+	}
+}
