@@ -1,7 +1,6 @@
 package mp4read
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -129,7 +128,7 @@ func (s *File) ReadAll(disk, plain []byte) (d, p []byte, err error) {
 	if s.sealed == nil {
 		return d, d, nil
 	}
-	rd, err := seal.OpenSegment(bytes.NewReader(d), int64(len(d)), s.unwrap)
+	rd, err := seal.OpenSegment(seal.Bytes(d), int64(len(d)), s.unwrap) // decrypted from d itself, no copy
 	if err != nil {
 		return d, plain, fmt.Errorf("read %s: %w", s.f.Name(), err)
 	}

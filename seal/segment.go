@@ -464,9 +464,33 @@ func scan(r io.ReaderAt, size int64) (Header, []record, Tail, error) {
 	return h, recs, t, nil
 }
 
+// Bytes is a sealed file held in memory as an io.ReaderAt. A Reader over
+// it decrypts each record from the slice itself instead of copying the
+// ciphertext out first (an export reads each source whole, then opens
+// those bytes).
+type Bytes []byte
+
+// ReadAt is bytes.Reader's ReadAt.
+func (b Bytes) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("seal: negative offset")
+	}
+	if off >= int64(len(b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
 // Reader is a sealed segment's plaintext: an io.ReaderAt over the fMP4
 // bytes, Size long, decrypting (and authenticating) a record at a time.
-// It is safe for concurrent use.
+// A read that covers a whole record decrypts it into the caller's buffer;
+// otherwise the record is decrypted into one of two buffers that keep the
+// last two, for the next small reads (a box header, then the box). It is
+// safe for concurrent use.
 type Reader struct {
 	r      io.ReaderAt
 	hdr    Header
@@ -478,9 +502,11 @@ type Reader struct {
 	size   int64
 	tail   Tail
 	mu     sync.Mutex
-	cached int // index into recs of buf's plaintext, -1 none
-	buf    []byte
-	ct     []byte
+	// slots hold the plaintext of the two records read last (see fill).
+	slots [2]slot
+	mru   int // the slot used last
+	ct    []byte
+	meta  []byte // the metadata of the record last opened, as authenticated
 }
 
 // Open reads a sealed segment of size bytes with its data key. The
@@ -503,11 +529,11 @@ func Open(r io.ReaderAt, size int64, key *DataKey) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	rd := &Reader{r: r, hdr: h, aead: a, aux: ax, aad: recordAAD(hdr), recs: recs, tail: t, cached: -1}
+	rd := &Reader{r: r, hdr: h, aead: a, aux: ax, aad: recordAAD(hdr), recs: recs, tail: t, slots: [2]slot{{i: -1}, {i: -1}}}
 	if t.Complete {
 		last := recs[len(recs)-1]
 		rd.recs = recs[:len(recs)-1]
-		if _, err := rd.open(len(recs)-1, last, true); err != nil {
+		if _, err := rd.openInto(nil, len(recs)-1, last, true); err != nil {
 			return nil, err
 		}
 	}
@@ -530,22 +556,64 @@ func (rd *Reader) Tail() Tail { return rd.tail }
 // Records is the number of data records (fMP4 write units).
 func (rd *Reader) Records() int { return len(rd.recs) }
 
-// open decrypts record i into rd.buf (rd.mu held, or during Open).
-func (rd *Reader) open(i int, rec record, final bool) ([]byte, error) {
-	// Metadata and ciphertext are adjacent: one read.
-	l := rec.meta + rec.n + tagSize
-	if cap(rd.ct) < l {
-		rd.ct = make([]byte, l)
+// slot is one decrypted data record: its index (-1: none) and plaintext.
+type slot struct {
+	i   int
+	buf []byte
+}
+
+// cached is the slot holding data record i, or nil (rd.mu held).
+func (rd *Reader) cached(i int) *slot {
+	for k := range rd.slots {
+		if rd.slots[k].i == i {
+			rd.mru = k
+			return &rd.slots[k]
+		}
 	}
-	b := rd.ct[:l]
-	if _, err := rd.r.ReadAt(b, rec.off+recHead); err != nil {
-		return nil, fmt.Errorf("seal: read record %d: %w", i, err)
+	return nil
+}
+
+// fill decrypts data record i into the slot used least recently (rd.mu
+// held). Two slots, not one: mp4read reads a box header with a 4 KiB
+// window, and the window at the init section (ftyp, then moov: a record of
+// a few KiB) runs into the first fragment's record; with one slot the moov
+// read after the ftyp read decrypted both records again.
+func (rd *Reader) fill(i int) ([]byte, error) {
+	k := 1 - rd.mru
+	sl := &rd.slots[k]
+	sl.i = -1
+	pt, err := rd.openInto(sl.buf[:0], i, rd.recs[i], false)
+	if err != nil {
+		return nil, err
+	}
+	sl.buf, sl.i, rd.mru = pt, i, k
+	return pt, nil
+}
+
+// openInto decrypts record i, appending its plaintext to dst (rd.mu held,
+// or during Open). On an authentication failure GCM zeroes what it wrote.
+func (rd *Reader) openInto(dst []byte, i int, rec record, final bool) ([]byte, error) {
+	// Metadata and ciphertext are adjacent: one read, or none from a
+	// file in memory.
+	l := rec.meta + rec.n + tagSize
+	var b []byte
+	if mem, ok := rd.r.(Bytes); ok && rec.off+recHead+int64(l) <= int64(len(mem)) {
+		b = mem[rec.off+recHead : rec.off+recHead+int64(l)]
+	} else {
+		if cap(rd.ct) < l {
+			rd.ct = make([]byte, l)
+		}
+		b = rd.ct[:l]
+		if _, err := rd.r.ReadAt(b, rec.off+recHead); err != nil {
+			return nil, fmt.Errorf("seal: read record %d: %w", i, err)
+		}
 	}
 	meta, ct := b[:rec.meta], b[rec.meta:]
+	rd.meta = meta
 	rd.aadBuf = aadFor(rd.aadBuf, rd.aad, uint64(i), final, meta)
 	var nc [12]byte
 	nonce(&nc, uint64(i))
-	pt, err := rd.aead.Open(rd.buf[:0], nc[:], ct, rd.aadBuf)
+	pt, err := rd.aead.Open(dst, nc[:], ct, rd.aadBuf)
 	if err != nil {
 		what := "record"
 		if final {
@@ -554,7 +622,6 @@ func (rd *Reader) open(i int, rec record, final bool) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s %d at byte %d (camera %s, start %s)", ErrAuth, what, i, rec.off,
 			rd.hdr.Camera, rd.hdr.Start.Format(time.RFC3339Nano))
 	}
-	rd.buf = pt
 	return pt, nil
 }
 
@@ -585,14 +652,25 @@ func (rd *Reader) ReadAt(p []byte, off int64) (int, error) {
 	n := 0
 	for i := lo; n < len(p) && i < len(rd.recs); i++ {
 		rec := rd.recs[i]
-		if rd.cached != i {
-			rd.cached = -1
-			if _, err := rd.open(i, rec, false); err != nil {
+		var pt []byte
+		if sl := rd.cached(i); sl != nil {
+			pt = sl.buf
+		} else if off+int64(n) == rec.ptOff && len(p)-n >= rec.n {
+			// The whole record is wanted (a source read whole, a long
+			// range): decrypt it straight into p rather than into a
+			// slot and copy it; the slots keep what they hold.
+			if _, err := rd.openInto(p[n:n], i, rec, false); err != nil {
 				return n, err
 			}
-			rd.cached = i
+			n += rec.n
+			continue
+		} else {
+			var err error
+			if pt, err = rd.fill(i); err != nil {
+				return n, err
+			}
 		}
-		c := copy(p[n:], rd.buf[off+int64(n)-rec.ptOff:])
+		c := copy(p[n:], pt[off+int64(n)-rec.ptOff:])
 		n += c
 	}
 	if n < len(p) {
@@ -609,26 +687,20 @@ func (rd *Reader) Meta(i int) ([]byte, error) {
 	}
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
-	rd.cached = -1
-	if _, err := rd.open(i, rd.recs[i], false); err != nil {
+	if _, err := rd.fill(i); err != nil {
 		return nil, err
 	}
-	rd.cached = i
-	m := make([]byte, rd.recs[i].meta)
-	copy(m, rd.ct[:len(m)])
-	return m, nil
+	return bytes.Clone(rd.meta), nil
 }
 
 // Verify authenticates every record.
 func (rd *Reader) Verify() error {
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
-	for i, rec := range rd.recs {
-		rd.cached = -1
-		if _, err := rd.open(i, rec, false); err != nil {
+	for i := range rd.recs {
+		if _, err := rd.fill(i); err != nil {
 			return err
 		}
-		rd.cached = i
 	}
 	return nil
 }
@@ -639,13 +711,11 @@ func (rd *Reader) WriteTo(w io.Writer) (int64, error) {
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
 	var n int64
-	for i, rec := range rd.recs {
-		rd.cached = -1
-		pt, err := rd.open(i, rec, false)
+	for i := range rd.recs {
+		pt, err := rd.fill(i)
 		if err != nil {
 			return n, err
 		}
-		rd.cached = i
 		m, err := w.Write(pt)
 		n += int64(m)
 		if err != nil {

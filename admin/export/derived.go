@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"vahti/registry"
+	"vahti/seal"
 )
 
 // A derived package (a redacted one) is made in two steps: Stage writes
@@ -47,6 +48,8 @@ func (e *Exporter) Stage(ctx context.Context, req Request, dir string) (*Staged,
 	if err != nil {
 		return nil, err
 	}
+	unwrap, endScope := seal.Scope(e.Unwrap) // as in Build
+	defer endScope()
 	tampered := map[int64]exclusion{}
 	noIndex := map[int64]bool{}
 	for {
@@ -54,7 +57,7 @@ func (e *Exporter) Stage(ctx context.Context, req Request, dir string) (*Staged,
 			return nil, err
 		}
 		plans, err := e.plans(ctx, req, planOpts{splitOnGap: true, exclude: tampered, noIndex: noIndex,
-			maxDuration: e.MaxClipDuration, maxBytes: e.MaxClipBytes})
+			maxDuration: e.MaxClipDuration, maxBytes: e.MaxClipBytes, unwrap: unwrap})
 		if err != nil {
 			return nil, err
 		}

@@ -207,6 +207,10 @@ func (e *Exporter) BuildWithProgress(ctx context.Context, req Request, outPath s
 	defer os.Remove(tmp) // a no-op after the rename
 
 	began := time.Now() // durations for the log line only, not decisions
+	// Each sealed source's key is unwrapped once for the whole export,
+	// and wiped when it ends (seal.Scope).
+	unwrap, endScope := seal.Scope(e.Unwrap)
+	defer endScope()
 	tampered := map[int64]exclusion{}
 	noIndex := map[int64]bool{}
 	var man *Manifest
@@ -217,7 +221,7 @@ func (e *Exporter) BuildWithProgress(ctx context.Context, req Request, outPath s
 			return nil, err
 		}
 		plans, err := e.plans(ctx, req, planOpts{splitOnGap: true, exclude: tampered, noIndex: noIndex,
-			maxDuration: e.MaxClipDuration, maxBytes: e.MaxClipBytes})
+			maxDuration: e.MaxClipDuration, maxBytes: e.MaxClipBytes, unwrap: unwrap})
 		if err != nil {
 			return nil, err
 		}
@@ -350,7 +354,9 @@ func (e *Exporter) plans(ctx context.Context, req Request, o planOpts) ([]*plan,
 	if err != nil {
 		return nil, fmt.Errorf("export: catalog: %w", err)
 	}
-	o.unwrap = e.Unwrap
+	if o.unwrap == nil {
+		o.unwrap = e.Unwrap
+	}
 	var out []*plan
 	for _, c := range req.Cameras {
 		p, err := makePlan(e.Root, c, req.From, req.To, segs[c], o)
