@@ -24,6 +24,11 @@ type Keyring struct {
 	mu   sync.Mutex
 	seed []byte // the site private key (HPKE serialized: a 32-byte seed)
 	pub  SitePublicKey
+
+	// epochs are the epoch keys this keyring opened (epochcache.go),
+	// so each is opened once per keyring, not once per segment.
+	emu    sync.RWMutex
+	epochs map[EpochID]cachedEpoch
 }
 
 // ErrUnlock: the password or recovery key does not open the wrap.
@@ -58,9 +63,10 @@ func (k *Keyring) Public() SitePublicKey { return k.pub }
 // garbage collector frees them.
 func (k *Keyring) Wipe() {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	clear(k.seed)
 	k.seed = nil
+	k.mu.Unlock()
+	k.forgetEpochs()
 }
 
 // Wiped reports whether Wipe ran.

@@ -53,18 +53,10 @@ func (k *Keyring) Unwrapper(ks KeyStore) Unwrapper {
 		}
 		pub, sealedPriv, err := ks.SealedEpoch(day)
 		if err != nil {
+			k.forgetEpoch(day) // destroyed: a copy in memory must not outlive it
 			return nil, err
 		}
-		epub, err := ParseEpochPublicKey(day, pub)
-		if err != nil {
-			return nil, err
-		}
-		ek, err := k.OpenEpoch(epub, sealedPriv)
-		if err != nil {
-			return nil, err
-		}
-		defer ek.Wipe()
-		return ek.OpenDataKey(h, sealed)
+		return k.openDataKey(day, pub, sealedPriv, h, sealed)
 	}
 }
 
