@@ -31,7 +31,11 @@ const kindKeysInit = "keys.init"
 func keysInit(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "keys init")
 	cfgPath, asJSON := fs.configFlags(`print {"recovery_key": …} as JSON`)
+	page := fs.String("page", "", "html or pdf: write the recovery key as a printable A4 page to stdout (pipe it to lp or a USB stick; it is never written on the box)")
 	if err := fs.parseNone(args); err != nil {
+		return err
+	}
+	if err := sheetFormat(*page, *asJSON); err != nil {
 		return err
 	}
 	ce, err := openEnv(e, *cfgPath)
@@ -95,6 +99,16 @@ func keysInit(ctx context.Context, e *env, args []string) error {
 	}
 	if *asJSON {
 		return printJSON(e, map[string]string{"recovery_key": rk.String(), "site_key": fp, "first_epoch": day.String()})
+	}
+	if *page != "" {
+		err := writeRecoverySheet(ctx, e.stdout, *page, sheetData{Controller: ce.cfg.Controller.Name, Fingerprint: fp,
+			Made: madeAt(e.now(), ce.cfg.Location()), KeyLines: keyLines(rk.String())})
+		if err == nil {
+			fmt.Fprintf(e.stderr, "Site keys made (site key %s). The recovery key sheet (%s) went to stdout, shown this once.\n", fp, *page)
+			return nil
+		}
+		// The keys exist now: the key must not be lost with the page.
+		fmt.Fprintf(e.stderr, "the recovery key sheet could not be made (%v); the key follows as text\n", err)
 	}
 	fmt.Fprintf(e.stdout, `Site keys made (site key %s).
 

@@ -204,7 +204,13 @@ func findChromium() (string, error) {
 // printPDF prints an HTML page to an A4 PDF with headless Chromium, off
 // the network, in a throwaway profile.
 func printPDF(ctx context.Context, chrome string, html []byte, out string) error {
-	dir, err := os.MkdirTemp("", "vahti-letter-")
+	return printPDFIn(ctx, chrome, "", html, out)
+}
+
+// printPDFIn is printPDF with its temporary folder (the page and
+// Chromium's profile) made under base ("": the system's temp folder).
+func printPDFIn(ctx context.Context, chrome, base string, html []byte, out string) error {
+	dir, err := os.MkdirTemp(base, "vahti-letter-")
 	if err != nil {
 		return err
 	}
