@@ -44,10 +44,14 @@ type segment struct {
 	parts    int
 	videoEnd int64 // end of the video written so far, 90 kHz from startDTS
 
-	sealer  *sealer       // nil: a plain fMP4 file
-	key     *seal.DataKey // this segment's data key while it is written, and until its index is sealed
-	hdr     seal.Header   // its seal header
-	sw      *seal.Writer
+	sealer *sealer       // nil: a plain fMP4 file
+	key    *seal.DataKey // this segment's data key while it is written, and until its index is sealed
+	hdr    seal.Header   // its seal header
+	sw     *seal.Writer
+	// spare is a seal writer of an earlier segment of the connection,
+	// reset for this one (its buffers kept: no fragment-sized allocation
+	// per segment); after finish, the writer to hand to the next segment.
+	spare   *seal.Writer
 	swErr   error  // the seal writer failed: the file ends at size, whole records only
 	plain   int64  // fMP4 bytes written (size, for a plain file)
 	metaBuf []byte // fragment metadata, reused
@@ -223,7 +227,13 @@ func (s *segment) create(now time.Time) error {
 // createSealed writes the seal header and the init section's record.
 func (s *segment) createSealed(f *os.File, tmp string, h seal.Header) error {
 	s.size = 0
-	sw, err := seal.NewWriter(sealSink{s}, h, s.key)
+	var sw *seal.Writer
+	var err error
+	if s.spare != nil {
+		sw, err = s.spare, s.spare.Reset(sealSink{s}, h, s.key)
+	} else {
+		sw, err = seal.NewWriter(sealSink{s}, h, s.key)
+	}
 	if err == nil {
 		s.sw = sw
 		err = sw.WriteRecord(s.init, marshalInitMeta(s.codecs, s.params))
@@ -268,7 +278,7 @@ func (s *segment) finish(end time.Time) (seg registry.Segment, ok bool, err erro
 				_ = s.sealFailed(err)
 			}
 		}
-		s.sw = nil
+		s.spare, s.sw = s.sw, nil
 		// The key stays until the writer has sealed the segment's index
 		// (writeIndex); finishSegment wipes it.
 	}

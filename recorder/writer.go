@@ -14,6 +14,7 @@ import (
 
 	"vahti/mp4read"
 	"vahti/registry"
+	"vahti/seal"
 )
 
 const (
@@ -122,6 +123,9 @@ type writer struct {
 	audio  *track // nil without audio
 	aq     audioQueue
 	vq     videoQueue // video held back for lagging audio (holdback.go)
+	// spareSeal is the last segment's seal writer, reused (buffers and
+	// all) by the next sealed segment of this connection.
+	spareSeal *seal.Writer
 	// The audio that has arrived: whether any since audioHold ended,
 	// when the last came, and where it ends (audio ticks, video's base).
 	audioSeen    bool
@@ -640,6 +644,7 @@ func (w *writer) startSegment(dts int64) error {
 		codecs += "," + w.audio.name
 	}
 	w.seg = newSegment(w.cfg.root, w.cfg.camera, w.wallAt(dts), dts, w.initBytes, w.initHash, codecs)
+	w.seg.spare = w.spareSeal
 	w.seg.wrap = w.cfg.wrapFile
 	w.seg.sealer = w.cfg.seal
 	w.resetIndex()
@@ -684,6 +689,7 @@ func (w *writer) buildInit() error {
 func (w *writer) finishSegment(endDTS int64) error {
 	seg := w.seg
 	defer seg.wipeKey() // after writeIndex has sealed the index with it
+	defer func() { w.spareSeal = seg.spare }()
 	err := w.flushPart()
 	w.seg = nil
 	w.pend.valid = false

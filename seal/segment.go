@@ -219,32 +219,57 @@ func nonce(dst *[12]byte, idx uint64) {
 // writes (ErrClosed): the file may now end in a torn record, and appending
 // after it would bury the tear mid-file. Start a new segment.
 type Writer struct {
-	w       io.Writer
-	aead    cipher.AEAD
-	aad     []byte // recordAAD
-	aadBuf  []byte
-	idx     uint64
+	w      io.Writer
+	aead   cipher.AEAD
+	aad    []byte // recordAAD
+	aadBuf []byte
+	idx    uint64
+	// buf is the record being built: room for its head and metadata
+	// (bufHead bytes), then the buffered plaintext, which FlushMeta seals
+	// in place, so a fragment is copied once and held once.
 	buf     []byte
-	out     []byte
+	out     []byte // WriteRecord's output (the caller's bytes are not ours to seal in place)
 	nonce   [12]byte
 	err     error
 	written int64
 }
 
+// bufHead is the room before the buffered plaintext: a record's head and
+// the largest metadata.
+const bufHead = recHead + MaxMeta
+
 // NewWriter writes h to w and returns a Writer sealing records under key.
 func NewWriter(w io.Writer, h Header, key *DataKey) (*Writer, error) {
+	sw := &Writer{}
+	if err := sw.Reset(w, h, key); err != nil {
+		return nil, err
+	}
+	return sw, nil
+}
+
+// Reset makes the Writer start a new segment (h, under key, written to w),
+// keeping its buffers: a recorder that reuses one Writer per camera does
+// not allocate a fragment's worth of buffer for every segment.
+func (w *Writer) Reset(dst io.Writer, h Header, key *DataKey) error {
 	hdr, err := h.MarshalBinary()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	a, err := key.aead()
 	if err != nil {
-		return nil, fmt.Errorf("seal: %w", err)
+		return fmt.Errorf("seal: %w", err)
 	}
-	if _, err := w.Write(hdr); err != nil {
-		return nil, fmt.Errorf("seal: write header: %w", err)
+	w.w, w.aead, w.aad, w.idx, w.err, w.written = dst, a, recordAAD(hdr), 0, nil, 0
+	if cap(w.buf) < bufHead {
+		w.buf = make([]byte, bufHead, bufHead+64<<10)
 	}
-	return &Writer{w: w, aead: a, aad: recordAAD(hdr), written: int64(len(hdr))}, nil
+	w.buf = w.buf[:bufHead]
+	if _, err := dst.Write(hdr); err != nil {
+		w.err = fmt.Errorf("%w: header failed to write: %v", ErrClosed, err)
+		return fmt.Errorf("seal: write header: %w", err)
+	}
+	w.written = int64(len(hdr))
+	return nil
 }
 
 // Write buffers p for the current record. A record reaching MaxRecord is
@@ -255,10 +280,10 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 	n := 0
 	for len(p) > 0 {
-		take := min(len(p), MaxRecord-len(w.buf))
+		take := min(len(p), MaxRecord-(len(w.buf)-bufHead))
 		w.buf = append(w.buf, p[:take]...)
 		p, n = p[take:], n+take
-		if len(w.buf) == MaxRecord {
+		if len(w.buf)-bufHead == MaxRecord {
 			if err := w.Flush(); err != nil {
 				return n, err
 			}
@@ -306,15 +331,48 @@ func (w *Writer) FlushMeta(meta []byte) error {
 	if w.err != nil {
 		return w.err
 	}
-	if len(w.buf) == 0 {
+	if len(w.buf) == bufHead {
 		if len(meta) > 0 {
 			return errors.New("seal: metadata for an empty record")
 		}
 		return nil
 	}
-	err := w.seal(w.buf, meta, false)
-	w.buf = w.buf[:0]
+	err := w.sealBuf(meta)
+	w.buf = w.buf[:bufHead]
 	return err
+}
+
+// sealBuf seals the buffered plaintext in place: head and metadata go
+// just before it, the tag after, and the record leaves in one write.
+func (w *Writer) sealBuf(meta []byte) error {
+	if len(meta) > MaxMeta {
+		return fmt.Errorf("seal: record metadata of %d bytes, at most %d", len(meta), MaxMeta)
+	}
+	p := w.buf[bufHead:]
+	if cap(w.buf)-len(w.buf) < tagSize {
+		w.buf = append(w.buf, make([]byte, tagSize)...)[:len(w.buf)]
+		p = w.buf[bufHead:]
+	}
+	start := bufHead - recHead - len(meta)
+	head := w.buf[start:bufHead]
+	binary.BigEndian.PutUint32(head, uint32(len(p)+tagSize))
+	binary.BigEndian.PutUint16(head[4:], uint16(len(meta)))
+	copy(head[recHead:], meta)
+	w.aadBuf = aadFor(w.aadBuf, w.aad, w.idx, false, meta)
+	nonce(&w.nonce, w.idx)
+	sealed := w.aead.Seal(p[:0], w.nonce[:], p, w.aadBuf) // in place: dst and plaintext are the same bytes
+	return w.emit(w.buf[start : bufHead+len(sealed)])
+}
+
+// emit writes one whole record.
+func (w *Writer) emit(rec []byte) error {
+	if _, err := w.w.Write(rec); err != nil {
+		w.err = fmt.Errorf("%w: record %d failed to write: %v", ErrClosed, w.idx, err)
+		return fmt.Errorf("seal: write record %d: %w", w.idx, err)
+	}
+	w.idx++
+	w.written += int64(len(rec))
+	return nil
 }
 
 func (w *Writer) seal(p, meta []byte, final bool) error {
@@ -328,20 +386,14 @@ func (w *Writer) seal(p, meta []byte, final bool) error {
 	nonce(&w.nonce, w.idx)
 	need := recHead + len(meta) + len(p) + tagSize
 	if cap(w.out) < need {
-		w.out = make([]byte, need)
+		w.out = make([]byte, need, need+need/4)
 	}
 	out := w.out[:recHead]
 	binary.BigEndian.PutUint32(out, uint32(len(p)+tagSize))
 	binary.BigEndian.PutUint16(out[4:], uint16(len(meta)))
 	out = append(out, meta...)
 	out = w.aead.Seal(out, w.nonce[:], p, w.aadBuf)
-	if _, err := w.w.Write(out); err != nil {
-		w.err = fmt.Errorf("%w: record %d failed to write: %v", ErrClosed, w.idx, err)
-		return fmt.Errorf("seal: write record %d: %w", w.idx, err)
-	}
-	w.idx++
-	w.written += int64(len(out))
-	return nil
+	return w.emit(out)
 }
 
 // Close flushes the last record and writes the end marker, so a reader can
