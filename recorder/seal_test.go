@@ -73,7 +73,7 @@ func sealedSite(t testing.TB, db *registry.DB) (*seal.Keyring, EpochFunc) {
 }
 
 // sealedHarness is a writer harness that seals into db.
-func sealedHarness(t *testing.T, db *registry.DB) (*writerHarness, *seal.Keyring) {
+func sealedHarness(t testing.TB, db *registry.DB) (*writerHarness, *seal.Keyring) {
 	t.Helper()
 	h := newWriterHarness(t)
 	ring, epoch := sealedSite(t, db)

@@ -303,9 +303,24 @@ func TestWriterPausesWhenDiskGuardSaysNo(t *testing.T) {
 // default FsyncInterval being 2 s). Run:
 //
 //	go test -run '^$' -bench WriteAccessUnit -benchmem ./recorder
-func BenchmarkWriteAccessUnit(b *testing.B) {
+func BenchmarkWriteAccessUnit(b *testing.B) { benchWrite(b, newWriterHarness(b)) }
+
+// BenchmarkWriteAccessUnitSealed is the same path writing sealed segments
+// (the data key made and stored at each segment's open, each fragment
+// sealed in place): the ingest cost of sealing against the plain path.
+func BenchmarkWriteAccessUnitSealed(b *testing.B) {
+	db, err := registry.Open(b.TempDir(), time.Now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	h, ring := sealedHarness(b, db)
+	defer ring.Wipe()
+	benchWrite(b, h)
+}
+
+func benchWrite(b *testing.B, h *writerHarness) {
 	aus, length := loadClip(b, "h264.mp4")
-	h := newWriterHarness(b)
 	h.w.cfg.segmentDuration = time.Minute
 	h.w.segTicks = durToTicks(time.Minute, videoTimeScale)
 	var off int64
