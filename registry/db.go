@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	_ "modernc.org/sqlite" // pure Go: the box build needs no cgo
@@ -31,6 +32,10 @@ type DB struct {
 
 // ErrNotFound is returned when a row asked for by id does not exist.
 var ErrNotFound = errors.New("not found")
+
+// busyTimeoutMS is how long (ms) a statement waits for a lock another
+// connection holds before it fails with SQLITE_BUSY.
+const busyTimeoutMS = 15000
 
 // Open opens (creating and migrating) the registry in stateDir.
 func Open(stateDir string, now func() time.Time) (*DB, error) {
@@ -51,7 +56,7 @@ func OpenFile(path string, now func() time.Time) (*DB, error) {
 		return nil, fmt.Errorf("registry %s: %w", path, err)
 	}
 	dsn := "file:" + path + "?_txlock=immediate" +
-		"&_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=busy_timeout(" + strconv.Itoa(busyTimeoutMS) + ")&_pragma=journal_mode(WAL)" +
 		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)" +
 		// Deleted rows are zeroed, not just unlinked: key material (seal_*)
 		// must not survive its deletion in the file's free space.

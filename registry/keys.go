@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -360,9 +361,25 @@ func (tx *Tx) SegmentKeyCount() (int, error) {
 // were since deleted) no longer sit in the -wal file. Retention calls it
 // after a purge that destroyed keys; it fails (SQLITE_BUSY) while another
 // connection reads, and the purge then retries it on its next pass.
+//
+// A TRUNCATE checkpoint blocks new writers while it waits for readers, for
+// as long as its connection's busy timeout: with the usual 15 s, one slow
+// reader would stall the recorder's key and catalog inserts (and so
+// ingest) that long. It runs on its own connection with a short timeout
+// instead: a busy database makes it give up and try again next pass.
 func (db *DB) CheckpointTruncate(ctx context.Context) error {
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("registry: checkpoint: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA busy_timeout = `+strconv.Itoa(checkpointWait)); err != nil {
+		return fmt.Errorf("registry: checkpoint: %w", err)
+	}
+	// The connection goes back to the pool: restore its timeout first.
+	defer conn.ExecContext(context.Background(), `PRAGMA busy_timeout = `+strconv.Itoa(busyTimeoutMS))
 	var busy, logFrames, done int
-	if err := db.sql.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
+	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
 		return fmt.Errorf("registry: checkpoint: %w", err)
 	}
 	if busy != 0 {
@@ -370,3 +387,6 @@ func (db *DB) CheckpointTruncate(ctx context.Context) error {
 	}
 	return nil
 }
+
+// checkpointWait is how long (ms) CheckpointTruncate may hold writers back.
+const checkpointWait = 200

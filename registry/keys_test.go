@@ -186,3 +186,55 @@ func TestKeyStoreFindsWhatTheRegistryHolds(t *testing.T) {
 		t.Fatalf("a destroyed key is still found: %v", err)
 	}
 }
+
+// TestCheckpointGivesWayToAReader: a TRUNCATE checkpoint while a reader
+// holds its snapshot gives up (busy) and the writers it held back go on;
+// with the reader gone it truncates; pooled connections keep the usual
+// busy timeout afterwards. (How long it waits, 200 ms against the usual
+// 15 s, is the constant, not asserted: no timed tests.)
+func TestCheckpointGivesWayToAReader(t *testing.T) {
+	db, err := Open(t.TempDir(), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	put := func(day int64) error {
+		return db.Update(ctx, func(tx *Tx) error { return tx.AddEpoch(day, []byte("pub"), []byte("sealed")) })
+	}
+	if err := put(1); err != nil {
+		t.Fatal(err)
+	}
+	reading, release, done := make(chan struct{}), make(chan struct{}), make(chan error)
+	go func() {
+		done <- db.View(ctx, func(tx *Tx) error {
+			if _, err := tx.Epoch(1); err != nil {
+				return err
+			}
+			close(reading)
+			<-release
+			return nil
+		})
+	}()
+	<-reading
+	if err := put(2); err != nil { // the WAL now holds a frame the reader's snapshot does not
+		t.Fatal(err)
+	}
+	if err := db.CheckpointTruncate(ctx); err == nil {
+		t.Fatal("a TRUNCATE checkpoint succeeded under a reader's snapshot")
+	}
+	if err := put(3); err != nil {
+		t.Fatalf("a writer after the checkpoint gave way: %v", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CheckpointTruncate(ctx); err != nil {
+		t.Fatalf("with no reader: %v", err)
+	}
+	var ms int
+	if err := db.sql.QueryRowContext(ctx, `PRAGMA busy_timeout`).Scan(&ms); err != nil || ms != busyTimeoutMS {
+		t.Errorf("busy timeout of a pooled connection after the checkpoint: %d (%v), want %d", ms, err, busyTimeoutMS)
+	}
+}
