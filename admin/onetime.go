@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"vahti/registry"
+	"vahti/seal"
 )
 
 // An administrator sets a one-time password for someone else's account
@@ -71,16 +72,11 @@ func (s *Server) setOneTimePassword(ctx context.Context, p *principal, ip, name,
 			}
 			return err
 		}
-		wrap, err := ring.WrapPassword([]byte(pw), s.wrapParams())
-		if err != nil {
-			return fmt.Errorf("grant to %s: %w", name, err)
-		}
-		if err := tx.PutKeeperWrap(u.ID, wrap, p.user.Name); err != nil {
+		if err := s.grantUnder(tx, ring, p, ip, u, pw); err != nil {
 			return err
 		}
 		grant = grantMade
-		_, err = tx.Audit(p.user.Name, ip, "keys.grant", "user:"+name, map[string]any{"wrap": "one-time password"})
-		return err
+		return nil
 	})
 	if err == nil {
 		s.sweepKeys(ctx) // the account's sessions ended: one may have held the key
@@ -132,4 +128,19 @@ func (s *Server) apiSetOneTime(c *gin.Context) {
 		out["footage_access"] = grant
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+// grantUnder wraps the site key (ring, open by p's login) for account u
+// under its one-time password pw, in tx, audited "keys.grant": the
+// keeper-to-keeper grant of account creation and of a one-time password.
+func (s *Server) grantUnder(tx *registry.Tx, ring *seal.Keyring, p *principal, ip string, u registry.User, pw string) error {
+	wrap, err := ring.WrapPassword([]byte(pw), s.wrapParams())
+	if err != nil {
+		return fmt.Errorf("grant to %s: %w", u.Name, err)
+	}
+	if err := tx.PutKeeperWrap(u.ID, wrap, p.user.Name); err != nil {
+		return err
+	}
+	_, err = tx.Audit(p.user.Name, ip, "keys.grant", "user:"+u.Name, map[string]any{"wrap": "one-time password"})
+	return err
 }

@@ -563,16 +563,11 @@ func (s *Server) addUser(ctx context.Context, p *principal, ip, name string, rol
 		if err != nil || ring == nil {
 			return err
 		}
-		wrap, err := ring.WrapPassword([]byte(password), s.wrapParams())
-		if err != nil {
-			return fmt.Errorf("grant to %s: %w", name, err)
-		}
-		if err := tx.PutKeeperWrap(u.ID, wrap, p.user.Name); err != nil {
+		if err := s.grantUnder(tx, ring, p, ip, u, password); err != nil {
 			return err
 		}
 		grant = grantMade
-		_, err = tx.Audit(p.user.Name, ip, "keys.grant", "user:"+name, map[string]any{"wrap": "one-time password"})
-		return err
+		return nil
 	})
 	return u, grant, err
 }
