@@ -347,6 +347,16 @@ func (tx *Tx) DeleteSegmentKeyAt(camera string, start time.Time) (bool, error) {
 	return n > 0, nil
 }
 
+// HasSegmentKeyAt reports whether camera's segment starting at start has a
+// stored data key (a purge dry run counts the keys it would destroy).
+func (tx *Tx) HasSegmentKeyAt(camera string, start time.Time) (bool, error) {
+	var n int
+	if err := tx.tx.QueryRow(`SELECT COUNT(*) FROM seal_segment_keys WHERE camera = ? AND start_ns = ?`, camera, ns(start)).Scan(&n); err != nil {
+		return false, fmt.Errorf("segment key %s %s: %w", camera, start.Format(time.RFC3339Nano), err)
+	}
+	return n > 0, nil
+}
+
 // SegmentKeyCount is the number of stored segment keys.
 func (tx *Tx) SegmentKeyCount() (int, error) {
 	var n int

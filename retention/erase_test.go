@@ -80,6 +80,23 @@ func TestPurgeDestroysKeys(t *testing.T) {
 		}
 	}
 
+	// 0. A dry run names the keys and the backup that would go, and
+	// touches nothing.
+	dry, err := f.r.Purge(ctx, true, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []KeyErasure{{Camera: "yard", Day: "2026-11-17", SegmentKeys: 3}}; !slices.Equal(dry.KeysDestroyed, want) ||
+		!slices.Equal(dry.BackupsExpired, []string{filepath.Base(oldBackup)}) {
+		t.Fatalf("dry run: keys %+v, backups %v", dry.KeysDestroyed, dry.BackupsExpired)
+	}
+	if _, err := os.Stat(oldBackup); err != nil {
+		t.Fatalf("the dry run removed the expired backup: %v", err)
+	}
+	for _, g := range yard {
+		s.opensWithBoth("segment after a dry run", g)
+	}
+
 	// 1. The purge: yard's three go with their keys; the day's epoch
 	// stays, the lobby's held key is still sealed to it.
 	rep := f.purge()

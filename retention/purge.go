@@ -22,13 +22,14 @@ type Report struct {
 	HeldKept    int               `json:"held_kept"` // expired segments a hold keeps
 	HeldExports int               `json:"held_exports"`
 	Messages    map[string]string `json:"messages,omitempty"`
-	// Crypto-erase (not filled by a dry run): the data keys destroyed
-	// with the segments, per camera and UTC day, and the days whose epoch
-	// key was destroyed (erase.go).
+	// Crypto-erase: the data keys destroyed with the segments, per camera
+	// and UTC day (a dry run: those that would be), and the days whose
+	// epoch key was destroyed (erase.go; not judged by a dry run).
 	KeysDestroyed   []KeyErasure `json:"keys_destroyed"`
 	EpochsDestroyed []string     `json:"epochs_destroyed"`
 	// HoldKeyFilesRemoved: holds released whose key file went;
-	// BackupsExpired: registry backups in backup.path past max_age + 1 day.
+	// BackupsExpired: registry backups in backup.path past max_age + 1 day
+	// (a dry run: those that would expire).
 	HoldKeyFilesRemoved []int64  `json:"hold_key_files_removed"`
 	BackupsExpired      []string `json:"backups_expired"`
 	// JobsExpired: rows of ended ad-hoc export jobs removed (DeletableJob).
@@ -124,6 +125,31 @@ func (r *Retention) PurgeWith(ctx context.Context, o PurgeOptions) (Report, erro
 	rep.addSegments(p.segs)
 	rep.addExports(p.exports)
 	rep.HeldKept, rep.HeldExports = p.held, p.heldExp
+	// The keys that would go with the segments, and the registry backups
+	// that would expire (the epochs are judged only after a real pass).
+	keys := keyTally{}
+	if err := r.db.View(ctx, func(tx *registry.Tx) error {
+		for _, sg := range p.segs {
+			has, err := tx.HasSegmentKeyAt(sg.Camera, sg.Start)
+			if err != nil {
+				return err
+			}
+			if has {
+				keys.add(sg.Camera, sg.Start, 1)
+			}
+		}
+		return nil
+	}); err != nil {
+		return rep, err
+	}
+	rep.KeysDestroyed = keys.list()
+	due, err := r.expiredBackups(at)
+	if err != nil {
+		return rep, err
+	}
+	for _, b := range due {
+		rep.BackupsExpired = append(rep.BackupsExpired, b.name)
+	}
 	if at.Equal(now) {
 		// Only a judgement of now can say what the interlocks would do.
 		v, _, err := r.interlocks(ctx, now, p)

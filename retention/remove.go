@@ -803,30 +803,17 @@ func RemoveReleasedHoldKeys(ctx context.Context, db *registry.DB, stateDir, acto
 // audit chain's exports and checkpoints elsewhere are not touched.
 func (r *Retention) expireBackups(ctx context.Context, now time.Time) ([]string, error) {
 	root := r.cfg.Backup.Path
-	if root == "" {
-		return nil, nil
-	}
-	es, err := os.ReadDir(root)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	due, err := r.expiredBackups(now)
 	if err != nil {
-		return nil, fmt.Errorf("backups: %w", err)
+		return nil, err
 	}
 	var gone []string
 	var firstErr error
-	for _, e := range es {
-		taken, ok := registry.ParseBackupDirName(e.Name())
-		if !ok || !e.IsDir() {
-			continue
-		}
-		if ok, _ := DeletableBackup(taken, now, r.cfg.Retention.MaxAge.D()); !ok {
-			continue
-		}
-		full := filepath.Join(root, e.Name())
+	for _, b := range due {
+		full, taken := filepath.Join(root, b.name), b.taken
 		if err := os.RemoveAll(full); err != nil {
 			if firstErr == nil {
-				firstErr = fmt.Errorf("backup %s: %w", e.Name(), err)
+				firstErr = fmt.Errorf("backup %s: %w", b.name, err)
 			}
 			continue
 		}
@@ -840,9 +827,43 @@ func (r *Retention) expireBackups(ctx context.Context, now time.Time) ([]string,
 		}); err != nil && firstErr == nil {
 			firstErr = err
 		}
-		gone = append(gone, e.Name())
+		gone = append(gone, b.name)
 	}
 	return gone, firstErr
+}
+
+// backupDir is one nightly registry copy in backup.path.
+type backupDir struct {
+	name  string
+	taken time.Time
+}
+
+// expiredBackups lists the registry copies in backup.path that
+// DeletableBackup lets go at now: what expireBackups removes and a dry run
+// lists.
+func (r *Retention) expiredBackups(now time.Time) ([]backupDir, error) {
+	root := r.cfg.Backup.Path
+	if root == "" {
+		return nil, nil
+	}
+	es, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("backups: %w", err)
+	}
+	var due []backupDir
+	for _, e := range es {
+		taken, ok := registry.ParseBackupDirName(e.Name())
+		if !ok || !e.IsDir() {
+			continue
+		}
+		if ok, _ := DeletableBackup(taken, now, r.cfg.Retention.MaxAge.D()); ok {
+			due = append(due, backupDir{e.Name(), taken})
+		}
+	}
+	return due, nil
 }
 
 // removeMissingRows drops the rows of segments whose file vanished behind

@@ -117,8 +117,12 @@ func printPurge(e *env, rep retention.Report) {
 	}
 	fmt.Fprintf(e.stdout, "%s %d segment(s) and %d export package(s); %d expired segment(s) and %d package(s) kept by legal holds\n",
 		verb, len(rep.Segments), len(rep.Exports), rep.HeldKept, rep.HeldExports)
+	keys, backup := "keys destroyed", "removed"
+	if rep.DryRun {
+		keys, backup = "keys that would be destroyed", "would be removed"
+	}
 	for _, k := range rep.KeysDestroyed {
-		fmt.Fprintf(e.stdout, "camera %s, day %s: keys destroyed: %d segment key(s)\n", k.Camera, k.Day, k.SegmentKeys)
+		fmt.Fprintf(e.stdout, "camera %s, day %s: %s: %d segment key(s)\n", k.Camera, k.Day, keys, k.SegmentKeys)
 	}
 	for _, d := range rep.EpochsDestroyed {
 		fmt.Fprintf(e.stdout, "day %s: keys destroyed: epoch key (no footage of the day can be opened any more, except held footage)\n", d)
@@ -127,7 +131,7 @@ func printPurge(e *env, rep retention.Report) {
 		fmt.Fprintf(e.stdout, "hold %d (released): key file removed\n", h)
 	}
 	for _, b := range rep.BackupsExpired {
-		fmt.Fprintf(e.stdout, "registry backup %s expired (older than max_age + 1 day): removed\n", b)
+		fmt.Fprintf(e.stdout, "registry backup %s expired (older than max_age + 1 day): %s\n", b, backup)
 	}
 	for _, k := range rep.Refused {
 		fmt.Fprintf(e.stdout, "INTERLOCK %s: %s\n", k, rep.Messages[k])
