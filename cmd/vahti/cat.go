@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"vahti/registry"
+	"vahti/retention"
 	"vahti/seal"
 )
 
@@ -32,6 +33,7 @@ func runCat(ctx context.Context, e *env, args []string) error {
 	cfgPath := fs.configFlag()
 	keys := fs.keyFlags()
 	reason := fs.String("reason", "", "why the footage is viewed (in the audit entry)")
+	holdKeys := fs.String("hold-keys", "", "with --recovery-key-file: open a held segment with its hold's key file (<state_dir>/holds/ID.keys) instead of the registry, as after the registry was lost")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -44,6 +46,9 @@ func runCat(ctx context.Context, e *env, args []string) error {
 	}
 	if err := keys.check(); err != nil {
 		return err
+	}
+	if *holdKeys != "" && *keys.recoveryFile == "" {
+		return usageErr("--hold-keys: a hold's key file opens with the recovery key: give --recovery-key-file too")
 	}
 	ce, err := openEnv(e, *cfgPath)
 	if err != nil {
@@ -88,12 +93,17 @@ func runCat(ctx context.Context, e *env, args []string) error {
 	if !keys.given() {
 		return fmt.Errorf("%s: %w", path, errNeedKeys)
 	}
-	unwrap, wipe, err := ce.unlock(ctx, keys, "cat")
-	if err != nil {
-		return err
+	var rd *seal.Reader
+	if *holdKeys != "" {
+		rd, err = ce.openHeld(ctx, *holdKeys, *keys.recoveryFile, f, size)
+	} else {
+		unwrap, wipe, uerr := ce.unlock(ctx, keys, "cat")
+		if uerr != nil {
+			return uerr
+		}
+		defer wipe()
+		rd, err = seal.OpenSegment(f, size, unwrap)
 	}
-	defer wipe()
-	rd, err := seal.OpenSegment(f, size, unwrap)
 	if errors.Is(err, registry.ErrNotFound) {
 		return fmt.Errorf("%s: its key is not in the registry: the segment was purged (its key destroyed) or belongs to another box", path)
 	}
@@ -121,6 +131,30 @@ func runCat(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
+}
+
+// openHeld opens a held sealed segment with the recovery key and its
+// hold's key file alone (retention.OpenHeldSegment), no registry key
+// involved: the way back to held evidence when the registry is lost. The
+// attempt is audited like an unlock with the recovery key.
+func (c *cmdEnv) openHeld(ctx context.Context, keysFile, rkFile string, f *os.File, size int64) (*seal.Reader, error) {
+	rk, err := readRecoveryKeyFile(rkFile)
+	if err != nil {
+		return nil, err
+	}
+	defer rk.Wipe()
+	rd, err := retention.OpenHeldSegment(keysFile, rk, f, size)
+	kind, detail := kindKeysUnlock, map[string]any{"with": "recovery key and hold key file", "hold_keys": keysFile, "for": "cat"}
+	if err != nil {
+		kind, detail["why"] = kindKeysUnlockFail, err.Error()
+	}
+	if aerr := c.audit(ctx, kind, "keys:site", detail); aerr != nil {
+		return nil, aerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--hold-keys %s: %w", keysFile, err)
+	}
+	return rd, nil
 }
 
 // catTarget resolves cat's arguments to a file and, when the catalog has

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,5 +81,32 @@ func TestHoldKeysSealedByTheService(t *testing.T) {
 			t.Errorf("%s: %v", p, err)
 		}
 		f.Close()
+	}
+
+	// The registry lost: a box with an empty state_dir and the same
+	// recordings. vahti cat opens the held segment with the recovery key
+	// and the hold's key file, and nothing else does.
+	cfg, err := os.ReadFile(c.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lostDir := t.TempDir()
+	lost := &cli{t: t, dir: lostDir, config: filepath.Join(lostDir, "lost.yaml"), now: time.Now, envs: map[string]string{}}
+	if err := os.WriteFile(lost.config, bytes.Replace(cfg, []byte(state), []byte(filepath.Join(lostDir, "state")), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	seg := filepath.Join(c.dir, "rec", filepath.FromSlash(registry.SegmentPath("yard", base)))
+	if out, _, code := lost.run("", "cat", "--config", "$CONFIG", "--recovery-key-file", rkFile, seg); code == 0 || out != "" {
+		t.Fatalf("without the registry and without --hold-keys cat opened the segment (exit %d)", code)
+	}
+	out, errs, code := lost.run("", "cat", "--config", "$CONFIG", "--recovery-key-file", rkFile, "--hold-keys", cliHold, seg)
+	if code != 0 || ffprobeFrames(t, []byte(out)) == 0 {
+		t.Fatalf("cat --hold-keys: exit %d, %d bytes: %s", code, len(out), errs)
+	}
+	if _, _, code := lost.run("", "cat", "--config", "$CONFIG", "--hold-keys", cliHold, seg); code == 0 {
+		t.Error("--hold-keys without --recovery-key-file was accepted")
+	}
+	if n := len(auditOf(t, lost, "footage.play")); n != 1 {
+		t.Errorf("%d footage.play entries for the one viewing, want 1", n)
 	}
 }
