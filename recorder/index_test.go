@@ -142,7 +142,7 @@ func TestWriterIndexEqualsFileIndex(t *testing.T) {
 		// (a full disk): the file is cut back, the next fragment follows
 		// the last whole one.
 		tf := &tornFile{failAt: 3}
-		h.w.cfg.wrapFile = func(f *os.File) segFile { tf.File, tf.n = f, 0; return tf }
+		h.w.cfg.wrapFile = func(f segFile) segFile { tf.segFile, tf.n = f, 0; return tf }
 		pcm := make([]byte, 320)
 		var next int64
 		for loop := int64(0); loop < 3; loop++ {
@@ -236,7 +236,7 @@ func feedAVLenient(t *testing.T, h *writerHarness, aus []clipAU, off int64, next
 
 // tornFile writes fragment failAt of each file half, then fails.
 type tornFile struct {
-	*os.File
+	segFile
 	n, failAt, torn int
 }
 
@@ -244,10 +244,10 @@ func (f *tornFile) Write(b []byte) (int, error) {
 	f.n++
 	if f.n == f.failAt {
 		f.torn++
-		k, _ := f.File.Write(b[:len(b)/2])
+		k, _ := f.segFile.Write(b[:len(b)/2])
 		return k, errors.New("no space left on device (test)")
 	}
-	return f.File.Write(b)
+	return f.segFile.Write(b)
 }
 
 // checkSealedIndex asserts that ix, the sidecar index of the sealed

@@ -511,7 +511,7 @@ func TestSealedWriteFailureEndsSegment(t *testing.T) {
 	h, ring := sealedHarness(t, db)
 	// Writes: header, init, fragment 1, fragment 2, then fragment 3 torn.
 	tf := &tornFile{failAt: 5}
-	h.w.cfg.wrapFile = func(f *os.File) segFile { tf.File, tf.n = f, 0; return tf }
+	h.w.cfg.wrapFile = func(f segFile) segFile { tf.segFile, tf.n = f, 0; return tf }
 	failed := 0
 	for loop := int64(0); loop < 2; loop++ {
 		for _, a := range aus {

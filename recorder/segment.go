@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"vahti/directio"
 	"vahti/registry"
 	"vahti/seal"
 )
@@ -37,7 +38,7 @@ type segment struct {
 
 	rel      string // final relative path
 	f        segFile
-	wrap     func(*os.File) segFile // tests: a file that fails on cue
+	wrap     func(segFile) segFile // tests: a file that fails on cue
 	hash     hash.Hash
 	size     int64
 	lastSync time.Time
@@ -63,10 +64,12 @@ func newSegment(root, camera string, start time.Time, startDTS int64, init []byt
 		init: init, params: params, codecs: codecs}
 }
 
-// segFile is what a segment needs of its file (an *os.File; tests wrap
-// it to fail a write half way).
+// segFile is what a segment needs of its file (a *directio.File: whole
+// blocks bypass the page cache; tests wrap it to fail a write half way).
+// Written bytes are in the file once Flush returns.
 type segFile interface {
 	io.WriteSeeker
+	Flush() error
 	Truncate(size int64) error
 	Sync() error
 	Close() error
@@ -96,6 +99,11 @@ func (s *segment) writePart(frag [][]byte, meta fragMeta, now time.Time, fsyncEv
 			return 0, fmt.Errorf("segment %s: %w", s.rel, err)
 		}
 		n += len(p)
+	}
+	if err := s.f.Flush(); err != nil {
+		_ = s.f.Truncate(at)
+		_, _ = s.f.Seek(at, io.SeekStart)
+		return 0, fmt.Errorf("segment %s: %w", s.rel, err)
 	}
 	for _, p := range frag {
 		s.hash.Write(p)
@@ -158,6 +166,9 @@ type sealSink struct{ s *segment }
 
 func (k sealSink) Write(p []byte) (int, error) {
 	n, err := k.s.f.Write(p)
+	if err == nil {
+		err = k.s.f.Flush()
+	}
 	if err != nil {
 		return n, err
 	}
@@ -191,7 +202,7 @@ func (s *segment) create(now time.Time) error {
 		s.key, h, s.hdr = k, hd, hd
 	}
 	tmp := filepath.Join(s.root, filepath.FromSlash(s.rel+registry.UnfinishedSuffix))
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, registry.SegmentFileMode)
+	f, err := directio.Create(tmp, registry.SegmentFileMode)
 	if err != nil {
 		s.wipeKey()
 		return fmt.Errorf("segment %s: %w", s.rel, err)
@@ -204,7 +215,11 @@ func (s *segment) create(now time.Time) error {
 	if s.sealer != nil {
 		return s.createSealed(f, tmp, h)
 	}
-	if _, err := f.Write(s.init); err != nil {
+	_, err = f.Write(s.init)
+	if err == nil {
+		err = f.Flush()
+	}
+	if err != nil {
 		// Left for Recover, which removes unfinished files without a
 		// complete fragment at the next start: deleting is not the
 		// writer's business.
@@ -225,7 +240,7 @@ func (s *segment) create(now time.Time) error {
 }
 
 // createSealed writes the seal header and the init section's record.
-func (s *segment) createSealed(f *os.File, tmp string, h seal.Header) error {
+func (s *segment) createSealed(f io.Closer, tmp string, h seal.Header) error {
 	s.size = 0
 	var sw *seal.Writer
 	var err error

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
@@ -69,7 +68,7 @@ type writerConfig struct {
 	onDrop func(dropReason)
 
 	// wrapFile, in tests, wraps each segment file (to fail writes).
-	wrapFile func(*os.File) segFile
+	wrapFile func(segFile) segFile
 	// seal, when set, seals every segment (seal.go).
 	seal *sealer
 
