@@ -208,12 +208,17 @@ func (e *Exporter) BuildDerived(ctx context.Context, st *Staged, d Derived, outP
 }
 
 func writeDerivedZip(ctx context.Context, path string, d Derived, man *Manifest, signer ssh.Signer) (string, int64, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	var est int64 = 1 << 20
+	for _, c := range d.Clips {
+		if st, err := os.Stat(c.Path); err == nil {
+			est += st.Size() + 1024
+		}
+	}
+	f, sink, err := createPackage(path, est)
 	if err != nil {
-		return "", 0, fmt.Errorf("export: %w", err)
+		return "", 0, err
 	}
 	defer f.Close()
-	sink := newHashingWriter(&writeback{f: f})
 	defer sink.sum()
 	zw := zip.NewWriter(sink)
 	created := man.Created.UTC
@@ -271,8 +276,5 @@ func writeDerivedZip(ctx context.Context, path string, d Derived, man *Manifest,
 	if err := zw.Close(); err != nil {
 		return "", 0, fmt.Errorf("export: %w", err)
 	}
-	if err := f.Sync(); err != nil {
-		return "", 0, fmt.Errorf("export: %w", err)
-	}
-	return sink.sum(), sink.n, f.Close()
+	return finishPackage(f, sink)
 }

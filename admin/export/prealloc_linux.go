@@ -12,7 +12,10 @@ import (
 // the largest write Vahti makes. Best effort: errors are ignored.
 func preallocate(f *os.File, size int64) {
 	if size > 0 {
-		_ = unix.Fallocate(int(f.Fd()), 0, 0, size)
+		// KEEP_SIZE: the file's size stays what was written (a direct
+		// file appends at its size); the blocks past it are dropped by
+		// the final truncate.
+		_ = unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, 0, size)
 	}
 }
 
