@@ -49,3 +49,30 @@ func TestBatchedConnReadsEverythingAndWaitsOnlyWhenDrained(t *testing.T) {
 		t.Errorf("%d waits, want 5", waits)
 	}
 }
+
+// Connections that drain their sockets at different moments within one
+// readCoalesce window all wait until the same instant, so the runtime
+// wakes once for all of them; the wait is never zero nor longer than
+// readCoalesce.
+func TestBatchedConnWaitsEndTogether(t *testing.T) {
+	base := time.Date(2026, 12, 2, 16, 40, 0, 0, time.UTC) // a tick
+	var end time.Time
+	for _, off := range []time.Duration{0, time.Nanosecond, time.Millisecond, 25 * time.Millisecond, readCoalesce - time.Nanosecond} {
+		now := base.Add(off)
+		w := untilTick(now)
+		if w <= 0 || w > readCoalesce {
+			t.Fatalf("at +%v: wait %v, want (0, %v]", off, w, readCoalesce)
+		}
+		if e := now.Add(w); end.IsZero() {
+			end = e
+		} else if !e.Equal(end) {
+			t.Errorf("at +%v: the wait ends at %v, the others' at %v", off, e, end)
+		}
+	}
+	if !end.Equal(base.Add(readCoalesce)) {
+		t.Errorf("waits end at %v, want the next tick %v", end, base.Add(readCoalesce))
+	}
+	if w := untilTick(time.Unix(0, -1)); w != time.Nanosecond {
+		t.Errorf("before 1970: wait %v, want 1ns", w)
+	}
+}

@@ -265,6 +265,12 @@ func (s *session) connect(ctx context.Context) (time.Duration, error) {
 // followed at once, so the rate a camera can send is not capped. The
 // kernel's socket buffer holds the packets meanwhile; a frame reaches the
 // writer at most readCoalesce later, which a recording never sees.
+//
+// The waits of all connections end together, on the multiples of
+// readCoalesce of the clock (untilTick): the runtime then wakes once per
+// tick for every camera instead of once per camera at its own phase,
+// which at 16 cameras was most of what the recorder spent idling in and
+// out of epoll.
 const (
 	rtspReadBuffer = 64 << 10
 	readCoalesce   = 50 * time.Millisecond
@@ -284,9 +290,18 @@ type batchedConn struct {
 	net.Conn
 	buf      []byte
 	r, w     int
-	last     time.Time // when the last read returned
-	drained  bool      // the last read did not fill the buffer
+	drained  bool // the last read did not fill the buffer
 	sleepFor func(time.Duration)
+}
+
+// untilTick is the time from now to the next multiple of readCoalesce
+// since the Unix epoch: in (0, readCoalesce].
+func untilTick(now time.Time) time.Duration {
+	r := now.UnixNano() % int64(readCoalesce)
+	if r < 0 { // before 1970
+		r += int64(readCoalesce)
+	}
+	return readCoalesce - time.Duration(r)
 }
 
 func (c *batchedConn) Read(p []byte) (int, error) {
@@ -294,7 +309,8 @@ func (c *batchedConn) Read(p []byte) (int, error) {
 		if c.buf == nil {
 			c.buf = make([]byte, rtspReadBuffer)
 		}
-		if wait := readCoalesce - time.Since(c.last); c.drained && wait > 0 {
+		if c.drained {
+			wait := untilTick(time.Now())
 			if c.sleepFor != nil {
 				c.sleepFor(wait)
 			} else {
@@ -302,7 +318,7 @@ func (c *batchedConn) Read(p []byte) (int, error) {
 			}
 		}
 		n, err := c.Conn.Read(c.buf)
-		c.last, c.drained = time.Now(), n < len(c.buf)
+		c.drained = n < len(c.buf)
 		c.r, c.w = 0, n
 		if n == 0 {
 			return 0, err
