@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/crypto/ssh"
 
@@ -261,6 +262,30 @@ var bufPool = sync.Pool{New: func() any { return []byte(nil) }}
 // the disk and the hashing goroutines busy, whatever the clip's length.
 const readAhead = 3
 
+// sourceReaders is how many sources are read and checked at once.
+const sourceReaders = 2
+
+// loadSource reads source si whole and, with verify, checks it.
+func loadSource(p *plan, si int32, verify bool, ic *mp4read.InitCache) loaded {
+	s := p.sources[si]
+	disk, buf, sealed, err := readSource(s.abs, p.unwrap)
+	l := loaded{src: si, buf: buf}
+	switch {
+	case errors.Is(err, mp4read.ErrLocked):
+		// The keys went (the last keeper logged out) while the export
+		// ran: not damage, the export fails with the reason.
+		l.err = err
+	case err != nil:
+		l.terr = &tamperErr{seg: s.seg, status: SourceDamaged, detail: "unreadable while exporting: " + err.Error()}
+	case verify && s.seg.SHA256 != "":
+		l.terr = checkSource(s, disk, buf, sealed, ic)
+	}
+	if sealed && disk != nil {
+		bufPool.Put(disk[:0]) // hashed; only the plaintext is copied
+	}
+	return l
+}
+
 // writeClip writes one clip: the header, then every piece copied from its
 // source. Every source byte is read once: each source is read whole in a
 // goroutine ahead of the writer, and with verify its SHA-256 compared with
@@ -282,47 +307,54 @@ func writeClip(ctx context.Context, w io.Writer, p *plan, c *clipPlan, verify bo
 		lastUse[pc.src] = i
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	ch := make(chan loaded, readAhead)
+	// Sources are read by sourceReaders goroutines, each taking the next
+	// source in order once one of readAhead slots is free, and handed to
+	// the writer in order through res (each buffered: a reader never
+	// waits on the writer). Two at once keep a cold disk's queue and both
+	// cores busy at a clip's start, when nothing else can run yet: the
+	// writer needs a source checked before it uses a byte of it. The
+	// lowest source not yet handed over always holds a slot, so the
+	// writer never waits for a reader that waits for a slot.
+	res := make([]chan loaded, len(order))
+	for i := range res {
+		res[i] = make(chan loaded, 1)
+	}
+	slots := make(chan struct{}, readAhead)
+	var next atomic.Int32
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(ch)
-		ic := &mp4read.InitCache{}
-		for i, si := range order {
-			if i+1 < len(order) {
-				prefetch(p.sources[order[i+1]].abs)
+	for range min(sourceReaders, len(order)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ic := &mp4read.InitCache{}
+			for {
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				i := int(next.Add(1)) - 1
+				if i >= len(order) {
+					return
+				}
+				if j := i + sourceReaders; j < len(order) {
+					prefetch(p.sources[order[j]].abs)
+				}
+				res[i] <- loadSource(p, order[i], verify, ic)
 			}
-			s := p.sources[si]
-			disk, buf, sealed, err := readSource(s.abs, p.unwrap)
-			l := loaded{src: si, buf: buf}
-			switch {
-			case errors.Is(err, mp4read.ErrLocked):
-				// The keys went (the last keeper logged out) while the
-				// export ran: not damage, the export fails with the reason.
-				l.err = err
-			case err != nil:
-				l.terr = &tamperErr{seg: s.seg, status: SourceDamaged, detail: "unreadable while exporting: " + err.Error()}
-			case verify && s.seg.SHA256 != "":
-				l.terr = checkSource(s, disk, buf, sealed, ic)
-			}
-			if sealed && disk != nil {
-				bufPool.Put(disk[:0]) // hashed; only the plaintext is copied
-			}
-			select {
-			case ch <- l:
-			case <-ctx.Done():
-				bufPool.Put(buf[:0])
-				return
-			}
-		}
-	}()
+		}()
+	}
+	taken := 0
 	defer func() {
 		cancel()
-		for l := range ch {
-			bufPool.Put(l.buf[:0])
-		}
 		wg.Wait()
+		for _, r := range res[taken:] {
+			select {
+			case l := <-r:
+				bufPool.Put(l.buf[:0])
+			default:
+			}
+		}
 	}()
 	type hashItem struct{ data, release []byte }
 	hch := make(chan hashItem, 256)
@@ -360,13 +392,18 @@ func writeClip(ctx context.Context, w io.Writer, p *plan, c *clipPlan, verify bo
 		}
 		buf, ok := held[pc.src]
 		if !ok {
+			if taken == len(res) {
+				return n, "", nil, fmt.Errorf("clip %s: internal error: more sources than planned", c.name)
+			}
 			var l loaded
 			select {
-			case l, ok = <-ch:
+			case l = <-res[taken]:
+				taken++
+				<-slots
 			case <-ctx.Done():
 				return n, "", nil, ctx.Err()
 			}
-			if !ok || l.src != pc.src {
+			if l.src != pc.src {
 				return n, "", nil, fmt.Errorf("clip %s: internal error: sources out of order", c.name)
 			}
 			if l.err != nil {
