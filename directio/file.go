@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 )
 
 // block is the alignment of every direct write: offset, length and
@@ -43,9 +42,31 @@ const block = 4096
 // so 128 cameras share a few of them instead of holding one each.
 const chunkSize = 1 << 20
 
-// chunks are the staging buffers. A sync.Pool is a cache, not state: a
-// buffer lost to a GC is allocated again.
-var chunks = sync.Pool{New: func() any { return alignedChunk() }}
+// freeChunks is a cache of staging buffers, shared by every File: a
+// bounded free list rather than a sync.Pool, which drops its buffers at
+// each GC (and at random under the race detector), so that a recorder's
+// steady state allocates nothing. Beyond maxFreeChunks released at once
+// (that many writers blocked in the disk together) a buffer goes to the
+// GC.
+var freeChunks = make(chan *[]byte, maxFreeChunks)
+
+const maxFreeChunks = 16
+
+func getChunk() *[]byte {
+	select {
+	case b := <-freeChunks:
+		return b
+	default:
+		return alignedChunk()
+	}
+}
+
+func putChunk(b *[]byte) {
+	select {
+	case freeChunks <- b:
+	default:
+	}
+}
 
 func alignedChunk() *[]byte {
 	raw := make([]byte, chunkSize+block)
@@ -117,7 +138,7 @@ func (d *File) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		if d.chunk == nil {
-			d.chunk = chunks.Get().(*[]byte)
+			d.chunk = getChunk()
 			d.n = copy(*d.chunk, d.tail)
 		}
 		c := copy((*d.chunk)[d.n:], p)
@@ -195,7 +216,7 @@ func (d *File) Flush() error {
 
 func (d *File) release() {
 	if d.chunk != nil {
-		chunks.Put(d.chunk)
+		putChunk(d.chunk)
 		d.chunk, d.n = nil, 0
 	}
 }
