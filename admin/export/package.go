@@ -114,11 +114,17 @@ func createPackage(path string, est int64) (*directio.File, *hashingWriter, erro
 		return nil, nil, fmt.Errorf("export: %w", err)
 	}
 	preallocate(f.File(), est)
+	f.SetBuffer(packageBuffer)
 	if f.Direct() {
 		return f, newHashingWriter(f), nil
 	}
 	return f, newHashingWriter(&writeback{f: f}), nil
 }
+
+// packageBuffer is the staging buffer of a package's direct writes:
+// each waits for the disk on the goroutine building the zip, so they are
+// few and large.
+const packageBuffer = 4 << 20
 
 // finishPackage puts the rest of the package in its file, drops the
 // unused preallocation, fsyncs and closes, and returns the package's
