@@ -5,10 +5,13 @@
 // soon. Through the page cache every byte is copied into a freshly
 // allocated cache page, which is then written back and later reclaimed;
 // on the 2-core build VM that copy was 39 % of the recorder's CPU at 128
-// cameras and most of an 8-camera export's (a first touch of each page
-// costs the host a fault: 0.42 GB per CPU-second buffered, against 4.2
-// with this package, README "Benchmarks"). O_DIRECT hands the blocks to
-// the disk from Vahti's own buffer.
+// cameras, and the largest cost of writing an export package (a first
+// touch of each page costs the host a fault: a 2 GiB write took 1 CPU-s
+// per 0.42 GB buffered, per 4.2 GB through this package; README
+// "Benchmarks"). O_DIRECT hands the blocks to the disk from Vahti's own
+// buffer. The price: each flush writes the partial last block through
+// the page cache, and the kernel writes that page back once more before
+// the direct write that completes it (a few KiB per flush, twice).
 //
 // The file stays an ordinary file at every moment a caller can see: the
 // bytes that do not fill a block yet are written through the page cache
@@ -39,7 +42,8 @@ const block = 4096
 // and at Flush, so a 4 Mbit/s camera's 0.5 MB fragment is two or three
 // writes. It is borrowed only between a Write and its Flush, so 128
 // cameras share a few of them instead of holding one each; with 1 MiB
-// the free list alone was 2 MiB a camera at 8 cameras (bench-recorder).
+// ones the recorder's RSS at 8 cameras was 1.8 MiB a camera higher
+// (bench-recorder).
 const chunkSize = 256 << 10
 
 // freeChunks is a cache of staging buffers, shared by every File: a
