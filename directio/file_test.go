@@ -161,3 +161,58 @@ func TestCreateExclusive(t *testing.T) {
 	}
 	check(t, path, []byte("footage"))
 }
+
+// TestAppendFromBuffer: whole blocks written from a Buffer at a block
+// boundary go to the disk from the caller's memory (no staging buffer is
+// borrowed), and the file is exactly what was written whatever comes
+// between: an unaligned write, a flush, a truncation back to a block
+// boundary, an unaligned slice of a Buffer.
+func TestAppendFromBuffer(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "package.zip")
+	f, err := Create(path, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Direct() {
+		t.Skipf("%s refuses O_DIRECT", dir)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	fill := func(p []byte) []byte {
+		for i := range p {
+			p[i] = byte(rng.Uint32())
+		}
+		return p
+	}
+	var want []byte
+	write := func(p []byte, uncopied bool) {
+		t.Helper()
+		if n, err := f.Write(p); err != nil || n != len(p) {
+			t.Fatalf("write %d: %d, %v", len(p), n, err)
+		}
+		want = append(want, p...)
+		if uncopied && f.chunk != nil {
+			t.Fatalf("write of %d aligned bytes at %d borrowed a staging buffer", len(p), len(want)-len(p))
+		}
+	}
+	buf := Buffer(1 << 20)
+	write(fill(buf), true)
+	write(fill(buf[:3*block]), true)
+	write(fill(buf[:5*block+17]), false) // the 17 are staged
+	write(fill(buf[:2*block]), false)    // behind staged bytes: copied
+	if err := f.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	check(t, path, want)
+	at := f.Size() &^ (block - 1)
+	if err := f.Truncate(at); err != nil {
+		t.Fatal(err)
+	}
+	want = want[:at]
+	write(fill(buf), true)
+	write(fill(buf[1:block+1]), false) // not aligned in memory
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check(t, path, want)
+}

@@ -107,24 +107,19 @@ func (e *Exporter) writeZip(ctx context.Context, path string, plans []*plan, man
 // room for est bytes, and the writer that hashes what goes into it.
 // Whole blocks go to the disk by O_DIRECT: a package is written once
 // and read back rarely, and through the page cache its copy into new
-// cache pages cost more CPU than its SHA-256 (package directio).
+// cache pages cost more CPU than its SHA-256 (package directio). They go
+// from the hashing writer's chunks themselves, 1 MiB a write.
 func createPackage(path string, est int64) (*directio.File, *hashingWriter, error) {
 	f, err := directio.OpenFile(path, os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("export: %w", err)
 	}
 	preallocate(f.File(), est)
-	f.SetBuffer(packageBuffer)
 	if f.Direct() {
 		return f, newHashingWriter(f), nil
 	}
 	return f, newHashingWriter(&writeback{f: f}), nil
 }
-
-// packageBuffer is the staging buffer of a package's direct writes:
-// each waits for the disk (on hashingWriter's disk goroutine), so they
-// are few and large.
-const packageBuffer = 4 << 20
 
 // finishPackage waits for the package's bytes to reach its file, puts
 // the rest in it, drops the unused preallocation, fsyncs and closes, and
@@ -181,8 +176,10 @@ func (w *writeback) Write(p []byte) (int, error) {
 // writes while the hashing behind it ran dry. So Write returns once the
 // bytes are copied (the zip's bufio buffer is reused as soon as it
 // does); the bounded set of chunks holds the zip back when the disk or
-// the hashing falls behind. A failed write to w is returned by the next
-// Write and by finish; the bytes after it are not written.
+// the hashing falls behind. The chunks are directio buffers, so a
+// directio.File writes them to the disk without another copy. A failed
+// write to w is returned by the next Write and by finish; the bytes
+// after it are not written.
 type hashingWriter struct {
 	n      int64 // bytes accepted
 	cur    *hashChunk
@@ -206,9 +203,8 @@ type hashChunk struct {
 
 const (
 	hashChunkSize = 1 << 20
-	// hashChunks bounds the package bytes in flight: a direct write of
-	// the package's 4 MiB buffer holds one chunk while the zip fills
-	// more.
+	// hashChunks bounds the package bytes in flight: a direct write
+	// holds its chunk while the zip fills more.
 	hashChunks = 16
 )
 
@@ -218,7 +214,7 @@ func newHashingWriter(w io.Writer) *hashingWriter {
 		free: make(chan *hashChunk, hashChunks), result: make(chan string, 1), werr: make(chan error, 1),
 	}
 	for i := 0; i < hashChunks; i++ {
-		hw.free <- &hashChunk{b: make([]byte, 0, hashChunkSize)}
+		hw.free <- &hashChunk{b: directio.Buffer(hashChunkSize)[:0]}
 	}
 	go func() {
 		h := sha256.New()
