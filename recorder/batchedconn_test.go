@@ -38,6 +38,7 @@ func TestBatchedConnReadsEverythingAndWaitsOnlyWhenDrained(t *testing.T) {
 	}
 	var waits int
 	c := &batchedConn{Conn: &scriptedConn{chunks: chunks}, sleepFor: func(time.Duration) { waits++ }}
+	c.playing.Store(true)
 	got, err := io.ReadAll(struct{ io.Reader }{c})
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("read %d bytes (%v), want %d", len(got), err, len(want))
@@ -47,6 +48,25 @@ func TestBatchedConnReadsEverythingAndWaitsOnlyWhenDrained(t *testing.T) {
 	// read that follows a drained one: 3000, the first 64 KiB, 7, 1, EOF.
 	if waits != 5 {
 		t.Errorf("%d waits, want 5", waits)
+	}
+}
+
+// Until the session plays, the connection carries the RTSP set-up's
+// replies, each awaited by the client: they are read at once, never held
+// until a tick.
+func TestBatchedConnDoesNotWaitDuringSetUp(t *testing.T) {
+	replies := [][]byte{[]byte("RTSP/1.0 200 OK\r\n\r\n"), []byte("RTSP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")}
+	var waits int
+	c := &batchedConn{Conn: &scriptedConn{chunks: replies}, sleepFor: func(time.Duration) { waits++ }}
+	for _, want := range replies {
+		p := make([]byte, 1024)
+		n, err := c.Read(p)
+		if err != nil || !bytes.Equal(p[:n], want) {
+			t.Fatalf("read %q (%v), want %q", p[:n], err, want)
+		}
+	}
+	if waits != 0 {
+		t.Errorf("%d waits during set-up, want none", waits)
 	}
 }
 
