@@ -91,8 +91,6 @@ type File struct {
 	base  int64   // block-aligned file offset of (*chunk)[0] (or tail[0])
 	size  int64   // the file's logical size: everything written, flushed or not
 	done  int64   // bytes [0, done) are in the file
-
-	stageAll bool // a direct write from the caller's memory was refused: copy everything
 }
 
 // Create creates name (O_CREATE|O_EXCL|O_WRONLY with perm) for
@@ -148,7 +146,7 @@ func (d *File) Write(p []byte) (int, error) {
 		return n, err
 	}
 	written := 0
-	if d.chunk == nil && len(d.tail) == 0 && !d.stageAll && len(p) >= block && alignOffset(p) == 0 {
+	if d.chunk == nil && len(d.tail) == 0 && len(p) >= block && alignOffset(p) == 0 {
 		// Nothing staged, the file ends on a block and p starts on one
 		// in memory (Buffer): its whole blocks go to the disk from p
 		// itself, uncopied.
@@ -157,7 +155,8 @@ func (d *File) Write(p []byte) (int, error) {
 			if !errors.Is(err, errInvalid) {
 				return 0, fmt.Errorf("%s: %w", d.name, err)
 			}
-			d.stageAll = true // the staged path below falls back to the page cache
+			// Refused: p is staged below, and the staged path's direct
+			// write, refused in turn, falls back to the page cache.
 		} else {
 			d.base += int64(n)
 			d.size, d.done = d.base, d.base

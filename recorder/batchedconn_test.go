@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -37,8 +38,9 @@ func TestBatchedConnReadsEverythingAndWaitsOnlyWhenDrained(t *testing.T) {
 		chunks = append(chunks, b)
 	}
 	var waits int
-	c := &batchedConn{Conn: &scriptedConn{chunks: chunks}, sleepFor: func(time.Duration) { waits++ }}
-	c.playing.Store(true)
+	var playing atomic.Bool
+	playing.Store(true)
+	c := &batchedConn{Conn: &scriptedConn{chunks: chunks}, playing: &playing, sleepFor: func(time.Duration) { waits++ }}
 	got, err := io.ReadAll(struct{ io.Reader }{c})
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("read %d bytes (%v), want %d", len(got), err, len(want))
@@ -57,7 +59,7 @@ func TestBatchedConnReadsEverythingAndWaitsOnlyWhenDrained(t *testing.T) {
 func TestBatchedConnDoesNotWaitDuringSetUp(t *testing.T) {
 	replies := [][]byte{[]byte("RTSP/1.0 200 OK\r\n\r\n"), []byte("RTSP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")}
 	var waits int
-	c := &batchedConn{Conn: &scriptedConn{chunks: replies}, sleepFor: func(time.Duration) { waits++ }}
+	c := &batchedConn{Conn: &scriptedConn{chunks: replies}, playing: new(atomic.Bool), sleepFor: func(time.Duration) { waits++ }}
 	for _, want := range replies {
 		p := make([]byte, 1024)
 		n, err := c.Read(p)

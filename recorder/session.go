@@ -182,14 +182,11 @@ func (s *session) connect(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("camera URL: %w", err)
 	}
-	var conn atomic.Pointer[batchedConn]
+	// Every connection the client dials (it may dial again, to switch
+	// from UDP to TCP) batches its reads once the session plays.
+	var playing atomic.Bool
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		bc, err := dialBuffered(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		conn.Store(bc)
-		return bc, nil
+		return dialBuffered(ctx, network, addr, &playing)
 	}
 	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, ReadTimeout: 10 * time.Second, DialContext: dial}
 	switch s.cam.Transport {
@@ -246,9 +243,7 @@ func (s *session) connect(ctx context.Context) (time.Duration, error) {
 	if _, err := c.Play(nil); err != nil {
 		return 0, err
 	}
-	if bc := conn.Load(); bc != nil {
-		bc.playing.Store(true) // from now on, batches (see readCoalesce)
-	}
+	playing.Store(true) // from now on, batches (see readCoalesce)
 	s.log.Info("camera connected", "codecs", strings.Join(in.codecs, ","), "unsupported", strings.Join(in.unsupported, ","))
 	go in.watchStall(done)
 	err = c.Wait()
@@ -296,13 +291,14 @@ const (
 	readCoalesce   = 50 * time.Millisecond
 )
 
-// dialBuffered dials the RTSP connection and reads it in batches.
-func dialBuffered(ctx context.Context, network, addr string) (*batchedConn, error) {
+// dialBuffered dials the RTSP connection, read in batches once playing
+// is set.
+func dialBuffered(ctx context.Context, network, addr string, playing *atomic.Bool) (net.Conn, error) {
 	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
-	return &batchedConn{Conn: c}, nil
+	return &batchedConn{Conn: c, playing: playing}, nil
 }
 
 // batchedConn is a net.Conn read in batches (see readCoalesce).
@@ -310,8 +306,8 @@ type batchedConn struct {
 	net.Conn
 	buf      []byte
 	r, w     int
-	drained  bool        // the last read did not fill the buffer
-	playing  atomic.Bool // the session plays: set-up replies are read at once, media in batches
+	drained  bool         // the last read did not fill the buffer
+	playing  *atomic.Bool // the session plays: set-up replies are read at once, media in batches
 	sleepFor func(time.Duration)
 }
 
