@@ -529,8 +529,8 @@ func checkSource(s *source, disk, plain []byte, sealed bool, ic *mp4read.InitCac
 	if err == nil {
 		ix, err = mp4read.EncodeIndex(seg, s.seg.SHA256)
 	}
-	if s.index != nil {
-		if err != nil || !bytes.Equal(ix[len(ix)-32:], s.index.Sum[:]) {
+	if s.indexSum != nil {
+		if err != nil || !bytes.Equal(ix[len(ix)-32:], s.indexSum[:]) {
 			return &tamperErr{seg: s.seg, status: statusIndex, detail: "its index does not match the segment"}
 		}
 		return nil

@@ -50,13 +50,17 @@ type source struct {
 	seg    registry.Segment
 	abs    string
 	parsed *parsedSeg
-	index  *mp4read.Index // the sidecar index the plan used; nil: the file's own boxes
-	status string
-	detail string
-	clip   string
-	frame  time.Duration // duration of the last video frame
-	from   time.Time     // wall-clock span as parsed (catalog span if unparsed)
-	to     time.Time
+	// indexSum is the SHA-256 of the sidecar index the plan used (nil: the
+	// file's own boxes). Only the sum is kept: the decoded index holds the
+	// segment's whole sample table, and an export keeps every source until
+	// it is written (8 cameras x 1 h held 74 MB of tables that way).
+	indexSum *[32]byte
+	status   string
+	detail   string
+	clip     string
+	frame    time.Duration // duration of the last video frame
+	from     time.Time     // wall-clock span as parsed (catalog span if unparsed)
+	to       time.Time
 }
 
 type clipSample struct {
@@ -208,7 +212,10 @@ func makePlan(root, camera string, from, to time.Time, segs []registry.Segment, 
 			continue
 		}
 		s.parsed = ps
-		s.index = ps.index
+		if ps.index != nil {
+			sum := ps.index.Sum
+			s.indexSum = &sum
+		}
 		v := ps.video()
 		v0 := v.Samples[0].DTS
 		last := v.Samples[len(v.Samples)-1]

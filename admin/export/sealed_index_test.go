@@ -25,7 +25,7 @@ func planSources(t *testing.T, e *env, segs []registry.Segment, from, to time.Du
 	}
 	var out []bool
 	for _, s := range p.sources {
-		out = append(out, s.index != nil)
+		out = append(out, s.indexSum != nil)
 	}
 	return out
 }
@@ -73,7 +73,7 @@ func TestSealedFootagePlansFromSealedIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range pp.sources {
-		if s.index == nil {
+		if s.indexSum == nil {
 			t.Errorf("playback planned %s from its boxes", s.seg.Path)
 		}
 	}
