@@ -180,17 +180,15 @@ func (r *Retention) unlinkDoomed(ctx context.Context, doomed map[int64]registry.
 		}
 		deleted = make([]registry.Segment, 0, len(ids))
 		keys = keyTally{}
+		at := make([]registry.SegmentAt, 0, len(ids))
 		for _, id := range ids {
 			s := doomed[id]
 			deleted = append(deleted, s)
-			// The key goes with the row, in this transaction: crypto-erase.
-			had, err := tx.DeleteSegmentKeyAt(s.Camera, s.Start)
-			if err != nil {
-				return err
-			}
-			if had {
-				keys.add(s.Camera, s.Start, 1)
-			}
+			at = append(at, registry.SegmentAt{Camera: s.Camera, Start: s.Start})
+		}
+		// The keys go with the rows, in this transaction: crypto-erase.
+		if err := destroyKeys(tx, at, keys); err != nil {
+			return err
 		}
 		if _, err := tx.UndoomSegments(failed); err != nil {
 			return err
@@ -897,14 +895,14 @@ func (r *Retention) removeMissingRows(ctx context.Context, now time.Time) (keyTa
 			if err := tx.DeleteSegmentRow(s.ID); err != nil {
 				return err
 			}
-			had, err := tx.DeleteSegmentKeyAt(s.Camera, s.Start)
-			if err != nil {
-				return err
-			}
-			if had {
-				keys.add(s.Camera, s.Start, 1)
-			}
 			gone = append(gone, s)
+		}
+		at := make([]registry.SegmentAt, 0, len(gone))
+		for _, s := range gone {
+			at = append(at, registry.SegmentAt{Camera: s.Camera, Start: s.Start})
+		}
+		if err := destroyKeys(tx, at, keys); err != nil {
+			return err
 		}
 		return auditDeletions(tx, r.actor, r.source, "missing", gone, keys)
 	})
@@ -1004,4 +1002,19 @@ func deleteJob(tx *registry.Tx, actor, source string, j registry.Job, extra map[
 	}
 	_, err = tx.Audit(actor, source, "job.expire", fmt.Sprintf("job:%d", j.ID), d)
 	return true, err
+}
+
+// destroyKeys deletes the data keys (and held copies) of segs and counts
+// those that existed in keys.
+func destroyKeys(tx *registry.Tx, segs []registry.SegmentAt, keys keyTally) error {
+	had, err := tx.DeleteSegmentKeysAt(segs)
+	if err != nil {
+		return err
+	}
+	for i, h := range had {
+		if h {
+			keys.add(segs[i].Camera, segs[i].Start, 1)
+		}
+	}
+	return nil
 }
