@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -68,6 +69,34 @@ func (c *cmdEnv) audit(ctx context.Context, kind, object string, detail any) err
 		_, err := tx.Audit(c.actor, cliSource, kind, object, detail)
 		return err
 	})
+}
+
+// request reads request id, saying so when there is none.
+func (c *cmdEnv) request(ctx context.Context, id int64) (q registry.Request, err error) {
+	err = c.db.View(ctx, func(tx *registry.Tx) error {
+		q, err = tx.Request(id)
+		return err
+	})
+	return q, noRequest(id, err)
+}
+
+// updateRequest runs change, which acts on request id, in one transaction
+// and returns the request as change left it.
+func (c *cmdEnv) updateRequest(ctx context.Context, id int64, change func(*registry.Tx) (registry.Request, error)) (q registry.Request, err error) {
+	err = c.db.Update(ctx, func(tx *registry.Tx) error {
+		q, err = change(tx)
+		return err
+	})
+	return q, noRequest(id, err)
+}
+
+// noRequest words registry.ErrNotFound from an action on request id for
+// the user; any other error (or nil) passes through.
+func noRequest(id int64, err error) error {
+	if errors.Is(err, registry.ErrNotFound) {
+		return fmt.Errorf("no request with id %d", id)
+	}
+	return err
 }
 
 // configFlags declares the two flags most commands share: --config and

@@ -28,15 +28,11 @@ func disclosuresList(ctx context.Context, e *env, args []string) error {
 		return usageErr("disclosures list: --json and --csv exclude each other")
 	}
 	var f registry.DisclosureFilter
-	if *from != "" {
-		if f.From, err = parseTime("from", *from); err != nil {
-			return err
-		}
+	if f.From, err = optTime("from", *from); err != nil {
+		return err
 	}
-	if *to != "" {
-		if f.To, err = parseTime("to", *to); err != nil {
-			return err
-		}
+	if f.To, err = optTime("to", *to); err != nil {
+		return err
 	}
 	if !f.From.IsZero() && !f.To.IsZero() && !f.To.After(f.From) {
 		return usageErr("--to must be after --from")

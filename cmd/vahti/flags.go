@@ -91,6 +91,14 @@ func parseTime(flagName, v string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
+// optTime parses an optional RFC 3339 flag: empty is the zero time.
+func optTime(flagName, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	return parseTime(flagName, v)
+}
+
 // parseCameras splits "a,b" or "all" and checks each id against the config.
 func parseCameras(v string, known []string) ([]string, error) {
 	if strings.TrimSpace(v) == "" {

@@ -56,8 +56,13 @@ func viewHold(h registry.Hold) holdView {
 	return v
 }
 
-// idArg parses the single positional id of show/release/close.
-func idArg(fs *flagSet, pos []string, what string) (int64, error) {
+// parseID parses the flags of a command that acts on one registry row and
+// its single positional id (show, release, close, …).
+func (fs *flagSet) parseID(args []string, what string) (int64, error) {
+	pos, err := fs.parse(args)
+	if err != nil {
+		return 0, err
+	}
 	if err := fs.need(pos, 1, what+" id"); err != nil {
 		return 0, err
 	}
@@ -89,10 +94,8 @@ func holdAdd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	h := registry.Hold{From: f, To: t, Reason: strings.TrimSpace(*reason), CaseRef: *caseRef, Basis: *basis}
-	if *review != "" {
-		if h.Review, err = parseTime("review", *review); err != nil {
-			return err
-		}
+	if h.Review, err = optTime("review", *review); err != nil {
+		return err
 	}
 	ce, err := openEnv(e, *path)
 	if err != nil {
@@ -164,11 +167,7 @@ func showByID[T any](ctx context.Context, e *env, args []string, what string, ge
 	view func(T) any, print func(*env, T)) error {
 	fs := newFlags(e, what+" show")
 	path, asJSON := fs.configFlags("print JSON")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	id, err := idArg(fs, pos, what)
+	id, err := fs.parseID(args, what)
 	if err != nil {
 		return err
 	}
@@ -225,11 +224,7 @@ func holdRelease(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "hold release")
 	path, asJSON := fs.configFlags("print the released hold as JSON")
 	reason := fs.String("reason", "", "why the hold ends")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	id, err := idArg(fs, pos, "hold")
+	id, err := fs.parseID(args, "hold")
 	if err != nil {
 		return err
 	}

@@ -68,15 +68,11 @@ func requestAdd(ctx context.Context, e *env, args []string) error {
 		Identity: strings.TrimSpace(*identity), Description: strings.TrimSpace(*description), Handler: strings.TrimSpace(*handler),
 		Notes: strings.TrimSpace(*notes), VerifiedBy: strings.TrimSpace(*verifiedBy)}
 	q.BasisCode, q.Basis = basisFlag(*basis)
-	if *received != "" {
-		if q.Received, err = parseTime("received", *received); err != nil {
-			return err
-		}
+	if q.Received, err = optTime("received", *received); err != nil {
+		return err
 	}
-	if *deadline != "" {
-		if q.Deadline, err = parseTime("deadline", *deadline); err != nil {
-			return err
-		}
+	if q.Deadline, err = optTime("deadline", *deadline); err != nil {
+		return err
 	}
 	ce, err := openEnv(e, *path)
 	if err != nil {
@@ -293,11 +289,7 @@ func requestClose(ctx context.Context, e *env, args []string) error {
 	reason := fs.String("reason", "", "why the request is closed (and why its hold goes or stays)")
 	release := fs.Bool("release-hold", false, "also release the request's legal hold (without it the hold stays, e.g. when the police asked for preservation)")
 	ground := fs.String("ground", "", "a refusal's ground: "+strings.Join(registry.RefusalGrounds, ", ")+" (default other)")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	id, err := idArg(fs, pos, "request")
+	id, err := fs.parseID(args, "request")
 	if err != nil {
 		return err
 	}
@@ -323,10 +315,7 @@ func requestClose(ctx context.Context, e *env, args []string) error {
 	q, h, err := retention.CloseRequestWith(ctx, ce.db, id, retention.CloseInput{Outcome: *outcome, Reason: *reason,
 		ReleaseHold: *release, Ground: *ground}, ce.actor, cliSource)
 	if err != nil {
-		if errors.Is(err, registry.ErrNotFound) {
-			return fmt.Errorf("no request with id %d", id)
-		}
-		return err
+		return noRequest(id, err)
 	}
 	if *asJSON {
 		out := struct {
@@ -358,11 +347,7 @@ func requestExport(ctx context.Context, e *env, args []string) error {
 	keepAudio := fs.Bool("keep-audio", false, "with --redact: keep the audio (re-encoded to AAC); default: none")
 	keys := fs.keyFlags()
 	passFile := passphraseFlag(fs)
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	id, err := idArg(fs, pos, "request")
+	id, err := fs.parseID(args, "request")
 	if err != nil {
 		return err
 	}
@@ -407,13 +392,10 @@ func requestExport(ctx context.Context, e *env, args []string) error {
 			return printRequestExport(e, id, res, *out, enc, *asJSON)
 		}
 	}
-	if errors.Is(err, registry.ErrNotFound) {
-		return fmt.Errorf("no request with id %d", id)
-	}
 	if errors.Is(err, export.ErrBadRequest) {
 		return usageErr("%v", err)
 	}
-	return err
+	return noRequest(id, err)
 }
 
 // printRequestExport reports request export's package.
@@ -488,11 +470,7 @@ func requestDeliver(ctx context.Context, e *env, args []string) error {
 	ackNote := fs.String("ack-note", "", "about the acknowledgement (e.g. where the signed receipt is filed)")
 	corrects := fs.Int64("corrects", 0, "id of a disclosure-log entry this one corrects")
 	note := fs.String("note", "", "note (required for a correction: what was wrong)")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	id, err := idArg(fs, pos, "request")
+	id, err := fs.parseID(args, "request")
 	if err != nil {
 		return err
 	}
@@ -505,10 +483,8 @@ func requestDeliver(ctx context.Context, e *env, args []string) error {
 	d := registry.Disclosure{RequestID: id, PackageID: *pkg, Recipient: *recipient, RecipientAuthority: strings.TrimSpace(*authority),
 		Channel: *channel, HandedBy: *handedBy, Basis: strings.TrimSpace(*basis), Acknowledged: *ack, AckNote: strings.TrimSpace(*ackNote),
 		Corrects: *corrects, Note: strings.TrimSpace(*note)}
-	if *at != "" {
-		if d.At, err = parseTime("at", *at); err != nil {
-			return err
-		}
+	if d.At, err = optTime("at", *at); err != nil {
+		return err
 	}
 	ce, err := openEnv(e, *path)
 	if err != nil {
@@ -516,10 +492,7 @@ func requestDeliver(ctx context.Context, e *env, args []string) error {
 	}
 	defer ce.Close()
 	if err := ce.db.Update(ctx, func(tx *registry.Tx) error { return tx.RecordDelivery(&d, ce.actor, cliSource) }); err != nil {
-		if errors.Is(err, registry.ErrNotFound) {
-			return fmt.Errorf("no request with id %d", id)
-		}
-		return err
+		return noRequest(id, err)
 	}
 	if *asJSON {
 		return printJSON(e, admin.NewDisclosureJSON(d))

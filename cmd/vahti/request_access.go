@@ -21,11 +21,7 @@ func requestExtend(ctx context.Context, e *env, args []string) error {
 	path, asJSON := fs.configFlags("print the request as JSON")
 	months := fs.Int("months", 0, "how many further months (1 or 2; at most 2 in all, GDPR art. 12(3))")
 	reason := fs.String("reason", "", "why (the requester must be told)")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	id, err := idArg(fs, pos, "request")
+	id, err := fs.parseID(args, "request")
 	if err != nil {
 		return err
 	}
@@ -40,14 +36,10 @@ func requestExtend(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer ce.Close()
-	var q registry.Request
-	if err := ce.db.Update(ctx, func(tx *registry.Tx) error {
-		q, err = tx.ExtendDeadline(id, *months, *reason, ce.cfg.Location(), ce.actor, cliSource)
-		return err
-	}); err != nil {
-		if errors.Is(err, registry.ErrNotFound) {
-			return fmt.Errorf("no request with id %d", id)
-		}
+	q, err := ce.updateRequest(ctx, id, func(tx *registry.Tx) (registry.Request, error) {
+		return tx.ExtendDeadline(id, *months, *reason, ce.cfg.Location(), ce.actor, cliSource)
+	})
+	if err != nil {
 		return err
 	}
 	if *asJSON {
@@ -65,36 +57,26 @@ func requestViewOnSite(ctx context.Context, e *env, args []string) error {
 	by := fs.String("by", "", "the keeper who showed the footage (an account; default: you)")
 	at := fs.String("at", "", "when (RFC 3339; default now; never in the future)")
 	note := fs.String("note", "", "note")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	id, err := idArg(fs, pos, "request")
+	id, err := fs.parseID(args, "request")
 	if err != nil {
 		return err
 	}
 	if err := required("config", *path); err != nil {
 		return err
 	}
-	var when time.Time
-	if *at != "" {
-		if when, err = parseTime("at", *at); err != nil {
-			return err
-		}
+	when, err := optTime("at", *at)
+	if err != nil {
+		return err
 	}
 	ce, err := openEnv(e, *path)
 	if err != nil {
 		return err
 	}
 	defer ce.Close()
-	var q registry.Request
-	if err := ce.db.Update(ctx, func(tx *registry.Tx) error {
-		q, err = tx.RecordViewing(id, *by, when, *note, ce.actor, cliSource)
-		return err
-	}); err != nil {
-		if errors.Is(err, registry.ErrNotFound) {
-			return fmt.Errorf("no request with id %d", id)
-		}
+	q, err := ce.updateRequest(ctx, id, func(tx *registry.Tx) (registry.Request, error) {
+		return tx.RecordViewing(id, *by, when, *note, ce.actor, cliSource)
+	})
+	if err != nil {
 		return err
 	}
 	if *asJSON {
@@ -112,11 +94,7 @@ func requestLetter(ctx context.Context, e *env, args []string) error {
 	path, asJSON := fs.configFlags("print what was written as JSON")
 	out := fs.String("out", "", "where to write the letter: FILE.html, or FILE.pdf (needs chromium)")
 	lang := fs.String("lang", "fi", "fi or en")
-	pos, err := fs.parse(args)
-	if err != nil {
-		return err
-	}
-	id, err := idArg(fs, pos, "request")
+	id, err := fs.parseID(args, "request")
 	if err != nil {
 		return err
 	}
@@ -145,14 +123,8 @@ func requestLetter(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer ce.Close()
-	var q registry.Request
-	if err := ce.db.View(ctx, func(tx *registry.Tx) error {
-		q, err = tx.Request(id)
-		return err
-	}); err != nil {
-		if errors.Is(err, registry.ErrNotFound) {
-			return fmt.Errorf("no request with id %d", id)
-		}
+	q, err := ce.request(ctx, id)
+	if err != nil {
 		return err
 	}
 	var buf bytes.Buffer

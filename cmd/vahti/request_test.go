@@ -85,6 +85,15 @@ func TestRequestCommandsRefuseBadInput(t *testing.T) {
 		{[]string{"request", "close", "1", "--config", "$CONFIG", "--outcome", "delivered"}, "--reason"},
 		{[]string{"request", "close", "7", "--config", "$CONFIG", "--outcome", "delivered", "--reason", "x"}, "no request with id 7"},
 		{[]string{"request", "show", "7", "--config", "$CONFIG"}, "no request with id 7"},
+		{[]string{"request", "extend", "7", "--config", "$CONFIG", "--months", "1", "--reason", "x"}, "no request with id 7"},
+		{[]string{"request", "view", "7", "--config", "$CONFIG"}, "no request with id 7"},
+		{[]string{"request", "letter", "7", "--config", "$CONFIG", "--out", "l.html"}, "no request with id 7"},
+		{[]string{"request", "export", "7", "--config", "$CONFIG", "--out", "p.zip"}, "no request with id 7"},
+		{[]string{"request", "deliver", "7", "--config", "$CONFIG", "--package", "p", "--recipient", "r", "--channel", "in-person"}, "no request with id 7"},
+		{[]string{"request", "view", "x7", "--config", "$CONFIG"}, `"x7" is not a request id`},
+		{[]string{"request", "view", "--config", "$CONFIG"}, "expected request id"},
+		{[]string{"request", "view", "7", "--config", "$CONFIG", "--at", "yesterday"}, `--at: "yesterday" is not an RFC 3339 time`},
+		{append(append([]string{}, base...), "--kind", "police", "--received", "monday"), `--received: "monday" is not an RFC 3339 time`},
 		{[]string{"request"}, "subcommand"},
 	}
 	for _, tc := range cases {

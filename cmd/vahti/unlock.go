@@ -262,11 +262,7 @@ func isSealedFile(p string) bool {
 
 // requestFootageKeys is footageKeys for the cameras and range of request id.
 func (c *cmdEnv) requestFootageKeys(ctx context.Context, ex *export.Exporter, k keyFlags, id int64) (func(), error) {
-	var q registry.Request
-	err := c.db.View(ctx, func(tx *registry.Tx) (err error) { q, err = tx.Request(id); return })
-	if errors.Is(err, registry.ErrNotFound) {
-		return nil, fmt.Errorf("no request with id %d", id)
-	}
+	q, err := c.request(ctx, id)
 	if err != nil {
 		return nil, err
 	}
