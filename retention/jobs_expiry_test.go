@@ -81,6 +81,23 @@ func TestAdHocJobRowsExpire(t *testing.T) {
 	}
 
 	f.set(t0.Add(maxAge + 2*time.Hour))
+	// A dry run counts the same two rows (the done job's package would go
+	// in the same pass) and removes nothing.
+	dry, err := f.r.PurgeWith(context.Background(), PurgeOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dry.JobsExpired != 2 {
+		t.Errorf("dry run: %d jobs would expire, want 2", dry.JobsExpired)
+	}
+	for _, j := range []registry.Job{failed, done, running, queued, heldPkg} {
+		if !f.jobThere(j.ID) {
+			t.Fatalf("the dry run deleted job %d", j.ID)
+		}
+	}
+	if es := f.audit("job.expire"); len(es) != 0 {
+		t.Fatalf("the dry run audited %d job.expire", len(es))
+	}
 	rep, err := f.r.PurgeWith(context.Background(), PurgeOptions{Force: true}) // the clock jumped ahead on purpose
 	if err != nil {
 		t.Fatal(err)

@@ -32,7 +32,8 @@ type Report struct {
 	// (a dry run: those that would expire).
 	HoldKeyFilesRemoved []int64  `json:"hold_key_files_removed"`
 	BackupsExpired      []string `json:"backups_expired"`
-	// JobsExpired: rows of ended ad-hoc export jobs removed (DeletableJob).
+	// JobsExpired: rows of ended ad-hoc export jobs removed (DeletableJob;
+	// a dry run: those that would be).
 	JobsExpired int `json:"jobs_expired"`
 }
 
@@ -147,6 +148,9 @@ func (r *Retention) PurgeWith(ctx context.Context, o PurgeOptions) (Report, erro
 		return rep, err
 	}
 	rep.KeysDestroyed = keys.list()
+	if rep.JobsExpired, err = r.expiringJobs(ctx, at, p.exports); err != nil {
+		return rep, err
+	}
 	due, err := r.expiredBackups(at)
 	if err != nil {
 		return rep, err

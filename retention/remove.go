@@ -921,38 +921,16 @@ const jobExpiryBatch = 1000
 // and its package and asks the gate again, audited as "job.expire" (no
 // cameras, reason or case: those were in the job's own entries).
 func (r *Retention) expireJobs(ctx context.Context, now time.Time) (int, error) {
-	maxAge := r.cfg.Retention.MaxAge.D()
-	var cands []registry.Job
-	if err := r.db.View(ctx, func(tx *registry.Tx) error {
-		var err error
-		cands, err = tx.EndedAdHocJobsBefore(now, jobExpiryBatch)
-		return err
-	}); err != nil || len(cands) == 0 {
+	cands, err := r.jobCandidates(ctx, now)
+	if err != nil || len(cands) == 0 {
 		return 0, err
 	}
 	n := 0
 	for _, c := range cands {
 		err := r.db.Update(ctx, func(tx *registry.Tx) error {
-			j, err := tx.Job(c.ID)
-			if errors.Is(err, registry.ErrNotFound) {
-				return nil
-			}
-			if err != nil {
+			j, pkg, ok, err := r.jobGate(tx, c.ID, now, nil)
+			if err != nil || !ok {
 				return err
-			}
-			var pkg *registry.Export
-			if j.Package != "" {
-				e, err := tx.Export(j.Package)
-				switch {
-				case errors.Is(err, registry.ErrNotFound):
-				case err != nil:
-					return err
-				default:
-					pkg = &e
-				}
-			}
-			if ok, _ := DeletableJob(j, now, maxAge, pkg, false); !ok {
-				return nil
 			}
 			gone, err := deleteJob(tx, r.actor, r.source, j, map[string]any{"package_expired": pkg != nil, "max_age": r.cfg.Retention.MaxAge.String()})
 			if gone {
@@ -965,6 +943,73 @@ func (r *Retention) expireJobs(ctx context.Context, now time.Time) (int, error) 
 		}
 	}
 	return n, nil
+}
+
+// expiringJobs is expireJobs's count for a dry run at now, removing
+// nothing. exports are the packages the same pass would remove first, so
+// the jobs that made them count as their packages would be gone.
+func (r *Retention) expiringJobs(ctx context.Context, now time.Time, exports []registry.Export) (int, error) {
+	cands, err := r.jobCandidates(ctx, now)
+	if err != nil || len(cands) == 0 {
+		return 0, err
+	}
+	gone := make(map[string]bool, len(exports))
+	for _, e := range exports {
+		gone[e.ID] = true
+	}
+	n := 0
+	err = r.db.View(ctx, func(tx *registry.Tx) error {
+		for _, c := range cands {
+			_, _, ok, err := r.jobGate(tx, c.ID, now, gone)
+			if err != nil {
+				return fmt.Errorf("job %d: expiry: %w", c.ID, err)
+			}
+			if ok {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// jobCandidates reads the ended ad-hoc jobs that may expire at now, at
+// most jobExpiryBatch of them.
+func (r *Retention) jobCandidates(ctx context.Context, now time.Time) (cands []registry.Job, err error) {
+	err = r.db.View(ctx, func(tx *registry.Tx) error {
+		cands, err = tx.EndedAdHocJobsBefore(now, jobExpiryBatch)
+		return err
+	})
+	return cands, err
+}
+
+// jobGate reads job id and the package it made and asks DeletableJob
+// whether the row goes at now. A package named in gone counts as removed
+// at now (a dry run's). ok is false, with no error, when the row is
+// already gone.
+func (r *Retention) jobGate(tx *registry.Tx, id int64, now time.Time, gone map[string]bool) (j registry.Job, pkg *registry.Export, ok bool, err error) {
+	j, err = tx.Job(id)
+	if errors.Is(err, registry.ErrNotFound) {
+		return j, nil, false, nil
+	}
+	if err != nil {
+		return j, nil, false, err
+	}
+	if j.Package != "" {
+		e, err := tx.Export(j.Package)
+		switch {
+		case errors.Is(err, registry.ErrNotFound):
+		case err != nil:
+			return j, nil, false, err
+		default:
+			if gone[e.ID] && e.Deleted.IsZero() {
+				e.Deleted = now
+			}
+			pkg = &e
+		}
+	}
+	ok, _ = DeletableJob(j, now, r.cfg.Retention.MaxAge.D(), pkg, false)
+	return j, pkg, ok, nil
 }
 
 // expireRequestJobs removes the rows of request q's jobs as the request

@@ -133,6 +133,9 @@ func printPurge(e *env, rep retention.Report) {
 	for _, b := range rep.BackupsExpired {
 		fmt.Fprintf(e.stdout, "registry backup %s expired (older than max_age + 1 day): %s\n", b, backup)
 	}
+	if rep.JobsExpired > 0 {
+		fmt.Fprintf(e.stdout, "%s %d ended export job row(s) (their packages gone, or none made)\n", verb, rep.JobsExpired)
+	}
 	for _, k := range rep.Refused {
 		fmt.Fprintf(e.stdout, "INTERLOCK %s: %s\n", k, rep.Messages[k])
 	}
