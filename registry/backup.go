@@ -54,14 +54,10 @@ func (db *DB) Backup(ctx context.Context, dst string) error {
 // intact Vahti registry: SQLite's integrity check, a known schema version
 // and an unbroken audit chain.
 func CheckFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		return err
 	}
-	head := make([]byte, 16)
-	_, err = io.ReadFull(f, head)
-	f.Close()
-	if err != nil || string(head) != "SQLite format 3\x00" {
+	if !IsSQLiteFile(path) {
 		return fmt.Errorf("%s: not an SQLite database", path)
 	}
 	s, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=query_only(1)")
@@ -188,4 +184,21 @@ func ParseBackupDirName(name string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return t, true
+}
+
+// IsSQLiteFile reports whether path is a regular file that starts with
+// SQLite's header: a registry copy (vahti backup --out) left in
+// backup.path is one, a note beside it is not.
+func IsSQLiteFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return false
+	}
+	head := make([]byte, 16)
+	_, err = io.ReadFull(f, head)
+	return err == nil && string(head) == "SQLite format 3\x00"
 }

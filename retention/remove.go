@@ -830,13 +830,15 @@ func (r *Retention) expireBackups(ctx context.Context, now time.Time) ([]string,
 	return gone, firstErr
 }
 
-// backupDir is one nightly registry copy in backup.path.
+// backupDir is one registry copy in backup.path: a nightly folder, or a
+// loose file from vahti backup --out.
 type backupDir struct {
 	name  string
 	taken time.Time
 }
 
-// expiredBackups lists the registry copies in backup.path that
+// expiredBackups lists the registry copies in backup.path (nightly
+// folders and loose copies) that
 // DeletableBackup lets go at now: what expireBackups removes and a dry run
 // lists.
 func (r *Retention) expiredBackups(now time.Time) ([]backupDir, error) {
@@ -855,13 +857,32 @@ func (r *Retention) expiredBackups(now time.Time) ([]backupDir, error) {
 	for _, e := range es {
 		taken, ok := registry.ParseBackupDirName(e.Name())
 		if !ok || !e.IsDir() {
-			continue
+			if taken, ok = looseCopy(root, e); !ok {
+				continue
+			}
 		}
 		if ok, _ := DeletableBackup(taken, now, r.cfg.Retention.MaxAge.D()); ok {
 			due = append(due, backupDir{e.Name(), taken})
 		}
 	}
 	return due, nil
+}
+
+// looseCopy reports whether e, in backup.path, is a registry copy a keeper
+// wrote there with `vahti backup --out` (the README's manual and
+// before-upgrade copies), and when: its modification time, which nothing
+// but Vahti's account can change in that 0700 folder. It holds the same
+// keys and register as a nightly copy, so it expires the same way; any
+// other file is left alone.
+func looseCopy(root string, e fs.DirEntry) (time.Time, bool) {
+	if !e.Type().IsRegular() || strings.HasSuffix(e.Name(), ".tmp") || !registry.IsSQLiteFile(filepath.Join(root, e.Name())) {
+		return time.Time{}, false
+	}
+	st, err := e.Info()
+	if err != nil {
+		return time.Time{}, false
+	}
+	return st.ModTime().UTC(), true
 }
 
 // removeMissingRows drops the rows of segments whose file vanished behind

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"syscall"
+	"time"
 )
 
 func runBackup(ctx context.Context, e *env, args []string) error {
@@ -28,9 +31,59 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := ce.audit(ctx, "registry.backup", "registry", map[string]any{"file": *out, "bytes": st.Size()}); err != nil {
+	// The copy holds the register and the sealed footage's keys, so it may
+	// live no longer than a nightly copy: max_age plus a day.
+	due := st.ModTime().UTC().Add(ce.cfg.Retention.MaxAge.D() + 24*time.Hour)
+	managed := inBackupPath(ce.cfg.Backup.Path, *out)
+	if managed {
+		if err := ownAsFolder(*out); err != nil {
+			return err
+		}
+	}
+	if err := ce.audit(ctx, "registry.backup", "registry", map[string]any{"file": *out, "bytes": st.Size(),
+		"expires": due, "expired_by_vahti": managed}); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "backup written to %s (%d bytes, verified)\n", *out, st.Size())
+	when := due.In(ce.cfg.Location()).Format("2006-01-02 15:04 MST")
+	if managed {
+		fmt.Fprintf(e.stdout, "it is in backup.path: the purge deletes it after %s (retention.max_age + 1 day), like the nightly copies\n", when)
+	} else {
+		fmt.Fprintf(e.stderr, "WARNING: this copy holds the register and the keys that open sealed footage; Vahti will not delete it: destroy it by %s (retention.max_age + 1 day), or write it into backup.path, where the purge does\n", when)
+	}
+	return nil
+}
+
+// inBackupPath reports whether file lies directly in backup.path, where
+// the purge expires registry copies.
+func inBackupPath(backupPath, file string) bool {
+	if backupPath == "" {
+		return false
+	}
+	dir, err := filepath.Abs(filepath.Dir(file))
+	if err != nil {
+		return false
+	}
+	return filepath.Clean(backupPath) == dir
+}
+
+// ownAsFolder gives file the owner of its folder when root wrote it
+// (sudo vahti backup): the purge runs as the service account that owns
+// backup.path and must read a copy there to know it for a registry copy.
+func ownAsFolder(file string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	st, err := os.Stat(filepath.Dir(file))
+	if err != nil {
+		return err
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || sys.Uid == 0 {
+		return nil
+	}
+	if err := os.Chown(file, int(sys.Uid), int(sys.Gid)); err != nil {
+		return fmt.Errorf("backup %s: give it to backup.path's owner: %w", file, err)
+	}
 	return nil
 }

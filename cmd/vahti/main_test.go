@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+	"vahti/configs"
 )
 
 // cli runs vahti commands in-process against a temporary state dir.
@@ -137,10 +139,57 @@ cameras:
 	}
 }
 
+// checkBackupExpiry: a copy outside backup.path is the keeper's to
+// destroy, and backup says by when (max_age + 1 day after it was
+// written); one written into backup.path is the purge's to delete.
+func checkBackupExpiry(t *testing.T, c *cli, elsewhere string) {
+	t.Helper()
+	st, err := os.Stat(elsewhere)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := configs.Load(c.config, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := st.ModTime().Add(cfg.Retention.MaxAge.D() + 24*time.Hour).In(cfg.Location()).Format("2006-01-02")
+	_, stderr, _ := c.run("", "backup", "--config", "$CONFIG", "--out", filepath.Join(c.dir, "second.db"))
+	if !strings.Contains(stderr, "Vahti will not delete it: destroy it by "+due) {
+		t.Errorf("backup outside backup.path: stderr %q does not say to destroy it by %s", stderr, due)
+	}
+	managed := filepath.Join(c.dir, "backups")
+	if err := os.Mkdir(managed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const service = 65534 // the folder's owner, as the service account owns backup.path
+	if os.Geteuid() == 0 {
+		if err := os.Chown(managed, service, service); err != nil {
+			t.Fatal(err)
+		}
+	}
+	yaml, _ := os.ReadFile(c.config)
+	if err := os.WriteFile(c.config, append(yaml, []byte("backup:\n  path: "+managed+"\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.WriteFile(c.config, yaml, 0o600)
+	out, stderr, code := c.run("", "backup", "--config", "$CONFIG", "--out", filepath.Join(managed, "manual.db"))
+	if code != 0 || !strings.Contains(out, "it is in backup.path: the purge deletes it after "+due) || stderr != "" {
+		t.Errorf("backup into backup.path: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	// Written by root (sudo vahti backup), the copy goes to the folder's
+	// owner, who runs the purge and must read it to know it for a copy.
+	if st, err := os.Stat(filepath.Join(managed, "manual.db")); err != nil {
+		t.Fatal(err)
+	} else if uid := st.Sys().(*syscall.Stat_t).Uid; os.Geteuid() == 0 && uid != service {
+		t.Errorf("copy in backup.path owned by uid %d, want the folder's %d", uid, service)
+	}
+}
+
 func TestBackupRestore(t *testing.T) {
 	c := newCLI(t)
 	bk := filepath.Join(c.dir, "backup.db")
 	c.ok("backup", "--config", "$CONFIG", "--out", bk)
+	checkBackupExpiry(t, c, bk)
 	if msg := c.fail("backup", "--config", "$CONFIG", "--out", bk); !strings.Contains(msg, "exists") {
 		t.Errorf("second backup to the same file: %q", msg)
 	}
