@@ -54,10 +54,13 @@ func (db *DB) Backup(ctx context.Context, dst string) error {
 // intact Vahti registry: SQLite's integrity check, a known schema version
 // and an unbroken audit chain.
 func CheckFile(path string) error {
-	if _, err := os.Stat(path); err != nil {
+	f, err := os.Open(path)
+	if err != nil {
 		return err
 	}
-	if !IsSQLiteFile(path) {
+	ok := hasSQLiteHeader(f)
+	f.Close()
+	if !ok {
 		return fmt.Errorf("%s: not an SQLite database", path)
 	}
 	s, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=query_only(1)")
@@ -198,7 +201,12 @@ func IsSQLiteFile(path string) bool {
 	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
 		return false
 	}
+	return hasSQLiteHeader(f)
+}
+
+// hasSQLiteHeader reads the 16 bytes every SQLite database starts with.
+func hasSQLiteHeader(r io.Reader) bool {
 	head := make([]byte, 16)
-	_, err = io.ReadFull(f, head)
+	_, err := io.ReadFull(r, head)
 	return err == nil && string(head) == "SQLite format 3\x00"
 }

@@ -130,20 +130,10 @@ func (r *Retention) PurgeWith(ctx context.Context, o PurgeOptions) (Report, erro
 	// that would expire (the epochs are judged only after a real pass).
 	keys := keyTally{}
 	if err := r.db.View(ctx, func(tx *registry.Tx) error {
-		at := make([]registry.SegmentAt, len(p.segs))
-		for i, sg := range p.segs {
-			at[i] = registry.SegmentAt{Camera: sg.Camera, Start: sg.Start}
-		}
+		at := keysOf(p.segs)
 		has, err := tx.HasSegmentKeysAt(at)
-		if err != nil {
-			return err
-		}
-		for i, h := range has {
-			if h {
-				keys.add(at[i].Camera, at[i].Start, 1)
-			}
-		}
-		return nil
+		keys.addHad(at, has)
+		return err
 	}); err != nil {
 		return rep, err
 	}

@@ -180,14 +180,11 @@ func (r *Retention) unlinkDoomed(ctx context.Context, doomed map[int64]registry.
 		}
 		deleted = make([]registry.Segment, 0, len(ids))
 		keys = keyTally{}
-		at := make([]registry.SegmentAt, 0, len(ids))
 		for _, id := range ids {
-			s := doomed[id]
-			deleted = append(deleted, s)
-			at = append(at, registry.SegmentAt{Camera: s.Camera, Start: s.Start})
+			deleted = append(deleted, doomed[id])
 		}
 		// The keys go with the rows, in this transaction: crypto-erase.
-		if err := destroyKeys(tx, at, keys); err != nil {
+		if err := destroyKeys(tx, deleted, keys); err != nil {
 			return err
 		}
 		if _, err := tx.UndoomSegments(failed); err != nil {
@@ -918,11 +915,7 @@ func (r *Retention) removeMissingRows(ctx context.Context, now time.Time) (keyTa
 			}
 			gone = append(gone, s)
 		}
-		at := make([]registry.SegmentAt, 0, len(gone))
-		for _, s := range gone {
-			at = append(at, registry.SegmentAt{Camera: s.Camera, Start: s.Start})
-		}
-		if err := destroyKeys(tx, at, keys); err != nil {
+		if err := destroyKeys(tx, gone, keys); err != nil {
 			return err
 		}
 		return auditDeletions(tx, r.actor, r.source, "missing", gone, keys)
@@ -1072,15 +1065,30 @@ func deleteJob(tx *registry.Tx, actor, source string, j registry.Job, extra map[
 
 // destroyKeys deletes the data keys (and held copies) of segs and counts
 // those that existed in keys.
-func destroyKeys(tx *registry.Tx, segs []registry.SegmentAt, keys keyTally) error {
-	had, err := tx.DeleteSegmentKeysAt(segs)
+func destroyKeys(tx *registry.Tx, segs []registry.Segment, keys keyTally) error {
+	at := keysOf(segs)
+	had, err := tx.DeleteSegmentKeysAt(at)
 	if err != nil {
 		return err
 	}
+	keys.addHad(at, had)
+	return nil
+}
+
+// keysOf names segs as their data keys are stored.
+func keysOf(segs []registry.Segment) []registry.SegmentAt {
+	at := make([]registry.SegmentAt, len(segs))
+	for i, s := range segs {
+		at[i] = registry.SegmentAt{Camera: s.Camera, Start: s.Start}
+	}
+	return at
+}
+
+// addHad counts the segments of at whose key had[i] says existed.
+func (k keyTally) addHad(at []registry.SegmentAt, had []bool) {
 	for i, h := range had {
 		if h {
-			keys.add(segs[i].Camera, segs[i].Start, 1)
+			k.add(at[i].Camera, at[i].Start, 1)
 		}
 	}
-	return nil
 }

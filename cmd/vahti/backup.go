@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+	"vahti/registry"
 )
 
 func runBackup(ctx context.Context, e *env, args []string) error {
@@ -36,7 +37,7 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 	due := st.ModTime().UTC().Add(ce.cfg.Retention.MaxAge.D() + 24*time.Hour)
 	managed := inBackupPath(ce.cfg.Backup.Path, *out)
 	if managed {
-		if err := ownAsFolder(*out); err != nil {
+		if err := ownAsRegistry(*out, filepath.Join(ce.cfg.StateDir, registry.FileName)); err != nil {
 			return err
 		}
 	}
@@ -67,14 +68,16 @@ func inBackupPath(backupPath, file string) bool {
 	return filepath.Clean(backupPath) == dir
 }
 
-// ownAsFolder gives file the owner of its folder when root wrote it
-// (sudo vahti backup): the purge runs as the service account that owns
-// backup.path and must read a copy there to know it for a registry copy.
-func ownAsFolder(file string) error {
+// ownAsRegistry gives file, a copy root wrote into backup.path (sudo vahti
+// backup), the owner of the live registry db: the service account the
+// purge runs as, which must read the copy to know it for a registry copy.
+// The registry's owner, not the folder's: it already holds every key the
+// copy does, whoever else a misconfigured backup.path belongs to.
+func ownAsRegistry(file, db string) error {
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	st, err := os.Stat(filepath.Dir(file))
+	st, err := os.Stat(db)
 	if err != nil {
 		return err
 	}
@@ -83,7 +86,7 @@ func ownAsFolder(file string) error {
 		return nil
 	}
 	if err := os.Chown(file, int(sys.Uid), int(sys.Gid)); err != nil {
-		return fmt.Errorf("backup %s: give it to backup.path's owner: %w", file, err)
+		return fmt.Errorf("backup %s: give it to the registry's owner: %w", file, err)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 	"vahti/configs"
+	"vahti/registry"
 )
 
 // cli runs vahti commands in-process against a temporary state dir.
@@ -161,10 +162,14 @@ func checkBackupExpiry(t *testing.T, c *cli, elsewhere string) {
 	if err := os.Mkdir(managed, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	const service = 65534 // the folder's owner, as the service account owns backup.path
+	// The service account owns the registry; backup.path here belongs to
+	// another account, which must not be handed the keys.
+	const service, other = 65534, 65533
 	if os.Geteuid() == 0 {
-		if err := os.Chown(managed, service, service); err != nil {
-			t.Fatal(err)
+		for p, uid := range map[string]int{managed: other, filepath.Join(cfg.StateDir, registry.FileName): service} {
+			if err := os.Chown(p, uid, uid); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	yaml, _ := os.ReadFile(c.config)
@@ -176,12 +181,12 @@ func checkBackupExpiry(t *testing.T, c *cli, elsewhere string) {
 	if code != 0 || !strings.Contains(out, "it is in backup.path: the purge deletes it after "+due) || stderr != "" {
 		t.Errorf("backup into backup.path: exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
-	// Written by root (sudo vahti backup), the copy goes to the folder's
+	// Written by root (sudo vahti backup), the copy goes to the registry's
 	// owner, who runs the purge and must read it to know it for a copy.
 	if st, err := os.Stat(filepath.Join(managed, "manual.db")); err != nil {
 		t.Fatal(err)
 	} else if uid := st.Sys().(*syscall.Stat_t).Uid; os.Geteuid() == 0 && uid != service {
-		t.Errorf("copy in backup.path owned by uid %d, want the folder's %d", uid, service)
+		t.Errorf("copy in backup.path owned by uid %d, want the registry's %d", uid, service)
 	}
 }
 
