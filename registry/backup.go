@@ -9,13 +9,27 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
 // Backup writes a consistent copy of the database to dst (which must not
 // exist) while other processes keep using it: SQLite's VACUUM INTO reads
 // one snapshot. The copy is checked before Backup returns.
-func (db *DB) Backup(ctx context.Context, dst string) error {
+func (db *DB) Backup(ctx context.Context, dst string) error { return db.backup(ctx, dst, false) }
+
+// BackupForService is Backup for a copy that the service's purge must read
+// later (one written into backup.path, where copies expire). Run as root
+// (sudo vahti backup), it gives the copy to the live registry's owner, the
+// service account, before the copy takes its name, so a copy that cannot
+// be handed over is removed, never left behind root's, unaudited. The
+// registry's owner, not the folder's: it already holds every key the copy
+// does, whoever else a misconfigured folder belongs to.
+func (db *DB) BackupForService(ctx context.Context, dst string) error {
+	return db.backup(ctx, dst, true)
+}
+
+func (db *DB) backup(ctx context.Context, dst string, forService bool) error {
 	if _, err := os.Stat(dst); err == nil {
 		return fmt.Errorf("backup %s: file exists", dst)
 	}
@@ -36,6 +50,9 @@ func (db *DB) Backup(ctx context.Context, dst string) error {
 		return fmt.Errorf("backup %s: the copy does not verify: %w", dst, err)
 	}
 	err := privateFile(tmp, false)
+	if err == nil && forService {
+		err = ownLike(tmp, db.path)
+	}
 	if err == nil {
 		err = syncFile(tmp)
 	}
@@ -209,4 +226,24 @@ func hasSQLiteHeader(r io.Reader) bool {
 	head := make([]byte, 16)
 	_, err := io.ReadFull(r, head)
 	return err == nil && string(head) == "SQLite format 3\x00"
+}
+
+// ownLike gives file the owner of ref when the process runs as root and
+// ref belongs to someone else; otherwise the file stays the caller's.
+func ownLike(file, ref string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	st, err := os.Stat(ref)
+	if err != nil {
+		return err
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || sys.Uid == 0 {
+		return nil
+	}
+	if err := os.Chown(file, int(sys.Uid), int(sys.Gid)); err != nil {
+		return fmt.Errorf("give it to the registry's owner: %w", err)
+	}
+	return nil
 }

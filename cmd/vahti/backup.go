@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
-	"vahti/registry"
 )
 
 func runBackup(ctx context.Context, e *env, args []string) error {
@@ -25,7 +23,14 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer ce.Close()
-	if err := ce.db.Backup(ctx, *out); err != nil {
+	// A copy in backup.path expires there like a nightly one, so the
+	// purge, running as the service account, must be able to read it.
+	managed := inBackupPath(ce.cfg.Backup.Path, *out)
+	backup := ce.db.Backup
+	if managed {
+		backup = ce.db.BackupForService
+	}
+	if err := backup(ctx, *out); err != nil {
 		return err
 	}
 	st, err := os.Stat(*out)
@@ -35,12 +40,6 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 	// The copy holds the register and the sealed footage's keys, so it may
 	// live no longer than a nightly copy: max_age plus a day.
 	due := st.ModTime().UTC().Add(ce.cfg.Retention.MaxAge.D() + 24*time.Hour)
-	managed := inBackupPath(ce.cfg.Backup.Path, *out)
-	if managed {
-		if err := ownAsRegistry(*out, filepath.Join(ce.cfg.StateDir, registry.FileName)); err != nil {
-			return err
-		}
-	}
 	if err := ce.audit(ctx, "registry.backup", "registry", map[string]any{"file": *out, "bytes": st.Size(),
 		"expires": due, "expired_by_vahti": managed}); err != nil {
 		return err
@@ -56,7 +55,8 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 }
 
 // inBackupPath reports whether file lies directly in backup.path, where
-// the purge expires registry copies.
+// the purge expires registry copies. Both sides are compared with their
+// symbolic links resolved, as the purge reads the folder through them.
 func inBackupPath(backupPath, file string) bool {
 	if backupPath == "" {
 		return false
@@ -65,28 +65,14 @@ func inBackupPath(backupPath, file string) bool {
 	if err != nil {
 		return false
 	}
-	return filepath.Clean(backupPath) == dir
+	return realPath(backupPath) == realPath(dir)
 }
 
-// ownAsRegistry gives file, a copy root wrote into backup.path (sudo vahti
-// backup), the owner of the live registry db: the service account the
-// purge runs as, which must read the copy to know it for a registry copy.
-// The registry's owner, not the folder's: it already holds every key the
-// copy does, whoever else a misconfigured backup.path belongs to.
-func ownAsRegistry(file, db string) error {
-	if os.Geteuid() != 0 {
-		return nil
+// realPath is p with its symbolic links resolved, or p cleaned when it
+// cannot be resolved (it does not exist yet).
+func realPath(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
 	}
-	st, err := os.Stat(db)
-	if err != nil {
-		return err
-	}
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	if !ok || sys.Uid == 0 {
-		return nil
-	}
-	if err := os.Chown(file, int(sys.Uid), int(sys.Gid)); err != nil {
-		return fmt.Errorf("backup %s: give it to the registry's owner: %w", file, err)
-	}
-	return nil
+	return filepath.Clean(p)
 }

@@ -188,6 +188,16 @@ func checkBackupExpiry(t *testing.T, c *cli, elsewhere string) {
 	} else if uid := st.Sys().(*syscall.Stat_t).Uid; os.Geteuid() == 0 && uid != service {
 		t.Errorf("copy in backup.path owned by uid %d, want the registry's %d", uid, service)
 	}
+	// Named through a symbolic link to backup.path, the copy is still in
+	// the folder the purge reads, and backup says so.
+	link := filepath.Join(c.dir, "backups-link")
+	if err := os.Symlink(managed, link); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code = c.run("", "backup", "--config", "$CONFIG", "--out", filepath.Join(link, "via-link.db"))
+	if code != 0 || !strings.Contains(out, "it is in backup.path") || stderr != "" {
+		t.Errorf("backup through a link to backup.path: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
 }
 
 func TestBackupRestore(t *testing.T) {
