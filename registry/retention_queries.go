@@ -1,7 +1,9 @@
 package registry
 
 import (
+	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -11,13 +13,31 @@ import (
 // segments_camera_start), so a sweep costs what expires, not what is kept.
 
 // ExpiryCandidates lists segments in state ok whose end is at or before
-// cutoff, oldest end first, at most limit rows (0: all).
+// cutoff, oldest end first, at most limit rows (0: all). A day of 32
+// cameras is 46 000 rows, so they carry only what the gate, the unlinker
+// and the report read: id, camera, times, path, bytes and state (no
+// codecs, parameter sets or hash).
 func (tx *Tx) ExpiryCandidates(cutoff time.Time, limit int) ([]Segment, error) {
 	if limit <= 0 {
 		limit = -1
 	}
-	return tx.querySegments(`SELECT `+segCols+` FROM segments
+	rows, err := tx.tx.Query(`SELECT id, camera, start_ns, end_ns, path, bytes, state FROM segments
 		WHERE end_ns <= ? AND state = 'ok' ORDER BY end_ns LIMIT ?`, ns(cutoff), limit)
+	if err != nil {
+		return nil, fmt.Errorf("expiry candidates: %w", err)
+	}
+	defer rows.Close()
+	var out []Segment
+	for rows.Next() {
+		var s Segment
+		var start, end int64
+		if err := rows.Scan(&s.ID, &s.Camera, &start, &end, &s.Path, &s.Bytes, &s.State); err != nil {
+			return nil, fmt.Errorf("expiry candidates: %w", err)
+		}
+		s.Start, s.End = fromNS(start), fromNS(end)
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }
 
 // OldestOfCamera lists up to limit of a camera's segments in state ok whose
@@ -85,19 +105,19 @@ func (tx *Tx) HasSegments() (bool, error) {
 // the ids actually changed (a row already doomed, missing or gone is left
 // alone, so two deleters never both claim a segment).
 func (tx *Tx) DoomSegments(ids []int64) ([]int64, error) {
-	return tx.idsReturning(`UPDATE segments SET state = 'doomed' WHERE state = 'ok' AND id IN (%s) RETURNING id`, ids)
+	return tx.idsReturning(`UPDATE segments SET state = 'doomed' WHERE state = 'ok' AND %s RETURNING id`, ids)
 }
 
 // UndoomSegments moves doomed segments back to ok (a hold arrived, or the
 // unlink failed and the file is still there).
 func (tx *Tx) UndoomSegments(ids []int64) ([]int64, error) {
-	return tx.idsReturning(`UPDATE segments SET state = 'ok' WHERE state = 'doomed' AND id IN (%s) RETURNING id`, ids)
+	return tx.idsReturning(`UPDATE segments SET state = 'ok' WHERE state = 'doomed' AND %s RETURNING id`, ids)
 }
 
 // DeleteDoomedRows deletes rows that are still doomed and returns the ids
 // deleted, so only the process that removed a row audits it.
 func (tx *Tx) DeleteDoomedRows(ids []int64) ([]int64, error) {
-	return tx.idsReturning(`DELETE FROM segments WHERE state = 'doomed' AND id IN (%s) RETURNING id`, ids)
+	return tx.idsReturning(`DELETE FROM segments WHERE state = 'doomed' AND %s RETURNING id`, ids)
 }
 
 // CountOK counts segments in state ok: all rows (a covering scan of the
@@ -114,29 +134,68 @@ func (tx *Tx) CountOK() (int64, error) {
 	return all - other, nil
 }
 
+// idsReturning runs q, whose %s is the condition on id, for ids and
+// returns the ids it touched. A run of consecutive ids (a day of footage
+// was catalogued in a row) goes as one "id BETWEEN" range, walked in rowid
+// order; the others go in lists of up to 500.
 func (tx *Tx) idsReturning(q string, ids []int64) ([]int64, error) {
-	var out []int64
-	for len(ids) > 0 {
-		n := min(len(ids), 500)
-		chunk := ids[:n]
-		ids = ids[n:]
-		rows, err := tx.tx.Query(fmt.Sprintf(q, placeholders(len(chunk))), int64Args(chunk)...)
-		if err != nil {
-			return out, fmt.Errorf("segments: %w", err)
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	var out, loose []int64
+	var between *sql.Stmt
+	for i := 0; i < len(ids); {
+		j := i + 1
+		for j < len(ids) && ids[j] == ids[j-1]+1 {
+			j++
 		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
+		if j-i < minIDRun {
+			loose = append(loose, ids[i:j]...)
+			i = j
+			continue
+		}
+		if between == nil {
+			var err error
+			if between, err = tx.tx.Prepare(fmt.Sprintf(q, "id BETWEEN ? AND ?")); err != nil {
 				return out, fmt.Errorf("segments: %w", err)
 			}
-			out = append(out, id)
+			defer between.Close()
 		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
+		rows, err := between.Query(ids[i], ids[j-1])
+		if out, err = scanIDs(rows, err, out); err != nil {
+			return out, err
+		}
+		i = j
+	}
+	for len(loose) > 0 {
+		chunk := loose[:min(len(loose), 500)]
+		loose = loose[len(chunk):]
+		rows, err := tx.tx.Query(fmt.Sprintf(q, "id IN ("+placeholders(len(chunk))+")"), int64Args(chunk)...)
+		if out, err = scanIDs(rows, err, out); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// minIDRun is the shortest run of consecutive ids sent as one range.
+const minIDRun = 16
+
+// scanIDs appends the ids rows returns (err: the query's) to out.
+func scanIDs(rows *sql.Rows, err error, out []int64) ([]int64, error) {
+	if err != nil {
+		return out, fmt.Errorf("segments: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
 			return out, fmt.Errorf("segments: %w", err)
 		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return out, fmt.Errorf("segments: %w", err)
 	}
 	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"vahti/configs"
+	"vahti/mp4read"
 	"vahti/registry"
 )
 
@@ -129,8 +130,11 @@ func buildBenchBox(b *testing.B, days int, files bool) (*fixture, []registry.Seg
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				b.Fatal(err)
 			}
-			if err := os.WriteFile(p, nil, 0o644); err != nil {
-				b.Fatal(err)
+			// Every finished segment has its fragment index beside it.
+			for _, f := range []string{p, mp4read.IndexPath(p)} {
+				if err := os.WriteFile(f, nil, 0o644); err != nil {
+					b.Fatal(err)
+				}
 			}
 		}
 	}
@@ -200,6 +204,7 @@ func BenchmarkExpireOneDay(b *testing.B) {
 					p := filepath.Join(f.cfg.Storage.Root, filepath.FromSlash(it.Path))
 					os.MkdirAll(filepath.Dir(p), 0o755)
 					os.WriteFile(p, nil, 0o644)
+					os.WriteFile(mp4read.IndexPath(p), nil, 0o644)
 				}
 				if err := f.db.Update(ctx, func(tx *registry.Tx) error { return tx.AddSegments(back) }); err != nil {
 					b.Fatal(err)

@@ -36,6 +36,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"vahti/mp4read"
@@ -58,8 +59,83 @@ var ErrHeld = errors.New("covered by an active legal hold")
 // into the audit entries. It returns the segments actually destroyed.
 func (r *Retention) removeSegments(ctx context.Context, now time.Time, maxAge func(string) time.Duration,
 	segs []registry.Segment, reason string) ([]registry.Segment, keyTally, error) {
+	doomed, err := r.doom(ctx, now, maxAge, segs)
+	if err != nil || len(doomed) == 0 {
+		return nil, nil, err
+	}
+	if r.crashed("doomed", 0) {
+		return nil, nil, errCrashed
+	}
+	return r.unlinkDoomed(ctx, doomed, reason)
+}
+
+// removeInBatches is removeSegments for a pass's many segments, r.batch
+// at a time so that the recorder's inserts never wait long for the write
+// lock. Each batch still goes step 1, 2, 3 in order, but while one batch's
+// files are unlinked (the file system's work) the next batch is doomed
+// (the registry's), so on two cores the two overlap. A crash then leaves
+// at most two batches doomed, which finishDoomed completes like one at the
+// next start; so does a pass stopped by shutdown between two batches.
+// Emptied folders are removed once, after the last batch.
+func (r *Retention) removeInBatches(ctx context.Context, now time.Time, maxAge func(string) time.Duration,
+	segs []registry.Segment, reason string) ([]registry.Segment, keyTally, error) {
+	var deleted []registry.Segment
+	keys := keyTally{}
+	dirs := map[string]bool{}
+	var firstErr error
+	keep := func(err error) {
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	batch := func(i int) []registry.Segment { return segs[min(i*r.batch, len(segs)):min((i+1)*r.batch, len(segs))] }
+	n := (len(segs) + r.batch - 1) / r.batch
+	next, nextErr := r.doom(ctx, now, maxAge, batch(0))
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		cur, err := next, nextErr
+		next, nextErr = nil, nil
+		keep(err)
+		if len(cur) > 0 && r.crashed("doomed", 0) {
+			return deleted, keys, errCrashed
+		}
+		var u unlinked
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			u = r.unlinkFiles(cur)
+		}()
+		if i+1 < n {
+			next, nextErr = r.doom(ctx, now, maxAge, batch(i+1))
+		}
+		<-done
+		if u.crashed {
+			return deleted, keys, errCrashed
+		}
+		del, k, err := r.dropDoomed(ctx, cur, u, reason)
+		deleted = append(deleted, del...)
+		keys.merge(k)
+		keep(err)
+		if errors.Is(err, errCrashed) {
+			return deleted, keys, err
+		}
+		for d := range u.dirs {
+			dirs[d] = true
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		keep(err)
+	}
+	r.removeEmptyDirs(dirs, r.now())
+	return deleted, keys, firstErr
+}
+
+// doom is step 1: in one write transaction, with the holds read there, it
+// moves the segments of segs the gate allows at now to doomed and returns
+// them by id (a row already doomed or gone is not claimed twice).
+func (r *Retention) doom(ctx context.Context, now time.Time, maxAge func(string) time.Duration,
+	segs []registry.Segment) (map[int64]registry.Segment, error) {
 	if len(segs) == 0 {
-		return nil, nil, nil
+		return nil, nil
 	}
 	byID := make(map[int64]registry.Segment, len(segs))
 	err := r.db.Update(ctx, func(tx *registry.Tx) error {
@@ -87,22 +163,40 @@ func (r *Retention) removeSegments(ctx context.Context, now time.Time, maxAge fu
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("doom segments: %w", err)
+		return nil, fmt.Errorf("doom segments: %w", err)
 	}
-	if r.crashed("doomed", 0) {
-		return nil, nil, errCrashed
-	}
-	return r.unlinkDoomed(ctx, byID, reason)
+	return byID, nil
 }
 
 // unlinkDoomed carries out steps 2 and 3 for rows already doomed. It
 // returns the segments whose rows went and the data keys destroyed with
 // them.
 func (r *Retention) unlinkDoomed(ctx context.Context, doomed map[int64]registry.Segment, reason string) ([]registry.Segment, keyTally, error) {
+	u := r.unlinkFiles(doomed)
+	if u.crashed {
+		return nil, nil, errCrashed
+	}
+	deleted, keys, err := r.dropDoomed(ctx, doomed, u, reason)
+	if errors.Is(err, errCrashed) {
+		return nil, nil, err
+	}
+	r.removeEmptyDirs(u.dirs, r.now())
+	return deleted, keys, err
+}
+
+// unlinked is what step 2 did to a set of doomed segments.
+type unlinked struct {
+	gone, failed []int64         // ids whose file is gone (or was), and those still there
+	dirs         map[string]bool // folders that lost a file
+	err          error           // the first failure
+	crashed      bool            // a simulated crash stopped it (tests)
+}
+
+// unlinkFiles is step 2: it unlinks each doomed segment's file and index,
+// then fsyncs each folder once.
+func (r *Retention) unlinkFiles(doomed map[int64]registry.Segment) unlinked {
 	root := r.cfg.Storage.Root
-	var gone, failed []int64
-	dirs := map[string]bool{}
-	var firstErr error
+	u := unlinked{dirs: map[string]bool{}}
 	ids := make([]int64, 0, len(doomed))
 	for id := range doomed {
 		ids = append(ids, id)
@@ -118,7 +212,6 @@ func (r *Retention) unlinkDoomed(ctx context.Context, doomed map[int64]registry.
 	}
 	var mu sync.Mutex
 	next := 0
-	crashed := false
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
@@ -128,12 +221,12 @@ func (r *Retention) unlinkDoomed(ctx context.Context, doomed map[int64]registry.
 				mu.Lock()
 				i := next
 				next++
-				if i >= len(ids) || crashed {
+				if i >= len(ids) || u.crashed {
 					mu.Unlock()
 					return
 				}
 				if r.crashed("unlink", i) {
-					crashed = true
+					u.crashed = true
 					mu.Unlock()
 					return
 				}
@@ -141,40 +234,44 @@ func (r *Retention) unlinkDoomed(ctx context.Context, doomed map[int64]registry.
 				id := ids[i]
 				s := doomed[id]
 				full := filepath.Join(root, filepath.FromSlash(s.Path))
-				err := os.Remove(full)
-				if err == nil || errors.Is(err, fs.ErrNotExist) {
-					err = removeIndex(full)
-				}
+				err := unlinkSegment(full)
 				mu.Lock()
 				if err != nil && !errors.Is(err, fs.ErrNotExist) {
-					failed = append(failed, id)
-					if firstErr == nil {
-						firstErr = fmt.Errorf("segment %s: %w", s.Path, err)
+					u.failed = append(u.failed, id)
+					if u.err == nil {
+						u.err = fmt.Errorf("segment %s: %w", s.Path, err)
 					}
 				} else {
-					gone = append(gone, id)
-					dirs[filepath.Dir(full)] = true
+					u.gone = append(u.gone, id)
+					u.dirs[filepath.Dir(full)] = true
 				}
 				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
-	if crashed {
-		return nil, nil, errCrashed
+	if u.crashed {
+		return u
 	}
-	for d := range dirs {
-		if err := syncDir(d); err != nil && firstErr == nil {
-			firstErr = err
+	for d := range u.dirs {
+		if err := syncDir(d); err != nil && u.err == nil {
+			u.err = err
 		}
 	}
+	return u
+}
+
+// dropDoomed is step 3: one write transaction deletes the rows of the
+// unlinked files and their data keys, puts back to ok the rows whose
+// unlink failed, and audits the deletion.
+func (r *Retention) dropDoomed(ctx context.Context, doomed map[int64]registry.Segment, u unlinked, reason string) ([]registry.Segment, keyTally, error) {
 	if r.crashed("rows", 0) {
 		return nil, nil, errCrashed
 	}
 	var deleted []registry.Segment
 	var keys keyTally
 	err := r.db.Update(ctx, func(tx *registry.Tx) error {
-		ids, err := tx.DeleteDoomedRows(gone)
+		ids, err := tx.DeleteDoomedRows(u.gone)
 		if err != nil {
 			return err
 		}
@@ -187,7 +284,7 @@ func (r *Retention) unlinkDoomed(ctx context.Context, doomed map[int64]registry.
 		if err := destroyKeys(tx, deleted, keys); err != nil {
 			return err
 		}
-		if _, err := tx.UndoomSegments(failed); err != nil {
+		if _, err := tx.UndoomSegments(u.failed); err != nil {
 			return err
 		}
 		return auditDeletions(tx, r.actor, r.source, reason, deleted, keys)
@@ -196,8 +293,7 @@ func (r *Retention) unlinkDoomed(ctx context.Context, doomed map[int64]registry.
 		return deleted, nil, fmt.Errorf("delete segment rows: %w", err)
 	}
 	r.keysErased(keys)
-	r.removeEmptyDirs(dirs, r.now())
-	return deleted, keys, firstErr
+	return deleted, keys, u.err
 }
 
 // auditDeletions writes one "segments.delete" entry per camera: time range,
@@ -333,11 +429,7 @@ func (r *Retention) removeStrays(ctx context.Context, now time.Time, rels []stri
 	var firstErr error
 	for _, s := range allowed {
 		full := filepath.Join(r.cfg.Storage.Root, filepath.FromSlash(s.Path))
-		err := os.Remove(full)
-		if err == nil || errors.Is(err, fs.ErrNotExist) {
-			err = removeIndex(full)
-		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := unlinkSegment(full); err != nil {
 			if firstErr == nil {
 				firstErr = fmt.Errorf("stray %s: %w", s.Path, err)
 			}
@@ -517,15 +609,18 @@ func (r *Retention) exportMaxAge(e registry.Export) time.Duration {
 	return m
 }
 
-// removeIndex unlinks the sidecar index (mp4read) of a segment being
-// deleted: it describes the footage and goes with it, here, in the one
-// place that deletes. None is fine.
-func removeIndex(segFull string) error {
-	err := os.Remove(mp4read.IndexPath(segFull))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+// unlinkSegment unlinks a segment file and then its sidecar index
+// (mp4read), which describes the footage and goes with it, here, in the
+// one place that deletes. Either already gone is fine. unlink(2), not
+// os.Remove: a directory by a segment's name is never removed, and a
+// missing file costs one system call, not two.
+func unlinkSegment(full string) error {
+	for _, p := range []string{full, mp4read.IndexPath(full)} {
+		if err := syscall.Unlink(p); err != nil && err != syscall.ENOENT {
+			return &fs.PathError{Op: "unlink", Path: p, Err: err}
+		}
 	}
-	return err
+	return nil
 }
 
 // removeOrphanIndexes deletes, in an old day folder, the fragment indexes

@@ -102,6 +102,8 @@ type Retention struct {
 
 	kick chan struct{}
 
+	batch int // segments per deleting transaction: sweepBatch
+
 	// crash, set only by tests, simulates the process dying at a stage of
 	// a deletion: when it returns true the deletion stops right there.
 	crash func(stage string, n int) bool
@@ -143,7 +145,7 @@ func New(c Config) (*Retention, error) {
 	}
 	r := &Retention{cfg: c.Cfg, db: c.DB, now: c.Now, log: c.Log, recon: c.Reconcile, ckpt: c.Checkpoint, statfs: c.Statfs,
 		guardT: c.GuardInterval, actor: c.Actor, source: c.Source, alarms: map[string]Alarm{}, kick: make(chan struct{}, 1),
-		nightlyGrace: time.Minute}
+		nightlyGrace: time.Minute, batch: sweepBatch}
 	r.st.WritingAllowed = true
 	return r, nil
 }

@@ -27,7 +27,8 @@ const (
 const clockJumpLimit = 24 * time.Hour
 
 // sweepBatch bounds how many rows one write transaction claims, so the
-// recorder's inserts never wait long for the write lock.
+// recorder's inserts never wait long for the write lock (Retention.batch;
+// tests make it small).
 const sweepBatch = 5000
 
 // plan is what one pass would destroy at a given instant.
@@ -232,19 +233,10 @@ func (r *Retention) pass(ctx context.Context, now time.Time, force bool, reason 
 		r.clear(AlarmDeleteFraction)
 		r.clear(AlarmCatalogMismatch)
 	}
-	var firstErr error
-	keys := keyTally{}
-	for i := 0; i < len(p.segs); i += sweepBatch {
-		chunk := p.segs[i:min(i+sweepBatch, len(p.segs))]
-		del, k, err := r.removeSegments(ctx, now, r.cfg.MaxAgeFor, chunk, reason)
-		rep.addSegments(del)
-		keys.merge(k)
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-		if ctx.Err() != nil {
-			return rep, ctx.Err()
-		}
+	del, keys, firstErr := r.removeInBatches(ctx, now, r.cfg.MaxAgeFor, p.segs, reason)
+	rep.addSegments(del)
+	if ctx.Err() != nil {
+		return rep, ctx.Err()
 	}
 	if len(p.exports) > 0 {
 		ids := make([]string, len(p.exports))

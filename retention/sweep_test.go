@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,8 +27,17 @@ func (f *fixture) catalogue(cams []string, end time.Time, n int) []registry.Segm
 	return f.addSegs(specs)
 }
 
+// TestSweepDeletesExpiredKeepsHeldAndYoung runs in one batch and in batches
+// of 7, where one batch's unlinks overlap the next one's doom.
 func TestSweepDeletesExpiredKeepsHeldAndYoung(t *testing.T) {
+	for _, batch := range []int{sweepBatch, 7} {
+		t.Run(fmt.Sprint("batch=", batch), func(t *testing.T) { testSweepDeletesExpiredKeepsHeldAndYoung(t, batch) })
+	}
+}
+
+func testSweepDeletesExpiredKeepsHeldAndYoung(t *testing.T, batch int) {
 	f := newFixture(t)
+	f.r.batch = batch
 	ctx := context.Background()
 	// 30 days of hourly segments per camera, catalogue 1/hour for speed.
 	var specs []registry.Segment
@@ -268,3 +279,35 @@ func TestRequestPlacesHoldInOneTransaction(t *testing.T) {
 }
 
 func configs7d() configs.Duration { return configs.Duration(7 * day) }
+
+// TestDirectoryNamedLikeASegmentIsNotRemoved: the unlinker removes files
+// only. A row whose path is a folder (planted, or a broken restore) fails
+// loudly and stays, with the folder; the other expired segment goes.
+func TestDirectoryNamedLikeASegmentIsNotRemoved(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.Retention.MaxDeleteFraction = 1
+	start := t0.Add(-30 * day)
+	odd := f.addSeg("yard", start, time.Minute, 10)
+	plain := f.addSeg("yard", start.Add(time.Hour), time.Minute, 10)
+	full := filepath.Join(f.cfg.Storage.Root, filepath.FromSlash(odd.Path))
+	if err := os.Remove(full); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(full, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f.set(t0)
+	_, err := f.r.Purge(context.Background(), false, time.Time{})
+	if err == nil || !strings.Contains(err.Error(), odd.Path) {
+		t.Fatalf("purge over a folder named like a segment: %v", err)
+	}
+	if st, err := os.Stat(full); err != nil || !st.IsDir() {
+		t.Errorf("the folder went: %v", err)
+	}
+	if s, ok := f.row(odd.Path); !ok || s.State != registry.SegmentOK {
+		t.Errorf("its row: %+v %v, want kept in state ok", s, ok)
+	}
+	if _, ok := f.row(plain.Path); ok || f.exists(plain.Path) {
+		t.Errorf("the other expired segment was kept")
+	}
+}
