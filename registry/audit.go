@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -115,8 +116,21 @@ func (tx *Tx) AuditEntries(f AuditFilter) ([]Entry, error) {
 	q := `SELECT seq, time_ns, actor, source, kind, object, detail, prev_hash, hash FROM audit WHERE seq > ?`
 	args := []any{f.AfterSeq}
 	if !f.From.IsZero() {
-		q += ` AND time_ns >= ?`
-		args = append(args, ns(f.From))
+		// The chain is in time order but for a clock set back, so no entry
+		// from From on comes before the first seq stamped From or later
+		// (found through audit_time): the scan starts there, not at the
+		// chain's first entry, and the time test still decides. One bound
+		// on seq, or SQLite walks from the lower of two.
+		// With To as well, the first seq is looked for in [From, To) only.
+		upTo := int64(math.MaxInt64)
+		if !f.To.IsZero() {
+			upTo = ns(f.To)
+		}
+		q = `SELECT seq, time_ns, actor, source, kind, object, detail, prev_hash, hash FROM audit
+			WHERE seq > max(?, COALESCE((SELECT MIN(seq) FROM audit INDEXED BY audit_time WHERE time_ns >= ? AND time_ns < ?),
+				9223372036854775807) - 1)
+			AND time_ns >= ?`
+		args = append(args, ns(f.From), upTo, ns(f.From))
 	}
 	if !f.To.IsZero() {
 		q += ` AND time_ns < ?`

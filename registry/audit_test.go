@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -155,5 +156,52 @@ func TestAuditChainInDatabaseDetectsTampering(t *testing.T) {
 	var ce *ChainError
 	if !errors.As(err, &ce) || ce.Seq != 2 {
 		t.Fatalf("tampered database chain: %v", err)
+	}
+}
+
+// TestAuditEntriesFromATimeWithTheClockSetBack: entries from a time on are
+// found by where the chain reaches that time (audit_time), yet an entry
+// written after the clock was set back, and one stamped ahead before it,
+// are each returned exactly when their own time matches.
+func TestAuditEntriesFromATimeWithTheClockSetBack(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	clock := t0
+	db, err := Open(t.TempDir(), func() time.Time { return clock })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	// seq 1 at 0 h, 2 at 10 h, 3 at 2 h (the clock set back), 4 at 11 h.
+	for _, h := range []int{0, 10, 2, 11} {
+		clock = t0.Add(time.Duration(h) * time.Hour)
+		if err := db.Update(ctx, func(tx *Tx) error { _, err := tx.Audit("u", "test", "note.add", "x", nil); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := func(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
+	for _, c := range []struct {
+		f    AuditFilter
+		want []int64
+	}{
+		{AuditFilter{From: at(5)}, []int64{2, 4}},
+		{AuditFilter{From: at(1)}, []int64{2, 3, 4}},
+		{AuditFilter{From: at(1), To: at(3)}, []int64{3}},
+		{AuditFilter{From: at(1), To: at(11)}, []int64{2, 3}},
+		{AuditFilter{From: at(1), AfterSeq: 2}, []int64{3, 4}},
+		{AuditFilter{From: at(12)}, nil},
+		{AuditFilter{From: at(0), Kind: "note", Limit: 2}, []int64{1, 2}},
+	} {
+		var es []Entry
+		if err := db.View(ctx, func(tx *Tx) (err error) { es, err = tx.AuditEntries(c.f); return err }); err != nil {
+			t.Fatal(err)
+		}
+		var got []int64
+		for _, e := range es {
+			got = append(got, e.Seq)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("from %s to %s after %d: seqs %v, want %v", c.f.From.Format("15h"), c.f.To.Format("15h"), c.f.AfterSeq, got, c.want)
+		}
 	}
 }
