@@ -113,24 +113,25 @@ type AuditFilter struct {
 
 // AuditEntries lists entries in chain order.
 func (tx *Tx) AuditEntries(f AuditFilter) ([]Entry, error) {
-	q := `SELECT seq, time_ns, actor, source, kind, object, detail, prev_hash, hash FROM audit WHERE seq > ?`
-	args := []any{f.AfterSeq}
+	// The scan starts after one bound on seq (given two, SQLite walks from
+	// the lower).
+	after, args := `?`, []any{f.AfterSeq}
 	if !f.From.IsZero() {
 		// The chain is in time order but for a clock set back, so no entry
-		// from From on comes before the first seq stamped From or later
-		// (found through audit_time): the scan starts there, not at the
-		// chain's first entry, and the time test still decides. One bound
-		// on seq, or SQLite walks from the lower of two.
-		// With To as well, the first seq is looked for in [From, To) only.
+		// from From on (and before To) comes before the lowest seq stamped
+		// in that range, found through audit_time: the scan starts there,
+		// not at the chain's first entry, and the time test still decides.
 		upTo := int64(math.MaxInt64)
 		if !f.To.IsZero() {
 			upTo = ns(f.To)
 		}
-		q = `SELECT seq, time_ns, actor, source, kind, object, detail, prev_hash, hash FROM audit
-			WHERE seq > max(?, COALESCE((SELECT MIN(seq) FROM audit INDEXED BY audit_time WHERE time_ns >= ? AND time_ns < ?),
-				9223372036854775807) - 1)
-			AND time_ns >= ?`
-		args = append(args, ns(f.From), upTo, ns(f.From))
+		after = `max(?, COALESCE((SELECT MIN(seq) FROM audit INDEXED BY audit_time WHERE time_ns >= ? AND time_ns < ?), ?) - 1)`
+		args = append(args, ns(f.From), upTo, int64(math.MaxInt64))
+	}
+	q := `SELECT seq, time_ns, actor, source, kind, object, detail, prev_hash, hash FROM audit WHERE seq > ` + after
+	if !f.From.IsZero() {
+		q += ` AND time_ns >= ?`
+		args = append(args, ns(f.From))
 	}
 	if !f.To.IsZero() {
 		q += ` AND time_ns < ?`

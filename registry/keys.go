@@ -409,20 +409,13 @@ func (tx *Tx) segmentKeysAt(segs []SegmentAt, q string, tables ...string) ([]boo
 // it returns maps to.
 func (tx *Tx) markStarts(q string, args []any, idx map[int64][]int, had []bool) error {
 	rows, err := tx.tx.Query(q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var st int64
-		if err := rows.Scan(&st); err != nil {
-			return err
-		}
+	starts, err := scanInts(rows, err, nil)
+	for _, st := range starts {
 		for _, i := range idx[st] {
 			had[i] = true
 		}
 	}
-	return rows.Err()
+	return err
 }
 
 // SegmentKeyCount is the number of stored segment keys.

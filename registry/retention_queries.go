@@ -162,8 +162,8 @@ func (tx *Tx) idsReturning(q string, ids []int64) ([]int64, error) {
 			defer between.Close()
 		}
 		rows, err := between.Query(ids[i], ids[j-1])
-		if out, err = scanIDs(rows, err, out); err != nil {
-			return out, err
+		if out, err = scanInts(rows, err, out); err != nil {
+			return out, fmt.Errorf("segments: %w", err)
 		}
 		i = j
 	}
@@ -171,8 +171,8 @@ func (tx *Tx) idsReturning(q string, ids []int64) ([]int64, error) {
 		chunk := loose[:min(len(loose), 500)]
 		loose = loose[len(chunk):]
 		rows, err := tx.tx.Query(fmt.Sprintf(q, "id IN ("+placeholders(len(chunk))+")"), int64Args(chunk)...)
-		if out, err = scanIDs(rows, err, out); err != nil {
-			return out, err
+		if out, err = scanInts(rows, err, out); err != nil {
+			return out, fmt.Errorf("segments: %w", err)
 		}
 	}
 	return out, nil
@@ -181,23 +181,21 @@ func (tx *Tx) idsReturning(q string, ids []int64) ([]int64, error) {
 // minIDRun is the shortest run of consecutive ids sent as one range.
 const minIDRun = 16
 
-// scanIDs appends the ids rows returns (err: the query's) to out.
-func scanIDs(rows *sql.Rows, err error, out []int64) ([]int64, error) {
+// scanInts appends the one int64 column rows returns (err: the query's)
+// to out.
+func scanInts(rows *sql.Rows, err error, out []int64) ([]int64, error) {
 	if err != nil {
-		return out, fmt.Errorf("segments: %w", err)
+		return out, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return out, fmt.Errorf("segments: %w", err)
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return out, err
 		}
-		out = append(out, id)
+		out = append(out, v)
 	}
-	if err := rows.Err(); err != nil {
-		return out, fmt.Errorf("segments: %w", err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 func placeholders(n int) string {

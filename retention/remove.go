@@ -57,27 +57,16 @@ var ErrHeld = errors.New("covered by an active legal hold")
 // removeSegments destroys the segments the gate allows at now, with
 // maxAge(camera) as the age rule (the disk guard passes 0). reason goes
 // into the audit entries. It returns the segments actually destroyed.
-func (r *Retention) removeSegments(ctx context.Context, now time.Time, maxAge func(string) time.Duration,
-	segs []registry.Segment, reason string) ([]registry.Segment, keyTally, error) {
-	doomed, err := r.doom(ctx, now, maxAge, segs)
-	if err != nil || len(doomed) == 0 {
-		return nil, nil, err
-	}
-	if r.crashed("doomed", 0) {
-		return nil, nil, errCrashed
-	}
-	return r.unlinkDoomed(ctx, doomed, reason)
-}
-
-// removeInBatches is removeSegments for a pass's many segments, r.batch
-// at a time so that the recorder's inserts never wait long for the write
-// lock. Each batch still goes step 1, 2, 3 in order, but while one batch's
-// files are unlinked (the file system's work) the next batch is doomed
-// (the registry's), so on two cores the two overlap. A crash then leaves
+//
+// A pass's many segments go r.batch at a time, so that the recorder's
+// inserts never wait long for the write lock (the disk guard's few are
+// one batch). Each batch still goes step 1, 2, 3 in order, but while one
+// batch's files are unlinked (the file system's work) the next batch is
+// doomed (the registry's), so on two cores the two overlap. A crash then leaves
 // at most two batches doomed, which finishDoomed completes like one at the
 // next start; so does a pass stopped by shutdown between two batches.
 // Emptied folders are removed once, after the last batch.
-func (r *Retention) removeInBatches(ctx context.Context, now time.Time, maxAge func(string) time.Duration,
+func (r *Retention) removeSegments(ctx context.Context, now time.Time, maxAge func(string) time.Duration,
 	segs []registry.Segment, reason string) ([]registry.Segment, keyTally, error) {
 	var deleted []registry.Segment
 	keys := keyTally{}
@@ -265,6 +254,9 @@ func (r *Retention) unlinkFiles(doomed map[int64]registry.Segment) unlinked {
 // unlinked files and their data keys, puts back to ok the rows whose
 // unlink failed, and audits the deletion.
 func (r *Retention) dropDoomed(ctx context.Context, doomed map[int64]registry.Segment, u unlinked, reason string) ([]registry.Segment, keyTally, error) {
+	if len(doomed) == 0 {
+		return nil, keyTally{}, u.err // a batch the gate kept whole
+	}
 	if r.crashed("rows", 0) {
 		return nil, nil, errCrashed
 	}

@@ -233,7 +233,7 @@ func (r *Retention) pass(ctx context.Context, now time.Time, force bool, reason 
 		r.clear(AlarmDeleteFraction)
 		r.clear(AlarmCatalogMismatch)
 	}
-	del, keys, firstErr := r.removeInBatches(ctx, now, r.cfg.MaxAgeFor, p.segs, reason)
+	del, keys, firstErr := r.removeSegments(ctx, now, r.cfg.MaxAgeFor, p.segs, reason)
 	rep.addSegments(del)
 	if ctx.Err() != nil {
 		return rep, ctx.Err()
