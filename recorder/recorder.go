@@ -177,7 +177,12 @@ func (r *Recorder) Run(ctx context.Context) error {
 	if err := os.MkdirAll(r.cfg.Root, registry.SegmentDirMode); err != nil {
 		return fmt.Errorf("recorder: %w", err)
 	}
+	// A stop during start-up is a clean stop: recovery and reconcile are
+	// redone whole by the next start.
 	if _, err := Recover(ctx, r.cfg.Root, r.cfg.DB, log); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	w, err := newWatcher(r.cfg.Root, r.cfg.DB, log)
@@ -186,6 +191,9 @@ func (r *Recorder) Run(ctx context.Context) error {
 	}
 	defer w.close()
 	if _, err := Reconcile(ctx, r.cfg.Root, r.cfg.DB, r.cfg.Now, log); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 

@@ -230,3 +230,29 @@ func propertyRun(t *testing.T, rng *rand.Rand) {
 		return nil
 	})
 }
+
+// A stop that arrives while Run is still finishing a crash's deletions is
+// a clean stop (the service exits 0), and the doomed rows wait for the
+// next start instead of being half-done or given back.
+func TestStopDuringStartupRecoveryIsClean(t *testing.T) {
+	f := newFixture(t)
+	old := f.catalogue([]string{"yard"}, t0.Add(-29*day), 3)
+	f.catalogue([]string{"yard"}, t0, 100)
+	f.r.crash = func(s string, n int) bool { return s == "doomed" }
+	if _, err := f.r.Purge(context.Background(), false, time.Time{}); err == nil {
+		t.Fatal("no simulated crash")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := f.newRetention().Run(ctx); err != nil {
+		t.Fatalf("Run stopped during start-up: %v, want a clean stop", err)
+	}
+	for _, s := range old {
+		if !f.exists(s.Path) || f.stateOf(s.Path) != registry.SegmentDoomed {
+			t.Errorf("%s after the stop: exists=%v state=%s, want the doomed file kept for the next start", s.Path, f.exists(s.Path), f.stateOf(s.Path))
+		}
+	}
+	if n, err := f.newRetention().finishDoomed(context.Background()); err != nil || n != 3 {
+		t.Fatalf("next start: finished %d, %v; want 3", n, err)
+	}
+}

@@ -15,7 +15,12 @@ import (
 // ends. Errors of single passes raise alarms and are retried; Run returns
 // only when ctx ends or the startup recovery fails.
 func (r *Retention) Run(ctx context.Context) error {
+	// A stop during start-up is a clean stop, not a failed recovery: the
+	// rows stay doomed and the next start finishes them.
 	if _, err := r.finishDoomed(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("retention: finish interrupted deletions: %w", err)
 	}
 	var lastNightly time.Time
@@ -24,6 +29,9 @@ func (r *Retention) Run(ctx context.Context) error {
 		lastNightly, err = metaTime(tx, metaLastNightly)
 		return err
 	}); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("retention: %w", err)
 	}
 	loc, at := r.cfg.Location(), r.nightlyAt()
