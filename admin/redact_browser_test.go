@@ -356,16 +356,23 @@ func TestBrowserRedactDrawing(t *testing.T) {
 	}
 	// By keyboard alone: select the area from the list, focus the picture,
 	// nudge it right (a keyframe at 8 s, 0.01 right of where it was).
-	b.run("keyboard nudge", chromedp.Click("#redact-tracks button.area", chromedp.ByQuery), chromedp.Focus("#redact-canvas", chromedp.ByQuery),
-		input.DispatchKeyEvent(input.KeyRawDown).WithKey("ArrowRight").WithCode("ArrowRight").WithWindowsVirtualKeyCode(39),
+	// Each step waits for what the keeper would see before the next, so a
+	// failure names the step that did not happen.
+	b.run("select the area", chromedp.Click("#redact-tracks button.area", chromedp.ByQuery))
+	b.waitFor("area selected", `document.querySelector("#redact-tracks li.selected") !== null`, 5*time.Second)
+	b.run("focus the picture", chromedp.Focus("#redact-canvas", chromedp.ByQuery))
+	b.waitFor("picture focused", `document.activeElement === document.getElementById("redact-canvas")`, 5*time.Second)
+	b.run("keyboard nudge", input.DispatchKeyEvent(input.KeyRawDown).WithKey("ArrowRight").WithCode("ArrowRight").WithWindowsVirtualKeyCode(39),
 		input.DispatchKeyEvent(input.KeyUp).WithKey("ArrowRight").WithCode("ArrowRight").WithWindowsVirtualKeyCode(39))
+	b.waitFor("nudged", `document.querySelectorAll("#redact-tracks li button.keyframe").length === 3`, 5*time.Second)
 	rf, raw = b.downloadedRegions()
 	if kf := rf.Cameras["yard"].Tracks[0].Keyframes; len(kf) != 3 || math.Abs(kf[2].X-kf[1].X-0.01) > 0.0015 || !kf[2].At.Equal(start.Add(8*time.Second)) {
 		t.Errorf("after the arrow key at 8 s: %s", raw)
 	}
 	// A new area without the mouse, widened with Alt+ArrowRight.
-	b.run("new area by keyboard", chromedp.Click("#redact-new", chromedp.ByQuery),
-		input.DispatchKeyEvent(input.KeyRawDown).WithKey("ArrowRight").WithCode("ArrowRight").WithWindowsVirtualKeyCode(39).WithModifiers(input.ModifierAlt),
+	b.run("new area by keyboard", chromedp.Click("#redact-new", chromedp.ByQuery))
+	b.waitFor("new area, picture focused", `document.querySelectorAll("#redact-tracks li").length === 2 && document.activeElement === document.getElementById("redact-canvas")`, 5*time.Second)
+	b.run("widen by keyboard", input.DispatchKeyEvent(input.KeyRawDown).WithKey("ArrowRight").WithCode("ArrowRight").WithWindowsVirtualKeyCode(39).WithModifiers(input.ModifierAlt),
 		input.DispatchKeyEvent(input.KeyUp).WithKey("ArrowRight").WithCode("ArrowRight").WithWindowsVirtualKeyCode(39).WithModifiers(input.ModifierAlt))
 	rf, raw = b.downloadedRegions()
 	if tr := rf.Cameras["yard"].Tracks; len(tr) != 2 || len(tr[1].Keyframes) != 1 ||
