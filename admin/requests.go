@@ -64,14 +64,8 @@ type requestInput struct {
 
 // requestDetail is one request with everything its page shows.
 type requestDetail struct {
-	registry.Request
-	Hold        registry.Hold
-	Events      []registry.RequestEvent
-	Packages    []registry.Export
-	Disclosures []registry.Disclosure
-	// Earlier is how many access requests with the same identifying key
-	// came in the 365 days before this one (-1: no key recorded).
-	Earlier int
+	registry.RequestRecord
+	Hold registry.Hold
 }
 
 // Free reports whether an access request is the requester's free one of
@@ -111,24 +105,10 @@ func (s *Server) requestDetail(ctx context.Context, id int64) (requestDetail, er
 	var d requestDetail
 	err := s.cfg.DB.View(ctx, func(tx *registry.Tx) error {
 		var err error
-		if d.Request, err = tx.Request(id); err != nil {
+		if d.RequestRecord, err = tx.RequestRecord(id); err != nil || d.HoldID == 0 {
 			return err
 		}
-		if d.HoldID != 0 {
-			if d.Hold, err = tx.Hold(d.HoldID); err != nil {
-				return err
-			}
-		}
-		if d.Events, err = tx.RequestEvents(id); err != nil {
-			return err
-		}
-		if d.Packages, err = tx.RequestExports(id); err != nil {
-			return err
-		}
-		if d.Disclosures, err = tx.Disclosures(registry.DisclosureFilter{RequestID: id}); err != nil {
-			return err
-		}
-		d.Earlier, err = tx.EarlierAccessRequests(d.Request)
+		d.Hold, err = tx.Hold(d.HoldID)
 		return err
 	})
 	return d, err

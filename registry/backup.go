@@ -114,7 +114,7 @@ func Restore(src, dbPath string) error {
 		return fmt.Errorf("restore: refusing %s: %w", src, err)
 	}
 	tmp := dbPath + ".restore.tmp"
-	if err := copyFile(src, tmp); err != nil {
+	if err := CopySynced(src, tmp); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("restore: %w", err)
 	}
@@ -137,7 +137,9 @@ func Restore(src, dbPath string) error {
 	return syncDir(filepath.Dir(dbPath))
 }
 
-func copyFile(src, dst string) error {
+// CopySynced copies src to dst (created or truncated, mode 0600) and
+// fsyncs it: the registry's own copies and the files packed beside them.
+func CopySynced(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err

@@ -572,3 +572,36 @@ func (tx *Tx) SetRequestNotes(id int64, handler, notes, actor, source string) (R
 	_, err = tx.Audit(actor, source, "request.update", fmt.Sprintf("request:%d", id), map[string]any{"handler": handler, "notes": notes})
 	return q, err
 }
+
+// RequestRecord is a request with what hangs on it, as the request page
+// and `vahti request show` present it.
+type RequestRecord struct {
+	Request
+	Events      []RequestEvent
+	Packages    []Export
+	Disclosures []Disclosure
+	// Earlier is how many access requests with the same identifying key
+	// came in the 365 days before this one (-1: no key recorded).
+	Earlier int
+}
+
+// RequestRecord reads request id with its history, packages, deliveries
+// and earlier access requests.
+func (tx *Tx) RequestRecord(id int64) (RequestRecord, error) {
+	var r RequestRecord
+	var err error
+	if r.Request, err = tx.Request(id); err != nil {
+		return r, err
+	}
+	if r.Events, err = tx.RequestEvents(id); err != nil {
+		return r, err
+	}
+	if r.Packages, err = tx.RequestExports(id); err != nil {
+		return r, err
+	}
+	if r.Disclosures, err = tx.Disclosures(DisclosureFilter{RequestID: id}); err != nil {
+		return r, err
+	}
+	r.Earlier, err = tx.EarlierAccessRequests(r.Request)
+	return r, err
+}

@@ -138,7 +138,7 @@ func (s *service) writeBackup(ctx context.Context, now time.Time) (string, error
 		// COPY/signing-key.pub` reads them straight from the copy.
 		for _, name := range []string{cp.File, cp.File + checkpoint.SigSuffix} {
 			src := filepath.Join(checkpoint.Dir(s.cfg.StateDir), name)
-			if err := copyFile(src, filepath.Join(tmp, name)); err != nil {
+			if err := registry.CopySynced(src, filepath.Join(tmp, name)); err != nil {
 				return fail(err)
 			}
 		}
@@ -218,27 +218,6 @@ func newestBackup(root string) (time.Time, bool) {
 		}
 	}
 	return newest, !newest.IsZero()
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // sha256Sums hashes every file in dir, in `sha256sum` format.

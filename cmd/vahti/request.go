@@ -179,38 +179,10 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-// requestFull is a request with its history, packages and deliveries.
-type requestFull struct {
-	registry.Request
-	Events      []registry.RequestEvent
-	Packages    []registry.Export
-	Disclosures []registry.Disclosure
-	Earlier     int // access requests with the same identifying key in the 365 days before (-1: no key)
-}
-
-func loadRequestFull(tx *registry.Tx, id int64) (requestFull, error) {
-	var f requestFull
-	var err error
-	if f.Request, err = tx.Request(id); err != nil {
-		return f, err
-	}
-	if f.Events, err = tx.RequestEvents(id); err != nil {
-		return f, err
-	}
-	if f.Packages, err = tx.RequestExports(id); err != nil {
-		return f, err
-	}
-	if f.Disclosures, err = tx.Disclosures(registry.DisclosureFilter{RequestID: id}); err != nil {
-		return f, err
-	}
-	f.Earlier, err = tx.EarlierAccessRequests(f.Request)
-	return f, err
-}
-
 // viewRequestFull is what `request show --json` prints: the same object as
 // GET /api/v1/requests/:id.
-func viewRequestFull(e *env) func(f requestFull) any {
-	return func(f requestFull) any {
+func viewRequestFull(e *env) func(f registry.RequestRecord) any {
+	return func(f registry.RequestRecord) any {
 		v := admin.NewRequestJSON(f.Request, e.now())
 		if f.Earlier >= 0 {
 			n, free := f.Earlier, f.Earlier == 0
@@ -230,10 +202,10 @@ func viewRequestFull(e *env) func(f requestFull) any {
 }
 
 func requestShow(ctx context.Context, e *env, args []string) error {
-	return showByID(ctx, e, args, "request", loadRequestFull, viewRequestFull(e), printRequest)
+	return showByID(ctx, e, args, "request", (*registry.Tx).RequestRecord, viewRequestFull(e), printRequest)
 }
 
-func printRequest(e *env, f requestFull) {
+func printRequest(e *env, f registry.RequestRecord) {
 	w, q := e.stdout, f.Request
 	fmt.Fprintf(w, "request %d (%s, %s, %s)\n  cameras:   %s\n  from:      %s\n  to:        %s\n  reference: %s\n  basis:     %s\n",
 		q.ID, q.Kind, q.Status, q.State, strings.Join(q.Cameras, ","), q.From.Format(time.RFC3339), q.To.Format(time.RFC3339),
