@@ -4,9 +4,10 @@
 # over 5 minutes and 1 hour, and CAMERAS such cameras over 1 hour in one
 # package; warm and cold page cache; against `ffmpeg -f concat -c copy`
 # over the same segment files in the same run (once per camera); the
-# disk's sequential read measured with dd in the same run; playback's
-# first byte (BenchmarkPlaybackWindow). It prints every ratio against its
-# target, so a rerun on an idle box is the whole check.
+# disk's sequential read and a plain copy (read + direct write) measured
+# with dd in the same run; playback's first byte (BenchmarkPlaybackWindow).
+# It prints every ratio against its target, so a rerun on an idle box is
+# the whole check.
 #
 #   sudo scripts/bench-export.sh [--sealed] [DIR]     (root: to drop the page cache)
 #   RUNS=3 CAMERAS=8 CASES="1:5m 1:1h 8:1h" scripts/bench-export.sh DIR
@@ -119,18 +120,33 @@ verdict() { if (($(echo "$1" | bc -l))); then echo met; else echo MISSED; fi; }
 clips() { unzip -Z1 "$1" | grep '\.mp4$' | while read -r f; do unzip -p "$1" "$f"; done | sha256sum | cut -d' ' -f1; }
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-# The disk: sequential read of one camera's hour (5 minutes with less footage), cold.
-dd_mbps=""
+# The disk, cold, over one camera's hour (5 minutes with less footage), the
+# best of two tries each: its sequential read (cat | dd of=/dev/null), and a
+# plain copy of the same bytes into the state directory's file system
+# (cat | dd oflag=direct conv=fdatasync), the floor for any export that
+# reads its sources and writes its package on the same disk.
+dd_mbps="" copy_mbps=""
 ddspan=1h
 [ -f "$DIR/concat-1h.txt" ] || ddspan=5m
 if [ $can_drop = 1 ]; then
-	drop
-	s=$(date +%s.%N)
 	# shellcheck disable=SC2046
-	cat $(sed -n "s/^file '\(.*\)'$/\1/p" "$DIR/concat-$ddspan.txt") | dd of=/dev/null bs=4M status=none
-	e=$(date +%s.%N)
-	dd_mbps=$(mbps "$(cat "$DIR/bytes-$ddspan")" "$(echo "$e - $s" | bc -l)")
-	echo "disk sequential read (cat | dd bs=4M, cold, one camera, $ddspan): $dd_mbps MB/s"
+	srcs() { cat $(sed -n "s/^file '\(.*\)'$/\1/p" "$DIR/concat-$ddspan.txt"); }
+	best() { # best MB/s of two cold runs of "$@"
+		local b=0 m
+		for _ in 1 2; do
+			rm -f "$DIR/state/copy.bin"; sync; drop
+			s=$(date +%s.%N); "$@"; e=$(date +%s.%N)
+			m=$(mbps "$(cat "$DIR/bytes-$ddspan")" "$(echo "$e - $s" | bc -l)")
+			[ "$m" -gt "$b" ] && b=$m
+		done
+		rm -f "$DIR/state/copy.bin"
+		echo "$b"
+	}
+	readall() { srcs | dd of=/dev/null bs=4M status=none; }
+	copyall() { srcs | dd of="$DIR/state/copy.bin" bs=4M iflag=fullblock oflag=direct conv=fdatasync status=none; }
+	dd_mbps=$(best readall)
+	copy_mbps=$(best copyall)
+	echo "disk, cold, one camera, $ddspan: sequential read $dd_mbps MB/s (cat | dd bs=4M); copy to the state dir $copy_mbps MB/s (cat | dd oflag=direct conv=fdatasync)"
 fi
 
 summary=()
@@ -184,7 +200,8 @@ for c in $CASES; do
 			summary+=("$n cameras $span warm: $vm MB/s (target >= 600 MB/s): $(verdict "$vm >= 600"); ${ratio}x ffmpeg")
 		elif [ -n "$dd_mbps" ] && [ "$span" = 1h ]; then
 			r=$(echo "scale=2; $vm / $dd_mbps" | bc -l)
-			summary+=("$n x $span cold: $vm MB/s = $r of dd's $dd_mbps MB/s (target >= 0.90): $(verdict "$r >= 0.90"); ${ratio}x ffmpeg")
+			rc=$(echo "scale=2; $vm / $copy_mbps" | bc -l)
+			summary+=("$n x $span cold: $vm MB/s = $r of dd's read $dd_mbps MB/s (target >= 0.90): $(verdict "$r >= 0.90"); $rc of dd's copy $copy_mbps MB/s; ${ratio}x ffmpeg")
 		fi
 	done
 	run vx >/dev/null
