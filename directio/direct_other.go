@@ -16,3 +16,5 @@ func openDirect(*os.File) *os.File { return nil }
 func reopen(f *os.File, flag int) (*os.File, error) { return os.OpenFile(f.Name(), flag, 0) }
 
 func alignOffset([]byte) int { return 0 }
+
+func adviseHuge([]byte) {}

@@ -74,9 +74,29 @@ func putChunk(b *[]byte) {
 
 func alignedChunk(size int) *[]byte {
 	raw := make([]byte, size+block)
+	if size >= hugeMin {
+		adviseHuge(raw)
+	}
 	off := alignOffset(raw)
 	b := raw[off : off+size : off+size]
 	return &b
+}
+
+// hugeMin is the smallest buffer worth huge pages: one of them.
+const hugeMin = 2 << 20
+
+// HugeBytes is make([]byte, n, c) for a large buffer that is filled once
+// and reused: the kernel is asked to back it with huge pages. Why: on the
+// 2-core VM the first touch of fresh pages (fault, zeroing, TLB
+// shootdowns) was over a quarter of a 5-minute export's CPU, reading its
+// sources into memory; with huge pages its page faults fell from 26 000
+// to 8 700.
+func HugeBytes(n, c int) []byte {
+	b := make([]byte, n, c)
+	if c >= hugeMin {
+		adviseHuge(b)
+	}
+	return b
 }
 
 // File is a file being appended to. It is not safe for concurrent use.

@@ -213,8 +213,10 @@ func newHashingWriter(w io.Writer) *hashingWriter {
 		hash: make(chan *hashChunk, hashChunks), disk: make(chan *hashChunk, hashChunks),
 		free: make(chan *hashChunk, hashChunks), result: make(chan string, 1), werr: make(chan error, 1),
 	}
+	// One allocation for all the chunks, so it can have huge pages.
+	slab := directio.Buffer(hashChunks * hashChunkSize)
 	for i := 0; i < hashChunks; i++ {
-		hw.free <- &hashChunk{b: directio.Buffer(hashChunkSize)[:0]}
+		hw.free <- &hashChunk{b: slab[i*hashChunkSize : i*hashChunkSize : (i+1)*hashChunkSize]}
 	}
 	go func() {
 		h := sha256.New()
