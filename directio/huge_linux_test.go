@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -36,15 +37,6 @@ func vmFlags(t *testing.T, a uintptr) []string {
 	return nil
 }
 
-func hasFlag(fs []string, f string) bool {
-	for _, x := range fs {
-		if x == f {
-			return true
-		}
-	}
-	return false
-}
-
 // A large buffer for reading sources whole is asked to have huge pages
 // (VmFlags "hg": madvise(MADV_HUGEPAGE) took), a small one is not, and
 // both are ordinary zeroed slices of the length and capacity asked for.
@@ -56,15 +48,15 @@ func TestHugeBytesAdvisesLargeBuffersOnly(t *testing.T) {
 	if len(big) != 15<<20 || cap(big) != 17<<20 || big[0] != 0 || big[len(big)-1] != 0 {
 		t.Fatalf("HugeBytes: len %d cap %d", len(big), cap(big))
 	}
-	if fs := vmFlags(t, uintptr(unsafe.Pointer(&big[8<<20]))); !hasFlag(fs, "hg") {
+	if fs := vmFlags(t, uintptr(unsafe.Pointer(&big[8<<20]))); !slices.Contains(fs, "hg") {
 		t.Errorf("a 17 MiB buffer's mapping is not advised for huge pages: VmFlags %v", fs)
 	}
 	slab := Buffer(16 << 20)
-	if fs := vmFlags(t, uintptr(unsafe.Pointer(&slab[8<<20]))); !hasFlag(fs, "hg") {
+	if fs := vmFlags(t, uintptr(unsafe.Pointer(&slab[8<<20]))); !slices.Contains(fs, "hg") {
 		t.Errorf("a 16 MiB aligned buffer's mapping is not advised for huge pages: VmFlags %v", fs)
 	}
 	small := HugeBytes(4096, 64<<10)
-	if fs := vmFlags(t, uintptr(unsafe.Pointer(&small[0]))); hasFlag(fs, "hg") {
+	if fs := vmFlags(t, uintptr(unsafe.Pointer(&small[0]))); slices.Contains(fs, "hg") {
 		t.Errorf("a 64 KiB buffer's mapping was advised for huge pages: VmFlags %v", fs)
 	}
 	runtime.KeepAlive(big)
