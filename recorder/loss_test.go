@@ -29,8 +29,14 @@ func TestPacketLossResumesAtKeyframe(t *testing.T) {
 	})
 	waitFor(t, 25*time.Second, "segments despite loss", func() bool { return len(segments(t, r.db, "dock")) >= 3 })
 	r.stop(t)
+	gaps := camStatus(r, "dock").RTPGaps
 	if lost.Load() == 0 {
 		t.Fatal("no packet was lost: the test proves nothing")
+	}
+	// Every lost packet (one in 45, never two in a row) is a gap the
+	// status shows, give or take the last one, which no later packet showed.
+	if n := lost.Load(); gaps < n-1 || gaps > n {
+		t.Errorf("status rtp_gaps %d after %d lost packets", gaps, n)
 	}
 	frames := 0
 	var span time.Duration

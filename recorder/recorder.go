@@ -97,11 +97,16 @@ type CameraStatus struct {
 	Since      time.Time `json:"since"`               // when State was entered
 	LastFrame  time.Time `json:"last_frame,omitzero"` // wall clock of the last video frame
 	BitrateBps float64   `json:"bitrate_bps"`
-	Segments   int64     `json:"segments"`        // finished since start
-	Frames     int64     `json:"frames"`          // video frames recorded since start
-	Reconnects int64     `json:"reconnects"`      // connection attempts after the first
-	Error      string    `json:"error,omitempty"` // last error, passwords redacted
-	Codecs     []string  `json:"codecs,omitempty"`
+	Segments   int64     `json:"segments"`   // finished since start
+	Frames     int64     `json:"frames"`     // video frames recorded since start
+	Reconnects int64     `json:"reconnects"` // connection attempts after the first
+	// RTPGaps counts the times the camera's video packets skipped sequence
+	// numbers (lost on the network, or never sent: GStreamer's rtsp-server
+	// was seen skipping one to several clients at once); each costs the
+	// frames up to the next keyframe. Not refused input, so not in Dropped.
+	RTPGaps int64    `json:"rtp_gaps"`
+	Error   string   `json:"error,omitempty"` // last error, passwords redacted
+	Codecs  []string `json:"codecs,omitempty"`
 	// Unsupported lists tracks the camera sends that cannot go into MP4;
 	// they are not recorded.
 	Unsupported []string `json:"unsupported,omitempty"`

@@ -687,6 +687,7 @@ func (in *ingest) videoPacket(pkt *rtp.Packet, pts int64, ok bool) {
 	// Loss: the access unit being assembled is damaged, and the frames
 	// after it reference it; drop it and wait for the next keyframe.
 	if in.haveSeq && pkt.SequenceNumber != in.lastSeq+1 {
+		in.s.st.update(func(st *CameraStatus) { st.RTPGaps++ })
 		in.drop = true
 		in.dts = nil
 		in.resync()

@@ -101,7 +101,9 @@ var (
 	descCamReconnects = desc("vahti_camera_reconnects_total", "Connection attempts after the first, since start.", "camera")
 	descCamSegments   = desc("vahti_camera_segments_written_total", "Segments finished since start.", "camera")
 	descCamFrames     = desc("vahti_camera_frames_total", "Video frames recorded into segments since start.", "camera")
-	descCamDropped    = desc("vahti_camera_dropped_total",
+	descCamRTPGaps    = desc("vahti_camera_rtp_gaps_total",
+		"Times the camera's video packets skipped sequence numbers since start (each drops the frames up to the next keyframe).", "camera")
+	descCamDropped = desc("vahti_camera_dropped_total",
 		"Input the recorder refused since start, by reason (bad_rtp, oversize, time_jumps, param_churn, panics).", "camera", "reason")
 	descCamLastFrame = desc("vahti_camera_last_frame_timestamp_seconds", "Wall-clock time of the last video frame.", "camera")
 	descCamBytes     = desc("vahti_camera_footage_bytes", "Bytes of catalogued footage on disk.", "camera")
@@ -160,6 +162,7 @@ func (c *vahtiCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descCamReconnects, float64(cs.Reconnects), cs.ID)
 		counter(descCamSegments, float64(cs.Segments), cs.ID)
 		counter(descCamFrames, float64(cs.Frames), cs.ID)
+		counter(descCamRTPGaps, float64(cs.RTPGaps), cs.ID)
 		for _, d := range dropReasons(cs.Dropped) {
 			counter(descCamDropped, float64(d.n), cs.ID, d.reason)
 		}
