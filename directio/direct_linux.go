@@ -37,5 +37,6 @@ func alignOffset(b []byte) int {
 // adviseHuge asks the kernel to back b with transparent huge pages where
 // they are enabled only on request (the "madvise" mode, Debian's
 // default): a large buffer filled once then faults once per 2 MiB instead
-// of once per 4 KiB. Advice only: refused, the pages stay small.
+// of once per 4 KiB. Advice only: refused, the pages stay small. b must
+// start on a page: any Go allocation over 32 KiB does (its own span).
 func adviseHuge(b []byte) { _ = syscall.Madvise(b[:cap(b)], syscall.MADV_HUGEPAGE) }

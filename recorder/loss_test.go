@@ -34,8 +34,10 @@ func TestPacketLossResumesAtKeyframe(t *testing.T) {
 		t.Fatal("no packet was lost: the test proves nothing")
 	}
 	// Every lost packet (one in 45, never two in a row) is a gap the
-	// status shows, give or take the last one, which no later packet showed.
-	if n := lost.Load(); gaps < n-1 || gaps > n {
+	// status shows, but perhaps the last, which no later packet showed.
+	// (Loopback UDP on a loaded box may drop packets of its own: more
+	// gaps, never fewer.)
+	if n := lost.Load(); gaps < n-1 {
 		t.Errorf("status rtp_gaps %d after %d lost packets", gaps, n)
 	}
 	frames := 0
